@@ -1,0 +1,21 @@
+/**
+ * One Temporal dev server serves the whole run (test/setup/global-setup.ts); suites connect to it
+ * through TEMPORAL_ADDRESS. Set TEMPORAL_ADDRESS yourself to run against a server you started.
+ * @type {import('jest').Config}
+ */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+  },
+  // p-retry and its dependency ship only ES modules; jest's CommonJS runtime needs them transformed.
+  transformIgnorePatterns: ['/node_modules/(?!(p-retry|is-network-error)/)'],
+  globalSetup: '<rootDir>/test/setup/global-setup.ts',
+  globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+  setupFiles: ['<rootDir>/test/setup/quiet-runtime.ts'],
+  testTimeout: 60_000,
+  // Two cores: the dev server and the workers under test need the second one.
+  maxWorkers: 2,
+};

@@ -1,0 +1,165 @@
+/**
+ * Starts the Temporal CLI's development server (`temporal server start-dev`) with what this project
+ * needs: our custom search attributes, Update-with-Start enabled, and a readiness wait that gives the
+ * server as long as it really takes on a slow machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { customSearchAttributes } from '../../workflows/search-attributes';
+import { freePort } from './free-port';
+import { packageRoot } from './package-root';
+
+export { freePort } from './free-port';
+export { packageRoot } from './package-root';
+
+/** Options of {@link startDevServer}. */
+export interface DevServerOptions {
+  /** IP to bind; default `127.0.0.1`. */
+  ip?: string;
+  /** gRPC port; default: a free one. */
+  port?: number;
+  /** Web UI port, or `false` for a headless server (tests). Default: gRPC port + 1000. */
+  uiPort?: number | false;
+  /** SQLite file that keeps state across restarts; default: in memory. */
+  dbFile?: string;
+  /** Remote codec endpoint the Web UI calls to decode payloads. */
+  codecEndpoint?: string;
+  /** How long to wait for the server to answer; default 60 s (the SDK's own helper waits only 5). */
+  readyTimeoutMs?: number;
+  /** Where the server's output goes; default: dropped (errors are still reported on a failed start). */
+  stdio?: 'inherit' | 'ignore';
+}
+
+/** A running dev server. */
+export interface DevServer {
+  /** `host:port` of the frontend, for `TEMPORAL_ADDRESS`. */
+  address: string;
+  /** The Web UI's URL, when it has one. */
+  uiUrl?: string;
+  /** Stops the server and waits until it has exited. */
+  stop(): Promise<void>;
+}
+
+/** Path of the pinned Temporal CLI, building it with Go on first use (see scripts/temporal-cli.sh). */
+export function temporalCliPath(): Promise<string> {
+  const script = join(packageRoot(), 'scripts', 'temporal-cli.sh');
+  return new Promise((resolve, reject) => {
+    // stderr is inherited so that a cold build (minutes) shows its progress.
+    const child = spawn('bash', [script, 'path'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(stdout.trim())
+        : reject(new Error(`Temporal CLI not available (scripts/temporal-cli.sh exited with ${code})`)),
+    );
+  });
+}
+
+/** The dev server flags every launch uses: search attributes and the dynamic config we rely on. */
+export function devServerFlags(): string[] {
+  const cliTypeNames: Record<string, string> = {
+    TEXT: 'Text',
+    KEYWORD: 'Keyword',
+    INT: 'Int',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+    DATETIME: 'Datetime',
+    KEYWORD_LIST: 'KeywordList',
+  };
+  return [
+    ...customSearchAttributes.flatMap((key) => [
+      '--search-attribute',
+      `${key.name}=${cliTypeNames[key.type]}`,
+    ]),
+    // Update-with-Start (POST /verifications) is a multi-operation.
+    '--dynamic-config-value',
+    'frontend.enableExecuteMultiOperation=true',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+  ];
+}
+
+/** Starts a dev server and resolves once it answers gRPC calls. */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const ip = options.ip ?? '127.0.0.1';
+  const port = options.port ?? (await freePort(ip));
+  const cli = await temporalCliPath();
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'error'];
+  args.push('--http-port', String(await freePort(ip)), '--metrics-port', String(await freePort(ip)));
+  if (options.uiPort === false) args.push('--headless');
+  else if (options.uiPort !== undefined) args.push('--ui-port', String(options.uiPort));
+  if (options.dbFile) {
+    mkdirSync(dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+  if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
+  args.push(...devServerFlags());
+
+  const child = spawn(cli, args, {
+    stdio: ['ignore', options.stdio ?? 'pipe', options.stdio ?? 'pipe'],
+    env: process.env,
+  });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    if (output.length > 50) output.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  const address = `${ip}:${port}`;
+  try {
+    await waitUntilReady(address, child, options.readyTimeoutMs ?? 60_000);
+  } catch (error) {
+    await stopProcess(child);
+    const tail = output.join('').trim().split('\n').slice(-20).join('\n');
+    throw new Error(`${(error as Error).message}${tail ? `\n--- dev server output ---\n${tail}` : ''}`, {
+      cause: error,
+    });
+  }
+  const uiPort = options.uiPort === false ? undefined : (options.uiPort ?? port + 1000);
+  return {
+    address,
+    uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
+    stop: () => stopProcess(child),
+  };
+}
+
+async function waitUntilReady(address: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `dev server exited early (code ${code}, signal ${signal})`));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(exited);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        // The default namespace is created right after the frontend starts answering.
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new Error(`dev server at ${address} did not answer within ${timeoutMs} ms`);
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

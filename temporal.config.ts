@@ -1,0 +1,204 @@
+/**
+ * The one place configuration is read: environment variables (and a `.env` file in the working
+ * directory, which never overrides variables that are already set), validated with zod.
+ *
+ * Every other module receives the typed sections it needs as arguments, so tests can build their own
+ * configuration without touching `process.env`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+
+/** Thrown when an environment variable has a bad value; the message names every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}\n` +
+        'See the configuration table in README.md.',
+    );
+  }
+}
+
+// Empty strings are treated as unset: `FOO=` in a .env file or a compose file means "no value".
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const fraction = z
+  .string()
+  .trim()
+  .transform(Number)
+  .pipe(z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1));
+
+const url = z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ });
+
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^[^\s:/]+(:\d{1,5})$|^\[[0-9a-fA-F:]+\](:\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:7233');
+
+const commaList = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+/**
+ * A PEM value given inline or as a path to a file holding it. Read here, so that the rest of the
+ * code only ever sees key material, never paths.
+ */
+const pemOrPath = (what: string) =>
+  optionalString.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const inline = value.replace(/\\n/g, '\n');
+    if (inline.startsWith('-----BEGIN')) return inline;
+    const path = resolve(value);
+    if (!existsSync(path)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `is neither a PEM ${what} nor the path of a file holding one`,
+      });
+      return z.NEVER;
+    }
+    return readFileSync(path, 'utf8').trim();
+  });
+
+const temporalEnv = z
+  .object({
+    TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('prelude-verify'),
+    TEMPORAL_API_KEY: optionalString,
+    TEMPORAL_TLS_CERT: pemOrPath('certificate'),
+    TEMPORAL_TLS_KEY: pemOrPath('private key'),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TEMPORAL_TLS_CERT ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT'],
+        message: 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS client certificate and its key)',
+      });
+    }
+  })
+  .transform((env) => ({
+    address: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    apiKey: env.TEMPORAL_API_KEY,
+    tls:
+      env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY
+        ? { cert: env.TEMPORAL_TLS_CERT, key: env.TEMPORAL_TLS_KEY }
+        : undefined,
+  }));
+
+/** How the connector reaches Temporal. */
+export type TemporalConfig = z.infer<typeof temporalEnv>;
+
+const preludeEnv = z
+  .object({
+    PRELUDE_API_KEY: optionalString,
+    PRELUDE_BASE_URL: url.default('https://api.prelude.dev'),
+    PRELUDE_TIMEOUT_MS: integer(100, 120_000).default(10_000),
+    PRELUDE_CALLBACK_URL: url.optional(),
+    PRELUDE_WEBHOOK_PUBLIC_KEY: pemOrPath('public key'),
+  })
+  .transform((env) => ({
+    apiKey: env.PRELUDE_API_KEY,
+    baseUrl: env.PRELUDE_BASE_URL.replace(/\/+$/, ''),
+    timeoutMs: env.PRELUDE_TIMEOUT_MS,
+    callbackUrl: env.PRELUDE_CALLBACK_URL,
+    webhookPublicKey: env.PRELUDE_WEBHOOK_PUBLIC_KEY,
+  }));
+
+/** How the connector reaches Prelude (the real API or the sandbox) and checks its webhooks. */
+export type PreludeConfig = z.infer<typeof preludeEnv>;
+
+const sandboxEnv = z
+  .object({
+    SANDBOX_HOST: z.string().trim().min(1).default('127.0.0.1'),
+    SANDBOX_PORT: integer(0, 65_535).default(4010),
+    SANDBOX_WINDOW_SECONDS: integer(1, 86_400).default(600),
+    SANDBOX_MAX_ATTEMPTS: integer(1, 100).default(5),
+    SANDBOX_MIN_RETRY_DELAY_SECONDS: integer(0, 3_600).default(30),
+    SANDBOX_MAX_CHECKS: integer(1, 100).default(5),
+    SANDBOX_CODE_SIZE: integer(4, 8).default(6),
+    SANDBOX_API_KEY: optionalString,
+    SANDBOX_LATENCY_MS: integer(0, 60_000).default(0),
+    SANDBOX_ERROR_RATE: fraction.default(0),
+    SANDBOX_RATE_LIMIT_RATE: fraction.default(0),
+    SANDBOX_WEBHOOK_PRIVATE_KEY: pemOrPath('private key'),
+    SANDBOX_UNDELIVERABLE_NUMBERS: commaList,
+  })
+  .transform((env) => ({
+    host: env.SANDBOX_HOST,
+    port: env.SANDBOX_PORT,
+    windowSeconds: env.SANDBOX_WINDOW_SECONDS,
+    maxAttempts: env.SANDBOX_MAX_ATTEMPTS,
+    minRetryDelaySeconds: env.SANDBOX_MIN_RETRY_DELAY_SECONDS,
+    maxChecks: env.SANDBOX_MAX_CHECKS,
+    codeSize: env.SANDBOX_CODE_SIZE,
+    apiKey: env.SANDBOX_API_KEY,
+    latencyMs: env.SANDBOX_LATENCY_MS,
+    errorRate: env.SANDBOX_ERROR_RATE,
+    rateLimitRate: env.SANDBOX_RATE_LIMIT_RATE,
+    webhookPrivateKey: env.SANDBOX_WEBHOOK_PRIVATE_KEY,
+    undeliverableNumbers: env.SANDBOX_UNDELIVERABLE_NUMBERS,
+  }));
+
+/** The Prelude sandbox's listening address and lifecycle knobs (also settable at runtime). */
+export type SandboxConfig = z.infer<typeof sandboxEnv>;
+
+const fullEnv = z.object({
+  temporal: temporalEnv,
+  prelude: preludeEnv,
+  sandbox: sandboxEnv,
+});
+
+/** The whole configuration, one typed section per component. */
+export type Config = z.infer<typeof fullEnv>;
+
+/**
+ * Reads and validates the configuration.
+ *
+ * @param env the variables to read; defaults to `process.env` after loading `.env` (if present).
+ * @throws ConfigError naming every variable with a bad value.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = loadProcessEnv()): Config {
+  const sections = { temporal: env, prelude: env, sandbox: env };
+  const parsed = fullEnv.safeParse(sections);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => ({
+      // path is [section, VARIABLE]; the variable's name is what a user can act on.
+      variable: String(issue.path[1] ?? issue.path[0] ?? 'configuration'),
+      message: issue.message,
+    })),
+  );
+}
+
+let dotenvLoaded = false;
+
+/** `process.env`, with `.env` from the working directory merged in under the variables already set. */
+export function loadProcessEnv(): NodeJS.ProcessEnv {
+  if (!dotenvLoaded) {
+    loadDotenv({ quiet: true });
+    dotenvLoaded = true;
+  }
+  return process.env;
+}
