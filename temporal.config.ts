@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import { KeyRingError, parseKeyRing } from './src/codec/key-ring';
 
 /** Thrown when an environment variable has a bad value; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -144,6 +145,13 @@ const sandboxEnv = z
     SANDBOX_RATE_LIMIT_RATE: fraction.default(0),
     SANDBOX_WEBHOOK_PRIVATE_KEY: pemOrPath('private key'),
     SANDBOX_UNDELIVERABLE_NUMBERS: commaList,
+    SANDBOX_SUSPICIOUS_NUMBERS: commaList,
+    SANDBOX_UNSUBSCRIBED_NUMBERS: commaList,
+    SANDBOX_NUMBER_RATE_LIMIT: integer(0, 10_000).default(0),
+    SANDBOX_NUMBER_RATE_LIMIT_SECONDS: integer(1, 86_400).default(3_600),
+    SANDBOX_DELIVERY_DELAY_MS: integer(0, 60_000).default(200),
+    SANDBOX_WEBHOOK_RETRIES: integer(0, 30).default(8),
+    SANDBOX_WEBHOOK_RETRY_MIN_MS: integer(10, 3_600_000).default(1_000),
   })
   .transform((env) => ({
     host: env.SANDBOX_HOST,
@@ -159,15 +167,109 @@ const sandboxEnv = z
     rateLimitRate: env.SANDBOX_RATE_LIMIT_RATE,
     webhookPrivateKey: env.SANDBOX_WEBHOOK_PRIVATE_KEY,
     undeliverableNumbers: env.SANDBOX_UNDELIVERABLE_NUMBERS,
+    suspiciousNumbers: env.SANDBOX_SUSPICIOUS_NUMBERS,
+    unsubscribedNumbers: env.SANDBOX_UNSUBSCRIBED_NUMBERS,
+    numberRateLimit: env.SANDBOX_NUMBER_RATE_LIMIT,
+    numberRateLimitSeconds: env.SANDBOX_NUMBER_RATE_LIMIT_SECONDS,
+    deliveryDelayMs: env.SANDBOX_DELIVERY_DELAY_MS,
+    webhookRetries: env.SANDBOX_WEBHOOK_RETRIES,
+    webhookRetryMinMs: env.SANDBOX_WEBHOOK_RETRY_MIN_MS,
   }));
 
 /** The Prelude sandbox's listening address and lifecycle knobs (also settable at runtime). */
 export type SandboxConfig = z.infer<typeof sandboxEnv>;
 
+const verifyEnv = z
+  .object({
+    VERIFY_WINDOW_SECONDS: integer(1, 86_400).default(600),
+    VERIFY_MAX_CHECKS: integer(1, 100).default(5),
+    VERIFY_MAX_SENDS: integer(1, 100).default(5),
+    VERIFY_RESEND_COOLDOWN_SECONDS: integer(0, 3_600).default(30),
+    VERIFY_FRAUD_MODE: z
+      .enum(['off', 'monitor', 'enforce'], { error: 'must be off, monitor or enforce' })
+      .default('off'),
+    VERIFY_WATCH_FEEDBACK: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
+    VERIFY_SUCCESS_TEMPLATE_ID: optionalString,
+    VERIFY_FALLBACK_CHANNELS: commaList.pipe(
+      z.array(
+        z.enum(['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice'], {
+          error: 'must list channels among sms, rcs, whatsapp, viber, zalo, telegram, voice',
+        }),
+      ),
+    ),
+    VERIFY_DELIVERY_TIMEOUT_SECONDS: integer(0, 3_600).default(0),
+    VERIFY_ID_KEY: optionalString.pipe(
+      z.string().min(16, 'must be at least 16 characters (it keys an HMAC)').optional(),
+    ),
+    VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(30_000),
+  })
+  .transform((env) => ({
+    policy: {
+      windowSeconds: env.VERIFY_WINDOW_SECONDS,
+      maxChecks: env.VERIFY_MAX_CHECKS,
+      maxSends: env.VERIFY_MAX_SENDS,
+      resendCooldownSeconds: env.VERIFY_RESEND_COOLDOWN_SECONDS,
+      fraudMode: env.VERIFY_FRAUD_MODE,
+      watchFeedback: env.VERIFY_WATCH_FEEDBACK,
+      successTemplateId: env.VERIFY_SUCCESS_TEMPLATE_ID,
+      fallbackChannels: env.VERIFY_FALLBACK_CHANNELS,
+      deliveryTimeoutSeconds: env.VERIFY_DELIVERY_TIMEOUT_SECONDS,
+    },
+    idKey: env.VERIFY_ID_KEY,
+    callTimeoutMs: env.VERIFY_CALL_TIMEOUT_MS,
+  }));
+
+/** Defaults of every verification window's policy, the workflow ID key, and the helpers' deadline. */
+export type VerifyConfig = z.infer<typeof verifyEnv>;
+
+const serviceEnv = z
+  .object({
+    HOST: z.string().trim().min(1).default('127.0.0.1'),
+    PORT: integer(0, 65_535).default(3000),
+    SERVICE_API_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    SERVICE_BODY_LIMIT_BYTES: integer(1_024, 10_485_760).default(65_536),
+  })
+  .transform((env) => ({
+    host: env.HOST,
+    port: env.PORT,
+    apiToken: env.SERVICE_API_TOKEN,
+    bodyLimitBytes: env.SERVICE_BODY_LIMIT_BYTES,
+  }));
+
+/** The HTTP service's address, its bearer token and its request size limit. */
+export type ServiceConfig = z.infer<typeof serviceEnv>;
+
+const codecEnv = z
+  .object({
+    PAYLOAD_CODEC_KEYS: optionalString.transform((spec, ctx) => {
+      if (spec === undefined) return undefined;
+      try {
+        return parseKeyRing(spec);
+      } catch (error) {
+        if (!(error instanceof KeyRingError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+        return z.NEVER;
+      }
+    }),
+    CODEC_CORS_ORIGINS: commaList.transform((origins) =>
+      origins.length > 0 ? origins : ['http://127.0.0.1:8233', 'http://localhost:8233'],
+    ),
+  })
+  .transform((env) => ({ keyRing: env.PAYLOAD_CODEC_KEYS, corsOrigins: env.CODEC_CORS_ORIGINS }));
+
+/** Payload encryption keys and the origins allowed to call the codec endpoints. */
+export type CodecConfig = z.infer<typeof codecEnv>;
+
 const fullEnv = z.object({
   temporal: temporalEnv,
   prelude: preludeEnv,
   sandbox: sandboxEnv,
+  verify: verifyEnv,
+  service: serviceEnv,
+  codec: codecEnv,
 });
 
 /** The whole configuration, one typed section per component. */
@@ -180,7 +282,8 @@ export type Config = z.infer<typeof fullEnv>;
  * @throws ConfigError naming every variable with a bad value.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = loadProcessEnv()): Config {
-  const sections = { temporal: env, prelude: env, sandbox: env };
+  // Every section reads the same variables; each picks out its own.
+  const sections = Object.fromEntries(Object.keys(fullEnv.shape).map((section) => [section, env]));
   const parsed = fullEnv.safeParse(sections);
   if (parsed.success) return parsed.data;
   throw new ConfigError(

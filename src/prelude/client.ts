@@ -1,0 +1,159 @@
+import axios, { type AxiosInstance } from 'axios';
+import type { z } from 'zod';
+import type { PreludeConfig } from '../../temporal.config';
+import { errorFromResponse, errorFromTransport, PreludeError } from './errors';
+import {
+  checkVerificationRequestSchema,
+  checkVerificationResponseSchema,
+  createVerificationRequestSchema,
+  createVerificationResponseSchema,
+  eventsRequestSchema,
+  feedbackRequestSchema,
+  notifyBatchRequestSchema,
+  notifyBatchResponseSchema,
+  notifySendRequestSchema,
+  notifySendResponseSchema,
+  predictRequestSchema,
+  predictResponseSchema,
+  watchAckSchema,
+} from './schemas';
+
+/** Options of one call. */
+export interface RequestOptions {
+  /** Aborts the call (an activity passes its cancellation signal). */
+  signal?: AbortSignal;
+  /** Overrides the client's timeout for this call. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link PreludeClient}. */
+export interface PreludeClientOptions {
+  apiKey: string;
+  /** Default `https://api.prelude.dev`; the sandbox's URL offline. */
+  baseUrl?: string;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+/**
+ * Prelude's v2 API over HTTP: Verify, Watch and Notify. It never retries on its own (Temporal
+ * retries activities, and a retried create can send a second code), and every failure is a
+ * {@link PreludeError}.
+ */
+export class PreludeClient {
+  readonly #http: AxiosInstance;
+  readonly #timeoutMs: number;
+
+  constructor(options: PreludeClientOptions) {
+    if (!options.apiKey) {
+      throw new PreludeError({
+        kind: 'auth',
+        code: 'missing_api_key',
+        message: 'a Prelude API key is required',
+      });
+    }
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#http = axios.create({
+      baseURL: (options.baseUrl ?? 'https://api.prelude.dev').replace(/\/+$/, ''),
+      headers: {
+        authorization: `Bearer ${options.apiKey}`,
+        accept: 'application/json',
+        'content-type': 'application/json',
+        'user-agent': options.userAgent ?? 'prelude-temporal',
+      },
+      // Every status is an answer to map, not an exception to unwrap.
+      validateStatus: () => true,
+      // Prelude's errors are small JSON bodies; a runaway answer is not worth buffering.
+      maxContentLength: 1 << 20,
+    });
+  }
+
+  /** Verify: create a verification, or a retry in the target's open window. */
+  readonly verification = {
+    create: this.#endpoint(
+      '/v2/verification',
+      createVerificationRequestSchema,
+      createVerificationResponseSchema,
+    ),
+    check: this.#endpoint(
+      '/v2/verification/check',
+      checkVerificationRequestSchema,
+      checkVerificationResponseSchema,
+    ),
+  };
+
+  /** Watch: fraud prediction and the signals that train it. */
+  readonly watch = {
+    predict: this.#endpoint('/v2/watch/predict', predictRequestSchema, predictResponseSchema),
+    sendFeedbacks: this.#endpoint('/v2/watch/feedback', feedbackRequestSchema, watchAckSchema),
+    dispatchEvents: this.#endpoint('/v2/watch/event', eventsRequestSchema, watchAckSchema),
+  };
+
+  /** Notify: templated messages. */
+  readonly notify = {
+    send: this.#endpoint('/v2/notify', notifySendRequestSchema, notifySendResponseSchema),
+    sendBatch: this.#endpoint('/v2/notify/batch', notifyBatchRequestSchema, notifyBatchResponseSchema),
+  };
+
+  #endpoint<Req extends z.ZodType, Res extends z.ZodType>(
+    path: string,
+    requestSchema: Req,
+    responseSchema: Res,
+  ) {
+    return (body: z.input<Req>, options: RequestOptions = {}): Promise<z.output<Res>> =>
+      this.#post(path, requestSchema, responseSchema, body, options);
+  }
+
+  async #post<Req extends z.ZodType, Res extends z.ZodType>(
+    path: string,
+    requestSchema: Req,
+    responseSchema: Res,
+    body: z.input<Req>,
+    options: RequestOptions,
+  ): Promise<z.output<Res>> {
+    const request = requestSchema.safeParse(body);
+    if (!request.success) {
+      const issue = request.error.issues[0];
+      throw new PreludeError({
+        kind: 'invalid_request',
+        code: 'invalid_request',
+        message: `${path}: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
+      });
+    }
+    let response;
+    try {
+      response = await this.#http.post(path, request.data, {
+        signal: options.signal,
+        timeout: options.timeoutMs ?? this.#timeoutMs,
+      });
+    } catch (error) {
+      throw errorFromTransport(error, options.signal);
+    }
+    if (response.status < 200 || response.status >= 300) {
+      throw errorFromResponse(response.status, response.data, response.headers as Record<string, unknown>);
+    }
+    const answer = responseSchema.safeParse(response.data);
+    if (!answer.success) {
+      throw new PreludeError({
+        kind: 'invalid_response',
+        code: 'invalid_response',
+        status: response.status,
+        message: `${path}: unexpected answer: ${answer.error.issues[0]?.message}`,
+      });
+    }
+    return answer.data;
+  }
+}
+
+/** A client for the `prelude` section of the configuration. */
+export function createPreludeClient(config: PreludeConfig): PreludeClient {
+  if (!config.apiKey) {
+    throw new PreludeError({
+      kind: 'auth',
+      code: 'missing_api_key',
+      message: 'PRELUDE_API_KEY is not set',
+    });
+  }
+  return new PreludeClient({ apiKey: config.apiKey, baseUrl: config.baseUrl, timeoutMs: config.timeoutMs });
+}

@@ -1,0 +1,279 @@
+/**
+ * The sandbox's HTTP surface: Prelude's v2 routes (with its auth, error body and fault knobs) and
+ * the `/sandbox/*` control routes (settings, inbox, webhook key and log, templates).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { z } from 'zod';
+import {
+  checkVerificationRequestSchema,
+  createVerificationRequestSchema,
+  e164Pattern,
+  eventsRequestSchema,
+  feedbackRequestSchema,
+  notifyBatchRequestSchema,
+  notifySendRequestSchema,
+  predictRequestSchema,
+  type Target,
+} from '../prelude';
+import { newId, newRequestId } from './ids';
+import type { Inbox } from './inbox';
+import type { NotifyEngine } from './notify-engine';
+import { templateSchema } from './notify-engine';
+import { publicSettings, settingsUpdateSchema, type SandboxSettings } from './settings';
+import type { EngineAnswer, VerifyEngine } from './verify-engine';
+import type { WebhookDispatcher } from './webhooks';
+
+/** What the routes work on. */
+export interface SandboxParts {
+  settings: SandboxSettings;
+  verify: VerifyEngine;
+  notify: NotifyEngine;
+  inbox: Inbox;
+  webhooks: WebhookDispatcher;
+  publicKeyPem: string;
+}
+
+/** Prelude's error body `{ code, message, type, request_id }`. */
+function preludeError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  const type =
+    status === 401
+      ? 'unauthorized'
+      : status === 429
+        ? 'too_many_requests'
+        : status >= 500
+          ? 'internal_error'
+          : 'bad_request';
+  return reply.code(status).send({ code, message, type, request_id: newRequestId() });
+}
+
+/** Sends an engine's answer, with a fresh `request_id` as Prelude puts on every answer. */
+function answer(reply: FastifyReply, result: EngineAnswer): FastifyReply {
+  if (result.status === 200) return reply.send({ ...result.body, request_id: newRequestId() });
+  if (result.retryAfterSeconds !== undefined)
+    void reply.header('retry-after', String(result.retryAfterSeconds));
+  return preludeError(reply, result.status, result.code, result.message);
+}
+
+/** The Prelude code for a request that failed its schema, by the field at fault. */
+function validationCode(issue: z.core.$ZodIssue | undefined, body: unknown): string {
+  const path = issue?.path.join('.') ?? '';
+  const targetType = (body as { target?: { type?: string } } | undefined)?.target?.type;
+  if (path.startsWith('target'))
+    return targetType === 'email_address' ? 'invalid_email_address' : 'invalid_phone_number';
+  if (path === 'options.code_size') return 'invalid_code_size';
+  if (path === 'options.custom_code') return 'invalid_custom_code';
+  if (path === 'metadata.correlation_id') return 'invalid_correlation_id';
+  if (path === 'dispatch_id') return 'invalid_dispatch_id';
+  if (issue?.message.includes('custom_code and code_size')) return 'custom_size_conflict';
+  return 'invalid_request';
+}
+
+const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function validTarget(target: Target): boolean {
+  return target.type === 'phone_number' ? e164Pattern.test(target.value) : emailPattern.test(target.value);
+}
+
+function refuseTarget(reply: FastifyReply, target: Target): FastifyReply {
+  return target.type === 'phone_number'
+    ? preludeError(
+        reply,
+        400,
+        'invalid_phone_number',
+        'the provided phone number is invalid; provide a valid E.164 number',
+      )
+    : preludeError(reply, 400, 'invalid_email_address', 'the provided e-mail address is invalid');
+}
+
+/** Parses a body with a Prelude request schema, or answers 400 with Prelude's code. */
+function parse<S extends z.ZodType>(schema: S, body: unknown, reply: FastifyReply): z.output<S> | undefined {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  void preludeError(
+    reply,
+    400,
+    validationCode(issue, body),
+    `${issue?.path.join('.') || 'body'}: ${issue?.message}`,
+  );
+  return undefined;
+}
+
+/** Builds the sandbox's HTTP server. */
+export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean } = {}): FastifyInstance {
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 4 << 20 });
+  const { verify, notify, inbox, webhooks } = parts;
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) =>
+    preludeError(
+      reply,
+      error.statusCode && error.statusCode < 500 ? error.statusCode : 500,
+      'invalid_request',
+      error.message,
+    ),
+  );
+
+  void app.register(async (v2) => {
+    // Faults and auth apply to the Prelude API only, never to the control routes.
+    v2.addHook('onRequest', async (request, reply) => {
+      const { settings } = parts;
+      if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs));
+      const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+      if (!bearer || (settings.apiKey !== undefined && bearer !== settings.apiKey)) {
+        return preludeError(reply, 401, 'invalid_api_key', 'the API key is missing or invalid');
+      }
+      if (Math.random() < settings.errorRate)
+        return preludeError(reply, 500, 'internal', 'simulated server error');
+      if (Math.random() < settings.rateLimitRate) {
+        void reply.header('retry-after', '1');
+        return preludeError(reply, 429, 'rate_limited', 'simulated rate limit');
+      }
+    });
+
+    v2.post('/v2/verification', async (request, reply) => {
+      const body = parse(createVerificationRequestSchema, request.body, reply);
+      if (!body) return reply;
+      if (!validTarget(body.target)) return refuseTarget(reply, body.target);
+      return answer(reply, verify.create(body));
+    });
+
+    v2.post('/v2/verification/check', async (request, reply) => {
+      const body = parse(checkVerificationRequestSchema, request.body, reply);
+      if (!body) return reply;
+      if (!validTarget(body.target)) return refuseTarget(reply, body.target);
+      return answer(reply, verify.check(body));
+    });
+
+    v2.post('/v2/watch/predict', async (request, reply) => {
+      const body = parse(predictRequestSchema, request.body, reply);
+      if (!body) return reply;
+      const suspicious = parts.settings.suspiciousNumbers.includes(body.target.value);
+      return reply.send({
+        id: newId('prd'),
+        prediction: suspicious ? 'suspicious' : 'legitimate',
+        ...(suspicious ? { risk_factors: ['fraud_database'] } : {}),
+        request_id: newRequestId(),
+      });
+    });
+
+    for (const [path, schema] of [
+      ['/v2/watch/feedback', feedbackRequestSchema],
+      ['/v2/watch/event', eventsRequestSchema],
+    ] as const) {
+      v2.post(path, async (request, reply) => {
+        if (!parse(schema, request.body, reply)) return reply;
+        return reply.send({ status: 'success', request_id: newRequestId() });
+      });
+    }
+
+    v2.post('/v2/notify', async (request, reply) => {
+      const body = parse(notifySendRequestSchema, request.body, reply);
+      if (!body) return reply;
+      const outcome = notify.send(body);
+      if (!outcome.ok) return preludeError(reply, 400, outcome.error.code, outcome.error.message);
+      return reply.send({ ...outcome.message, request_id: newRequestId() });
+    });
+
+    v2.post('/v2/notify/batch', async (request, reply) => {
+      const to = (request.body as { to?: unknown } | undefined)?.to;
+      if (Array.isArray(to) && to.length === 0) return preludeError(reply, 400, 'empty_batch', 'to is empty');
+      if (Array.isArray(to) && to.length > 1000) {
+        return preludeError(reply, 400, 'batch_size_exceeded', 'a batch holds at most 1000 recipients');
+      }
+      // Recipients are checked one by one: a bad number fails its own result, not the request.
+      const body = parse(notifyBatchRequestSchema.omit({ to: true }), request.body, reply);
+      if (!body) return reply;
+      const outcome = notify.sendBatch({ ...body, to: (to as unknown[]).map(String) });
+      if (!outcome.ok) return preludeError(reply, 400, outcome.error.code, outcome.error.message);
+      return reply.send({ ...outcome.body, request_id: newRequestId() });
+    });
+
+    const phoneBody = (body: unknown, reply: FastifyReply): string | undefined => {
+      const phone = (body as { phone_number?: unknown } | undefined)?.phone_number;
+      if (typeof phone === 'string' && e164Pattern.test(phone)) return phone;
+      void preludeError(reply, 400, 'invalid_phone_number', 'phone_number must be E.164');
+      return undefined;
+    };
+
+    v2.put('/v2/verification/management/phone-numbers/sandbox', async (request, reply) => {
+      const phone = phoneBody(request.body, reply);
+      if (!phone) return reply;
+      const code = (request.body as { attempt_code?: unknown }).attempt_code;
+      if (typeof code !== 'string' || !/^[A-Za-z0-9]{4,8}$/.test(code)) {
+        return preludeError(reply, 400, 'invalid_custom_code', 'attempt_code is 4 to 8 letters or digits');
+      }
+      verify.sandboxNumbers.set(phone, { attempt_code: code, created_at: new Date().toISOString() });
+      return reply.send({ phone_number: phone, attempt_code: code });
+    });
+    v2.get('/v2/verification/management/phone-numbers/sandbox', async () => ({
+      phone_numbers: [...verify.sandboxNumbers].map(([phone_number, v]) => ({ phone_number, ...v })),
+    }));
+    v2.delete<{ Params: { phone: string } }>(
+      '/v2/verification/management/phone-numbers/sandbox/:phone',
+      async (request) => {
+        verify.sandboxNumbers.delete(request.params.phone);
+        return { phone_number: request.params.phone };
+      },
+    );
+
+    for (const [name, list] of [
+      ['allow', verify.allowList],
+      ['block', verify.blockList],
+    ] as const) {
+      const path = `/v2/verification/management/phone-numbers/${name}`;
+      v2.post(path, async (request, reply) => {
+        const phone = phoneBody(request.body, reply);
+        if (!phone) return reply;
+        if (!list.has(phone)) list.set(phone, new Date().toISOString());
+        return reply.send({ phone_number: phone });
+      });
+      v2.get(path, async () => ({
+        phone_numbers: [...list].map(([phone_number, created_at]) => ({ phone_number, created_at })),
+      }));
+      v2.delete(path, async (request, reply) => {
+        const phone = phoneBody(request.body, reply);
+        if (!phone) return reply;
+        list.delete(phone);
+        return reply.send({ phone_number: phone });
+      });
+    }
+  });
+
+  app.get('/sandbox/config', async () => publicSettings(parts.settings));
+  app.put('/sandbox/config', async (request, reply) => {
+    const update = settingsUpdateSchema.safeParse(request.body);
+    if (!update.success) {
+      const issue = update.error.issues[0];
+      return reply
+        .code(400)
+        .send({ code: 'invalid_config', message: `${issue?.path.join('.') || 'body'}: ${issue?.message}` });
+    }
+    const { apiKey, ...rest } = update.data;
+    Object.assign(parts.settings, rest, apiKey === undefined ? {} : { apiKey: apiKey ?? undefined });
+    return publicSettings(parts.settings);
+  });
+
+  app.get<{ Querystring: { to?: string } }>('/sandbox/messages', async (request) => ({
+    messages: inbox.list(request.query.to),
+  }));
+  app.delete('/sandbox/messages', async (_request, reply) => {
+    inbox.clear();
+    return reply.code(204).send();
+  });
+
+  app.get('/sandbox/webhook-public-key', async (_request, reply) =>
+    reply.type('application/x-pem-file').send(parts.publicKeyPem),
+  );
+  app.get('/sandbox/webhooks', async () => ({ deliveries: webhooks.log() }));
+
+  app.get('/sandbox/templates', async () => ({ templates: [...notify.templates.values()] }));
+  app.put('/sandbox/templates', async (request, reply) => {
+    const template = templateSchema.safeParse(request.body);
+    if (!template.success)
+      return reply.code(400).send({ code: 'invalid_template', message: template.error.issues[0]?.message });
+    notify.templates.set(template.data.id, template.data);
+    return template.data;
+  });
+
+  return app;
+}

@@ -1,0 +1,283 @@
+/**
+ * Prelude's verification lifecycle, in memory: one window per target, attempts and checks counted
+ * against it, the create-or-retry rule, block and allow lists, sandbox numbers, a per-number rate
+ * limit. Every lookup is by target in a Map; windows expire lazily (and in a periodic sweep).
+ */
+import { randomInt } from 'node:crypto';
+import type { CheckVerificationRequest, CreateVerificationRequest, Target } from '../prelude';
+import { newId } from './ids';
+import type { Inbox } from './inbox';
+import type { SandboxSettings } from './settings';
+import type { WebhookDispatcher } from './webhooks';
+
+/** An answer: HTTP status and body (errors carry a Prelude code). */
+export type EngineAnswer =
+  | { status: 200; body: Record<string, unknown> }
+  | { status: 400 | 429; code: string; message: string; retryAfterSeconds?: number };
+
+interface Attempt {
+  id: string;
+  channel: string;
+  sentAt: number;
+}
+
+interface Window {
+  id: string;
+  target: Target;
+  code: string;
+  method: string;
+  channels: string[];
+  attempts: Attempt[];
+  checks: number;
+  openedAt: number;
+  expiresAt: number;
+  correlationId?: string;
+  callbackUrl?: string;
+}
+
+const phoneChannels = ['sms', 'whatsapp'];
+
+/** The lifecycle of Verify windows. */
+export class VerifyEngine {
+  readonly #windows = new Map<string, Window>();
+  readonly sandboxNumbers = new Map<string, { attempt_code: string; created_at: string }>();
+  readonly allowList = new Map<string, string>();
+  readonly blockList = new Map<string, string>();
+  readonly #createsByNumber = new Map<string, number[]>();
+
+  constructor(
+    private readonly settings: () => SandboxSettings,
+    private readonly inbox: Inbox,
+    private readonly webhooks: WebhookDispatcher,
+  ) {}
+
+  /** Number of windows held (open or not yet swept). */
+  get size(): number {
+    return this.#windows.size;
+  }
+
+  /** `POST /v2/verification`. */
+  create(request: CreateVerificationRequest, now = Date.now()): EngineAnswer {
+    const settings = this.settings();
+    const { target } = request;
+    const key = keyOf(target);
+    const correlationId = request.metadata?.correlation_id;
+    const metadata = correlationId ? { correlation_id: correlationId } : undefined;
+    const options = request.options ?? {};
+
+    if (this.blockList.has(target.value)) return blocked('in_block_list', metadata);
+    if (!this.allowList.has(target.value) && this.#overRateLimit(key, now))
+      return blocked('repeated_attempts', metadata);
+
+    let window = this.#openWindow(key, now);
+    if (window) {
+      if (window.attempts.length >= settings.maxAttempts) {
+        return tooMany(
+          'too_many_attempts',
+          'the maximum number of attempts for this verification is reached',
+        );
+      }
+      const waitMs = window.attempts.at(-1)!.sentAt + settings.minRetryDelaySeconds * 1000 - now;
+      if (waitMs > 0) {
+        return {
+          status: 429,
+          code: 'premature_retry',
+          message: 'a retry was sent before the minimum delay between retries',
+          retryAfterSeconds: Math.ceil(waitMs / 1000),
+        };
+      }
+      window.callbackUrl = options.callback_url ?? window.callbackUrl;
+      this.#attempt(window, now, options, 'user_retry');
+      return this.#answer(window, 'retry', request);
+    }
+
+    const sandboxCode = this.sandboxNumbers.get(target.value)?.attempt_code;
+    const email = target.type === 'email_address';
+    const challenged = options.force_challenge === true;
+    const planned = email
+      ? ['email']
+      : options.channels?.length
+        ? [...options.channels]
+        : options.preferred_channel
+          ? [options.preferred_channel, ...phoneChannels.filter((c) => c !== options.preferred_channel)]
+          : [...phoneChannels];
+    window = {
+      id: newId('vrf'),
+      target,
+      code: options.custom_code ?? sandboxCode ?? randomCode(options.code_size ?? settings.codeSize),
+      method: email ? 'email' : options.method === 'voice' ? 'voice' : 'message',
+      channels: challenged ? planned.filter((c) => c !== 'sms' && c !== 'voice') : planned,
+      attempts: [],
+      checks: 0,
+      openedAt: now,
+      expiresAt: now + settings.windowSeconds * 1000,
+      correlationId,
+      callbackUrl: options.callback_url,
+    };
+    this.#windows.set(key, window);
+    this.webhooks.send(window.callbackUrl, 'verify.authentication', {
+      verification_id: window.id,
+      target,
+      price: { amount: sandboxCode ? 0 : 0.009, currency: 'EUR' },
+      time: new Date(now).toISOString(),
+      metadata: metadata ?? {},
+    });
+    this.#attempt(window, now, options, 'initial');
+    return this.#answer(window, challenged ? 'challenged' : 'success', request);
+  }
+
+  /** `POST /v2/verification/check`. */
+  check(request: CheckVerificationRequest, now = Date.now()): EngineAnswer {
+    const key = keyOf(request.target);
+    const window = this.#openWindow(key, now);
+    if (!window) return { status: 200, body: { status: 'expired_or_not_found' } };
+    if (window.checks >= this.settings().maxChecks) {
+      return tooMany('too_many_checks', 'the maximum number of checks for this verification is reached');
+    }
+    window.checks += 1;
+    const metadata = window.correlationId ? { correlation_id: window.correlationId } : undefined;
+    if (request.code !== window.code)
+      return { status: 200, body: { id: window.id, status: 'failure', metadata } };
+    // A verified window is converted: the next create opens a new one.
+    this.#windows.delete(key);
+    return { status: 200, body: { id: window.id, status: 'success', metadata } };
+  }
+
+  /** Drops expired windows and stale rate-limit entries. */
+  sweep(now = Date.now()): void {
+    for (const [key, window] of this.#windows) if (window.expiresAt <= now) this.#windows.delete(key);
+    const span = this.settings().numberRateLimitSeconds * 1000;
+    for (const [key, times] of this.#createsByNumber) {
+      if ((times.at(-1) ?? 0) <= now - span) this.#createsByNumber.delete(key);
+    }
+  }
+
+  #openWindow(key: string, now: number): Window | undefined {
+    const window = this.#windows.get(key);
+    if (window && window.expiresAt <= now) {
+      this.#windows.delete(key);
+      return undefined;
+    }
+    return window;
+  }
+
+  #overRateLimit(key: string, now: number): boolean {
+    const { numberRateLimit, numberRateLimitSeconds } = this.settings();
+    if (numberRateLimit === 0) return false;
+    const since = now - numberRateLimitSeconds * 1000;
+    const times = (this.#createsByNumber.get(key) ?? []).filter((t) => t > since);
+    if (times.length >= numberRateLimit) {
+      this.#createsByNumber.set(key, times);
+      return true;
+    }
+    times.push(now);
+    this.#createsByNumber.set(key, times);
+    return false;
+  }
+
+  #attempt(
+    window: Window,
+    now: number,
+    options: NonNullable<CreateVerificationRequest['options']>,
+    trigger: 'initial' | 'user_retry',
+  ): void {
+    const channel =
+      window.method === 'email'
+        ? 'email'
+        : options.method === 'voice' || window.method === 'voice'
+          ? 'voice'
+          : (options.preferred_channel ??
+            window.channels[Math.min(window.attempts.length, window.channels.length - 1)] ??
+            'sms');
+    const attempt: Attempt = { id: newId('att'), channel, sentAt: now };
+    window.attempts.push(attempt);
+    const sandboxed = this.sandboxNumbers.has(window.target.value);
+    if (!sandboxed) {
+      this.inbox.add({
+        to: window.target.value,
+        channel,
+        code: window.code,
+        body:
+          channel === 'voice'
+            ? `(voice call) Your verification code is ${window.code.split('').join(' ')}.`
+            : `Your verification code is ${window.code}.`,
+        verification_id: window.id,
+      });
+    }
+    this.#reportDelivery(window, attempt, trigger, sandboxed);
+  }
+
+  /** Webhooks of an attempt: the attempt, then `submitted`, then delivered or undeliverable. */
+  #reportDelivery(window: Window, attempt: Attempt, trigger: string, sandboxed: boolean): void {
+    const settings = this.settings();
+    const base = {
+      verification_id: window.id,
+      target: window.target,
+      price: { amount: sandboxed ? 0 : 0.009, currency: 'EUR' },
+      carrier_information: { mcc: '208', mnc: '10' },
+      metadata: window.correlationId ? { correlation_id: window.correlationId } : {},
+    };
+    const status = (s: string) => ({
+      ...base,
+      id: newId('dls'),
+      attempt_id: attempt.id,
+      status: s,
+      time: new Date().toISOString(),
+    });
+    this.webhooks.send(window.callbackUrl, 'verify.attempt', {
+      ...base,
+      id: attempt.id,
+      time: new Date(attempt.sentAt).toISOString(),
+      delivery_status: 'submitted',
+      channel: attempt.channel,
+      trigger,
+    });
+    this.webhooks.send(window.callbackUrl, 'verify.delivery_status', status('submitted'));
+    const final = settings.undeliverableNumbers.includes(window.target.value) ? 'undeliverable' : 'delivered';
+    const timer = setTimeout(
+      () => this.webhooks.send(window.callbackUrl, 'verify.delivery_status', status(final)),
+      settings.deliveryDelayMs,
+    );
+    timer.unref();
+  }
+
+  #answer(window: Window, status: string, request: CreateVerificationRequest): EngineAnswer {
+    return {
+      status: 200,
+      body: {
+        id: window.id,
+        status,
+        method: window.method,
+        channels: window.channels,
+        ...(request.metadata?.correlation_id
+          ? { metadata: { correlation_id: request.metadata.correlation_id } }
+          : {}),
+      },
+    };
+  }
+}
+
+function keyOf(target: Target): string {
+  return `${target.type}:${target.value}`;
+}
+
+function randomCode(size: number): string {
+  return Array.from({ length: size }, () => String(randomInt(0, 10))).join('');
+}
+
+function blocked(reason: string, metadata?: { correlation_id: string }): EngineAnswer {
+  return {
+    status: 200,
+    body: {
+      id: newId('vrf'),
+      status: 'blocked',
+      method: 'message',
+      reason,
+      ...(metadata ? { metadata } : {}),
+    },
+  };
+}
+
+function tooMany(code: string, message: string): EngineAnswer {
+  return { status: 429, code, message };
+}
