@@ -1,0 +1,38 @@
+/**
+ * Every activity the worker registers, built from its dependencies so tests can pass real ones
+ * (a Prelude client pointed at the sandbox).
+ */
+import type { Client } from '@temporalio/client';
+import type { PreludeClient } from '../src/prelude';
+import { createIngestActivities } from './ingest';
+import { createNotifyActivities } from './notify';
+import { createVerifyActivities } from './verify';
+import { createWatchActivities } from './watch';
+
+export * from './ingest';
+export * from './notify';
+export * from './verify';
+export * from './watch';
+export { toActivityFailure } from './failures';
+
+/** What the activities need. */
+export interface ActivityDependencies {
+  prelude: PreludeClient;
+  /** The webhook URL Prelude should post to (`PRELUDE_CALLBACK_URL`). */
+  callbackUrl?: string;
+  /** The Temporal client the ingest signals workflows with. */
+  client: Client;
+}
+
+/** Builds all activities. */
+export function createActivities(deps: ActivityDependencies) {
+  return {
+    ...createVerifyActivities(deps),
+    ...createWatchActivities(deps),
+    ...createNotifyActivities(deps),
+    ...createIngestActivities(deps),
+  };
+}
+
+/** All activities, as the workflows proxy them. */
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,99 @@
+import { Context } from '@temporalio/activity';
+import {
+  isLifecycleCode,
+  PreludeError,
+  type CheckVerificationResponse,
+  type CreateVerificationRequest,
+  type CreateVerificationResponse,
+  type LifecycleCode,
+  type PreludeClient,
+  type Target,
+} from '../src/prelude';
+import { toActivityFailure } from './failures';
+
+/** What the verify activities need. */
+export interface VerifyDependencies {
+  prelude: PreludeClient;
+  /** Where Prelude posts this deployment's webhooks (`options.callback_url`). */
+  callbackUrl?: string;
+}
+
+/** Input of {@link VerifyActivities.createVerification}. */
+export interface CreateVerificationInput {
+  target: Target;
+  /** The window's workflow ID: Prelude echoes it in every webhook about this verification. */
+  correlationId: string;
+  signals?: CreateVerificationRequest['signals'];
+  options?: CreateVerificationRequest['options'];
+  dispatchId?: string;
+}
+
+/** Prelude refused a lifecycle step (HTTP 429 with a lifecycle code): a result, not a crash. */
+export interface LifecycleRefusal {
+  kind: 'refused';
+  code: LifecycleCode;
+  message: string;
+  retryAfterMs?: number;
+}
+
+/** Outcome of a create call. */
+export type CreateVerificationOutcome =
+  { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal;
+
+/** Outcome of a check call. */
+export type CheckVerificationOutcome =
+  { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal;
+
+/** Input of {@link VerifyActivities.checkVerification}. */
+export interface CheckVerificationInput {
+  target: Target;
+  code: string;
+}
+
+/** Builds the Verify activities around a Prelude client. */
+export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependencies) {
+  return {
+    /** Creates a verification, or a retry in the open Prelude window (Prelude decides which). */
+    async createVerification(input: CreateVerificationInput): Promise<CreateVerificationOutcome> {
+      const options = { ...input.options, ...(callbackUrl ? { callback_url: callbackUrl } : {}) };
+      return callLifecycle(async () => ({
+        kind: 'sent' as const,
+        response: await prelude.verification.create(
+          {
+            target: input.target,
+            ...(input.signals ? { signals: input.signals } : {}),
+            ...(input.dispatchId ? { dispatch_id: input.dispatchId } : {}),
+            ...(Object.keys(options).length > 0 ? { options } : {}),
+            metadata: { correlation_id: input.correlationId },
+          },
+          { signal: Context.current().cancellationSignal },
+        ),
+      }));
+    },
+
+    /** Checks a code against the target's open Prelude window. */
+    async checkVerification(input: CheckVerificationInput): Promise<CheckVerificationOutcome> {
+      return callLifecycle(async () => ({
+        kind: 'checked' as const,
+        response: await prelude.verification.check(
+          { target: input.target, code: input.code },
+          { signal: Context.current().cancellationSignal },
+        ),
+      }));
+    },
+  };
+}
+
+/** The Verify activities. */
+export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
+
+async function callLifecycle<T>(call: () => Promise<T>): Promise<T | LifecycleRefusal> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
+      return { kind: 'refused', code: error.code, message: error.message, retryAfterMs: error.retryAfterMs };
+    }
+    throw toActivityFailure(error);
+  }
+}

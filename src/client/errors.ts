@@ -1,0 +1,33 @@
+/** Why a verification call did not give an answer in Prelude's words. */
+export type VerificationErrorCode =
+  /** Resend before the cooldown ended (`retryAfterSeconds` says how long to wait). */
+  | 'premature_retry'
+  /** Every send of the window is used. */
+  | 'too_many_attempts'
+  /** Every check of the window is used. */
+  | 'too_many_checks'
+  /** The code is not 4 to 8 letters or digits. */
+  | 'invalid_code'
+  /** The target, signals, options or policy are malformed, or Prelude refused them as such. */
+  | 'invalid_request'
+  /** No verification window is known for that target or ID. */
+  | 'not_found'
+  /** Prelude could not be reached, or kept failing, within the activity's retries. */
+  | 'prelude_unavailable'
+  /** Prelude refused our credentials or the call outright. */
+  | 'prelude_error'
+  /** No worker answered in time (is `npm run worker` running on the task queue?). */
+  | 'unavailable';
+
+/** The one error type of the client helpers: a `code` to branch on and a message for people. */
+export class VerificationError extends Error {
+  override readonly name = 'VerificationError';
+  constructor(
+    readonly code: VerificationErrorCode,
+    message: string,
+    /** For `premature_retry`: seconds until a resend is accepted. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}

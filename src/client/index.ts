@@ -1,0 +1,5 @@
+/** Helpers for backend code: start, check, inspect and cancel verification windows. */
+export * from './errors';
+export { targetKey, windowId } from './ids';
+export * from './schemas';
+export * from './verification';

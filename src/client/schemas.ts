@@ -1,0 +1,53 @@
+/**
+ * Shapes of what backend code (and the HTTP service) hands the helpers. Validated here, at the
+ * boundary, so a workflow never starts with input it cannot use.
+ */
+import { z } from 'zod';
+import { createVerificationRequestSchema } from '../prelude';
+
+/** A target as a caller gives it; normalised (E.164, lower-cased e-mail) before use. */
+export const targetInputSchema = z.object({
+  type: z.enum(['phone_number', 'email_address']),
+  value: z.string().trim().min(1).max(320),
+});
+
+/** Per-window overrides of the configured policy. */
+export const policyOverridesSchema = z
+  .object({
+    windowSeconds: z.number().int().min(1).max(86_400),
+    maxChecks: z.number().int().min(1).max(100),
+    maxSends: z.number().int().min(1).max(100),
+    resendCooldownSeconds: z.number().int().min(0).max(3_600),
+    fraudMode: z.enum(['off', 'monitor', 'enforce']),
+    watchFeedback: z.boolean(),
+    successTemplateId: z.string().min(1).max(200),
+    fallbackChannels: z
+      .array(z.enum(['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice']))
+      .max(7),
+    deliveryTimeoutSeconds: z.number().int().min(0).max(3_600),
+  })
+  .partial()
+  .strict();
+
+/** `startVerification`'s request: Prelude's create fields plus our window policy. */
+export const startVerificationRequestSchema = z.object({
+  target: targetInputSchema,
+  signals: createVerificationRequestSchema.shape.signals,
+  options: createVerificationRequestSchema.shape.options,
+  dispatchId: z.string().length(36).optional(),
+  policy: policyOverridesSchema.optional(),
+});
+
+/** Input of {@link startVerification}. */
+export type StartVerificationRequest = z.input<typeof startVerificationRequestSchema>;
+
+/** `checkCode`'s request. */
+export const checkCodeRequestSchema = z.object({
+  target: targetInputSchema,
+  code: z.string().trim(),
+  /** Used as the update ID: the same request ID twice gets the first answer again. */
+  requestId: z.string().min(1).max(200).optional(),
+});
+
+/** Input of {@link checkCode}. */
+export type CheckCodeRequestInput = z.input<typeof checkCodeRequestSchema>;

@@ -1,0 +1,272 @@
+import {
+  isGrpcDeadlineError,
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
+import { loadConfig, type Config } from '../../temporal.config';
+import {
+  cancelUpdate,
+  checkCodeUpdate,
+  outcomeSearchAttribute,
+  rejection,
+  sendCodeUpdate,
+  stateQuery,
+  targetKeySearchAttribute,
+  verificationWorkflow,
+  type CheckCodeResult,
+  type SendCodeResult,
+  type VerificationState,
+  type WindowPolicy,
+} from '../../workflows';
+import { normalizeTarget, PreludeError, type Target } from '../prelude';
+import { VerificationError } from './errors';
+import { targetKey, windowId as windowIdOf } from './ids';
+import {
+  checkCodeRequestSchema,
+  startVerificationRequestSchema,
+  type CheckCodeRequestInput,
+  type StartVerificationRequest,
+} from './schemas';
+
+/** Where the helpers find the windows, and the defaults of a new window. */
+export interface VerificationClientOptions {
+  /** Task queue the worker polls (`TEMPORAL_TASK_QUEUE`). */
+  taskQueue: string;
+  /** Policy of a new window; a start's `policy` overrides any of it. */
+  policy: WindowPolicy;
+  /** HMAC key for workflow IDs (`VERIFY_ID_KEY`); without it the target itself is in the ID. */
+  idKey?: string;
+  /** Deadline of each call; a missing worker gives an `unavailable` error instead of a hang. */
+  callTimeoutMs: number;
+}
+
+/** The helpers' options as configured (see temporal.config.ts). */
+export function verificationClientOptions(
+  config: Pick<Config, 'temporal' | 'verify'>,
+): VerificationClientOptions {
+  return {
+    taskQueue: config.temporal.taskQueue,
+    policy: config.verify.policy,
+    idKey: config.verify.idKey,
+    callTimeoutMs: config.verify.callTimeoutMs,
+  };
+}
+
+let configured: VerificationClientOptions | undefined;
+
+/** The options the helpers use when none are given: read once from configuration. */
+function configuredOptions(): VerificationClientOptions {
+  configured ??= verificationClientOptions(loadConfig());
+  return configured;
+}
+
+/** The answer to {@link startVerification}: Prelude's create answer plus the window's bookkeeping. */
+export type StartVerificationResult = SendCodeResult;
+
+/**
+ * Sends a code to a target: opens a verification window (a new workflow) when none is open, or
+ * resends in the open one — Prelude's create-or-retry rule, made durable with Update-with-Start.
+ *
+ * @returns `status` in Prelude's words: `success` (new window), `retry` (resend), `blocked`, …
+ * @throws VerificationError `premature_retry` (with `retryAfterSeconds`), `too_many_attempts`,
+ *   `invalid_request`, `prelude_unavailable`, `prelude_error`, `unavailable`.
+ */
+export async function startVerification(
+  client: Client,
+  request: StartVerificationRequest,
+  options: VerificationClientOptions = configuredOptions(),
+): Promise<StartVerificationResult> {
+  const input = parse(startVerificationRequestSchema, request);
+  const target = normalize(input.target);
+  const key = targetKey(target, options.idKey);
+  const startWorkflowOperation = new WithStartWorkflowOperation(verificationWorkflow, {
+    workflowId: windowIdOf(target, options.idKey),
+    taskQueue: options.taskQueue,
+    args: [{ target, targetKey: key, policy: { ...options.policy, ...input.policy } }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: [
+      { key: targetKeySearchAttribute, value: key },
+      { key: outcomeSearchAttribute, value: 'open' },
+    ],
+  });
+  return call(client, options, () =>
+    client.workflow.executeUpdateWithStart(sendCodeUpdate, {
+      args: [{ signals: input.signals, options: input.options, dispatchId: input.dispatchId }],
+      startWorkflowOperation,
+    }),
+  );
+}
+
+/**
+ * Checks the code a user typed against the target's open window, synchronously.
+ *
+ * @returns `success` (the window is verified and closed), `failure` (with `checksLeft`), or
+ *   `expired_or_not_found` (no open window).
+ * @throws VerificationError `too_many_checks`, `invalid_code`, `invalid_request`,
+ *   `prelude_unavailable`, `prelude_error`, `unavailable`.
+ */
+export async function checkCode(
+  client: Client,
+  request: CheckCodeRequestInput,
+  options: VerificationClientOptions = configuredOptions(),
+): Promise<CheckCodeResult> {
+  const input = parse(checkCodeRequestSchema, request);
+  const target = normalize(input.target);
+  const handle = client.workflow.getHandle(windowIdOf(target, options.idKey));
+  try {
+    return await call(client, options, () =>
+      handle.executeUpdate(checkCodeUpdate, { args: [{ code: input.code }], updateId: input.requestId }),
+    );
+  } catch (error) {
+    if (!(error instanceof VerificationError) || error.code !== 'not_found') throw error;
+    return answerForClosedWindow(handle);
+  }
+}
+
+/**
+ * The window of a target as it stands (or as it ended): attempts, delivery statuses, checks,
+ * deadline and outcome.
+ *
+ * @throws VerificationError `not_found` when the target never had a window, `unavailable`.
+ */
+export async function getVerification(
+  client: Client,
+  target: Target,
+  options: VerificationClientOptions = configuredOptions(),
+): Promise<VerificationState> {
+  return getVerificationById(client, windowIdOf(normalize(target), options.idKey), options);
+}
+
+/** {@link getVerification} by the window's ID (the workflow ID). */
+export async function getVerificationById(
+  client: Client,
+  windowId: string,
+  options: Pick<VerificationClientOptions, 'callTimeoutMs'> = configuredOptions(),
+): Promise<VerificationState> {
+  const handle = client.workflow.getHandle<typeof verificationWorkflow>(windowId);
+  return call(client, options, async () => {
+    const { status } = await handle.describe();
+    // A completed window's result is its final state, readable without a worker.
+    if (status.name === 'COMPLETED') return handle.result();
+    return handle.query(stateQuery);
+  });
+}
+
+/**
+ * Closes the target's open window without verifying it.
+ *
+ * @throws VerificationError `not_found` when no window is open, `unavailable`.
+ */
+export async function cancelVerification(
+  client: Client,
+  target: Target,
+  options: VerificationClientOptions = configuredOptions(),
+): Promise<VerificationState> {
+  return cancelVerificationById(client, windowIdOf(normalize(target), options.idKey), options);
+}
+
+/** {@link cancelVerification} by the window's ID (the workflow ID). */
+export async function cancelVerificationById(
+  client: Client,
+  windowId: string,
+  options: Pick<VerificationClientOptions, 'callTimeoutMs'> = configuredOptions(),
+): Promise<VerificationState> {
+  const handle = client.workflow.getHandle(windowId);
+  return call(client, options, () => handle.executeUpdate(cancelUpdate));
+}
+
+/**
+ * A check that reached no running window gets what Prelude would answer: `too_many_checks` while
+ * a window whose checks ran out has not expired yet, `expired_or_not_found` otherwise.
+ */
+async function answerForClosedWindow(
+  handle: WorkflowHandle<typeof verificationWorkflow>,
+): Promise<CheckCodeResult> {
+  const closed = await handle.result().catch(() => undefined);
+  if (closed?.outcome === 'max_checks' && Date.parse(closed.expiresAt) > Date.now()) {
+    throw new VerificationError('too_many_checks', 'no checks left in this verification window');
+  }
+  return { status: 'expired_or_not_found', windowId: handle.workflowId, checksUsed: 0, checksLeft: 0 };
+}
+
+/** Runs a Temporal call under the helpers' deadline and turns its failures into VerificationErrors. */
+async function call<T>(
+  client: Client,
+  options: Pick<VerificationClientOptions, 'callTimeoutMs'>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await client.connection.withDeadline(Date.now() + options.callTimeoutMs, fn);
+  } catch (error) {
+    throw toVerificationError(error, options.callTimeoutMs);
+  }
+}
+
+function toVerificationError(error: unknown, timeoutMs: number): unknown {
+  if (error instanceof VerificationError) return error;
+  if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
+    return new VerificationError('not_found', 'no verification window is open for that target');
+  }
+  if (isGrpcDeadlineError(error) || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+    return new VerificationError(
+      'unavailable',
+      `no answer within ${timeoutMs} ms: is a worker running on the task queue?`,
+    );
+  }
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+    return fromFailure(error.cause);
+  }
+  return error;
+}
+
+/** Maps the failure types the workflow rejects with (see `rejection`) to error codes. */
+function fromFailure(failure: ApplicationFailure): VerificationError {
+  const retryAfterSeconds = (failure.details?.[0] as { retryAfterSeconds?: number } | undefined)
+    ?.retryAfterSeconds;
+  switch (failure.type) {
+    case rejection.prematureRetry:
+      return new VerificationError('premature_retry', failure.message, retryAfterSeconds);
+    case rejection.tooManyAttempts:
+      return new VerificationError('too_many_attempts', failure.message);
+    case rejection.tooManyChecks:
+      return new VerificationError('too_many_checks', failure.message);
+    case rejection.invalidCode:
+      return new VerificationError('invalid_code', failure.message);
+    case rejection.windowClosed:
+      return new VerificationError('not_found', failure.message);
+    case 'Prelude.invalid_request':
+      return new VerificationError('invalid_request', failure.message);
+    case 'Prelude.auth':
+    case 'Prelude.invalid_response':
+      return new VerificationError('prelude_error', failure.message);
+    default:
+      return new VerificationError('prelude_unavailable', failure.message);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  // gRPC NOT_FOUND: e.g. an update sent to a workflow that has already completed.
+  return (error as { code?: number } | undefined)?.code === 5 || /already completed/i.test(String(error));
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new VerificationError('invalid_request', `${issue?.path.join('.') || 'request'}: ${issue?.message}`);
+}
+
+function normalize(target: Target): Target {
+  try {
+    return normalizeTarget(target);
+  } catch (error) {
+    if (error instanceof PreludeError) throw new VerificationError('invalid_request', error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The worker: runs the verification workflows and the Prelude activities on the task queue.
+ * In production it loads the workflow bundle `npm run build` wrote; otherwise it bundles the
+ * workflows itself at start-up.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { bundleWorkflowCode, Worker, type NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { packageRoot } from './devserver/package-root';
+import type { PreludeClient } from './prelude';
+
+/** Where `npm run build` writes the prebuilt workflow bundle. */
+export const workflowBundlePath = join(packageRoot(), 'dist', 'workflow-bundle.js');
+
+/** What a verification worker needs. */
+export interface VerificationWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** The client the webhook ingest signals windows with. */
+  client: Client;
+  /** The Prelude client the activities call (the real API or the sandbox). */
+  prelude: PreludeClient;
+  /** Webhook URL Prelude posts delivery reports to (`PRELUDE_CALLBACK_URL`). */
+  callbackUrl?: string;
+  /** The payload codec's data converter, so history holds no personal data in clear. */
+  dataConverter?: DataConverter;
+  /** A prebuilt workflow bundle; defaults to `dist/workflow-bundle.js` when it exists. */
+  workflowBundle?: string;
+}
+
+/** Creates (does not run) a worker for the verification workflows and their activities. */
+export async function createVerificationWorker(options: VerificationWorkerOptions): Promise<Worker> {
+  const bundle = options.workflowBundle ?? (existsSync(workflowBundlePath) ? workflowBundlePath : undefined);
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities: createActivities({
+      prelude: options.prelude,
+      callbackUrl: options.callbackUrl,
+      client: options.client,
+    }),
+    dataConverter: options.dataConverter,
+    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsEntry() }),
+  });
+}
+
+/** Bundles the workflows once, so workers start without webpack (production, and the test suite). */
+export async function writeWorkflowBundle(outFile: string = workflowBundlePath): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quietLogger });
+  writeFileSync(outFile, code);
+  return outFile;
+}
+
+function workflowsEntry(): string {
+  return require.resolve('../workflows');
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};

@@ -1,0 +1,148 @@
+/**
+ * The parts of the product a test needs, started for real: the Prelude sandbox on a free port, a
+ * worker on its own task queue of the shared dev server, and a client with the helpers' options.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { loadConfig } from '../../temporal.config';
+import { verificationClientOptions, type VerificationClientOptions } from '../../src/client';
+import { PreludeClient } from '../../src/prelude';
+import { startSandbox, type RunningSandbox } from '../../src/sandbox';
+import { startServer } from '../../src/server';
+import { createVerificationWorker } from '../../src/worker';
+import type { WindowPolicy } from '../../workflows';
+
+/** A running test stack. */
+export interface TestStack {
+  sandbox: RunningSandbox;
+  prelude: PreludeClient;
+  client: Client;
+  options: VerificationClientOptions;
+  taskQueue: string;
+  /** The HTTP service's URL, when started `withServer`. */
+  serverUrl?: string;
+  /** Changes sandbox knobs at runtime (`PUT /sandbox/config`). */
+  configureSandbox(knobs: Record<string, unknown>): Promise<void>;
+  /** The newest code the sandbox "sent" to a target. */
+  latestCode(to: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startStack}. */
+export interface StackOptions {
+  /** Sandbox settings as environment variables (e.g. `SANDBOX_WINDOW_SECONDS`). */
+  sandboxEnv?: Record<string, string>;
+  /** Policy of every window the stack's helpers start. */
+  policy?: Partial<WindowPolicy>;
+  callbackUrl?: string;
+  dataConverter?: DataConverter;
+  /** Start no worker (to see what a missing worker does). */
+  withoutWorker?: boolean;
+  callTimeoutMs?: number;
+  /** Also start the HTTP service, wired as `npm start` wires it (webhooks from the sandbox to it). */
+  withServer?: boolean;
+  /** The service's bearer token. */
+  apiToken?: string;
+}
+
+/** Starts the sandbox, a worker and a client. */
+export async function startStack(stackOptions: StackOptions = {}): Promise<TestStack> {
+  const config = loadConfig({
+    TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+    SANDBOX_PORT: '0',
+    SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+    ...stackOptions.sandboxEnv,
+  });
+  const sandbox = await startSandbox(config.sandbox);
+  const prelude = new PreludeClient({ apiKey: 'test-key', baseUrl: sandbox.url, timeoutMs: 5_000 });
+  const taskQueue = `verify-${randomUUID()}`;
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, dataConverter: stackOptions.dataConverter });
+  const options: VerificationClientOptions = {
+    ...verificationClientOptions(config),
+    taskQueue,
+    callTimeoutMs: stackOptions.callTimeoutMs ?? 20_000,
+  };
+  options.policy = {
+    ...options.policy,
+    windowSeconds: 60,
+    resendCooldownSeconds: 0,
+    ...stackOptions.policy,
+  };
+
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  if (stackOptions.withServer) {
+    server = await startServer({
+      client,
+      verification: options,
+      apiToken: stackOptions.apiToken,
+      webhookPublicKey: sandbox.publicKeyPem,
+      bodyLimitBytes: config.service.bodyLimitBytes,
+      host: '127.0.0.1',
+      port: 0,
+    });
+  }
+  const callbackUrl = stackOptions.callbackUrl ?? (server ? `${server.url}/webhooks/prelude` : undefined);
+
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let workerConnection: NativeConnection | undefined;
+  if (!stackOptions.withoutWorker) {
+    workerConnection = await NativeConnection.connect({ address: config.temporal.address });
+    worker = await createVerificationWorker({
+      connection: workerConnection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      client,
+      prelude,
+      callbackUrl,
+      dataConverter: stackOptions.dataConverter,
+      workflowBundle: process.env.TEST_WORKFLOW_BUNDLE,
+    });
+    running = worker.run();
+  }
+
+  return {
+    sandbox,
+    prelude,
+    client,
+    options,
+    taskQueue,
+    serverUrl: server?.url,
+    async configureSandbox(knobs) {
+      const response = await fetch(`${sandbox.url}/sandbox/config`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(knobs),
+      });
+      if (!response.ok) throw new Error(`sandbox config refused: ${await response.text()}`);
+    },
+    async latestCode(to) {
+      const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
+      const { messages } = (await response.json()) as { messages: { code: string }[] };
+      const code = messages[0]?.code;
+      if (!code) throw new Error(`the sandbox sent no code to ${to}`);
+      return code;
+    },
+    async stop() {
+      await server?.app.close();
+      worker?.shutdown();
+      await running;
+      await workerConnection?.close();
+      await connection.close();
+      await sandbox.stop();
+    },
+  };
+}
+
+/** A phone number no other test uses. */
+export function uniquePhoneNumber(): string {
+  return `+3361${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
+}
+
+/** A phone target no other test uses. */
+export function uniquePhoneTarget(): { type: 'phone_number'; value: string } {
+  return { type: 'phone_number', value: uniquePhoneNumber() };
+}

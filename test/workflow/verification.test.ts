@@ -1,0 +1,256 @@
+/**
+ * The verification window as a user meets it: real dev server, real worker, the Prelude sandbox.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  cancelVerification,
+  checkCode,
+  getVerification,
+  startVerification,
+  VerificationError,
+  windowId,
+} from '../../src/client';
+import { outcomeSearchAttribute, verificationIdSearchAttribute } from '../../workflows';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<VerificationError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(VerificationError);
+    return error as VerificationError;
+  }
+  throw new Error('expected a VerificationError');
+}
+
+describe('verification window', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack({ policy: { maxChecks: 3, maxSends: 3 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('sends a code that the user reads from the inbox and verifies', async () => {
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    expect(sent).toMatchObject({
+      status: 'success',
+      windowId: windowId(target),
+      sendsUsed: 1,
+      verificationId: expect.stringMatching(/^vrf_/),
+    });
+
+    const code = await stack.latestCode(target.value);
+    const checked = await checkCode(stack.client, { target, code }, stack.options);
+    expect(checked).toMatchObject({ status: 'success', checksUsed: 1, verificationId: sent.verificationId });
+
+    const state = await getVerification(stack.client, target, stack.options);
+    expect(state.outcome).toBe('verified');
+    expect(state.attempts).toHaveLength(1);
+    expect(state.attempts[0]).toMatchObject({ number: 1, trigger: 'initial', channel: 'sms' });
+
+    const description = await stack.client.workflow.getHandle(sent.windowId).describe();
+    expect(description.typedSearchAttributes.get(outcomeSearchAttribute)).toBe('verified');
+    expect(description.typedSearchAttributes.get(verificationIdSearchAttribute)).toBe(sent.verificationId);
+  });
+
+  it('counts a wrong code and still accepts the right one', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const code = await stack.latestCode(target.value);
+    const wrong = code === '000000' ? '111111' : '000000';
+
+    await expect(checkCode(stack.client, { target, code: wrong }, stack.options)).resolves.toMatchObject({
+      status: 'failure',
+      checksUsed: 1,
+      checksLeft: 2,
+    });
+    await expect(checkCode(stack.client, { target, code }, stack.options)).resolves.toMatchObject({
+      status: 'success',
+      checksUsed: 2,
+    });
+  });
+
+  it('closes the window with max_checks after the last wrong code, then answers too_many_checks', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const wrongAnswers = [];
+    for (let i = 0; i < 3; i++) {
+      wrongAnswers.push(await checkCode(stack.client, { target, code: '0000000' }, stack.options));
+    }
+    expect(wrongAnswers.map((a) => a.checksLeft)).toEqual([2, 1, 0]);
+    const refused = await rejection(checkCode(stack.client, { target, code: '1234567' }, stack.options));
+    expect(refused.code).toBe('too_many_checks');
+    expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('max_checks');
+  });
+
+  it('refuses a resend inside the cooldown and accepts it after, in the same Prelude window', async () => {
+    const target = uniquePhoneTarget();
+    const options = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 2 } };
+    const first = await startVerification(stack.client, { target }, options);
+
+    const early = await rejection(startVerification(stack.client, { target }, options));
+    expect(early.code).toBe('premature_retry');
+    expect(early.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(early.retryAfterSeconds).toBeLessThanOrEqual(2);
+
+    await sleep(2_100);
+    const resent = await startVerification(stack.client, { target }, options);
+    expect(resent).toMatchObject({ status: 'retry', sendsUsed: 2, verificationId: first.verificationId });
+    expect(resent.windowId).toBe(first.windowId);
+  });
+
+  it('refuses a send once the window has used all its sends', async () => {
+    const target = uniquePhoneTarget();
+    const options = { ...stack.options, policy: { ...stack.options.policy, maxSends: 2 } };
+    await startVerification(stack.client, { target }, options);
+    await startVerification(stack.client, { target }, options);
+    const refused = await rejection(startVerification(stack.client, { target }, options));
+    expect(refused.code).toBe('too_many_attempts');
+    const state = await getVerification(stack.client, target, options);
+    expect(state).toMatchObject({ outcome: 'open', sendsUsed: 2, sendsLeft: 0 });
+  });
+
+  it('expires when its time is up; a check then finds no window and a new send opens a new one', async () => {
+    const target = uniquePhoneTarget();
+    const options = { ...stack.options, policy: { ...stack.options.policy, windowSeconds: 2 } };
+    // Our window mirrors Prelude's: both last 2 s here.
+    await stack.configureSandbox({ windowSeconds: 2 });
+    const first = await startVerification(stack.client, { target }, options);
+    await stack.client.workflow.getHandle(first.windowId).result();
+    await stack.configureSandbox({ windowSeconds: 600 });
+
+    expect((await getVerification(stack.client, target, options)).outcome).toBe('expired');
+    await expect(checkCode(stack.client, { target, code: '123456' }, options)).resolves.toMatchObject({
+      status: 'expired_or_not_found',
+    });
+    const next = await startVerification(stack.client, { target }, options);
+    expect(next.status).toBe('success');
+    expect(next.verificationId).not.toBe(first.verificationId);
+  });
+
+  it('reports a target on the block list as blocked and closes the window', async () => {
+    const target = uniquePhoneTarget();
+    await fetch(`${stack.sandbox.url}/v2/verification/management/phone-numbers/block`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ phone_number: target.value }),
+    });
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    expect(sent).toMatchObject({ status: 'blocked', reason: 'in_block_list' });
+    const state = await getVerification(stack.client, target, stack.options);
+    expect(state.outcome).toBe('blocked');
+    expect(state.attempts).toHaveLength(0);
+  });
+
+  it('cancels an open window; a check afterwards finds nothing', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const code = await stack.latestCode(target.value);
+    const canceled = await cancelVerification(stack.client, target, stack.options);
+    expect(canceled.outcome).toBe('canceled');
+    await expect(checkCode(stack.client, { target, code }, stack.options)).resolves.toMatchObject({
+      status: 'expired_or_not_found',
+    });
+  });
+
+  it('gives the first answer again for a repeated request ID, spending one check', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const request = { target, code: '0000000', requestId: 'req-1' };
+    const first = await checkCode(stack.client, request, stack.options);
+    const again = await checkCode(stack.client, request, stack.options);
+    expect(again).toEqual(first);
+    expect((await getVerification(stack.client, target, stack.options)).checksUsed).toBe(1);
+  });
+
+  it('serialises concurrent checks: each sees the budget the other left', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const answers = await Promise.all([
+      checkCode(stack.client, { target, code: '0000000' }, stack.options),
+      checkCode(stack.client, { target, code: '0000001' }, stack.options),
+    ]);
+    expect(answers.map((a) => a.checksLeft).sort()).toEqual([1, 2]);
+  });
+
+  it('answers expired_or_not_found to a check after the window was verified', async () => {
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options);
+    await expect(checkCode(stack.client, { target, code }, stack.options)).resolves.toMatchObject({
+      status: 'expired_or_not_found',
+    });
+  });
+
+  it('rejects a malformed code before it reaches the history', async () => {
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    const refused = await rejection(checkCode(stack.client, { target, code: '12' }, stack.options));
+    expect(refused.code).toBe('invalid_code');
+    const history = await stack.client.workflow.getHandle(sent.windowId).fetchHistory();
+    const updates = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
+    expect(updates).toHaveLength(1); // the first sendCode only
+  });
+
+  it('refuses a phone number that is not E.164 without starting anything', async () => {
+    const refused = await rejection(
+      startVerification(stack.client, { target: { type: 'phone_number', value: '12' } }, stack.options),
+    );
+    expect(refused.code).toBe('invalid_request');
+  });
+});
+
+describe('verification window with Watch in enforce mode', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack({ policy: { fraudMode: 'enforce' } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('blocks a target Watch finds suspicious before any code is sent', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ suspiciousNumbers: [target.value] });
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    expect(sent).toMatchObject({ status: 'blocked', reason: 'suspicious' });
+    const state = await getVerification(stack.client, target, stack.options);
+    expect(state).toMatchObject({ outcome: 'blocked', prediction: 'suspicious', sendsUsed: 0 });
+    const inbox = await fetch(`${stack.sandbox.url}/sandbox/messages?to=${encodeURIComponent(target.value)}`);
+    expect(((await inbox.json()) as { messages: unknown[] }).messages).toHaveLength(0);
+  });
+
+  it('lets a legitimate target through', async () => {
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    expect(sent.status).toBe('success');
+    expect((await getVerification(stack.client, target, stack.options)).prediction).toBe('legitimate');
+  });
+});
+
+describe('verification helpers without a worker', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack({ withoutWorker: true, callTimeoutMs: 1_500 });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('give a clear unavailable error within their deadline instead of hanging', async () => {
+    const started = Date.now();
+    const refused = await rejection(
+      startVerification(stack.client, { target: uniquePhoneTarget() }, stack.options),
+    );
+    expect(refused.code).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

@@ -1,0 +1,6 @@
+/** Every workflow the worker runs, and the messages clients send them. */
+export { verificationWorkflow } from './verification';
+export { webhookIngestWorkflow } from './webhook-ingest';
+export * from './webhook-ingest-messages';
+export * from './verification-messages';
+export * from './search-attributes';

@@ -1,0 +1,187 @@
+/**
+ * The verification window's contract: its input, result, and the updates, signals and queries that
+ * clients (the helpers in src/client, the HTTP service, the webhook ingest) send it.
+ * Deterministic and I/O-free: imported by workflow code and by clients alike.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CreateVerificationRequest, Target } from '../src/prelude';
+
+/** What is being verified, already normalised (E.164 phone number or lower-cased e-mail). */
+export type VerificationTarget = Target;
+
+/** Every window's workflow ID is this prefix followed by its target key. */
+export const windowIdPrefix = 'verification-';
+
+/** How the window screens targets with Prelude Watch before sending a code. */
+export type FraudMode = 'off' | 'monitor' | 'enforce';
+
+/** The rules of one window. Defaults come from configuration; each start may override any of them. */
+export interface WindowPolicy {
+  /** How long the window stays open after it starts. */
+  windowSeconds: number;
+  /** Wrong codes allowed before the window closes with `max_checks`. */
+  maxChecks: number;
+  /** Codes sent per window, the first included. */
+  maxSends: number;
+  /** Minimum time between two sends. */
+  resendCooldownSeconds: number;
+  /** `monitor` records a Watch prediction; `enforce` also blocks a suspicious target before any send. */
+  fraudMode: FraudMode;
+  /** Report the window's start and success to Prelude Watch when it closes. */
+  watchFeedback: boolean;
+  /** Notify template sent to the target once verified. */
+  successTemplateId?: string;
+  /**
+   * Channels to fall back through when an attempt is reported undeliverable (or unreported for
+   * `deliveryTimeoutSeconds`), e.g. `['sms', 'whatsapp', 'voice']`. Empty or absent: no automatic resend.
+   */
+  fallbackChannels?: string[];
+  /** With fallback channels: resend when no `delivered` report came this long after a send (0: never). */
+  deliveryTimeoutSeconds?: number;
+}
+
+/** Options passed through to Prelude's create call (its `options` object). */
+export type SendOptions = NonNullable<CreateVerificationRequest['options']>;
+
+/** The device and network signals Prelude uses for fraud scoring (its `signals` object). */
+export type SendSignals = NonNullable<CreateVerificationRequest['signals']>;
+
+/** Workflow input: everything a window needs, fixed when it starts. */
+export interface VerificationInput {
+  target: VerificationTarget;
+  /** The key the workflow ID is built from (the target, or its HMAC). */
+  targetKey: string;
+  policy: WindowPolicy;
+}
+
+/** Arguments of one send (the first one, or a resend). */
+export interface SendCodeRequest {
+  signals?: SendSignals;
+  options?: SendOptions;
+  dispatchId?: string;
+}
+
+/** Prelude's words for a send: `success` opened the window, `retry` resent in it. */
+export type SendStatus = 'success' | 'retry' | 'challenged' | 'blocked' | 'shadow_blocked' | (string & {});
+
+/** The answer to a send, shaped like Prelude's create answer plus the window's bookkeeping. */
+export interface SendCodeResult {
+  status: SendStatus;
+  /** The workflow ID, i.e. the window's ID on our side. */
+  windowId: string;
+  verificationId?: string;
+  method?: string;
+  channels?: string[];
+  /** Why a target was blocked (`suspicious`, `in_block_list`, …). */
+  reason?: string;
+  riskFactors?: string[];
+  sendsUsed: number;
+  /** ISO time the window closes. */
+  expiresAt: string;
+  /** ISO time from which a resend is accepted; absent once no send is left. */
+  nextResendAt?: string;
+}
+
+/** Arguments of a check. */
+export interface CheckCodeRequest {
+  code: string;
+}
+
+/** The answer to a check, in Prelude's words. */
+export interface CheckCodeResult {
+  status: 'success' | 'failure' | 'expired_or_not_found';
+  windowId: string;
+  verificationId?: string;
+  checksUsed: number;
+  checksLeft: number;
+}
+
+/** A delivery report for one attempt, from Prelude's webhooks (via the ingest). */
+export interface DeliveryStatusReport {
+  /** The webhook event's ID, so a report is applied once. */
+  eventId: string;
+  /** `att_…`: the attempt the report is about. */
+  attemptId: string;
+  verificationId?: string;
+  /** `submitted`, `in_transit`, `delivered`, `undeliverable`, `unknown`, … */
+  status: string;
+  /** ISO time Prelude gives for the report. */
+  time: string;
+  channel?: string;
+}
+
+/** Why the window closed. */
+export type Outcome =
+  'verified' | 'expired' | 'max_checks' | 'max_attempts' | 'blocked' | 'canceled' | 'failed';
+
+/** One code sent in the window. */
+export interface AttemptRecord {
+  /** 1-based position in the window. */
+  number: number;
+  /**
+   * `initial`; `user_retry` (a resend); `fallback` (our automatic resend on the next channel after a
+   * delivery failure); `auto_retry` (an attempt Prelude added on its own).
+   */
+  trigger: 'initial' | 'user_retry' | 'fallback' | 'auto_retry';
+  /** For a fallback: the channel that failed. */
+  switchedFrom?: string;
+  /** ISO time we asked Prelude to send it (or Prelude reported it, for automatic attempts). */
+  sentAt: string;
+  channel?: string;
+  /** `att_…`, once a webhook has named it. */
+  attemptId?: string;
+  deliveryStatus?: string;
+  deliveryUpdatedAt?: string;
+}
+
+/** Everything the window knows: the `state` query's answer and, once closed, the workflow's result. */
+export interface VerificationState {
+  windowId: string;
+  target: VerificationTarget;
+  targetKey: string;
+  /** `open` while the window runs. */
+  outcome: 'open' | Outcome;
+  verificationId?: string;
+  method?: string;
+  channels?: string[];
+  reason?: string;
+  riskFactors?: string[];
+  /** Watch's verdict, when the fraud mode asked for one. */
+  prediction?: 'legitimate' | 'suspicious' | (string & {});
+  attempts: AttemptRecord[];
+  sendsUsed: number;
+  sendsLeft: number;
+  nextResendAt?: string;
+  checksUsed: number;
+  checksLeft: number;
+  openedAt: string;
+  expiresAt: string;
+  closedAt?: string;
+  /** Why the window failed, when the outcome is `failed`. */
+  failure?: string;
+  policy: WindowPolicy;
+}
+
+/**
+ * Failure types the handlers reject with (validators reject before anything reaches history).
+ * The client helpers turn them into `VerificationError` codes.
+ */
+export const rejection = {
+  windowClosed: 'window_closed',
+  invalidCode: 'invalid_code',
+  prematureRetry: 'premature_retry',
+  tooManyAttempts: 'too_many_attempts',
+  tooManyChecks: 'too_many_checks',
+  preludeRefused: 'prelude_refused',
+} as const;
+
+/** Sends the first code of the window, or resends one. */
+export const sendCodeUpdate = defineUpdate<SendCodeResult, [SendCodeRequest]>('sendCode');
+/** Checks a code the user typed. */
+export const checkCodeUpdate = defineUpdate<CheckCodeResult, [CheckCodeRequest]>('checkCode');
+/** Closes an open window without verifying it. */
+export const cancelUpdate = defineUpdate<VerificationState, []>('cancel');
+/** A delivery report from Prelude's webhooks. */
+export const deliveryStatusSignal = defineSignal<[DeliveryStatusReport]>('deliveryStatus');
+/** The window as it stands. */
+export const stateQuery = defineQuery<VerificationState>('state');

@@ -1,0 +1,459 @@
+/**
+ * One workflow execution per verification window, mirroring Prelude's window: the first `sendCode`
+ * opens it, later ones resend, `checkCode` ends it on the right code, and it closes by itself when
+ * its time is up. Every rule a client could break (cooldown, send and check budgets, closed window)
+ * is enforced by update validators, so refused requests never reach the history.
+ */
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  ActivityFailure,
+} from '@temporalio/workflow';
+import type { Activities, CreateVerificationOutcome } from '../activities';
+import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
+import {
+  cancelUpdate,
+  checkCodeUpdate,
+  deliveryStatusSignal,
+  rejection,
+  sendCodeUpdate,
+  stateQuery,
+  type CheckCodeResult,
+  type DeliveryStatusReport,
+  type Outcome,
+  type SendCodeRequest,
+  type AttemptRecord,
+  type SendCodeResult,
+  type VerificationInput,
+  type VerificationState,
+} from './verification-messages';
+
+const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' } as const;
+
+// Prelude has no idempotency key: a create or check retried after a timeout may already have reached
+// Prelude, so a retry can send a second code or spend a second check. Those calls get few attempts
+// and a short schedule, so a flaky network costs at most two extra sends, while a user waiting on
+// the HTTP answer gets one within seconds.
+const lifecycleCalls = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
+// Predict, feedback and notify are safe (or harmless) to repeat.
+const sideCalls = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+
+/** Prelude's code format: 4 to 8 letters or digits. */
+const codePattern = /^[A-Za-z0-9]{4,8}$/;
+
+/** The verification window. Returns its final state. */
+export async function verificationWorkflow(input: VerificationInput): Promise<VerificationState> {
+  const { target, policy } = input;
+  const fallbackChannels = policy.fallbackChannels ?? [];
+  const deliveryTimeoutMs = (policy.deliveryTimeoutSeconds ?? 0) * 1000;
+  const windowId = workflowInfo().workflowId;
+  const openedAt = Date.now();
+  const expiresAt = openedAt + policy.windowSeconds * 1000;
+  const state: VerificationState = {
+    windowId,
+    target,
+    targetKey: input.targetKey,
+    outcome: 'open',
+    attempts: [],
+    sendsUsed: 0,
+    sendsLeft: policy.maxSends,
+    checksUsed: 0,
+    checksLeft: policy.maxChecks,
+    openedAt: iso(openedAt),
+    expiresAt: iso(expiresAt),
+    policy,
+  };
+  let lastSendAt: number | undefined;
+  let sending = false;
+  let checking = false;
+  const appliedEvents = new Set<string>();
+  // Bumped whenever something a fallback decision depends on changes (a send, a delivery report).
+  let changes = 0;
+  const fellBackFrom = new Set<number>();
+
+  const isOpen = () => state.outcome === 'open';
+  const nextResendAt = (): number | undefined =>
+    lastSendAt === undefined || state.sendsLeft === 0
+      ? undefined
+      : lastSendAt + policy.resendCooldownSeconds * 1000;
+  const snapshot = (): VerificationState => {
+    const next = nextResendAt();
+    return {
+      ...state,
+      attempts: state.attempts.map((a) => ({ ...a })),
+      nextResendAt: next === undefined ? undefined : iso(next),
+    };
+  };
+  const close = (outcome: Outcome, details: Partial<VerificationState> = {}) => {
+    if (!isOpen()) return;
+    Object.assign(state, details, { outcome, closedAt: iso(Date.now()) });
+    upsertSearchAttributes([{ key: outcomeSearchAttribute, value: outcome }]);
+    log.info('verification window closed', { outcome });
+  };
+  const sendResult = (status: string): SendCodeResult => {
+    const next = nextResendAt();
+    return {
+      status,
+      windowId,
+      verificationId: state.verificationId,
+      method: state.method,
+      channels: state.channels,
+      reason: state.reason,
+      riskFactors: state.riskFactors,
+      sendsUsed: state.sendsUsed,
+      expiresAt: state.expiresAt,
+      nextResendAt: next === undefined ? undefined : iso(next),
+    };
+  };
+  const checkResult = (status: CheckCodeResult['status']): CheckCodeResult => ({
+    status,
+    windowId,
+    verificationId: state.verificationId,
+    checksUsed: state.checksUsed,
+    checksLeft: state.checksLeft,
+  });
+
+  setHandler(stateQuery, snapshot);
+
+  setHandler(
+    sendCodeUpdate,
+    async (request: SendCodeRequest): Promise<SendCodeResult> => {
+      sending = true;
+      const firstSend = state.sendsUsed === 0;
+      try {
+        if (firstSend && policy.fraudMode !== 'off') {
+          const prediction = await sideCalls.predictTarget({
+            target,
+            correlationId: windowId,
+            signals: request.signals,
+            dispatchId: request.dispatchId,
+          });
+          state.prediction = prediction.prediction;
+          if (policy.fraudMode === 'enforce' && prediction.prediction === 'suspicious') {
+            close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
+            return sendResult('blocked');
+          }
+        }
+        const outcome = await lifecycleCalls.createVerification({
+          target,
+          correlationId: windowId,
+          signals: request.signals,
+          options: request.options,
+          dispatchId: request.dispatchId,
+        });
+        if (outcome.kind === 'refused') {
+          if (outcome.code === 'too_many_attempts') state.sendsLeft = 0;
+          throw ApplicationFailure.create({
+            type: outcome.code,
+            message: `Prelude refused the send: ${outcome.message}`,
+            nonRetryable: true,
+            details: [{ retryAfterSeconds: seconds(outcome.retryAfterMs) }],
+          });
+        }
+        return recordSend(outcome.response, firstSend ? 'initial' : 'user_retry', {
+          channel: request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel,
+        });
+      } catch (error) {
+        // A window whose first send failed has nothing to check; closing it lets the next start
+        // open a fresh one instead of resending into a window Prelude never opened.
+        if (firstSend) close('failed', { failure: describe(error) });
+        throw asUpdateFailure(error);
+      } finally {
+        sending = false;
+      }
+    },
+    {
+      validator: (_request: SendCodeRequest) => {
+        if (!isOpen()) throw refuse(rejection.windowClosed, `the verification window is ${state.outcome}`);
+        if (state.sendsLeft === 0) {
+          throw refuse(rejection.tooManyAttempts, `all ${policy.maxSends} sends of this window are used`);
+        }
+        if (sending) throw refuse(rejection.prematureRetry, 'a send is already in progress', 1);
+        const next = nextResendAt();
+        if (next !== undefined && Date.now() < next) {
+          throw refuse(
+            rejection.prematureRetry,
+            'the resend cooldown has not elapsed',
+            seconds(next - Date.now()),
+          );
+        }
+      },
+    },
+  );
+
+  function recordSend(
+    response: Extract<CreateVerificationOutcome, { kind: 'sent' }>['response'],
+    trigger: AttemptRecord['trigger'],
+    requested: { channel?: string; switchedFrom?: string } = {},
+  ): SendCodeResult {
+    if (response.status === 'blocked') {
+      close('blocked', {
+        verificationId: response.id,
+        reason: response.reason,
+        riskFactors: response.risk_factors,
+      });
+      return sendResult('blocked');
+    }
+    lastSendAt = Date.now();
+    state.sendsUsed += 1;
+    state.sendsLeft = Math.max(0, policy.maxSends - state.sendsUsed);
+    state.method = response.method;
+    state.channels = response.channels;
+    state.reason = response.reason;
+    state.riskFactors = response.risk_factors;
+    state.attempts.push({
+      number: state.attempts.length + 1,
+      trigger,
+      sentAt: iso(lastSendAt),
+      // Prelude plans a channel sequence and moves along it with each attempt of the window.
+      channel:
+        requested.channel ??
+        response.channels?.[Math.min(state.sendsUsed - 1, response.channels.length - 1)] ??
+        (response.method === 'email' ? 'email' : undefined),
+      ...(requested.switchedFrom ? { switchedFrom: requested.switchedFrom } : {}),
+    });
+    changes += 1;
+    if (state.verificationId !== response.id) {
+      state.verificationId = response.id;
+      upsertSearchAttributes([{ key: verificationIdSearchAttribute, value: response.id }]);
+    }
+    return sendResult(response.status);
+  }
+
+  setHandler(
+    checkCodeUpdate,
+    async ({ code }): Promise<CheckCodeResult> => {
+      // Checks run one at a time: each must see the budget and the outcome the previous one left.
+      await condition(() => !checking);
+      checking = true;
+      try {
+        if (!isOpen()) {
+          if (state.outcome === 'max_checks') throw refuse(rejection.tooManyChecks, 'no checks left');
+          return checkResult('expired_or_not_found');
+        }
+        const outcome = await lifecycleCalls.checkVerification({ target, code });
+        if (outcome.kind === 'refused') {
+          state.checksLeft = 0;
+          close('max_checks');
+          throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
+        }
+        const { status } = outcome.response;
+        if (status === 'expired_or_not_found') {
+          close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
+          return checkResult('expired_or_not_found');
+        }
+        state.checksUsed += 1;
+        state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
+        if (status === 'success') {
+          close('verified');
+          return checkResult('success');
+        }
+        // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
+        if (state.checksLeft === 0) close('max_checks');
+        return checkResult('failure');
+      } catch (error) {
+        throw asUpdateFailure(error);
+      } finally {
+        checking = false;
+      }
+    },
+    {
+      validator: ({ code }) => {
+        if (typeof code !== 'string' || !codePattern.test(code)) {
+          throw refuse(rejection.invalidCode, 'a code is 4 to 8 letters or digits');
+        }
+        if (!isOpen()) {
+          if (state.outcome === 'max_checks') throw refuse(rejection.tooManyChecks, 'no checks left');
+          throw refuse(rejection.windowClosed, `the verification window is ${state.outcome}`);
+        }
+        if (state.sendsUsed === 0)
+          throw refuse(rejection.windowClosed, 'no code has been sent in this window');
+      },
+    },
+  );
+
+  setHandler(
+    cancelUpdate,
+    () => {
+      close('canceled');
+      return snapshot();
+    },
+    {
+      validator: () => {
+        if (!isOpen()) throw refuse(rejection.windowClosed, `the verification window is ${state.outcome}`);
+      },
+    },
+  );
+
+  setHandler(deliveryStatusSignal, (report: DeliveryStatusReport) => {
+    if (appliedEvents.has(report.eventId)) return;
+    // A late report about an earlier window of the same target (an earlier run) is not ours.
+    if (report.verificationId && state.verificationId && report.verificationId !== state.verificationId)
+      return;
+    appliedEvents.add(report.eventId);
+    applyDeliveryReport(state, report);
+    changes += 1;
+  });
+
+  /** When the latest attempt should be resent on the next fallback channel, if it should. */
+  const fallbackDueAt = (): number | undefined => {
+    const last = state.attempts.at(-1);
+    if (!last || !isOpen() || sending || state.sendsLeft === 0 || fellBackFrom.has(last.number))
+      return undefined;
+    if (nextChannel(fallbackChannels, last.channel) === undefined) return undefined;
+    const earliest = nextResendAt() ?? Date.now();
+    if (last.deliveryStatus === 'undeliverable') return earliest;
+    if (deliveryTimeoutMs > 0 && last.deliveryStatus !== 'delivered') {
+      return Math.max(earliest, Date.parse(last.sentAt) + deliveryTimeoutMs);
+    }
+    return undefined;
+  };
+
+  const fallBack = async (): Promise<void> => {
+    const last = state.attempts.at(-1)!;
+    fellBackFrom.add(last.number);
+    const channel = nextChannel(fallbackChannels, last.channel)!;
+    sending = true;
+    try {
+      const outcome = await lifecycleCalls.createVerification({
+        target,
+        correlationId: windowId,
+        options: channel === 'voice' ? { method: 'voice' } : { preferred_channel: channel },
+      });
+      if (outcome.kind === 'sent') {
+        recordSend(outcome.response, 'fallback', { channel, switchedFrom: last.channel });
+      } else {
+        log.warn('Prelude refused the fallback send', { code: outcome.code });
+        if (outcome.code === 'too_many_attempts') state.sendsLeft = 0;
+      }
+    } catch (error) {
+      log.warn('fallback send failed', { error: describe(error) });
+    } finally {
+      sending = false;
+    }
+  };
+
+  while (isOpen() && Date.now() < expiresAt) {
+    const seen = changes;
+    const dueAt = fallbackDueAt();
+    const wakeAt = dueAt === undefined ? expiresAt : Math.min(dueAt, expiresAt);
+    await condition(() => !isOpen() || changes !== seen, Math.max(1, wakeAt - Date.now()));
+    if (isOpen() && fallbackDueAt() !== undefined && fallbackDueAt()! <= Date.now()) await fallBack();
+  }
+  if (isOpen()) {
+    // A send or check already under way decides the outcome it reports; expiry waits for it.
+    await condition(() => !sending && !checking);
+    close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
+  }
+  await condition(allHandlersFinished);
+  await reportOutcome(input, state);
+  return snapshot();
+}
+
+/** The channel after `current` in a fallback list (from the start when `current` is not in it). */
+function nextChannel(channels: string[], current: string | undefined): string | undefined {
+  const at = current === undefined ? -1 : channels.indexOf(current);
+  return channels[at + 1];
+}
+
+/**
+ * Attaches a webhook report to the attempt it is about. Prelude names attempts (`att_…`) only in
+ * webhooks, so a report with a new attempt ID belongs to the oldest send not yet named; when every
+ * send is named, Prelude added the attempt on its own (an automatic fallback).
+ */
+function applyDeliveryReport(state: VerificationState, report: DeliveryStatusReport): void {
+  let attempt =
+    state.attempts.find((a) => a.attemptId === report.attemptId) ??
+    state.attempts.find((a) => a.attemptId === undefined);
+  if (!attempt) {
+    attempt = {
+      number: state.attempts.length + 1,
+      trigger: 'auto_retry',
+      sentAt: report.time,
+      channel: report.channel,
+    };
+    state.attempts.push(attempt);
+  }
+  attempt.attemptId = report.attemptId;
+  if (report.channel) attempt.channel = report.channel;
+  // Webhooks arrive in any order: a late `submitted` must not overwrite an earlier-timed `delivered`.
+  if (!attempt.deliveryUpdatedAt || report.time >= attempt.deliveryUpdatedAt) {
+    attempt.deliveryStatus = report.status;
+    attempt.deliveryUpdatedAt = report.time;
+  }
+}
+
+/** Watch feedback and the success message: best effort, a closed window's outcome stands either way. */
+async function reportOutcome({ target, policy }: VerificationInput, state: VerificationState): Promise<void> {
+  const verified = state.outcome === 'verified';
+  try {
+    if (policy.watchFeedback && state.sendsUsed > 0) {
+      await sideCalls.sendWatchFeedback({
+        target,
+        correlationId: state.windowId,
+        types: verified ? ['verification.started', 'verification.completed'] : ['verification.started'],
+      });
+    }
+    if (verified && policy.successTemplateId && target.type === 'phone_number') {
+      await sideCalls.sendNotification({
+        template_id: policy.successTemplateId,
+        to: target.value,
+        correlation_id: state.windowId,
+      });
+    }
+  } catch (error) {
+    log.warn('reporting the outcome failed', { error: describe(error) });
+  }
+}
+
+function refuse(type: string, message: string, retryAfterSeconds?: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: true,
+    details: retryAfterSeconds === undefined ? undefined : [{ retryAfterSeconds }],
+  });
+}
+
+/**
+ * Update handlers fail only the update when they throw an ApplicationFailure; anything else would
+ * fail the workflow task. An activity's failure keeps its Prelude type (e.g. `Prelude.invalid_request`).
+ */
+function asUpdateFailure(error: unknown): unknown {
+  if (error instanceof ApplicationFailure) return error;
+  if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+    return ApplicationFailure.create({
+      type: error.cause.type ?? 'Prelude.error',
+      message: error.cause.message,
+      nonRetryable: true,
+      details: error.cause.details ? [...error.cause.details] : undefined,
+    });
+  }
+  return ApplicationFailure.create({ type: 'failed', message: describe(error), nonRetryable: true });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ActivityFailure && error.cause) return error.cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function seconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000));
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
