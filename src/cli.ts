@@ -2,30 +2,56 @@
 /**
  * `prelude-temporal <command>`: the entry point of the npm scripts.
  *
- *   temporal   the Temporal dev server for local use (state kept in .temporal/)
+ *   start      the whole local stack: Temporal dev server, Prelude sandbox, worker, HTTP service
+ *   temporal   the Temporal dev server alone (state kept in .temporal/)
+ *   sandbox    the Prelude sandbox alone
+ *   worker     a worker (production: point TEMPORAL_* and PRELUDE_* at the real services)
+ *   server     the HTTP service
+ *   bundle     write the prebuilt workflow bundle (part of `npm run build`)
  */
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../temporal.config';
 import { startDevServer } from './devserver';
+import { startSandbox } from './sandbox';
+import { runLocalStack, runServer, runWorker, splitAddress, type Stop } from './stack';
+import { writeWorkflowBundle } from './worker';
 
-const commands: Record<string, () => Promise<() => Promise<void>>> = {
+const commands: Record<string, () => Promise<Stop | undefined>> = {
+  start: () => runLocalStack(loadConfig()),
+
   async temporal() {
-    const { temporal } = loadConfig();
-    const [host, port] = splitAddress(temporal.address);
-    const server = await startDevServer({
-      ip: host,
-      port,
-      dbFile: join(process.cwd(), '.temporal', 'dev.sqlite'),
-    });
+    const [ip, port] = splitAddress(loadConfig().temporal.address);
+    const server = await startDevServer({ ip, port, dbFile: join(process.cwd(), '.temporal', 'dev.sqlite') });
     console.log(`Temporal dev server: ${server.address}  (Web UI ${server.uiUrl})`);
     return server.stop;
   },
-};
 
-function splitAddress(address: string): [string, number] {
-  const at = address.lastIndexOf(':');
-  return [address.slice(0, at).replace(/^\[|\]$/g, ''), Number(address.slice(at + 1))];
-}
+  async sandbox() {
+    const sandbox = await startSandbox(loadConfig().sandbox);
+    console.log(`Prelude sandbox: ${sandbox.url}`);
+    console.log(`  inbox            ${sandbox.url}/sandbox/messages`);
+    console.log(`  webhook key      ${sandbox.url}/sandbox/webhook-public-key`);
+    return sandbox.stop;
+  },
+
+  async worker() {
+    const config = loadConfig();
+    const stop = await runWorker(config);
+    console.log(`worker polling ${config.temporal.address} task queue ${config.temporal.taskQueue}`);
+    return stop;
+  },
+
+  async server() {
+    const { url, stop } = await runServer(loadConfig());
+    console.log(`HTTP service: ${url}  (API docs ${url}/docs)`);
+    return stop;
+  },
+
+  async bundle() {
+    console.log(`workflow bundle written to ${await writeWorkflowBundle()}`);
+    return undefined;
+  },
+};
 
 async function main(): Promise<void> {
   const name = process.argv[2] ?? '';
@@ -35,6 +61,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const stop = await command();
+  if (!stop) return;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

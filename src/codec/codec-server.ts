@@ -1,0 +1,77 @@
+/**
+ * Temporal's remote codec protocol for the Web UI: `POST /codec/encode` and `/codec/decode` take
+ * and give `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`, so an operator holding the
+ * key sees decrypted inputs and results in the UI while the server stores only ciphertext.
+ */
+import type { Payload } from '@temporalio/common';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DecryptionError, EncryptionCodec } from './encryption-codec';
+import type { KeyRing } from './key-ring';
+
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const bodySchema = z.object({
+  payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })),
+});
+type JsonPayload = z.infer<typeof bodySchema>['payloads'][number];
+
+const fromJson = (p: JsonPayload): Payload => ({
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
+  ),
+  data: Buffer.from(p.data ?? '', 'base64'),
+});
+const toJson = (p: Payload): JsonPayload => ({
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? []).toString('base64')]),
+  ),
+  data: Buffer.from(p.data ?? []).toString('base64'),
+});
+
+/** Options of {@link codecServerRoutes}. */
+export interface CodecServerOptions {
+  keyRing: KeyRing;
+  /** Origins allowed to call from a browser (the Web UI's). */
+  corsOrigins: string[];
+}
+
+/** Registers the codec endpoints (mount it behind the service's authentication). */
+export async function codecServerRoutes(app: FastifyInstance, options: CodecServerOptions): Promise<void> {
+  const codec = new EncryptionCodec(options.keyRing);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (origin && options.corsOrigins.includes(origin)) {
+      void reply.header('access-control-allow-origin', origin);
+      void reply.header('vary', 'origin');
+      void reply.header('access-control-allow-credentials', 'true');
+    }
+    // A preflight carries no credentials: answer it before authentication.
+    if (request.method === 'OPTIONS') {
+      void reply.header('access-control-allow-methods', 'POST, OPTIONS');
+      void reply.header('access-control-allow-headers', 'content-type, x-namespace, authorization');
+      return reply.code(204).send();
+    }
+  });
+
+  for (const operation of ['encode', 'decode'] as const) {
+    app.options(`/codec/${operation}`, async (_request, reply) => reply.code(204).send());
+    app.post(`/codec/${operation}`, async (request, reply) => {
+      const body = bodySchema.safeParse(request.body);
+      if (!body.success) {
+        const issue = body.error.issues[0];
+        return reply
+          .code(400)
+          .send({ code: 'invalid_request', message: `${issue?.path.join('.')}: ${issue?.message}` });
+      }
+      try {
+        const payloads = await codec[operation](body.data.payloads.map(fromJson));
+        return { payloads: payloads.map(toJson) };
+      } catch (error) {
+        if (error instanceof DecryptionError)
+          return reply.code(400).send({ code: 'undecryptable', message: error.message });
+        throw error;
+      }
+    });
+  }
+}

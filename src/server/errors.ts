@@ -1,0 +1,37 @@
+import type { FastifyReply } from 'fastify';
+import { VerificationError, type VerificationErrorCode } from '../client';
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retry_after_seconds?: number;
+}
+
+/** Sends `{ code, message }` with a status. */
+export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).send({ code, message } satisfies ErrorBody);
+}
+
+const statusOf: Record<VerificationErrorCode, number> = {
+  premature_retry: 429,
+  too_many_attempts: 429,
+  too_many_checks: 429,
+  invalid_code: 400,
+  invalid_request: 400,
+  not_found: 404,
+  prelude_unavailable: 503,
+  prelude_error: 502,
+  unavailable: 503,
+};
+
+/** Answers a helper's VerificationError with its HTTP status; anything else is rethrown (→ 500). */
+export function sendVerificationError(reply: FastifyReply, error: unknown): FastifyReply {
+  if (!(error instanceof VerificationError)) throw error;
+  const body: ErrorBody = { code: error.code, message: error.message };
+  if (error.retryAfterSeconds !== undefined) {
+    body.retry_after_seconds = error.retryAfterSeconds;
+    void reply.header('retry-after', String(error.retryAfterSeconds));
+  }
+  return reply.code(statusOf[error.code]).send(body);
+}

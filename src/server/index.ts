@@ -1,0 +1,90 @@
+/**
+ * The HTTP service: verifications for backend code, Prelude's webhooks, health, the OpenAPI
+ * document, and the payload codec endpoints for the Temporal Web UI.
+ */
+import type { Client } from '@temporalio/client';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { VerificationClientOptions } from '../client';
+import { requireBearer } from './auth';
+import { sendError } from './errors';
+import { healthRoutes } from './health';
+import { openApiRoutes } from './openapi';
+import { verificationRoutes } from './verifications';
+import { webhookRoutes } from './webhooks';
+
+export { maskTarget } from './masking';
+
+/** What the service needs. */
+export interface ServerOptions {
+  client: Client;
+  verification: VerificationClientOptions;
+  /** Bearer token every route but the webhook, health and docs routes requires. */
+  apiToken?: string;
+  /** PEM public key webhooks are verified with. */
+  webhookPublicKey?: string;
+  bodyLimitBytes: number;
+  /** Extra routes behind the bearer token (e.g. the codec endpoints). */
+  protectedPlugins?: ((app: FastifyInstance) => Promise<void>)[];
+  logger?: boolean;
+}
+
+/** Builds (does not start) the service. */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger
+      ? { redact: ['req.headers.authorization', 'req.headers["x-webhook-signature"]'] }
+      : false,
+    bodyLimit: options.bodyLimitBytes,
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.statusCode && error.statusCode < 500) {
+      const code =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? 'payload_too_large'
+          : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? 'unsupported_media_type'
+            : 'invalid_request';
+      return sendError(reply, error.statusCode, code, error.message);
+    }
+    request.log.error({ err: error }, 'request failed');
+    return sendError(reply, 500, 'internal', 'internal error');
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  void app.register(healthRoutes, { client: options.client });
+  void app.register(openApiRoutes);
+  void app.register(webhookRoutes, {
+    client: options.client,
+    taskQueue: options.verification.taskQueue,
+    publicKey: options.webhookPublicKey,
+    bodyLimitBytes: options.bodyLimitBytes,
+  });
+  void app.register(async (scope) => {
+    scope.addHook('preHandler', requireBearer(options.apiToken));
+    await scope.register(verificationRoutes, { client: options.client, options: options.verification });
+    for (const plugin of options.protectedPlugins ?? []) await scope.register(plugin);
+  });
+  return app;
+}
+
+/** Loopback addresses: the only ones the service listens on without a token. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Starts the service on `host:port`; refuses a non-loopback address without a token. */
+export async function startServer(
+  options: ServerOptions & { host: string; port: number },
+): Promise<{ app: FastifyInstance; url: string }> {
+  if (!options.apiToken && !isLoopback(options.host)) {
+    throw new Error(
+      `refusing to listen on ${options.host} without SERVICE_API_TOKEN: anyone could send codes through it`,
+    );
+  }
+  const app = buildServer(options);
+  const url = await app.listen({ host: options.host, port: options.port });
+  return { app, url };
+}

@@ -1,0 +1,151 @@
+/**
+ * The parts of a deployment, each started from configuration, and `npm start`'s whole local stack:
+ * Temporal dev server, Prelude sandbox (unless a real API key is set), worker and HTTP service.
+ */
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../temporal.config';
+import { verificationClientOptions } from './client';
+import { codecServerRoutes, dataConverterFor } from './codec';
+import { connectClient, connectWorker } from './connection';
+import { startDevServer } from './devserver';
+import { PreludeClient } from './prelude';
+import { startSandbox } from './sandbox';
+import { startServer } from './server';
+import { createVerificationWorker } from './worker';
+
+/** Stops what a start function started. */
+export type Stop = () => Promise<void>;
+
+/** The Prelude client for configuration: the real API with a key, else whatever PRELUDE_BASE_URL names. */
+export function preludeClientFor(config: Config): PreludeClient {
+  const { apiKey, baseUrl, timeoutMs } = config.prelude;
+  if (!apiKey && new URL(baseUrl).hostname === 'api.prelude.dev') {
+    throw new Error(
+      'PRELUDE_API_KEY is required to call the real Prelude API (or run `npm start` for the sandbox)',
+    );
+  }
+  // The sandbox accepts any bearer unless SANDBOX_API_KEY is set.
+  return new PreludeClient({ apiKey: apiKey ?? 'sandbox', baseUrl, timeoutMs });
+}
+
+/** Runs a worker until stopped. */
+export async function runWorker(config: Config): Promise<Stop> {
+  const dataConverter = dataConverterFor(config.codec.keyRing);
+  const connection = await connectWorker(config.temporal);
+  const client = await connectClient(config.temporal, dataConverter);
+  const worker = await createVerificationWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    client,
+    prelude: preludeClientFor(config),
+    callbackUrl: config.prelude.callbackUrl,
+    dataConverter,
+  });
+  const running = worker.run();
+  return async () => {
+    worker.shutdown();
+    await running;
+    await client.connection.close();
+    await connection.close();
+  };
+}
+
+/** Runs the HTTP service until stopped. */
+export async function runServer(config: Config, client?: Client): Promise<{ url: string; stop: Stop }> {
+  const dataConverter = dataConverterFor(config.codec.keyRing);
+  const temporal = client ?? (await connectClient(config.temporal, dataConverter));
+  const { app, url } = await startServer({
+    client: temporal,
+    verification: verificationClientOptions(config),
+    apiToken: config.service.apiToken,
+    webhookPublicKey: config.prelude.webhookPublicKey,
+    bodyLimitBytes: config.service.bodyLimitBytes,
+    host: config.service.host,
+    port: config.service.port,
+    logger: true,
+    protectedPlugins: config.codec.keyRing
+      ? [
+          (app) =>
+            codecServerRoutes(app, { keyRing: config.codec.keyRing!, corsOrigins: config.codec.corsOrigins }),
+        ]
+      : [],
+  });
+  return {
+    url,
+    stop: async () => {
+      await app.close();
+      if (!client) await temporal.connection.close();
+    },
+  };
+}
+
+/**
+ * `npm start`: every part in one process, wired together — the worker calls the sandbox, the
+ * sandbox posts webhooks to the service, the service verifies them with the sandbox's key.
+ */
+export async function runLocalStack(config: Config): Promise<Stop> {
+  const stops: Stop[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => console.error(error));
+  };
+  try {
+    const [host, port] = splitAddress(config.temporal.address);
+    const temporal = await startDevServer({
+      ip: host,
+      port,
+      dbFile: join(process.cwd(), '.temporal', 'dev.sqlite'),
+      codecEndpoint: config.codec.keyRing
+        ? `http://${config.service.host}:${config.service.port}/codec`
+        : undefined,
+    });
+    stops.push(temporal.stop);
+
+    let wired = config;
+    let sandboxUrl: string | undefined;
+    if (!config.prelude.apiKey) {
+      const sandbox = await startSandbox(config.sandbox);
+      stops.push(sandbox.stop);
+      sandboxUrl = sandbox.url;
+      wired = {
+        ...wired,
+        prelude: {
+          ...wired.prelude,
+          baseUrl: sandbox.url,
+          webhookPublicKey: sandbox.publicKeyPem,
+          callbackUrl:
+            wired.prelude.callbackUrl ??
+            `http://${config.service.host}:${config.service.port}/webhooks/prelude`,
+        },
+      };
+    }
+    stops.push(await runWorker(wired));
+    const server = await runServer(wired);
+    stops.push(server.stop);
+
+    console.log(
+      [
+        '',
+        'prelude-temporal is running:',
+        `  HTTP service   ${server.url}   (API docs ${server.url}/docs)`,
+        `  Temporal UI    ${temporal.uiUrl}`,
+        sandboxUrl
+          ? `  Prelude        sandbox at ${sandboxUrl}   (inbox ${sandboxUrl}/sandbox/messages)`
+          : `  Prelude        ${wired.prelude.baseUrl}`,
+        '',
+        'Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+    return stopAll;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** `host:port` → its parts. */
+export function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at).replace(/^\[|\]$/g, ''), Number(address.slice(at + 1))];
+}

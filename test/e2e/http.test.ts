@@ -1,0 +1,259 @@
+/**
+ * The mission end to end, as a user meets it over HTTP: the service, the worker, the real dev
+ * server and the Prelude sandbox posting signed webhooks back to the service.
+ */
+import { constants, generateKeyPairSync, sign } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ingestWorkflowId } from '../../workflows';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+/** Signs a body as Prelude does. */
+function signature(body: string): string {
+  const signed = sign('sha256', Buffer.from(body), {
+    key: privateKey,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: 32,
+  });
+  return `rsassa-pss-sha256=${signed.toString('base64')}`;
+}
+
+async function api(
+  stack: TestStack,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${stack.serverUrl}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  // Answers are JSON read field by field in the assertions below.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+/** Polls until `check` returns something truthy (webhooks arrive asynchronously). */
+async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(200);
+  }
+}
+
+describe('HTTP service end to end', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      withServer: true,
+      sandboxEnv: { SANDBOX_WEBHOOK_PRIVATE_KEY: privateKeyPem },
+      policy: { resendCooldownSeconds: 30 },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('sends, checks and shows a window over HTTP, with delivery statuses from webhooks', async () => {
+    const target = uniquePhoneTarget();
+    const started = await api(stack, 'POST', '/verifications', { target });
+    expect(started.status).toBe(200);
+    expect(started.body).toMatchObject({
+      status: 'success',
+      attempts: 1,
+      verification_id: expect.stringMatching(/^vrf_/),
+    });
+
+    const delivered = await eventually(async () => {
+      const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(started.body.id)}`);
+      return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
+    });
+    expect(delivered.target.value).not.toContain(target.value.slice(3, -2));
+    expect(delivered.attempts[0].attempt_id).toMatch(/^att_/);
+
+    const code = await stack.latestCode(target.value);
+    const checked = await api(stack, 'POST', '/verifications/check', { target, code });
+    expect(checked).toEqual({
+      status: 200,
+      body: expect.objectContaining({ status: 'success', id: started.body.id }),
+    });
+    const { body: final } = await api(stack, 'GET', `/verifications/${encodeURIComponent(started.body.id)}`);
+    expect(final.status).toBe('verified');
+  });
+
+  it('answers 429 premature_retry with retry_after_seconds for a resend inside the cooldown', async () => {
+    const target = uniquePhoneTarget();
+    await api(stack, 'POST', '/verifications', { target });
+    const again = await api(stack, 'POST', '/verifications', { target });
+    expect(again.status).toBe(429);
+    expect(again.body).toMatchObject({ code: 'premature_retry', retry_after_seconds: expect.any(Number) });
+  });
+
+  it('refuses bad input with 400 and a JSON { code, message }', async () => {
+    const badPhone = await api(stack, 'POST', '/verifications', {
+      target: { type: 'phone_number', value: '0612' },
+    });
+    expect(badPhone.status).toBe(400);
+    expect(badPhone.body).toEqual({ code: 'invalid_request', message: expect.any(String) });
+
+    const target = uniquePhoneTarget();
+    await api(stack, 'POST', '/verifications', { target });
+    const badCode = await api(stack, 'POST', '/verifications/check', { target, code: '1' });
+    expect(badCode).toEqual({ status: 400, body: { code: 'invalid_code', message: expect.any(String) } });
+
+    const notJson = await api(stack, 'POST', '/verifications', '{"target":');
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.code).toBe('invalid_request');
+  });
+
+  it('answers 404 for an unknown window and cancels an open one', async () => {
+    expect((await api(stack, 'GET', '/verifications/verification-nobody')).status).toBe(404);
+    const target = uniquePhoneTarget();
+    const { body } = await api(stack, 'POST', '/verifications', { target });
+    const canceled = await api(stack, 'DELETE', `/verifications/${encodeURIComponent(body.id)}`);
+    expect(canceled.body.status).toBe('canceled');
+  });
+
+  it('applies a redelivered webhook event once', async () => {
+    const target = uniquePhoneTarget();
+    const { body: window } = await api(stack, 'POST', '/verifications', { target });
+    const event = {
+      id: `evt_redelivered${Date.now()}`,
+      type: 'verify.delivery_status',
+      created_at: new Date().toISOString(),
+      payload: {
+        id: 'dls_01jnh4zwabf1grfsaq955ej3mt',
+        attempt_id: 'att_3v9s0v9gzt8hws0cp753q4gj0c',
+        verification_id: window.verification_id,
+        target,
+        status: 'in_transit',
+        time: '2999-01-01T00:00:00.000Z',
+        price: { amount: 0.009, currency: 'EUR' },
+        carrier_information: { mcc: '208', mnc: '10' },
+        metadata: { correlation_id: window.id },
+      },
+    };
+    const body = JSON.stringify(event);
+    const post = () =>
+      fetch(`${stack.serverUrl}/webhooks/prelude`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-webhook-signature': signature(body) },
+        body,
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+    expect(await post()).toEqual({ status: 200, body: { status: 'accepted', event_id: event.id } });
+    expect(await post()).toEqual({ status: 200, body: { status: 'duplicate', event_id: event.id } });
+
+    const ingest = await stack.client.workflow.getHandle(ingestWorkflowId(event.id)).result();
+    expect(ingest).toMatchObject({ disposition: 'applied', workflowId: window.id });
+    const history = await stack.client.workflow.getHandle(window.id).fetchHistory();
+    const applied = (history.events ?? []).filter((e) =>
+      e.workflowExecutionSignaledEventAttributes?.input?.payloads?.some((p) =>
+        Buffer.from(p.data ?? [])
+          .toString()
+          .includes(event.id),
+      ),
+    );
+    expect(applied).toHaveLength(1);
+  });
+
+  it('refuses a bad signature, a malformed event and an oversized body, and starts nothing', async () => {
+    const event = JSON.stringify({
+      id: 'evt_refused000000000000000001',
+      type: 'verify.attempt',
+      payload: {},
+      created_at: 'x',
+    });
+    const send = (body: string, sig?: string) =>
+      fetch(`${stack.serverUrl}/webhooks/prelude`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(sig ? { 'x-webhook-signature': sig } : {}) },
+        body,
+      });
+
+    const tampered = signature(event).replace(/.{4}$/, 'AAA=');
+    expect((await send(event, tampered)).status).toBe(401);
+    expect((await send(event)).status).toBe(401);
+    const garbage = '{"not":"an event"}';
+    const malformed = await send(garbage, signature(garbage));
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ code: 'invalid_event' });
+    const huge = JSON.stringify({ padding: 'x'.repeat(200_000) });
+    const oversized = await send(huge, signature(huge));
+    expect(oversized.status).toBe(413);
+    expect(await oversized.json()).toMatchObject({ code: 'payload_too_large' });
+
+    await expect(
+      stack.client.workflow.getHandle(ingestWorkflowId('evt_refused000000000000000001')).describe(),
+    ).rejects.toThrow();
+  });
+});
+
+describe('HTTP service with a bearer token', () => {
+  let stack: TestStack;
+  const token = 'a-long-enough-test-token';
+
+  beforeAll(async () => {
+    stack = await startStack({ withServer: true, apiToken: token });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('refuses callers without the token and serves those with it', async () => {
+    const target = uniquePhoneTarget();
+    const anonymous = await api(stack, 'POST', '/verifications', { target });
+    expect(anonymous).toEqual({ status: 401, body: { code: 'unauthorized', message: expect.any(String) } });
+    const wrong = await api(stack, 'POST', '/verifications', { target }, { authorization: 'Bearer nope' });
+    expect(wrong.status).toBe(401);
+    const allowed = await api(
+      stack,
+      'POST',
+      '/verifications',
+      { target },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(allowed.status).toBe(200);
+    expect((await api(stack, 'GET', '/healthz')).status).toBe(200);
+    expect((await api(stack, 'GET', '/readyz')).body).toEqual({ status: 'ready' });
+  });
+});
+
+describe('fallback on an undeliverable number', () => {
+  let stack: TestStack;
+  const target = uniquePhoneTarget();
+
+  beforeAll(async () => {
+    stack = await startStack({
+      withServer: true,
+      sandboxEnv: { SANDBOX_UNDELIVERABLE_NUMBERS: target.value },
+      policy: { fallbackChannels: ['sms', 'whatsapp', 'voice'], resendCooldownSeconds: 0, maxSends: 3 },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('resends on the next channel when an attempt is reported undeliverable, within the send budget', async () => {
+    const { body: window } = await api(stack, 'POST', '/verifications', { target });
+    const state = await eventually(async () => {
+      const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(window.id)}`);
+      return body.attempts?.length === 3 ? body : undefined;
+    }, 30_000);
+    expect(state.attempts.map((a: { channel: string }) => a.channel)).toEqual(['sms', 'whatsapp', 'voice']);
+    expect(state.attempts.map((a: { trigger: string }) => a.trigger)).toEqual([
+      'initial',
+      'fallback',
+      'fallback',
+    ]);
+    expect(state.sends_left).toBe(0);
+  });
+});
