@@ -8,6 +8,8 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../../temporal.config';
 import {
@@ -85,20 +87,22 @@ export async function startVerification(
   const input = parse(startVerificationRequestSchema, request);
   const target = normalize(input.target);
   const key = targetKey(target, options.idKey);
-  const startWorkflowOperation = new WithStartWorkflowOperation(verificationWorkflow, {
-    workflowId: windowIdOf(target, options.idKey),
-    taskQueue: options.taskQueue,
-    args: [{ target, targetKey: key, policy: { ...options.policy, ...input.policy } }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    typedSearchAttributes: [
-      { key: targetKeySearchAttribute, value: key },
-      { key: outcomeSearchAttribute, value: 'open' },
-    ],
-  });
+  const updateId = randomUUID();
   return call(client, options, () =>
     client.workflow.executeUpdateWithStart(sendCodeUpdate, {
       args: [{ signals: input.signals, options: input.options, dispatchId: input.dispatchId }],
-      startWorkflowOperation,
+      updateId,
+      // An operation can be used once; a retried call gets a new one.
+      startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
+        workflowId: windowIdOf(target, options.idKey),
+        taskQueue: options.taskQueue,
+        args: [{ target, targetKey: key, policy: { ...options.policy, ...input.policy } }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: [
+          { key: targetKeySearchAttribute, value: key },
+          { key: outcomeSearchAttribute, value: 'open' },
+        ],
+      }),
     }),
   );
 }
@@ -119,9 +123,10 @@ export async function checkCode(
   const input = parse(checkCodeRequestSchema, request);
   const target = normalize(input.target);
   const handle = client.workflow.getHandle(windowIdOf(target, options.idKey));
+  const updateId = input.requestId ?? randomUUID();
   try {
     return await call(client, options, () =>
-      handle.executeUpdate(checkCodeUpdate, { args: [{ code: input.code }], updateId: input.requestId }),
+      handle.executeUpdate(checkCodeUpdate, { args: [{ code: input.code }], updateId }),
     );
   } catch (error) {
     if (!(error instanceof VerificationError) || error.code !== 'not_found') throw error;
@@ -178,7 +183,8 @@ export async function cancelVerificationById(
   options: Pick<VerificationClientOptions, 'callTimeoutMs'> = configuredOptions(),
 ): Promise<VerificationState> {
   const handle = client.workflow.getHandle(windowId);
-  return call(client, options, () => handle.executeUpdate(cancelUpdate));
+  const updateId = randomUUID();
+  return call(client, options, () => handle.executeUpdate(cancelUpdate, { updateId }));
 }
 
 /**
@@ -195,17 +201,39 @@ async function answerForClosedWindow(
   return { status: 'expired_or_not_found', windowId: handle.workflowId, checksUsed: 0, checksLeft: 0 };
 }
 
-/** Runs a Temporal call under the helpers' deadline and turns its failures into VerificationErrors. */
+/**
+ * Runs a Temporal call under the helpers' deadline and turns its failures into VerificationErrors.
+ * A call the server aborted before the workflow saw it is sent again (same update ID) until the
+ * deadline.
+ */
 async function call<T>(
   client: Client,
   options: Pick<VerificationClientOptions, 'callTimeoutMs'>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await client.connection.withDeadline(Date.now() + options.callTimeoutMs, fn);
-  } catch (error) {
-    throw toVerificationError(error, options.callTimeoutMs);
+  const deadline = Date.now() + options.callTimeoutMs;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await client.connection.withDeadline(deadline, fn);
+    } catch (error) {
+      const pauseMs = Math.min(1_000, 50 * 2 ** attempt);
+      if (!isAbortedUpdate(error) || Date.now() + pauseMs >= deadline) {
+        throw toVerificationError(error, options.callTimeoutMs);
+      }
+      await sleep(pauseMs);
+    }
   }
+}
+
+/**
+ * The server aborts an update when the workflow task carrying it fails — typically when the window
+ * tried to close while a webhook signal arrived (`UnhandledCommand`). The update never reached the
+ * history, so sending it again is safe; the next task sees both the signal and the update.
+ */
+function isAbortedUpdate(error: unknown): boolean {
+  const grpc = (error as { cause?: unknown } | undefined)?.cause ?? error;
+  const { code, message } = (grpc ?? {}) as { code?: unknown; message?: unknown };
+  return code === 9 && typeof message === 'string' && /workflow task failure/i.test(message);
 }
 
 function toVerificationError(error: unknown, timeoutMs: number): unknown {

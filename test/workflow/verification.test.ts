@@ -10,7 +10,7 @@ import {
   VerificationError,
   windowId,
 } from '../../src/client';
-import { outcomeSearchAttribute, verificationIdSearchAttribute } from '../../workflows';
+import { deliveryStatusSignal, outcomeSearchAttribute, verificationIdSearchAttribute } from '../../workflows';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 /** The error a promise rejects with (fails the test if it resolves). */
@@ -186,6 +186,33 @@ describe('verification window', () => {
     await expect(checkCode(stack.client, { target, code }, stack.options)).resolves.toMatchObject({
       status: 'expired_or_not_found',
     });
+  });
+
+  it('cancels every window even while delivery reports stream into it', async () => {
+    // Closing in the same workflow task as a signal arrives makes the server abort the update
+    // (UnhandledCommand); the helper must resend it rather than answer with an error.
+    const outcomes = [];
+    for (let round = 0; round < 20; round += 1) {
+      const target = uniquePhoneTarget();
+      const sent = await startVerification(stack.client, { target }, stack.options);
+      const handle = stack.client.workflow.getHandle(sent.windowId);
+      const reports = Array.from(
+        { length: 20 },
+        (_, n) =>
+          handle
+            .signal(deliveryStatusSignal, {
+              eventId: `evt_${round}_${n}`,
+              attemptId: 'att_race',
+              status: 'delivered',
+              time: new Date().toISOString(),
+            })
+            .catch(() => undefined), // reports after the close reach a finished workflow
+      );
+      const canceled = await cancelVerification(stack.client, target, stack.options);
+      await Promise.all(reports);
+      outcomes.push(canceled.outcome);
+    }
+    expect(outcomes).toEqual(Array(20).fill('canceled'));
   });
 
   it('rejects a malformed code before it reaches the history', async () => {
