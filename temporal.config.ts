@@ -225,6 +225,15 @@ const verifyEnv = z
 /** Defaults of every verification window's policy, the workflow ID key, and the helpers' deadline. */
 export type VerifyConfig = z.infer<typeof verifyEnv>;
 
+const notifyEnv = z
+  .object({
+    NOTIFY_DELIVERY_TIMEOUT_SECONDS: integer(1, 86_400).default(900),
+  })
+  .transform((env) => ({ deliveryTimeoutSeconds: env.NOTIFY_DELIVERY_TIMEOUT_SECONDS }));
+
+/** How long a notification run waits for its message's final delivery status. */
+export type NotifyConfig = z.infer<typeof notifyEnv>;
+
 const serviceEnv = z
   .object({
     HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -268,6 +277,7 @@ const fullEnv = z.object({
   prelude: preludeEnv,
   sandbox: sandboxEnv,
   verify: verifyEnv,
+  notify: notifyEnv,
   service: serviceEnv,
   codec: codecEnv,
 });

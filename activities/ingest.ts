@@ -1,5 +1,10 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { isEventOf, type WebhookEvent } from '../src/prelude';
+import { isEventOf, isNotifyMessageEvent, type WebhookEvent } from '../src/prelude';
+import {
+  messageStatusSignal,
+  notificationIdPrefix,
+  type MessageStatusReport,
+} from '../workflows/notification-messages';
 import {
   deliveryStatusSignal,
   windowIdPrefix,
@@ -16,18 +21,21 @@ export interface IngestDependencies {
 export function createIngestActivities({ client }: IngestDependencies) {
   return {
     /**
-     * Signals the workflow named by the event's correlation ID. An event for a window that has
-     * closed, or that names no window of ours, is recorded in the result, not retried.
+     * Signals the workflow named by the event's correlation ID: a verification window for verify
+     * events, a notification run for Notify message events. An event for a run that has closed, or
+     * that names no run of ours, is recorded in the result, not retried.
      */
     async deliverEvent(event: WebhookEvent): Promise<IngestResult> {
       const base = { eventId: event.id, type: event.type };
-      const report = deliveryReport(event);
-      if (!report) return { ...base, disposition: 'informational' };
-      const workflowId = report.workflowId;
-      // Only our own windows are signalled, whatever a correlation ID says.
-      if (!workflowId?.startsWith(windowIdPrefix)) return { ...base, disposition: 'unknown_target' };
+      const route = routeOf(event);
+      if (!route) return { ...base, disposition: 'informational' };
+      const { workflowId } = route;
+      // Only our own runs are signalled, whatever a correlation ID says.
+      if (!workflowId?.startsWith(route.prefix)) return { ...base, disposition: 'unknown_target' };
       try {
-        await client.workflow.getHandle(workflowId).signal(deliveryStatusSignal, report.report);
+        const handle = client.workflow.getHandle(workflowId);
+        if (route.kind === 'verification') await handle.signal(deliveryStatusSignal, route.report);
+        else await handle.signal(messageStatusSignal, route.report);
         return { ...base, workflowId, disposition: 'applied' };
       } catch (error) {
         if (error instanceof WorkflowNotFoundError)
@@ -40,6 +48,31 @@ export function createIngestActivities({ client }: IngestDependencies) {
 
 /** The ingest activity. */
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
+
+type Route =
+  | { kind: 'verification'; prefix: string; workflowId?: string; report: DeliveryStatusReport }
+  | { kind: 'notification'; prefix: string; workflowId?: string; report: MessageStatusReport };
+
+/** The workflow an event is for and the report to signal it, or nothing for other events. */
+function routeOf(event: WebhookEvent): Route | undefined {
+  if (isNotifyMessageEvent(event)) {
+    const { payload } = event;
+    return {
+      kind: 'notification',
+      prefix: notificationIdPrefix,
+      workflowId: payload.correlation_id,
+      report: {
+        eventId: event.id,
+        status: event.type.slice('transactional.message.'.length),
+        messageId: payload.message_id ?? payload.id,
+        reason: payload.reason,
+        time: event.created_at,
+      },
+    };
+  }
+  const verify = deliveryReport(event);
+  return verify && { kind: 'verification', prefix: windowIdPrefix, ...verify };
+}
 
 /** The delivery report a verify event carries, and the window it is for. */
 function deliveryReport(

@@ -3,3 +3,4 @@ export * from './errors';
 export { targetKey, windowId } from './ids';
 export * from './schemas';
 export * from './verification';
+export * from './notification';

@@ -1,0 +1,93 @@
+/**
+ * One workflow per Notify message: send it with the workflow ID as `correlation_id`, then wait for
+ * the webhook ingest to report its final delivery status, or give up after a timeout. Its result
+ * answers the question a sender has: was the message delivered?
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  finalMessageStatuses,
+  messageStatusSignal,
+  notificationStateQuery,
+  type NotificationInput,
+  type NotificationOutcome,
+  type NotificationState,
+} from './notification-messages';
+import { outcomeSearchAttribute } from './search-attributes';
+
+// Notify has no idempotency key either: a retried send after a timeout may deliver twice, so
+// sends get few attempts (see the verification workflow's create calls for the same trade-off).
+const { sendNotification } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+  },
+});
+
+/** Sends one message and follows it to delivery. Returns its final state. */
+export async function notificationWorkflow({
+  request,
+  deliveryTimeoutSeconds,
+}: NotificationInput): Promise<NotificationState> {
+  const notificationId = workflowInfo().workflowId;
+  const state: NotificationState = {
+    notificationId,
+    outcome: 'sending',
+    templateId: request.template_id,
+    reports: [],
+  };
+  const applied = new Set<string>();
+  setHandler(notificationStateQuery, () => ({ ...state, reports: [...state.reports] }));
+  setHandler(messageStatusSignal, (report) => {
+    if (applied.has(report.eventId)) return;
+    // A report about another message sharing the correlation ID is not ours.
+    if (report.messageId && state.messageId && report.messageId !== state.messageId) return;
+    applied.add(report.eventId);
+    state.reports.push(report);
+    if (state.outcome === 'sent' && finalMessageStatuses.includes(report.status)) {
+      finish(report.status as NotificationOutcome, report.reason);
+    }
+  });
+
+  const finish = (outcome: NotificationOutcome, reason?: string) => {
+    state.outcome = outcome;
+    state.closedAt = new Date().toISOString();
+    if (reason) state.failure = { code: reason, message: `Notify reported the message ${outcome}` };
+    upsertSearchAttributes([{ key: outcomeSearchAttribute, value: outcome }]);
+    log.info('notification closed', { outcome });
+  };
+
+  try {
+    const sent = await sendNotification({ ...request, correlation_id: notificationId });
+    state.messageId = sent.id;
+    state.sentAt = sent.created_at;
+    state.outcome = 'sent';
+    upsertSearchAttributes([{ key: outcomeSearchAttribute, value: 'sent' }]);
+  } catch (error) {
+    const cause = error instanceof ActivityFailure ? error.cause : error;
+    const code = cause instanceof ApplicationFailure ? (cause.type ?? 'failed') : 'failed';
+    finish('rejected');
+    state.failure = { code, message: cause instanceof Error ? cause.message : String(cause) };
+    return state;
+  }
+
+  // Reports that raced ahead of the send's answer are already in `reports`.
+  const early = state.reports.find((r) => finalMessageStatuses.includes(r.status));
+  if (early) finish(early.status as NotificationOutcome, early.reason);
+  else if (!(await condition(() => state.outcome !== 'sent', deliveryTimeoutSeconds * 1000))) {
+    finish('timed_out');
+  }
+  return state;
+}
