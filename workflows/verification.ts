@@ -85,8 +85,9 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
   const fellBackFrom = new Set<number>();
 
   const isOpen = () => state.outcome === 'open';
+  // A closed window takes no resend, so it has no next resend time.
   const nextResendAt = (): number | undefined =>
-    lastSendAt === undefined || state.sendsLeft === 0
+    lastSendAt === undefined || state.sendsLeft === 0 || !isOpen()
       ? undefined
       : lastSendAt + policy.resendCooldownSeconds * 1000;
   const snapshot = (): VerificationState => {

@@ -50,6 +50,7 @@ describe('verification window', () => {
 
     const state = await getVerification(stack.client, target, stack.options);
     expect(state.outcome).toBe('verified');
+    expect(state.nextResendAt).toBeUndefined(); // a closed window takes no resend
     expect(state.attempts).toHaveLength(1);
     expect(state.attempts[0]).toMatchObject({ number: 1, trigger: 'initial', channel: 'sms' });
 
