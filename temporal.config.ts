@@ -315,3 +315,8 @@ export function loadProcessEnv(): NodeJS.ProcessEnv {
   }
   return process.env;
 }
+
+/** Every environment variable the configuration reads (the README's table and the compose file use these names). */
+export function configVariables(): string[] {
+  return Object.values(fullEnv.shape).flatMap((section) => Object.keys(section.in.shape));
+}

@@ -3,6 +3,7 @@
  * Temporal dev server, Prelude sandbox (unless a real API key is set), worker and HTTP service.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../temporal.config';
 import { verificationClientOptions } from './client';
@@ -60,7 +61,7 @@ export async function runServer(config: Config, client?: Client): Promise<{ url:
     client: temporal,
     verification: verificationClientOptions(config),
     apiToken: config.service.apiToken,
-    webhookPublicKey: config.prelude.webhookPublicKey,
+    webhookPublicKey: config.prelude.webhookPublicKey ?? (await sandboxWebhookKey(config)),
     bodyLimitBytes: config.service.bodyLimitBytes,
     host: config.service.host,
     port: config.service.port,
@@ -141,6 +142,26 @@ export async function runLocalStack(config: Config): Promise<Stop> {
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/**
+ * Without a configured webhook key, a service pointed at the sandbox (no API key, not Prelude's host)
+ * uses the sandbox's own key, as docker compose runs them: waits for the sandbox up to 30 s.
+ */
+async function sandboxWebhookKey(config: Config): Promise<string | undefined> {
+  const { apiKey, baseUrl } = config.prelude;
+  if (apiKey || new URL(baseUrl).hostname === 'api.prelude.dev') return undefined;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const response = await fetch(`${baseUrl}/sandbox/webhook-public-key`);
+      if (response.ok) return (await response.text()).trim();
+      return undefined; // something answers, but not a sandbox
+    } catch {
+      if (Date.now() > deadline) return undefined;
+      await sleep(500);
+    }
   }
 }
 

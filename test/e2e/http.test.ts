@@ -4,6 +4,8 @@
  */
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runServer } from '../../src/stack';
+import { loadConfig } from '../../temporal.config';
 import { ingestWorkflowId } from '../../workflows';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
@@ -255,5 +257,38 @@ describe('fallback on an undeliverable number', () => {
       'fallback',
     ]);
     expect(state.sends_left).toBe(0);
+  });
+});
+
+describe('HTTP service started from configuration against the sandbox', () => {
+  it('verifies webhooks with the sandbox’s own key when no key is configured', async () => {
+    const stack = await startStack({ sandboxEnv: { SANDBOX_WEBHOOK_PRIVATE_KEY: privateKeyPem } });
+    const server = await runServer(
+      loadConfig({
+        TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+        TEMPORAL_TASK_QUEUE: stack.taskQueue,
+        PRELUDE_BASE_URL: stack.sandbox.url,
+        PORT: '0',
+      }),
+      stack.client,
+    );
+    try {
+      const body = JSON.stringify({
+        id: `evt_keyless${Date.now()}`,
+        type: 'verify.event_from_a_newer_api',
+        created_at: new Date().toISOString(),
+        payload: {},
+      });
+      const response = await fetch(`${server.url}/webhooks/prelude`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-webhook-signature': signature(body) },
+        body,
+      });
+      // 503 `webhook_key_missing` without a key, 401 with the wrong one.
+      expect(response.status).toBe(200);
+    } finally {
+      await server.stop();
+      await stack.stop();
+    }
   });
 });
