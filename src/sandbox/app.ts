@@ -147,6 +147,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
     v2.post('/v2/watch/predict', async (request, reply) => {
       const body = parse(predictRequestSchema, request.body, reply);
       if (!body) return reply;
+      if (!validTarget(body.target)) return refuseTarget(reply, body.target);
       const suspicious = parts.settings.suspiciousNumbers.includes(body.target.value);
       return reply.send({
         id: newId('prd'),

@@ -88,7 +88,7 @@ export class VerifyEngine {
       }
       window.callbackUrl = options.callback_url ?? window.callbackUrl;
       this.#attempt(window, now, options, 'user_retry');
-      return this.#answer(window, 'retry', request);
+      return this.#answer(window, 'retry');
     }
 
     const sandboxCode = this.sandboxNumbers.get(target.value)?.attempt_code;
@@ -104,7 +104,8 @@ export class VerifyEngine {
     window = {
       id: newId('vrf'),
       target,
-      code: options.custom_code ?? sandboxCode ?? randomCode(options.code_size ?? settings.codeSize),
+      // A sandbox number answers only to its registered code, whatever the request asks for.
+      code: sandboxCode ?? options.custom_code ?? randomCode(options.code_size ?? settings.codeSize),
       method: email ? 'email' : options.method === 'voice' ? 'voice' : 'message',
       channels: challenged ? planned.filter((c) => c !== 'sms' && c !== 'voice') : planned,
       attempts: [],
@@ -123,7 +124,7 @@ export class VerifyEngine {
       metadata: metadata ?? {},
     });
     this.#attempt(window, now, options, 'initial');
-    return this.#answer(window, challenged ? 'challenged' : 'success', request);
+    return this.#answer(window, challenged ? 'challenged' : 'success');
   }
 
   /** `POST /v2/verification/check`. */
@@ -241,7 +242,8 @@ export class VerifyEngine {
     timer.unref();
   }
 
-  #answer(window: Window, status: string, request: CreateVerificationRequest): EngineAnswer {
+  /** Answers echo the correlation ID of the request that opened the window, retries included. */
+  #answer(window: Window, status: string): EngineAnswer {
     return {
       status: 200,
       body: {
@@ -249,9 +251,7 @@ export class VerifyEngine {
         status,
         method: window.method,
         channels: window.channels,
-        ...(request.metadata?.correlation_id
-          ? { metadata: { correlation_id: request.metadata.correlation_id } }
-          : {}),
+        ...(window.correlationId ? { metadata: { correlation_id: window.correlationId } } : {}),
       },
     };
   }
