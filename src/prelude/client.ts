@@ -44,6 +44,8 @@ export interface PreludeClientOptions {
 export class PreludeClient {
   readonly #http: AxiosInstance;
   readonly #timeoutMs: number;
+  /** Only to mask it in error texts the server sends back. */
+  readonly #apiKey: string;
 
   constructor(options: PreludeClientOptions) {
     if (!options.apiKey) {
@@ -54,6 +56,7 @@ export class PreludeClient {
       });
     }
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#apiKey = options.apiKey;
     this.#http = axios.create({
       baseURL: (options.baseUrl ?? 'https://api.prelude.dev').replace(/\/+$/, ''),
       headers: {
@@ -121,17 +124,29 @@ export class PreludeClient {
         message: `${path}: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
       });
     }
+    // One deadline for the whole call, body included: the transport's own timeout only notices a
+    // silent socket, so a server trickling bytes (or stalling after its headers) would hold the
+    // call past it, or end it as a network error.
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const deadline = new AbortController();
+    const timer =
+      Number.isFinite(timeoutMs) && timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined;
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     let response;
     try {
-      response = await this.#http.post(path, request.data, {
-        signal: options.signal,
-        timeout: options.timeoutMs ?? this.#timeoutMs,
-      });
+      response = await this.#http.post(path, request.data, { signal });
     } catch (error) {
-      throw errorFromTransport(error, options.signal);
+      throw errorFromTransport(error, options.signal, deadline.signal.aborted);
+    } finally {
+      clearTimeout(timer);
     }
     if (response.status < 200 || response.status >= 300) {
-      throw errorFromResponse(response.status, response.data, response.headers as Record<string, unknown>);
+      throw errorFromResponse(
+        response.status,
+        response.data,
+        response.headers as Record<string, unknown>,
+        this.#apiKey,
+      );
     }
     const answer = responseSchema.safeParse(response.data);
     if (!answer.success) {

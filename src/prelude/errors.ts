@@ -84,11 +84,15 @@ export function errorFromResponse(
   status: number,
   data: unknown,
   headers: Record<string, unknown>,
+  secret?: string,
 ): PreludeError {
   const body = errorBodySchema.safeParse(data);
-  const code = body.success ? body.data.code : `http_${status}`;
-  const message = (body.success && body.data.message) || `Prelude answered HTTP ${status}`;
-  const requestId = body.success ? body.data.request_id : undefined;
+  // The body is the server's text: a proxy or an API that quotes the rejected key must not put the
+  // key into an error that ends up in logs and workflow histories.
+  const clean = (text: string) => redact(text, secret);
+  const code = body.success ? clean(body.data.code) : `http_${status}`;
+  const message = clean((body.success && body.data.message) || `Prelude answered HTTP ${status}`);
+  const requestId = body.success && body.data.request_id ? clean(body.data.request_id) : undefined;
   const retryAfterMs = parseRetryAfter(headers);
   const kind: PreludeErrorKind =
     status >= 500
@@ -103,8 +107,15 @@ export function errorFromResponse(
   return new PreludeError({ kind, code, message, status, requestId, retryAfterMs });
 }
 
-/** The PreludeError for a call that got no answer. */
-export function errorFromTransport(error: unknown, callerSignal?: AbortSignal): PreludeError {
+/**
+ * The PreludeError for a call that got no (complete) answer. `timedOut`: the client's own deadline
+ * for the whole call passed (whatever error the transport reported when it was cut off).
+ */
+export function errorFromTransport(
+  error: unknown,
+  callerSignal?: AbortSignal,
+  timedOut = false,
+): PreludeError {
   if (callerSignal?.aborted) {
     return new PreludeError({
       kind: 'network',
@@ -113,14 +124,28 @@ export function errorFromTransport(error: unknown, callerSignal?: AbortSignal): 
     });
   }
   const code = isAxiosError(error) ? error.code : undefined;
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
+  if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
     return new PreludeError({ kind: 'timeout', code: 'timeout', message: 'Prelude did not answer in time' });
+  }
+  if (isAxiosError(error) && error.message.includes('maxContentLength')) {
+    // Prelude was reached and answered, with more than any of its answers can be.
+    return new PreludeError({
+      kind: 'invalid_response',
+      code: 'response_too_large',
+      status: error.response?.status,
+      message: 'Prelude’s answer is larger than any answer the API gives',
+    });
   }
   return new PreludeError({
     kind: 'network',
     code: 'network_error',
     message: `Prelude could not be reached${code ? ` (${code})` : ''}`,
   });
+}
+
+/** `text` with every occurrence of `secret` masked. */
+export function redact(text: string, secret: string | undefined): string {
+  return secret ? text.split(secret).join('[redacted]') : text;
 }
 
 /** `retry-after-ms`, or `retry-after` in seconds or as an HTTP date. */

@@ -5,13 +5,16 @@ const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * The canonical form of a target, the one windows are keyed by: a phone number without spaces,
- * dashes, dots or parentheses (then E.164), an e-mail address trimmed and lower-cased.
+ * dashes, dots or parentheses, and without a "(0)" trunk prefix (then E.164), an e-mail address
+ * trimmed and lower-cased.
  *
  * @throws PreludeError `invalid_request` (code `invalid_phone_number` or `invalid_email_address`).
  */
 export function normalizeTarget(target: Target): Target {
   if (target.type === 'phone_number') {
-    const value = target.value.replace(/[\s\-.()]/g, '');
+    // "(0)" is the national trunk prefix written into an international number (+44 (0)20 …):
+    // dialled from abroad it is left out, so it must go, not just its parentheses.
+    const value = target.value.replace(/\(0\)/g, '').replace(/[\s\-.()]/g, '');
     if (!e164Pattern.test(value)) {
       throw new PreludeError({
         kind: 'invalid_request',

@@ -106,7 +106,7 @@ export const notifyMessageEventSchema = envelope(
 );
 
 /** Any other event: kept, so a new event type is recorded rather than refused. */
-export const otherWebhookEventSchema = envelope(z.string(), z.record(z.string(), z.unknown()));
+export const otherWebhookEventSchema = envelope(z.string().min(1), z.record(z.string(), z.unknown()));
 
 export type VerifyAuthenticationEvent = z.infer<typeof verifyAuthenticationEventSchema>;
 export type VerifyAttemptEvent = z.infer<typeof verifyAttemptEventSchema>;
