@@ -49,7 +49,11 @@ function eventsAbout(id: string): WebhookEvent[] {
     .filter((request) => request.raw.includes(id))
     .map((request) => {
       expect(
-        verifyWebhookSignature(request.raw, request.headers['x-webhook-signature'] as string, t.sandbox.publicKeyPem),
+        verifyWebhookSignature(
+          request.raw,
+          request.headers['x-webhook-signature'] as string,
+          t.sandbox.publicKeyPem,
+        ),
       ).toEqual({ valid: true });
       return parseWebhookEvent(JSON.parse(request.raw));
     });
@@ -259,7 +263,9 @@ describe('Notify', () => {
 
     const events = await waitFor(() => {
       const received = eventsAbout(sent.id);
-      return received.some((event) => event.type === 'transactional.message.delivered') ? received : undefined;
+      return received.some((event) => event.type === 'transactional.message.delivered')
+        ? received
+        : undefined;
     });
     for (const event of events) {
       expect(isNotifyMessageEvent(event)).toBe(true);
@@ -276,8 +282,16 @@ describe('Notify', () => {
     });
     expect(batch).toMatchObject({ total_count: 2, success_count: 1, error_count: 1 });
     expect(batch.results).toEqual([
-      { phone_number: first, success: true, message: expect.objectContaining({ id: expect.stringMatching(/^tx_/) }) },
-      { phone_number: unsubscribed, success: false, error: expect.objectContaining({ code: 'unsubscribed' }) },
+      {
+        phone_number: first,
+        success: true,
+        message: expect.objectContaining({ id: expect.stringMatching(/^tx_/) }),
+      },
+      {
+        phone_number: unsubscribed,
+        success: false,
+        error: expect.objectContaining({ code: 'unsubscribed' }),
+      },
     ]);
     expect(await t.messages(unsubscribed)).toHaveLength(0);
   });

@@ -71,7 +71,11 @@ describe('errors from the sandbox', () => {
     const unknownTemplate = await failure(
       client.notify.send({ template_id: 'template_nope', to: phoneTarget().value }),
     );
-    expect(unknownTemplate).toMatchObject({ kind: 'invalid_request', status: 400, code: 'template_not_found' });
+    expect(unknownTemplate).toMatchObject({
+      kind: 'invalid_request',
+      status: 400,
+      code: 'template_not_found',
+    });
 
     const variables = await failure(
       client.notify.send({ template_id: 'template_sandbox_order_shipped', to: phoneTarget().value }),
@@ -189,7 +193,9 @@ describe('errors from the sandbox’s fault knobs', () => {
   it('server (SANDBOX_ERROR_RATE=1): a 500 is retryable', async () => {
     const t = await startTestSandbox({ SANDBOX_ERROR_RATE: '1' });
     try {
-      const error = await failure(t.client().notify.send({ template_id: 'template_sandbox_verified', to: '+33612345678' }));
+      const error = await failure(
+        t.client().notify.send({ template_id: 'template_sandbox_verified', to: '+33612345678' }),
+      );
       expect(error).toMatchObject({
         kind: 'server',
         status: 500,
@@ -207,7 +213,9 @@ describe('errors from the sandbox’s fault knobs', () => {
     const t = await startTestSandbox({ SANDBOX_LATENCY_MS: '1000' });
     try {
       const started = Date.now();
-      const error = await failure(t.client({ timeoutMs: 200 }).verification.create({ target: phoneTarget() }));
+      const error = await failure(
+        t.client({ timeoutMs: 200 }).verification.create({ target: phoneTarget() }),
+      );
       expect(error).toMatchObject({ kind: 'timeout', code: 'timeout', retryable: true });
       expect(error.status).toBeUndefined();
       expect(Date.now() - started).toBeLessThan(800);
@@ -259,7 +267,10 @@ describe('errors without the sandbox', () => {
       [client.verification.create({ target, options: { code_size: 12 } }), /options\.code_size/],
       [client.verification.create({ target, options: { code_size: 3 } }), /options\.code_size/],
       [client.verification.create({ target, options: { code_size: 6, custom_code: '1234' } }), /custom_code/],
-      [client.verification.create({ target, metadata: { correlation_id: 'x'.repeat(81) } }), /correlation_id/],
+      [
+        client.verification.create({ target, metadata: { correlation_id: 'x'.repeat(81) } }),
+        /correlation_id/,
+      ],
       [client.verification.create({ target, dispatch_id: 'short' }), /dispatch_id/],
       [client.verification.check({ target, code: '' }), /code/],
       [client.watch.sendFeedbacks({ feedbacks: [] }), /feedbacks/],
@@ -284,7 +295,9 @@ describe('errors without the sandbox', () => {
   it('aborted: a signal aborted before the call sends nothing', async () => {
     const server = await serve(startFixedServer(200, { id: 'prd_1', prediction: 'legitimate' }));
     const client = new PreludeClient({ apiKey, baseUrl: server.url });
-    const error = await failure(client.watch.predict({ target: phoneTarget() }, { signal: AbortSignal.abort() }));
+    const error = await failure(
+      client.watch.predict({ target: phoneTarget() }, { signal: AbortSignal.abort() }),
+    );
     expect(error).toMatchObject({ kind: 'network', code: 'aborted' });
     expect(server.received).toHaveLength(0);
   });
@@ -329,16 +342,34 @@ describe('errors without the sandbox', () => {
       [503, 'server', true],
     ] as const) {
       const server = await serve(
-        startFixedServer(status, { code: `code_${status}`, message: `message ${status}`, type: 'x', request_id: 'req-1' }),
+        startFixedServer(status, {
+          code: `code_${status}`,
+          message: `message ${status}`,
+          type: 'x',
+          request_id: 'req-1',
+        }),
       );
-      const error = await failure(new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }));
-      expect(error).toMatchObject({ kind, status, retryable, code: `code_${status}`, message: `message ${status}`, requestId: 'req-1' });
+      const error = await failure(
+        new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }),
+      );
+      expect(error).toMatchObject({
+        kind,
+        status,
+        retryable,
+        code: `code_${status}`,
+        message: `message ${status}`,
+        requestId: 'req-1',
+      });
     }
   });
 
   it('an error body that is not Prelude’s: the status decides, no request ID is invented', async () => {
-    const server = await serve(startFixedServer(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' }));
-    const error = await failure(new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }));
+    const server = await serve(
+      startFixedServer(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' }),
+    );
+    const error = await failure(
+      new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }),
+    );
     expect(error).toMatchObject({ kind: 'server', status: 503, code: 'http_503', retryable: true });
     expect(error.message).toBe('Prelude answered HTTP 503');
     expect(error.requestId).toBeUndefined();
@@ -360,7 +391,9 @@ describe('errors without the sandbox', () => {
     ];
     for (const [headers, check] of cases) {
       const server = await serve(startFixedServer(429, body, headers));
-      const error = await failure(new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }));
+      const error = await failure(
+        new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }),
+      );
       expect(error).toMatchObject({ kind: 'rate_limited', retryable: true });
       check(error.retryAfterMs);
     }
@@ -368,15 +401,24 @@ describe('errors without the sandbox', () => {
 
   it('invalid_response: an answer larger than any of Prelude’s is not “unreachable”', async () => {
     const server = await serve(
-      startFixedServer(200, { id: 'vrf_1', status: 'success', method: 'message', padding: 'x'.repeat(2 << 20) }),
+      startFixedServer(200, {
+        id: 'vrf_1',
+        status: 'success',
+        method: 'message',
+        padding: 'x'.repeat(2 << 20),
+      }),
     );
-    const error = await failure(new PreludeClient({ apiKey, baseUrl: server.url }).verification.create({ target: phoneTarget() }));
+    const error = await failure(
+      new PreludeClient({ apiKey, baseUrl: server.url }).verification.create({ target: phoneTarget() }),
+    );
     expect(error).toMatchObject({ kind: 'invalid_response', retryable: false });
     expect(error.message).not.toMatch(/could not be reached/);
   });
 
   it('is a real Error subclass, serialised without what it must not carry', async () => {
-    const error = await failure(new PreludeClient({ apiKey, baseUrl: await closedPortUrl() }).watch.predict({ target: phoneTarget() }));
+    const error = await failure(
+      new PreludeClient({ apiKey, baseUrl: await closedPortUrl() }).watch.predict({ target: phoneTarget() }),
+    );
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('PreludeError');
     expect(String(error)).toMatch(/^PreludeError: /);

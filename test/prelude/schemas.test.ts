@@ -57,7 +57,9 @@ describe('answers from a newer API', () => {
   });
 
   it('check: an unknown status is kept', async () => {
-    answers['/v2/verification/check'] = { body: { status: 'expired_by_regulator', id: 'vrf_1', extra: true } };
+    answers['/v2/verification/check'] = {
+      body: { status: 'expired_by_regulator', id: 'vrf_1', extra: true },
+    };
     expect(await client.verification.check({ target, code: '1234' })).toEqual({
       status: 'expired_by_regulator',
       id: 'vrf_1',
@@ -100,7 +102,9 @@ describe('answers from a newer API', () => {
       total_count: 1,
       success_count: 1,
       error_count: 0,
-      results: [{ phone_number: target.value, success: true, message: { id: 'tx_2', locale: 'el-GR' }, cost: 1 }],
+      results: [
+        { phone_number: target.value, success: true, message: { id: 'tx_2', locale: 'el-GR' }, cost: 1 },
+      ],
       billing: { currency: 'EUR' },
     };
     answers['/v2/notify/batch'] = { body: batch };
@@ -124,29 +128,75 @@ describe('answers from a newer API', () => {
 
 describe('answers that break the contract', () => {
   const cases: [string, string, unknown, () => Promise<unknown>][] = [
-    ['create without id', '/v2/verification', { status: 'success', method: 'message' }, () =>
-      client.verification.create({ target })],
-    ['create with a numeric id', '/v2/verification', { id: 42, status: 'success', method: 'message' }, () =>
-      client.verification.create({ target })],
-    ['create with channels not a list', '/v2/verification', { id: 'v', status: 'success', method: 'message', channels: 'sms' }, () =>
-      client.verification.create({ target })],
-    ['check without status', '/v2/verification/check', { id: 'vrf_1' }, () =>
-      client.verification.check({ target, code: '1234' })],
-    ['predict without prediction', '/v2/watch/predict', { id: 'prd_1' }, () => client.watch.predict({ target })],
-    ['notify without created_at', '/v2/notify', { id: 'tx_1', to: '+1', template_id: 't', expires_at: 'x' }, () =>
-      client.notify.send({ template_id: 't', to: target.value })],
-    ['batch with results not a list', '/v2/notify/batch', { total_count: 1, success_count: 1, error_count: 0, results: {} }, () =>
-      client.notify.sendBatch({ template_id: 't', to: [target.value] })],
+    [
+      'create without id',
+      '/v2/verification',
+      { status: 'success', method: 'message' },
+      () => client.verification.create({ target }),
+    ],
+    [
+      'create with a numeric id',
+      '/v2/verification',
+      { id: 42, status: 'success', method: 'message' },
+      () => client.verification.create({ target }),
+    ],
+    [
+      'create with channels not a list',
+      '/v2/verification',
+      { id: 'v', status: 'success', method: 'message', channels: 'sms' },
+      () => client.verification.create({ target }),
+    ],
+    [
+      'check without status',
+      '/v2/verification/check',
+      { id: 'vrf_1' },
+      () => client.verification.check({ target, code: '1234' }),
+    ],
+    [
+      'predict without prediction',
+      '/v2/watch/predict',
+      { id: 'prd_1' },
+      () => client.watch.predict({ target }),
+    ],
+    [
+      'notify without created_at',
+      '/v2/notify',
+      { id: 'tx_1', to: '+1', template_id: 't', expires_at: 'x' },
+      () => client.notify.send({ template_id: 't', to: target.value }),
+    ],
+    [
+      'batch with results not a list',
+      '/v2/notify/batch',
+      { total_count: 1, success_count: 1, error_count: 0, results: {} },
+      () => client.notify.sendBatch({ template_id: 't', to: [target.value] }),
+    ],
     ['JSON null', '/v2/verification', null, () => client.verification.create({ target })],
     ['a JSON list', '/v2/verification', [], () => client.verification.create({ target })],
-    ['an HTML page', '/v2/verification', '<html>maintenance</html>', () => client.verification.create({ target })],
-    ['truncated JSON', '/v2/verification', '{"id":"vrf_1","status":', () => client.verification.create({ target })],
-    ['an empty body', '/v2/watch/event', '', () =>
-      client.watch.dispatchEvents({ events: [{ target, label: 'x', confidence: 'low' }] })],
+    [
+      'an HTML page',
+      '/v2/verification',
+      '<html>maintenance</html>',
+      () => client.verification.create({ target }),
+    ],
+    [
+      'truncated JSON',
+      '/v2/verification',
+      '{"id":"vrf_1","status":',
+      () => client.verification.create({ target }),
+    ],
+    [
+      'an empty body',
+      '/v2/watch/event',
+      '',
+      () => client.watch.dispatchEvents({ events: [{ target, label: 'x', confidence: 'low' }] }),
+    ],
   ];
 
   it.each(cases)('%s → invalid_response, not retryable', async (_name, path, body, call) => {
-    answers[path] = { body, type: typeof body === 'string' && body.startsWith('<') ? 'text/html' : undefined };
+    answers[path] = {
+      body,
+      type: typeof body === 'string' && body.startsWith('<') ? 'text/html' : undefined,
+    };
     const error = await failure(call());
     expect(error).toMatchObject({
       kind: 'invalid_response',
@@ -158,7 +208,10 @@ describe('answers that break the contract', () => {
   });
 
   it('a 2xx other than 200 is read like 200', async () => {
-    answers['/v2/verification'] = { status: 201, body: { id: 'vrf_1', status: 'success', method: 'message' } };
+    answers['/v2/verification'] = {
+      status: 201,
+      body: { id: 'vrf_1', status: 'success', method: 'message' },
+    };
     expect((await client.verification.create({ target })).id).toBe('vrf_1');
   });
 });

@@ -175,7 +175,9 @@ describe('the API key', () => {
       expect(request?.headers.authorization).toBe(`Bearer ${apiKey}`);
       expect(request?.url).toBe('/v2/watch/predict');
       expect(request?.raw).not.toContain(apiKey);
-      const otherHeaders = Object.entries(request?.headers ?? {}).filter(([name]) => name !== 'authorization');
+      const otherHeaders = Object.entries(request?.headers ?? {}).filter(
+        ([name]) => name !== 'authorization',
+      );
       for (const text of renderings(otherHeaders)) expect(text).not.toContain(apiKey);
     } finally {
       await server.stop();

@@ -99,10 +99,17 @@ describe('signatures with a key pair made in the test', () => {
       header('AAAA'),
     ];
     for (const signed of cases) {
-      expect(verifyWebhookSignature(body, signed, publicKeyPem)).toEqual({ valid: false, reason: 'bad_signature' });
+      expect(verifyWebhookSignature(body, signed, publicKeyPem)).toEqual({
+        valid: false,
+        reason: 'bad_signature',
+      });
     }
     expect(
-      verifyWebhookSignature(body, good, stranger.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+      verifyWebhookSignature(
+        body,
+        good,
+        stranger.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      ),
     ).toEqual({ valid: false, reason: 'bad_signature' });
   });
 
@@ -157,7 +164,11 @@ describe('signatures of real deliveries from the sandbox', () => {
       const client = t.client();
       const target = phoneTarget();
       await client.verification.create({ target, options: { callback_url: hooks.url } });
-      await client.notify.send({ template_id: 'template_sandbox_verified', to: target.value, callback_url: hooks.url });
+      await client.notify.send({
+        template_id: 'template_sandbox_verified',
+        to: target.value,
+        callback_url: hooks.url,
+      });
       const deadline = Date.now() + 3_000;
       while (hooks.received.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       delivered = [...hooks.received];
@@ -246,18 +257,28 @@ describe('parseWebhookEvent', () => {
       }),
     );
     if (!isEventOf(event, 'verify.attempt')) throw new Error('not narrowed');
-    expect(event.payload).toMatchObject({ id: 'att_1', delivery_status: 'read_by_owl', trigger: 'auto_retry' });
+    expect(event.payload).toMatchObject({
+      id: 'att_1',
+      delivery_status: 'read_by_owl',
+      trigger: 'auto_retry',
+    });
   });
 
   it('verify.delivery_status', () => {
     const event = parseWebhookEvent(JSON.parse(body));
     if (!isEventOf(event, 'verify.delivery_status')) throw new Error('not narrowed');
-    expect(event.payload).toMatchObject({ attempt_id: 'att_3v9s0v9gzt8hws0cp753q4gj0c', status: 'delivered' });
+    expect(event.payload).toMatchObject({
+      attempt_id: 'att_3v9s0v9gzt8hws0cp753q4gj0c',
+      status: 'delivered',
+    });
     expect(event.payload.metadata?.correlation_id).toBe('signup-ü-42');
   });
 
   it.each([
-    ['created', { id: 'tx_1', to: '+33612345678', correlation_id: 'n-1', fee: { amount: '0.009', currency: 'EUR' } }],
+    [
+      'created',
+      { id: 'tx_1', to: '+33612345678', correlation_id: 'n-1', fee: { amount: '0.009', currency: 'EUR' } },
+    ],
     ['submitted', { message_id: 'tx_1', attempt_id: 'att_1', type: 'transactional', channel: 'sms' }],
     ['pending_delivery', { id: 'tx_1' }],
     ['delivered', { id: 'tx_1', status: 'delivered' }],
@@ -271,7 +292,11 @@ describe('parseWebhookEvent', () => {
   });
 
   it('keeps an event type it does not know as a generic event', () => {
-    for (const type of ['verify.something_new', 'marketing.subscription.carrier_disconnect', 'billing.low_balance']) {
+    for (const type of [
+      'verify.something_new',
+      'marketing.subscription.carrier_disconnect',
+      'billing.low_balance',
+    ]) {
       const event = parseWebhookEvent(envelope(type, { anything: [1, 2], nested: { a: null } }));
       expect(event).toEqual(envelope(type, { anything: [1, 2], nested: { a: null } }));
       expect(isNotifyMessageEvent(event)).toBe(false);
@@ -302,8 +327,16 @@ describe('parseWebhookEvent', () => {
   it('refuses a known type without its documented payload, naming the type and the field', () => {
     const cases: [string, unknown, RegExp][] = [
       ['verify.authentication', { target, time: 't' }, /verify\.authentication: payload\.verification_id/],
-      ['verify.attempt', { id: 'att_1', verification_id: 'vrf_1', time: 't' }, /verify\.attempt: payload\.target/],
-      ['verify.delivery_status', { id: 'dls_1', verification_id: 'vrf_1', time: 't', status: 'x' }, /attempt_id/],
+      [
+        'verify.attempt',
+        { id: 'att_1', verification_id: 'vrf_1', time: 't' },
+        /verify\.attempt: payload\.target/,
+      ],
+      [
+        'verify.delivery_status',
+        { id: 'dls_1', verification_id: 'vrf_1', time: 't', status: 'x' },
+        /attempt_id/,
+      ],
       ['verify.delivery_status', {}, /verify\.delivery_status/],
       ['transactional.message.delivered', { status: 42 }, /payload\.status/],
     ];
