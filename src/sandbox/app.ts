@@ -1,9 +1,10 @@
 /**
  * The sandbox's HTTP surface: Prelude's v2 routes (with its auth, error body and fault knobs) and
- * the `/sandbox/*` control routes (settings, inbox, webhook key and log, templates).
+ * the `/sandbox/*` control routes (settings, clock, inbox, call log, webhook key and log,
+ * templates).
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { z } from 'zod';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import {
   checkVerificationRequestSchema,
   createVerificationRequestSchema,
@@ -15,11 +16,20 @@ import {
   predictRequestSchema,
   type Target,
 } from '../prelude';
+import type { CallLog } from './calls';
+import type { SandboxClock } from './clock';
 import { newId, newRequestId } from './ids';
 import type { Inbox } from './inbox';
 import type { NotifyEngine } from './notify-engine';
 import { templateSchema } from './notify-engine';
-import { publicSettings, settingsUpdateSchema, type SandboxSettings } from './settings';
+import {
+  applySettingsUpdate,
+  publicSettings,
+  settingsUpdateSchema,
+  takeAnswerDrop,
+  type DroppableOperation,
+  type SandboxSettings,
+} from './settings';
 import type { EngineAnswer, VerifyEngine } from './verify-engine';
 import type { WebhookDispatcher } from './webhooks';
 
@@ -29,12 +39,14 @@ export interface SandboxParts {
   verify: VerifyEngine;
   notify: NotifyEngine;
   inbox: Inbox;
+  calls: CallLog;
+  clock: SandboxClock;
   webhooks: WebhookDispatcher;
   publicKeyPem: string;
 }
 
 /** Prelude's error body `{ code, message, type, request_id }`. */
-function preludeError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+function errorBody(status: number, code: string, message: string): Record<string, unknown> {
   const type =
     status === 401
       ? 'unauthorized'
@@ -43,16 +55,45 @@ function preludeError(reply: FastifyReply, status: number, code: string, message
         : status >= 500
           ? 'internal_error'
           : 'bad_request';
-  return reply.code(status).send({ code, message, type, request_id: newRequestId() });
+  return { code, message, type, request_id: newRequestId() };
 }
 
-/** Sends an engine's answer, with a fresh `request_id` as Prelude puts on every answer. */
-function answer(reply: FastifyReply, result: EngineAnswer): FastifyReply {
-  if (result.status === 200) return reply.send({ ...result.body, request_id: newRequestId() });
-  if (result.retryAfterSeconds !== undefined)
-    void reply.header('retry-after', String(result.retryAfterSeconds));
-  return preludeError(reply, result.status, result.code, result.message);
+function preludeError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).send(errorBody(status, code, message));
 }
+
+/** An engine's answer as it goes on the wire, with a fresh `request_id` as Prelude puts on every answer. */
+function wireAnswer(result: EngineAnswer): {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+} {
+  if (result.status === 200)
+    return { status: 200, body: { ...result.body, request_id: newRequestId() }, headers: {} };
+  return {
+    status: result.status,
+    body: errorBody(result.status, result.code, result.message),
+    headers:
+      result.retryAfterSeconds === undefined ? {} : { 'retry-after': String(result.retryAfterSeconds) },
+  };
+}
+
+/** The furthest one `POST /sandbox/clock/advance` moves the clock: a year. */
+const maxAdvanceSeconds = 366 * 86_400;
+
+/** Body of `POST /sandbox/clock/advance`: how far to move the sandbox's time, in seconds or in ms. */
+const clockAdvanceSchema = z.union([
+  z.object({ seconds: z.number().min(0).max(maxAdvanceSeconds) }).strict(),
+  z
+    .object({
+      ms: z
+        .number()
+        .int()
+        .min(0)
+        .max(maxAdvanceSeconds * 1000),
+    })
+    .strict(),
+]);
 
 /** The Prelude code for a request that failed its schema, by the field at fault. */
 function validationCode(issue: z.core.$ZodIssue | undefined, body: unknown): string {
@@ -102,7 +143,30 @@ function parse<S extends z.ZodType>(schema: S, body: unknown, reply: FastifyRepl
 /** Builds the sandbox's HTTP server. */
 export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 4 << 20 });
-  const { verify, notify, inbox, webhooks } = parts;
+  const { verify, notify, inbox, calls, clock, webhooks } = parts;
+
+  /**
+   * Answers a Verify call the engine carried out, and logs it; or, when the settings say this
+   * answer is lost, closes the connection without a byte, as a crash or a network cut after
+   * Prelude processed the request would.
+   */
+  const deliver = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    operation: DroppableOperation,
+    target: Target,
+    result: EngineAnswer,
+  ): FastifyReply => {
+    const { status, body, headers } = wireAnswer(result);
+    const dropped = takeAnswerDrop(parts.settings, operation);
+    calls.add({ operation, target, status, answer: body, dropped });
+    if (dropped) {
+      reply.hijack();
+      request.raw.socket.destroy();
+      return reply;
+    }
+    return reply.code(status).headers(headers).send(body);
+  };
 
   app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) =>
     preludeError(
@@ -134,14 +198,14 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       const body = parse(createVerificationRequestSchema, request.body, reply);
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
-      return answer(reply, verify.create(body));
+      return deliver(request, reply, 'verification.create', body.target, verify.create(body));
     });
 
     v2.post('/v2/verification/check', async (request, reply) => {
       const body = parse(checkVerificationRequestSchema, request.body, reply);
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
-      return answer(reply, verify.check(body));
+      return deliver(request, reply, 'verification.check', body.target, verify.check(body));
     });
 
     v2.post('/v2/watch/predict', async (request, reply) => {
@@ -203,7 +267,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       if (typeof code !== 'string' || !/^[A-Za-z0-9]{4,8}$/.test(code)) {
         return preludeError(reply, 400, 'invalid_custom_code', 'attempt_code is 4 to 8 letters or digits');
       }
-      verify.sandboxNumbers.set(phone, { attempt_code: code, created_at: new Date().toISOString() });
+      verify.addSandboxNumber(phone, code);
       return reply.send({ phone_number: phone, attempt_code: code });
     });
     v2.get('/v2/verification/management/phone-numbers/sandbox', async () => ({
@@ -225,7 +289,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       v2.post(path, async (request, reply) => {
         const phone = phoneBody(request.body, reply);
         if (!phone) return reply;
-        if (!list.has(phone)) list.set(phone, new Date().toISOString());
+        verify.listNumber(name, phone);
         return reply.send({ phone_number: phone });
       });
       v2.get(path, async () => ({
@@ -249,9 +313,21 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
         .code(400)
         .send({ code: 'invalid_config', message: `${issue?.path.join('.') || 'body'}: ${issue?.message}` });
     }
-    const { apiKey, ...rest } = update.data;
-    Object.assign(parts.settings, rest, apiKey === undefined ? {} : { apiKey: apiKey ?? undefined });
+    applySettingsUpdate(parts.settings, update.data);
     return publicSettings(parts.settings);
+  });
+
+  app.get('/sandbox/clock', async () => clock.toJSON());
+  app.post('/sandbox/clock/advance', async (request, reply) => {
+    const advance = clockAdvanceSchema.safeParse(request.body);
+    if (!advance.success) {
+      return reply.code(400).send({
+        code: 'invalid_clock_advance',
+        message: 'give { "seconds": n } or { "ms": n }, n ≥ 0: the clock only moves forward',
+      });
+    }
+    clock.advance('ms' in advance.data ? advance.data.ms : advance.data.seconds * 1000);
+    return clock.toJSON();
   });
 
   app.get<{ Querystring: { to?: string } }>('/sandbox/messages', async (request) => ({
@@ -259,6 +335,14 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   }));
   app.delete('/sandbox/messages', async (_request, reply) => {
     inbox.clear();
+    return reply.code(204).send();
+  });
+
+  app.get<{ Querystring: { to?: string; operation?: string } }>('/sandbox/calls', async (request) => ({
+    calls: calls.list({ to: request.query.to, operation: request.query.operation }),
+  }));
+  app.delete('/sandbox/calls', async (_request, reply) => {
+    calls.clear();
     return reply.code(204).send();
   });
 

@@ -1,3 +1,4 @@
+import type { SandboxClock } from './clock';
 import { newId } from './ids';
 
 /** A message the sandbox "sent": where a person or a test reads the code. */
@@ -17,10 +18,14 @@ export class Inbox {
   readonly #byRecipient = new Map<string, InboxMessage[]>();
   #count = 0;
 
-  constructor(private readonly capacity = 100_000) {}
+  constructor(
+    private readonly clock: SandboxClock,
+    private readonly capacity = 100_000,
+  ) {}
 
+  /** Stores a message, stamped with the sandbox's time. */
   add(message: Omit<InboxMessage, 'id' | 'created_at'>): InboxMessage {
-    const stored = { id: newId('msg'), created_at: new Date().toISOString(), ...message };
+    const stored = { id: newId('msg'), created_at: this.clock.iso(), ...message };
     const list = this.#byRecipient.get(message.to) ?? [];
     list.unshift(stored);
     this.#byRecipient.set(message.to, list);

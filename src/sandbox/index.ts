@@ -5,14 +5,17 @@
  */
 import type { SandboxConfig } from '../../temporal.config';
 import { buildSandboxApp } from './app';
+import { CallLog } from './calls';
+import { SandboxClock } from './clock';
 import { Inbox } from './inbox';
 import { NotifyEngine } from './notify-engine';
 import { initialSettings } from './settings';
 import { VerifyEngine } from './verify-engine';
 import { signingKeys, WebhookDispatcher } from './webhooks';
 
+export type { CallRecord } from './calls';
 export type { InboxMessage } from './inbox';
-export type { SandboxSettings } from './settings';
+export type { DroppableOperation, SandboxSettings } from './settings';
 
 /** A running sandbox. */
 export interface RunningSandbox {
@@ -33,11 +36,16 @@ export async function startSandbox(
   const settings = initialSettings(config);
   const current = () => settings;
   const { privateKey, publicKeyPem } = signingKeys(config.webhookPrivateKey);
-  const webhooks = new WebhookDispatcher(privateKey, current);
-  const inbox = new Inbox();
-  const verify = new VerifyEngine(current, inbox, webhooks);
-  const notify = new NotifyEngine(current, inbox, webhooks);
-  const app = buildSandboxApp({ settings, verify, notify, inbox, webhooks, publicKeyPem }, options);
+  const clock = new SandboxClock();
+  const webhooks = new WebhookDispatcher(privateKey, current, clock);
+  const inbox = new Inbox(clock);
+  const calls = new CallLog(clock);
+  const verify = new VerifyEngine(current, inbox, webhooks, clock);
+  const notify = new NotifyEngine(current, inbox, webhooks, clock);
+  const app = buildSandboxApp(
+    { settings, verify, notify, inbox, calls, clock, webhooks, publicKeyPem },
+    options,
+  );
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

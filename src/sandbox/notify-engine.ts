@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { NotifyBatchRequest, NotifySendRequest } from '../prelude';
 import { e164Pattern } from '../prelude';
+import type { SandboxClock } from './clock';
 import { newId } from './ids';
 import type { Inbox } from './inbox';
 import type { SandboxSettings } from './settings';
@@ -51,10 +52,11 @@ export class NotifyEngine {
     private readonly settings: () => SandboxSettings,
     private readonly inbox: Inbox,
     private readonly webhooks: WebhookDispatcher,
+    private readonly clock: SandboxClock,
   ) {}
 
   /** `POST /v2/notify`: the message, or the error for the whole request. */
-  send(request: NotifySendRequest, now = Date.now()): SendOutcome {
+  send(request: NotifySendRequest, now = this.clock.now()): SendOutcome {
     const common = this.#validate(request, now);
     if (common) return { ok: false, error: common };
     return this.#sendTo(request.to, request, now);
@@ -63,7 +65,7 @@ export class NotifyEngine {
   /** `POST /v2/notify/batch`: one result per recipient; only request-wide problems fail it. */
   sendBatch(
     request: NotifyBatchRequest,
-    now = Date.now(),
+    now = this.clock.now(),
   ): { ok: true; body: Record<string, unknown> } | { ok: false; error: Failure } {
     const common = this.#validate(request, now);
     if (common) return { ok: false, error: common };

@@ -1,12 +1,42 @@
 /**
  * The sandbox's knobs: read from configuration at start, changed at runtime with
  * `PUT /sandbox/config` (same names, camelCase, any subset).
+ *
+ * Besides the configuration's settings, two knobs exist only at runtime. They make the sandbox
+ * carry out a Verify call and then lose its answer, as when Prelude processed a request and a crash
+ * or a network cut ate the reply (the client sees a network error, yet the code was sent or the
+ * window converted). A dropped answer is a closed connection: the sandbox destroys the socket
+ * without writing a byte.
+ *
+ * - `dropAnswerRate` (0..1, default 0): the share of `verification.create` and
+ *   `verification.check` calls whose answer is dropped, drawn at random per call.
+ * - `dropNextAnswers` (default `{}`): deterministic drops, e.g.
+ *   `{ "verification.create": 1, "verification.check": 2 }` drops the answers of the next create
+ *   and of the next two checks. Each operation named in an update gets that count (0 cancels);
+ *   operations not named keep theirs. `GET /sandbox/config` shows the counts still to drop.
+ *
+ * Both count only calls that reach the engine: past the API key, the injected 500 / 429 faults
+ * (`errorRate`, `rateLimitRate`) and request validation. Whatever the engine answered (`success`,
+ * `retry`, `failure`, a 429 lifecycle refusal…) is what is lost. Every such call, dropped or not,
+ * is in `GET /sandbox/calls`, with the answer it got or would have got.
  */
 import { z } from 'zod';
 import type { SandboxConfig } from '../../temporal.config';
 
+/** The Prelude operations whose answers can be dropped. */
+export const droppableOperations = ['verification.create', 'verification.check'] as const;
+export type DroppableOperation = (typeof droppableOperations)[number];
+
+/** Knobs that exist only at runtime (not in the configuration file). */
+export interface RuntimeKnobs {
+  /** Share (0..1) of Verify create and check calls carried out whose answer is then dropped. */
+  dropAnswerRate: number;
+  /** How many of the next calls of each operation are carried out and their answers dropped. */
+  dropNextAnswers: Partial<Record<DroppableOperation, number>>;
+}
+
 /** Live settings (everything in the configuration section but where the server listens). */
-export type SandboxSettings = Omit<SandboxConfig, 'host' | 'port' | 'webhookPrivateKey'>;
+export type SandboxSettings = Omit<SandboxConfig, 'host' | 'port' | 'webhookPrivateKey'> & RuntimeKnobs;
 
 const numbers = z.array(z.string().min(1));
 
@@ -30,14 +60,43 @@ export const settingsUpdateSchema = z
     deliveryDelayMs: z.number().int().min(0).max(60_000),
     webhookRetries: z.number().int().min(0).max(30),
     webhookRetryMinMs: z.number().int().min(10).max(3_600_000),
+    dropAnswerRate: z.number().min(0).max(1),
+    dropNextAnswers: z.partialRecord(z.enum(droppableOperations), z.number().int().min(0).max(10_000)),
   })
   .partial()
   .strict();
+export type SettingsUpdate = z.output<typeof settingsUpdateSchema>;
 
 /** The live settings from the configuration section. */
 export function initialSettings(config: SandboxConfig): SandboxSettings {
   const { host: _host, port: _port, webhookPrivateKey: _key, ...settings } = config;
-  return settings;
+  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {} };
+}
+
+/** Applies a validated update: `apiKey: null` unsets the key, `dropNextAnswers` merges by operation. */
+export function applySettingsUpdate(settings: SandboxSettings, update: SettingsUpdate): void {
+  const { apiKey, dropNextAnswers, ...rest } = update;
+  Object.assign(settings, rest);
+  if (apiKey !== undefined) settings.apiKey = apiKey ?? undefined;
+  if (dropNextAnswers) {
+    const counts = { ...settings.dropNextAnswers, ...dropNextAnswers };
+    for (const operation of droppableOperations) if (!counts[operation]) delete counts[operation];
+    settings.dropNextAnswers = counts;
+  }
+}
+
+/**
+ * Whether the answer to this call of `operation` is to be dropped; spends one of
+ * `dropNextAnswers` when it is, before any draw against `dropAnswerRate`.
+ */
+export function takeAnswerDrop(settings: SandboxSettings, operation: DroppableOperation): boolean {
+  const left = settings.dropNextAnswers[operation] ?? 0;
+  if (left > 0) {
+    if (left === 1) delete settings.dropNextAnswers[operation];
+    else settings.dropNextAnswers[operation] = left - 1;
+    return true;
+  }
+  return settings.dropAnswerRate > 0 && Math.random() < settings.dropAnswerRate;
 }
 
 /** Settings as `GET /sandbox/config` shows them: the API key is only said to be set or not. */

@@ -5,6 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { CheckVerificationRequest, CreateVerificationRequest, Target } from '../prelude';
+import type { SandboxClock } from './clock';
 import { newId } from './ids';
 import type { Inbox } from './inbox';
 import type { SandboxSettings } from './settings';
@@ -49,7 +50,19 @@ export class VerifyEngine {
     private readonly settings: () => SandboxSettings,
     private readonly inbox: Inbox,
     private readonly webhooks: WebhookDispatcher,
+    private readonly clock: SandboxClock,
   ) {}
+
+  /** Registers a sandbox number (`PUT …/phone-numbers/sandbox`). */
+  addSandboxNumber(phone: string, attemptCode: string): void {
+    this.sandboxNumbers.set(phone, { attempt_code: attemptCode, created_at: this.clock.iso() });
+  }
+
+  /** Adds a number to the allow or block list, keeping the time it was first listed. */
+  listNumber(list: 'allow' | 'block', phone: string): void {
+    const numbers = list === 'allow' ? this.allowList : this.blockList;
+    if (!numbers.has(phone)) numbers.set(phone, this.clock.iso());
+  }
 
   /** Number of windows held (open or not yet swept). */
   get size(): number {
@@ -57,7 +70,7 @@ export class VerifyEngine {
   }
 
   /** `POST /v2/verification`. */
-  create(request: CreateVerificationRequest, now = Date.now()): EngineAnswer {
+  create(request: CreateVerificationRequest, now = this.clock.now()): EngineAnswer {
     const settings = this.settings();
     const { target } = request;
     const key = keyOf(target);
@@ -128,7 +141,7 @@ export class VerifyEngine {
   }
 
   /** `POST /v2/verification/check`. */
-  check(request: CheckVerificationRequest, now = Date.now()): EngineAnswer {
+  check(request: CheckVerificationRequest, now = this.clock.now()): EngineAnswer {
     const key = keyOf(request.target);
     const window = this.#openWindow(key, now);
     if (!window) return { status: 200, body: { status: 'expired_or_not_found' } };
@@ -145,7 +158,7 @@ export class VerifyEngine {
   }
 
   /** Drops expired windows and stale rate-limit entries. */
-  sweep(now = Date.now()): void {
+  sweep(now = this.clock.now()): void {
     for (const [key, window] of this.#windows) if (window.expiresAt <= now) this.#windows.delete(key);
     const span = this.settings().numberRateLimitSeconds * 1000;
     for (const [key, times] of this.#createsByNumber) {
@@ -223,7 +236,7 @@ export class VerifyEngine {
       id: newId('dls'),
       attempt_id: attempt.id,
       status: s,
-      time: new Date().toISOString(),
+      time: this.clock.iso(),
     });
     this.webhooks.send(window.callbackUrl, 'verify.attempt', {
       ...base,

@@ -11,6 +11,7 @@ import {
   sign,
   type KeyObject,
 } from 'node:crypto';
+import type { SandboxClock } from './clock';
 import { newId } from './ids';
 import type { SandboxSettings } from './settings';
 
@@ -42,6 +43,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly privateKey: KeyObject,
     private readonly settings: () => SandboxSettings,
+    private readonly clock: SandboxClock,
   ) {}
 
   /** Signs a body as Prelude does. */
@@ -57,7 +59,7 @@ export class WebhookDispatcher {
   /** Queues an event for delivery; returns at once. */
   send(url: string | undefined, type: string, payload: unknown): void {
     if (!url || this.#stop.signal.aborted) return;
-    const event = { id: newId('evt'), type, payload, created_at: new Date().toISOString() };
+    const event = { id: newId('evt'), type, payload, created_at: this.clock.iso() };
     const record: DeliveryRecord = {
       event_id: event.id,
       type,

@@ -27,6 +27,11 @@ export interface TestSandbox {
   configure(knobs: Record<string, unknown>): Promise<void>;
   /** The newest message the sandbox sent to a recipient. */
   latestMessage(to: string): Promise<{ code: string | null; body: string; channel: string } | undefined>;
+  /** `POST /sandbox/clock/advance`: moves the sandbox's time forward; answers the clock. */
+  advanceClock(seconds: number): Promise<{ now: string; nowMs: number; offsetMs: number }>;
+  /** `GET /sandbox/calls?to=…`: the Verify calls about a target the sandbox carried out, newest first. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  calls(to: string): Promise<any[]>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +64,14 @@ export async function startTestSandbox(env: Record<string, string> = {}): Promis
     async latestMessage(to) {
       const answer = await call('GET', `/sandbox/messages?to=${encodeURIComponent(to)}`);
       return answer.body.messages[0];
+    },
+    async advanceClock(seconds) {
+      const answer = await call('POST', '/sandbox/clock/advance', { seconds });
+      if (answer.status !== 200) throw new Error(`clock refused: ${JSON.stringify(answer.body)}`);
+      return answer.body;
+    },
+    async calls(to) {
+      return (await call('GET', `/sandbox/calls?to=${encodeURIComponent(to)}`)).body.calls;
     },
     stop: () => sandbox.stop(),
   };

@@ -1,7 +1,7 @@
 /**
  * The sandbox's Verify lifecycle, rule by rule (section 10 of the Prelude API notes), over HTTP.
+ * Spans of time (TTL, rate-limit span) pass by advancing the sandbox's clock, never by sleeping.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { phoneTarget, startTestSandbox, uniqueNumber, type TestSandbox } from './support';
 
 describe('sandbox Verify: create', () => {
@@ -90,12 +90,14 @@ describe('sandbox Verify: create', () => {
   });
 
   it('5. blocks a number over the per-number rate limit (repeated_attempts) until the span elapses', async () => {
-    await t.configure({ numberRateLimit: 2, numberRateLimitSeconds: 1, maxAttempts: 10 });
+    await t.configure({ numberRateLimit: 2, numberRateLimitSeconds: 60, maxAttempts: 10 });
     const target = phoneTarget();
     expect((await create({ target })).body.status).toBe('success');
     expect((await create({ target })).body.status).toBe('retry');
     expect((await create({ target })).body).toMatchObject({ status: 'blocked', reason: 'repeated_attempts' });
-    await sleep(1_100);
+    await t.advanceClock(30);
+    expect((await create({ target })).body).toMatchObject({ status: 'blocked', reason: 'repeated_attempts' });
+    await t.advanceClock(30);
     expect((await create({ target })).body.status).toBe('retry');
     await t.configure({ maxAttempts: 3 });
   });
@@ -186,12 +188,12 @@ describe('sandbox Verify: create', () => {
   });
 
   it('10. a window expires at its TTL, retries do not extend it, and the next create opens a new one', async () => {
-    await t.configure({ windowSeconds: 1 });
+    await t.configure({ windowSeconds: 600 });
     const target = phoneTarget();
     const first = await create({ target });
-    await sleep(600);
+    await t.advanceClock(300);
     expect((await create({ target })).body.status).toBe('retry');
-    await sleep(500);
+    await t.advanceClock(300);
     const next = await create({ target });
     expect(next.body.status).toBe('success');
     expect(next.body.id).not.toBe(first.body.id);
