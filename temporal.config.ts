@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
-import { KeyRingError, parseKeyRing } from './src/codec/key-ring';
+import { KeyRingError, parseKeyRing, type KeyRing } from './src/codec/key-ring';
 
 /** Thrown when an environment variable has a bad value; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -201,9 +201,6 @@ const verifyEnv = z
       ),
     ),
     VERIFY_DELIVERY_TIMEOUT_SECONDS: integer(0, 3_600).default(0),
-    VERIFY_ID_KEY: optionalString.pipe(
-      z.string().min(16, 'must be at least 16 characters (it keys an HMAC)').optional(),
-    ),
     VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(30_000),
   })
   .transform((env) => ({
@@ -218,11 +215,10 @@ const verifyEnv = z
       fallbackChannels: env.VERIFY_FALLBACK_CHANNELS,
       deliveryTimeoutSeconds: env.VERIFY_DELIVERY_TIMEOUT_SECONDS,
     },
-    idKey: env.VERIFY_ID_KEY,
     callTimeoutMs: env.VERIFY_CALL_TIMEOUT_MS,
   }));
 
-/** Defaults of every verification window's policy, the workflow ID key, and the helpers' deadline. */
+/** Defaults of every verification window's policy and the helpers' deadline. */
 export type VerifyConfig = z.infer<typeof verifyEnv>;
 
 const notifyEnv = z
@@ -251,8 +247,21 @@ const serviceEnv = z
 /** The HTTP service's address, its bearer token and its request size limit. */
 export type ServiceConfig = z.infer<typeof serviceEnv>;
 
-const codecEnv = z
+/** How to make each privacy key, for the error a production entry point gives without it. */
+export const privacyKeyRecipes = {
+  VERIFY_ID_KEY: `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`,
+  PAYLOAD_CODEC_KEYS: `node -e "console.log('k1:'+require('crypto').randomBytes(32).toString('base64'))"`,
+  CODEC_API_TOKEN: `node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"`,
+} as const;
+
+const privacyEnv = z
   .object({
+    PRIVACY_MODE: z
+      .enum(['encrypted', 'plaintext'], { error: 'must be encrypted or plaintext' })
+      .default('encrypted'),
+    VERIFY_ID_KEY: optionalString.pipe(
+      z.string().min(16, 'must be at least 16 characters (it keys an HMAC)').optional(),
+    ),
     PAYLOAD_CODEC_KEYS: optionalString.transform((spec, ctx) => {
       if (spec === undefined) return undefined;
       try {
@@ -263,14 +272,29 @@ const codecEnv = z
         return z.NEVER;
       }
     }),
+    // Two tokens at once, so the codec credential can rotate without a gap.
+    CODEC_API_TOKEN: commaList.pipe(
+      z
+        .array(z.string().min(16, 'each token must be at least 16 characters'))
+        .max(2, 'at most two tokens (the current one and the one being rotated out)'),
+    ),
     CODEC_CORS_ORIGINS: commaList.transform((origins) =>
       origins.length > 0 ? origins : ['http://127.0.0.1:8233', 'http://localhost:8233'],
     ),
   })
-  .transform((env) => ({ keyRing: env.PAYLOAD_CODEC_KEYS, corsOrigins: env.CODEC_CORS_ORIGINS }));
+  .transform((env) => ({
+    mode: env.PRIVACY_MODE,
+    idKey: env.VERIFY_ID_KEY,
+    keyRing: env.PAYLOAD_CODEC_KEYS,
+    codecTokens: env.CODEC_API_TOKEN,
+    corsOrigins: env.CODEC_CORS_ORIGINS,
+  }));
 
-/** Payload encryption keys and the origins allowed to call the codec endpoints. */
-export type CodecConfig = z.infer<typeof codecEnv>;
+/**
+ * Personal data at rest: `encrypted` (the default) keys workflow IDs with an HMAC and encrypts every
+ * payload; `plaintext` is the explicit opt-out. Also the codec endpoints' own credential.
+ */
+export type PrivacyConfig = z.infer<typeof privacyEnv>;
 
 const fullEnv = z.object({
   temporal: temporalEnv,
@@ -279,7 +303,7 @@ const fullEnv = z.object({
   verify: verifyEnv,
   notify: notifyEnv,
   service: serviceEnv,
-  codec: codecEnv,
+  privacy: privacyEnv,
 });
 
 /** The whole configuration, one typed section per component. */
@@ -319,4 +343,37 @@ export function loadProcessEnv(): NodeJS.ProcessEnv {
 /** Every environment variable the configuration reads (the README's table and the compose file use these names). */
 export function configVariables(): string[] {
   return Object.values(fullEnv.shape).flatMap((section) => Object.keys(section.in.shape));
+}
+
+/** The keys personal data is protected with, as the worker, the service and the helpers use them. */
+export interface PrivacyKeys {
+  /** HMAC key of target keys and workflow IDs; `null` only in plaintext mode (targets in clear). */
+  idKey: string | null;
+  /** Payload encryption keys; absent only in plaintext mode. */
+  keyRing: KeyRing | undefined;
+}
+
+/**
+ * The privacy keys of a configuration. In `encrypted` mode (the default) both keys are required: a
+ * production entry point stops here rather than write personal data in clear.
+ *
+ * @throws ConfigError naming each missing variable and how to make it.
+ */
+export function privacyKeys(privacy: PrivacyConfig): PrivacyKeys {
+  if (privacy.mode === 'plaintext') return { idKey: privacy.idKey ?? null, keyRing: privacy.keyRing };
+  const missing = (['VERIFY_ID_KEY', 'PAYLOAD_CODEC_KEYS'] as const).filter((name) =>
+    name === 'VERIFY_ID_KEY' ? !privacy.idKey : !privacy.keyRing,
+  );
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing.map((variable) => ({
+        variable,
+        message:
+          `required: phone numbers, e-mail addresses and codes are protected by default. Make one with\n` +
+          `      ${privacyKeyRecipes[variable]}\n` +
+          `    (npm start makes and keeps its own; PRIVACY_MODE=plaintext opts out, storing them in clear)`,
+      })),
+    );
+  }
+  return { idKey: privacy.idKey!, keyRing: privacy.keyRing };
 }

@@ -10,14 +10,26 @@
  *   bundle     write the prebuilt workflow bundle (part of `npm run build`)
  */
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../temporal.config';
+import { ConfigError, loadConfig, loadProcessEnv } from '../temporal.config';
+import { loadOrCreateDevKeys, withDevKeys } from './dev-keys';
 import { startDevServer } from './devserver';
 import { startSandbox } from './sandbox';
 import { runLocalStack, runServer, runWorker, splitAddress, type Stop } from './stack';
 import { writeWorkflowBundle } from './worker';
 
 const commands: Record<string, () => Promise<Stop | undefined>> = {
-  start: () => runLocalStack(loadConfig()),
+  async start() {
+    const env = loadProcessEnv();
+    if (loadConfig(env).privacy.mode === 'plaintext') return runLocalStack(loadConfig(env));
+    const file = join(process.cwd(), '.temporal', 'keys.json');
+    const { keys, created } = loadOrCreateDevKeys(file);
+    console.log(
+      created
+        ? `made development keys in ${file} (keep it: the windows' histories can only be read with it)`
+        : `using the development keys in ${file}`,
+    );
+    return runLocalStack(loadConfig(withDevKeys(env, keys)));
+  },
 
   async temporal() {
     const [ip, port] = splitAddress(loadConfig().temporal.address);

@@ -5,9 +5,9 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import type { Config } from '../temporal.config';
+import { privacyKeys, type Config, type PrivacyKeys } from '../temporal.config';
 import { verificationClientOptions } from './client';
-import { codecServerRoutes, dataConverterFor } from './codec';
+import { dataConverterFor } from './codec';
 import { connectClient, connectWorker } from './connection';
 import { startDevServer } from './devserver';
 import { PreludeClient } from './prelude';
@@ -30,9 +30,25 @@ export function preludeClientFor(config: Config): PreludeClient {
   return new PreludeClient({ apiKey: apiKey ?? 'sandbox', baseUrl, timeoutMs });
 }
 
+/**
+ * The privacy keys of a production entry point, and a warning on stderr when they are opted out of.
+ *
+ * @throws ConfigError in the default `encrypted` mode when a key is missing.
+ */
+function keysFor(config: Config): PrivacyKeys {
+  const keys = privacyKeys(config.privacy);
+  if (config.privacy.mode === 'plaintext') {
+    console.warn(
+      'WARNING: PRIVACY_MODE=plaintext: phone numbers, e-mail addresses and codes are stored in clear ' +
+        'in Temporal (workflow IDs, search attributes, histories). Never use it with real users.',
+    );
+  }
+  return keys;
+}
+
 /** Runs a worker until stopped. */
 export async function runWorker(config: Config): Promise<Stop> {
-  const dataConverter = dataConverterFor(config.codec.keyRing);
+  const dataConverter = dataConverterFor(keysFor(config).keyRing);
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal, dataConverter);
   const worker = await createVerificationWorker({
@@ -53,10 +69,22 @@ export async function runWorker(config: Config): Promise<Stop> {
   };
 }
 
+/** Options of {@link runServer} beyond the configuration. */
+export interface RunServerOptions {
+  /** A client to share (its connection is then not closed on stop). */
+  client?: Client;
+  /** `npm start` only: the local Web UI's origin, let through to the codec endpoints without a token. */
+  localUiOrigin?: string;
+}
+
 /** Runs the HTTP service until stopped. */
-export async function runServer(config: Config, client?: Client): Promise<{ url: string; stop: Stop }> {
-  const dataConverter = dataConverterFor(config.codec.keyRing);
-  const temporal = client ?? (await connectClient(config.temporal, dataConverter));
+export async function runServer(
+  config: Config,
+  { client, localUiOrigin }: RunServerOptions = {},
+): Promise<{ url: string; stop: Stop }> {
+  const { keyRing } = keysFor(config);
+  const temporal = client ?? (await connectClient(config.temporal, dataConverterFor(keyRing)));
+  const servesCodec = keyRing && (config.privacy.codecTokens.length > 0 || localUiOrigin);
   const { app, url } = await startServer({
     client: temporal,
     verification: verificationClientOptions(config),
@@ -66,12 +94,14 @@ export async function runServer(config: Config, client?: Client): Promise<{ url:
     host: config.service.host,
     port: config.service.port,
     logger: true,
-    protectedPlugins: config.codec.keyRing
-      ? [
-          (app) =>
-            codecServerRoutes(app, { keyRing: config.codec.keyRing!, corsOrigins: config.codec.corsOrigins }),
-        ]
-      : [],
+    codec: servesCodec
+      ? {
+          keyRing,
+          tokens: config.privacy.codecTokens,
+          corsOrigins: config.privacy.corsOrigins,
+          localUiOrigin,
+        }
+      : undefined,
   });
   return {
     url,
@@ -93,13 +123,12 @@ export async function runLocalStack(config: Config): Promise<Stop> {
   };
   try {
     const [host, port] = splitAddress(config.temporal.address);
+    const codecEndpoint = `http://${config.service.host}:${config.service.port}/codec`;
     const temporal = await startDevServer({
       ip: host,
       port,
       dbFile: join(process.cwd(), '.temporal', 'dev.sqlite'),
-      codecEndpoint: config.codec.keyRing
-        ? `http://${config.service.host}:${config.service.port}/codec`
-        : undefined,
+      codecEndpoint: config.privacy.keyRing ? codecEndpoint : undefined,
     });
     stops.push(temporal.stop);
 
@@ -122,7 +151,7 @@ export async function runLocalStack(config: Config): Promise<Stop> {
       };
     }
     stops.push(await runWorker(wired));
-    const server = await runServer(wired);
+    const server = await runServer(wired, { localUiOrigin: temporal.uiUrl });
     stops.push(server.stop);
 
     console.log(
@@ -134,6 +163,10 @@ export async function runLocalStack(config: Config): Promise<Stop> {
         sandboxUrl
           ? `  Prelude        sandbox at ${sandboxUrl}   (inbox ${sandboxUrl}/sandbox/messages)`
           : `  Prelude        ${wired.prelude.baseUrl}`,
+        config.privacy.keyRing
+          ? `  Codec          ${codecEndpoint}   (the Web UI above decodes through it; CLI: ` +
+            `temporal workflow show --codec-endpoint ${codecEndpoint} --codec-auth "Bearer $CODEC_API_TOKEN")`
+          : '  Privacy        PLAINTEXT: targets and codes are stored in clear',
         '',
         'Ctrl-C stops everything.',
       ].join('\n'),

@@ -9,6 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { failureConverterPath } from './codec/failure-converter';
 import { packageRoot } from './devserver/package-root';
 import type { PreludeClient } from './prelude';
 
@@ -51,7 +52,11 @@ export async function createVerificationWorker(options: VerificationWorkerOption
 
 /** Bundles the workflows once, so workers start without webpack (production, and the test suite). */
 export async function writeWorkflowBundle(outFile: string = workflowBundlePath): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quietLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: workflowsEntry(),
+    failureConverterPath,
+    logger: quietLogger,
+  });
   writeFileSync(outFile, code);
   return outFile;
 }

@@ -3,12 +3,13 @@ import type { Target } from '../prelude';
 import { windowIdPrefix } from '../../workflows/verification-messages';
 
 /**
- * The key a target's windows are filed under: the normalised target itself, or, when an ID key is
- * configured, an HMAC of it, so that phone numbers and e-mail addresses stay out of workflow IDs and
- * search attributes (which the payload codec does not encrypt).
+ * The key a target's windows are filed under: an HMAC of the normalised target under the ID key, so
+ * that phone numbers and e-mail addresses stay out of workflow IDs, search attributes, URLs and
+ * answers (none of which the payload codec encrypts). Without the key it cannot be linked back to
+ * the target. `idKey: null` is the explicit plaintext opt-out: the target itself is the key.
  */
-export function targetKey(normalizedTarget: Target, idKey?: string): string {
-  if (!idKey) return normalizedTarget.value;
+export function targetKey(normalizedTarget: Target, idKey: string | null): string {
+  if (idKey === null) return normalizedTarget.value;
   return createHmac('sha256', idKey)
     .update(`${normalizedTarget.type}:${normalizedTarget.value}`)
     .digest('hex')
@@ -16,6 +17,6 @@ export function targetKey(normalizedTarget: Target, idKey?: string): string {
 }
 
 /** The workflow ID of a target's verification window. */
-export function windowId(normalizedTarget: Target, idKey?: string): string {
+export function windowId(normalizedTarget: Target, idKey: string | null): string {
   return `${windowIdPrefix}${targetKey(normalizedTarget, idKey)}`;
 }

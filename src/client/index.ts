@@ -4,3 +4,4 @@ export { targetKey, windowId } from './ids';
 export * from './schemas';
 export * from './verification';
 export * from './notification';
+export * from './forget';

@@ -10,8 +10,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
-import { loadConfig, type Config } from '../../temporal.config';
+import { loadConfig, privacyKeys, type Config } from '../../temporal.config';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -26,7 +25,8 @@ import {
   type VerificationState,
   type WindowPolicy,
 } from '../../workflows';
-import { normalizeTarget, PreludeError, type Target } from '../prelude';
+import type { Target } from '../prelude';
+import { normalize, parse } from './input';
 import { VerificationError } from './errors';
 import { targetKey, windowId as windowIdOf } from './ids';
 import {
@@ -42,20 +42,23 @@ export interface VerificationClientOptions {
   taskQueue: string;
   /** Policy of a new window; a start's `policy` overrides any of it. */
   policy: WindowPolicy;
-  /** HMAC key for workflow IDs (`VERIFY_ID_KEY`); without it the target itself is in the ID. */
-  idKey?: string;
+  /**
+   * HMAC key of workflow IDs and target keys (`VERIFY_ID_KEY`). `null` is the explicit plaintext
+   * opt-out (`PRIVACY_MODE=plaintext`): the target itself is then in the ID.
+   */
+  idKey: string | null;
   /** Deadline of each call; a missing worker gives an `unavailable` error instead of a hang. */
   callTimeoutMs: number;
 }
 
 /** The helpers' options as configured (see temporal.config.ts). */
 export function verificationClientOptions(
-  config: Pick<Config, 'temporal' | 'verify'>,
+  config: Pick<Config, 'temporal' | 'verify' | 'privacy'>,
 ): VerificationClientOptions {
   return {
     taskQueue: config.temporal.taskQueue,
     policy: config.verify.policy,
-    idKey: config.verify.idKey,
+    idKey: privacyKeys(config.privacy).idKey,
     callTimeoutMs: config.verify.callTimeoutMs,
   };
 }
@@ -281,20 +284,4 @@ function fromFailure(failure: ApplicationFailure): VerificationError {
 function isNotFound(error: unknown): boolean {
   // gRPC NOT_FOUND: e.g. an update sent to a workflow that has already completed.
   return (error as { code?: number } | undefined)?.code === 5 || /already completed/i.test(String(error));
-}
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new VerificationError('invalid_request', `${issue?.path.join('.') || 'request'}: ${issue?.message}`);
-}
-
-function normalize(target: Target): Target {
-  try {
-    return normalizeTarget(target);
-  } catch (error) {
-    if (error instanceof PreludeError) throw new VerificationError('invalid_request', error.message);
-    throw error;
-  }
 }

@@ -1,11 +1,16 @@
 /**
- * Temporal's remote codec protocol for the Web UI: `POST /codec/encode` and `/codec/decode` take
- * and give `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`, so an operator holding the
- * key sees decrypted inputs and results in the UI while the server stores only ciphertext.
+ * Temporal's remote codec protocol for the Web UI and the CLI: `POST /codec/encode` and
+ * `/codec/decode` take and give `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`, so an
+ * operator holding the codec credential sees decrypted inputs and results while the server stores
+ * only ciphertext.
+ *
+ * The routes have their own credential (`CODEC_API_TOKEN`), not the service's: a backend allowed to
+ * send codes must not be able to decrypt every history.
  */
 import type { Payload } from '@temporalio/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { bearerMatches } from '../server/auth';
 import { DecryptionError, EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
 
@@ -31,13 +36,27 @@ const toJson = (p: Payload): JsonPayload => ({
 /** Options of {@link codecServerRoutes}. */
 export interface CodecServerOptions {
   keyRing: KeyRing;
+  /** Bearer tokens accepted (`CODEC_API_TOKEN`: the current one and one being rotated out). */
+  tokens: readonly string[];
   /** Origins allowed to call from a browser (the Web UI's). */
   corsOrigins: string[];
+  /**
+   * Local development only (`npm start`): the dev server's Web UI, which cannot send a bearer token,
+   * may decode from this origin when its request comes from a loopback address.
+   */
+  localUiOrigin?: string;
 }
 
-/** Registers the codec endpoints (mount it behind the service's authentication). */
+const loopback = /^(127\.|::1$|::ffff:127\.)/;
+
+/** Registers the codec endpoints in their own scope, with their own credential. */
 export async function codecServerRoutes(app: FastifyInstance, options: CodecServerOptions): Promise<void> {
   const codec = new EncryptionCodec(options.keyRing);
+  const authorized = (request: FastifyRequest) =>
+    bearerMatches(request.headers.authorization, options.tokens) ||
+    (options.localUiOrigin !== undefined &&
+      request.headers.origin === options.localUiOrigin &&
+      loopback.test(request.socket.remoteAddress ?? ''));
 
   app.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
@@ -52,6 +71,11 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
       void reply.header('access-control-allow-headers', 'content-type, x-namespace, authorization');
       return reply.code(204).send();
     }
+    if (!authorized(request)) {
+      return reply
+        .code(401)
+        .send({ code: 'unauthorized', message: 'the codec endpoints need a valid CODEC_API_TOKEN bearer' });
+    }
   });
 
   for (const operation of ['encode', 'decode'] as const) {
@@ -59,10 +83,7 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
     app.post(`/codec/${operation}`, async (request, reply) => {
       const body = bodySchema.safeParse(request.body);
       if (!body.success) {
-        const issue = body.error.issues[0];
-        return reply
-          .code(400)
-          .send({ code: 'invalid_request', message: `${issue?.path.join('.')}: ${issue?.message}` });
+        return reply.code(400).send({ code: 'invalid_request', message: z.prettifyError(body.error) });
       }
       try {
         const payloads = await codec[operation](body.data.payloads.map(fromJson));

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { failureConverterPath } from './failure-converter';
 import type { KeyRing } from './key-ring';
 
 const ENCODING = 'binary/encrypted';
@@ -58,7 +59,11 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The data converter the worker and every client use: encrypting when a key ring is configured. */
+/**
+ * The data converter the worker and every client use: payloads encrypted with the key ring, and
+ * failure messages and stack traces encoded as payloads so they are encrypted too. Without a key ring
+ * (only in `PRIVACY_MODE=plaintext`) payloads stay in clear.
+ */
 export function dataConverterFor(ring: KeyRing | undefined): DataConverter {
-  return ring ? { payloadCodecs: [new EncryptionCodec(ring)] } : {};
+  return { failureConverterPath, ...(ring ? { payloadCodecs: [new EncryptionCodec(ring)] } : {}) };
 }

@@ -80,6 +80,11 @@ export function devServerFlags(): string[] {
     'frontend.enableExecuteMultiOperation=true',
     '--dynamic-config-value',
     'frontend.enableServerVersionCheck=false',
+    // A workflow task that schedules an activity gets the activity task back in its completion
+    // response, so a worker polling the same queue skips a matching round trip (~100 ms -> ~20 ms
+    // for an Update that runs one activity).
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
   ];
 }
 

@@ -3,16 +3,31 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendError } from './errors';
 
 /**
- * A preHandler that lets through only requests bearing the service token. Compared in constant
- * time; the token itself never reaches a log or an answer.
+ * Whether an `Authorization` header bears one of the tokens. Compared in constant time; more than one
+ * token is accepted so that a credential can rotate without a gap.
  */
-export function requireBearer(token: string | undefined) {
-  const expected = token ? Buffer.from(token) : undefined;
+export function bearerMatches(header: string | undefined, tokens: readonly string[]): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? '');
+  const given = Buffer.from(match?.[1] ?? '');
+  let found = false;
+  for (const token of tokens) {
+    const expected = Buffer.from(token);
+    // Every token is compared, so the time taken does not say which one (if any) matched.
+    if (given.length === expected.length && timingSafeEqual(given, expected)) found = true;
+  }
+  return found;
+}
+
+/**
+ * An onRequest hook that lets through only requests bearing one of the tokens (none configured: all
+ * pass, which the service allows only on loopback). It runs before the body is read, so an
+ * unauthenticated caller cannot make the service parse anything. The tokens never reach a log or an
+ * answer.
+ */
+export function requireBearer(tokens: readonly string[]) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!expected) return;
-    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
-    const given = match ? Buffer.from(match[1] ?? '') : Buffer.alloc(0);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (tokens.length === 0) return;
+    if (!bearerMatches(request.headers.authorization, tokens)) {
       return sendError(reply, 401, 'unauthorized', 'a valid bearer token is required');
     }
   };

@@ -3,8 +3,9 @@
  * document, and the payload codec endpoints for the Temporal Web UI.
  */
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { VerificationClientOptions } from '../client';
+import { codecServerRoutes, type CodecServerOptions } from '../codec';
 import { requireBearer } from './auth';
 import { sendError } from './errors';
 import { healthRoutes } from './health';
@@ -23,17 +24,29 @@ export interface ServerOptions {
   /** PEM public key webhooks are verified with. */
   webhookPublicKey?: string;
   bodyLimitBytes: number;
-  /** Extra routes behind the bearer token (e.g. the codec endpoints). */
-  protectedPlugins?: ((app: FastifyInstance) => Promise<void>)[];
+  /** The Web UI's codec endpoints, behind their own credential; absent: not served. */
+  codec?: CodecServerOptions;
+  /** Request logging (JSON lines on stdout), with personal data and credentials left out. */
   logger?: boolean;
 }
+
+/**
+ * Request logs name the route, never the URL as sent (a mistaken path or query may hold a phone
+ * number), and carry no headers (tokens, signatures, idempotency keys) and no bodies.
+ */
+const requestLogOptions = {
+  serializers: {
+    req: (request: FastifyRequest) => ({
+      method: request.method,
+      route: request.routeOptions?.url ?? '(no route)',
+    }),
+  },
+};
 
 /** Builds (does not start) the service. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
-    logger: options.logger
-      ? { redact: ['req.headers.authorization', 'req.headers["x-webhook-signature"]'] }
-      : false,
+    logger: options.logger ? requestLogOptions : false,
     bodyLimit: options.bodyLimitBytes,
   });
 
@@ -51,7 +64,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return sendError(reply, 500, 'internal', 'internal error');
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
+    // The path is not echoed: it may be a caller's mistake holding a phone number.
+    sendError(reply, 404, 'not_found', `no route for ${request.method} at this path`),
   );
 
   void app.register(healthRoutes, { client: options.client });
@@ -63,10 +77,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     bodyLimitBytes: options.bodyLimitBytes,
   });
   void app.register(async (scope) => {
-    scope.addHook('preHandler', requireBearer(options.apiToken));
+    scope.addHook('onRequest', requireBearer(options.apiToken ? [options.apiToken] : []));
     await scope.register(verificationRoutes, { client: options.client, options: options.verification });
-    for (const plugin of options.protectedPlugins ?? []) await scope.register(plugin);
   });
+  if (options.codec) void app.register(codecServerRoutes, options.codec);
   return app;
 }
 

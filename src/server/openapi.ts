@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { startVerificationRequestSchema } from '../client';
-import { checkBodySchema } from './verifications';
+import { checkBodySchema, forgetBodySchema } from './verifications';
 
 const errorSchema = z.object({
   code: z.string(),
@@ -29,6 +29,12 @@ const checkAnswerSchema = z.object({
   id: z.string().optional(),
   verification_id: z.string().optional(),
   checks_left: z.number().int().optional(),
+});
+
+const forgetAnswerSchema = z.object({
+  status: z.literal('forgotten'),
+  target_key: z.string().describe('the HMAC the target was filed under'),
+  deleted: z.number().int().describe('workflow executions deleted'),
 });
 
 const json = (schema: z.ZodType) => ({
@@ -70,6 +76,16 @@ export function openApiDocument() {
           responses: {
             '200': { description: 'checked', content: json(checkAnswerSchema) },
             ...errors(400, 401, 429, 502, 503),
+          },
+        },
+      },
+      '/verifications/forget': {
+        post: {
+          summary: 'Erase a target: delete every window and webhook event Temporal holds about it',
+          requestBody: { required: true, content: json(forgetBodySchema) },
+          responses: {
+            '200': { description: 'erased', content: json(forgetAnswerSchema) },
+            ...errors(400, 401, 503),
           },
         },
       },

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   cancelVerificationById,
   checkCode,
+  forgetTarget,
   getVerificationById,
   startVerification,
   startVerificationRequestSchema,
@@ -17,6 +18,9 @@ import {
 import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
 import { sendError, sendVerificationError } from './errors';
 import { maskTarget } from './masking';
+
+/** `POST /verifications/forget` body: the target whose every window and event is erased. */
+export const forgetBodySchema = z.object({ target: targetInputSchema });
 
 /** `POST /verifications/check` body. */
 export const checkBodySchema = z.object({ target: targetInputSchema, code: z.string() });
@@ -100,6 +104,17 @@ export async function verificationRoutes(
         options,
       );
       return checkAnswer(result.windowId, result);
+    } catch (error) {
+      return sendVerificationError(reply, error);
+    }
+  });
+
+  app.post('/verifications/forget', async (request, reply) => {
+    const body = forgetBodySchema.safeParse(request.body);
+    if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
+    try {
+      const { targetKey, deleted } = await forgetTarget(client, body.data.target, options);
+      return { status: 'forgotten', target_key: targetKey, deleted };
     } catch (error) {
       return sendVerificationError(reply, error);
     }

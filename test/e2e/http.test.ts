@@ -4,6 +4,8 @@
  */
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Payload } from '@temporalio/common';
+import { EncryptionCodec } from '../../src/codec';
 import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import { ingestWorkflowId } from '../../workflows';
@@ -157,12 +159,19 @@ describe('HTTP service end to end', () => {
     const ingest = await stack.client.workflow.getHandle(ingestWorkflowId(event.id)).result();
     expect(ingest).toMatchObject({ disposition: 'applied', workflowId: window.id });
     const history = await stack.client.workflow.getHandle(window.id).fetchHistory();
-    const applied = (history.events ?? []).filter((e) =>
-      e.workflowExecutionSignaledEventAttributes?.input?.payloads?.some((p) =>
-        Buffer.from(p.data ?? [])
-          .toString()
-          .includes(event.id),
+    const codec = new EncryptionCodec(stack.keyRing!);
+    const signalled = await Promise.all(
+      (history.events ?? []).flatMap(
+        (e) =>
+          e.workflowExecutionSignaledEventAttributes?.input?.payloads?.map((p) =>
+            codec.decode([p as Payload]),
+          ) ?? [],
       ),
+    );
+    const applied = signalled.filter(([p]) =>
+      Buffer.from(p?.data ?? [])
+        .toString()
+        .includes(event.id),
     );
     expect(applied).toHaveLength(1);
   });
@@ -269,8 +278,10 @@ describe('HTTP service started from configuration against the sandbox', () => {
         TEMPORAL_TASK_QUEUE: stack.taskQueue,
         PRELUDE_BASE_URL: stack.sandbox.url,
         PORT: '0',
+        VERIFY_ID_KEY: stack.options.idKey!,
+        PAYLOAD_CODEC_KEYS: `t1:${stack.keyRing!.keys.t1!.toString('base64')}`,
       }),
-      stack.client,
+      { client: stack.client },
     );
     try {
       const body = JSON.stringify({

@@ -1,26 +1,33 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { startDevServer, type DevServer } from '../../src/devserver';
-import { writeWorkflowBundle } from '../../src/worker';
 
 declare global {
   var __temporalDevServer: DevServer | undefined;
 }
 
+const root = join(__dirname, '..', '..');
+const run = promisify(execFile);
+
 /**
- * Starts one headless, in-memory dev server for the run (unless TEMPORAL_ADDRESS names one already)
- * and bundles the workflows once, so that each suite's workers start in milliseconds.
+ * Builds `dist/` as `npm run build` does (the CLI suites run the product's own entry points, and
+ * its prebuilt workflow bundle lets each suite's workers start in milliseconds), and starts one
+ * headless, in-memory dev server for the run (unless TEMPORAL_ADDRESS names one already).
  * Test workers are forked after this and inherit the variables set here.
  */
 export default async function globalSetup(): Promise<void> {
-  const bundling = writeWorkflowBundle(
-    join(mkdtempSync(join(tmpdir(), 'prelude-temporal-')), 'workflows.js'),
-  );
+  const building = (async () => {
+    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: root,
+    });
+    await run(process.execPath, ['dist/src/cli.js', 'bundle'], { cwd: root });
+  })();
   if (!process.env.TEMPORAL_ADDRESS) {
     const server = await startDevServer({ uiPort: false });
     globalThis.__temporalDevServer = server;
     process.env.TEMPORAL_ADDRESS = server.address;
   }
-  process.env.TEST_WORKFLOW_BUNDLE = await bundling;
+  await building;
+  process.env.TEST_WORKFLOW_BUNDLE = join(root, 'dist', 'workflow-bundle.js');
 }

@@ -2,12 +2,13 @@
  * The parts of the product a test needs, started for real: the Prelude sandbox on a free port, a
  * worker on its own task queue of the shared dev server, and a client with the helpers' options.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../../temporal.config';
 import { verificationClientOptions, type VerificationClientOptions } from '../../src/client';
+import { dataConverterFor, parseKeyRing, type KeyRing } from '../../src/codec';
 import { PreludeClient } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 import { startServer } from '../../src/server';
@@ -21,10 +22,18 @@ export interface TestStack {
   client: Client;
   options: VerificationClientOptions;
   taskQueue: string;
+  /** The key ring payloads are encrypted with (absent in plaintext mode). */
+  keyRing?: KeyRing;
+  dataConverter: DataConverter;
   /** The HTTP service's URL, when started `withServer`. */
   serverUrl?: string;
   /** Changes sandbox knobs at runtime (`PUT /sandbox/config`). */
   configureSandbox(knobs: Record<string, unknown>): Promise<void>;
+  /**
+   * Stops the worker and starts another on the same task queue whose worker and `client` use `ring`
+   * (a key rotation); the HTTP service keeps the client it started with.
+   */
+  restartWorker(ring: KeyRing | undefined): Promise<void>;
   /** The newest code the sandbox "sent" to a target. */
   latestCode(to: string): Promise<string>;
   stop(): Promise<void>;
@@ -37,7 +46,10 @@ export interface StackOptions {
   /** Policy of every window the stack's helpers start. */
   policy?: Partial<WindowPolicy>;
   callbackUrl?: string;
-  dataConverter?: DataConverter;
+  /** As in production by default: HMAC'd IDs and encrypted payloads; `plaintext` opts out. */
+  privacy?: 'encrypted' | 'plaintext';
+  /** The key ring (default: a fresh one), e.g. to restart a worker on a rotated ring. */
+  keyRing?: KeyRing;
   /** Start no worker (to see what a missing worker does). */
   withoutWorker?: boolean;
   callTimeoutMs?: number;
@@ -58,10 +70,16 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
   const sandbox = await startSandbox(config.sandbox);
   const prelude = new PreludeClient({ apiKey: 'test-key', baseUrl: sandbox.url, timeoutMs: 5_000 });
   const taskQueue = `verify-${randomUUID()}`;
+  const plaintext = stackOptions.privacy === 'plaintext';
+  const keyRing = plaintext
+    ? undefined
+    : (stackOptions.keyRing ?? parseKeyRing(`t1:${randomBytes(32).toString('base64')}`));
+  const dataConverter = dataConverterFor(keyRing);
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, dataConverter: stackOptions.dataConverter });
+  const client = new Client({ connection, dataConverter });
   const options: VerificationClientOptions = {
-    ...verificationClientOptions(config),
+    ...verificationClientOptions({ ...config, privacy: { ...config.privacy, mode: 'plaintext' } }),
+    idKey: plaintext ? null : randomBytes(24).toString('base64url'),
     taskQueue,
     callTimeoutMs: stackOptions.callTimeoutMs ?? 20_000,
   };
@@ -89,27 +107,36 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let workerConnection: NativeConnection | undefined;
-  if (!stackOptions.withoutWorker) {
+  const runWorker = async (workerClient: Client, workerDataConverter: DataConverter) => {
     workerConnection = await NativeConnection.connect({ address: config.temporal.address });
     worker = await createVerificationWorker({
       connection: workerConnection,
       namespace: config.temporal.namespace,
       taskQueue,
-      client,
+      client: workerClient,
       prelude,
       callbackUrl,
-      dataConverter: stackOptions.dataConverter,
+      dataConverter: workerDataConverter,
       workflowBundle: process.env.TEST_WORKFLOW_BUNDLE,
     });
     running = worker.run();
-  }
+  };
+  const stopWorker = async () => {
+    worker?.shutdown();
+    await running;
+    await workerConnection?.close();
+    worker = undefined;
+  };
+  if (!stackOptions.withoutWorker) await runWorker(client, dataConverter);
 
-  return {
+  const stack: TestStack = {
     sandbox,
     prelude,
     client,
     options,
     taskQueue,
+    keyRing,
+    dataConverter,
     serverUrl: server?.url,
     async configureSandbox(knobs) {
       const response = await fetch(`${sandbox.url}/sandbox/config`, {
@@ -126,15 +153,21 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       if (!code) throw new Error(`the sandbox sent no code to ${to}`);
       return code;
     },
+    async restartWorker(ring) {
+      await stopWorker();
+      stack.keyRing = ring;
+      stack.dataConverter = dataConverterFor(ring);
+      stack.client = new Client({ connection, dataConverter: stack.dataConverter });
+      await runWorker(stack.client, stack.dataConverter);
+    },
     async stop() {
       await server?.app.close();
-      worker?.shutdown();
-      await running;
-      await workerConnection?.close();
+      await stopWorker();
       await connection.close();
       await sandbox.stop();
     },
   };
+  return stack;
 }
 
 /** A phone number no other test uses. */

@@ -7,7 +7,7 @@ describe('target normalisation and window IDs', () => {
     const a = normalizeTarget({ type: 'phone_number', value: '+33 6 12-34.56 (78)' });
     const b = normalizeTarget({ type: 'phone_number', value: '+33612345678' });
     expect(a).toEqual(b);
-    expect(windowId(a)).toBe('verification-+33612345678');
+    expect(windowId(a, null)).toBe('verification-+33612345678');
     expect(normalizeTarget({ type: 'email_address', value: '  Ada@Example.COM ' }).value).toBe(
       'ada@example.com',
     );

@@ -39,7 +39,7 @@ describe('verification window', () => {
     const sent = await startVerification(stack.client, { target }, stack.options);
     expect(sent).toMatchObject({
       status: 'success',
-      windowId: windowId(target),
+      windowId: windowId(target, stack.options.idKey),
       sendsUsed: 1,
       verificationId: expect.stringMatching(/^vrf_/),
     });
