@@ -202,6 +202,7 @@ const verifyEnv = z
     ),
     VERIFY_DELIVERY_TIMEOUT_SECONDS: integer(0, 3_600).default(0),
     VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(30_000),
+    VERIFY_ACTIVITY_MODE: z.enum(['local', 'remote'], { error: 'must be local or remote' }).default('local'),
   })
   .transform((env) => ({
     policy: {
@@ -216,6 +217,7 @@ const verifyEnv = z
       deliveryTimeoutSeconds: env.VERIFY_DELIVERY_TIMEOUT_SECONDS,
     },
     callTimeoutMs: env.VERIFY_CALL_TIMEOUT_MS,
+    activityMode: env.VERIFY_ACTIVITY_MODE,
   }));
 
 /** Defaults of every verification window's policy and the helpers' deadline. */

@@ -36,13 +36,26 @@ export interface LifecycleRefusal {
   retryAfterMs?: number;
 }
 
+/**
+ * Whether an earlier attempt of this same call may already have reached Prelude (its answer lost to
+ * a timeout or a cut connection). Prelude has no idempotency key, so such an answer is read by its
+ * lifecycle rules, not as if it were the first.
+ */
+interface Retried {
+  retried: boolean;
+}
+
 /** Outcome of a create call. */
-export type CreateVerificationOutcome =
-  { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal;
+export type CreateVerificationOutcome = (
+  { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal
+) &
+  Retried;
 
 /** Outcome of a check call. */
-export type CheckVerificationOutcome =
-  { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal;
+export type CheckVerificationOutcome = (
+  { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal
+) &
+  Retried;
 
 /** Input of {@link VerifyActivities.checkVerification}. */
 export interface CheckVerificationInput {
@@ -87,12 +100,15 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
 /** The Verify activities. */
 export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
 
-async function callLifecycle<T>(call: () => Promise<T>): Promise<T | LifecycleRefusal> {
+async function callLifecycle<T>(call: () => Promise<T>): Promise<(T | LifecycleRefusal) & Retried> {
+  // Local and regular activities alike count attempts from 1.
+  const retried = Context.current().info.attempt > 1;
   try {
-    return await call();
+    return { ...(await call()), retried };
   } catch (error) {
     if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
-      return { kind: 'refused', code: error.code, message: error.message, retryAfterMs: error.retryAfterMs };
+      const { code, message, retryAfterMs } = error;
+      return { kind: 'refused', code, message, retryAfterMs, retried };
     }
     throw toActivityFailure(error);
   }

@@ -46,12 +46,26 @@ export type SendOptions = NonNullable<CreateVerificationRequest['options']>;
 /** The device and network signals Prelude uses for fraud scoring (its `signals` object). */
 export type SendSignals = NonNullable<CreateVerificationRequest['signals']>;
 
+/**
+ * How the window calls Prelude for the steps a user waits on (create, check, predict).
+ * `local`: local activities, answered inside the workflow task that took the request (the fast
+ * default); `remote`: regular activities, which any worker on the task queue may run and the Web UI
+ * shows as activity events.
+ */
+export interface LifecycleCallSettings {
+  mode: 'local' | 'remote';
+  /** Deadline of one attempt: the Prelude client's own timeout plus a margin. */
+  attemptTimeoutMs: number;
+}
+
 /** Workflow input: everything a window needs, fixed when it starts. */
 export interface VerificationInput {
   target: VerificationTarget;
   /** The key the workflow ID is built from (the target, or its HMAC). */
   targetKey: string;
   policy: WindowPolicy;
+  /** Absent in windows started before it existed: they keep regular activities with 15 s attempts. */
+  calls?: LifecycleCallSettings;
 }
 
 /** Arguments of one send (the first one, or a resend). */
@@ -125,6 +139,11 @@ export interface AttemptRecord {
   trigger: 'initial' | 'user_retry' | 'fallback' | 'auto_retry';
   /** For a fallback: the channel that failed. */
   switchedFrom?: string;
+  /**
+   * `true` for a send Prelude made although its answer was lost (a retried call told us so): it
+   * counts against the window's sends like any other.
+   */
+  inferred?: boolean;
   /** ISO time we asked Prelude to send it (or Prelude reported it, for automatic attempts). */
   sentAt: string;
   channel?: string;
@@ -159,6 +178,11 @@ export interface VerificationState {
   closedAt?: string;
   /** Why the window failed, when the outcome is `failed`. */
   failure?: string;
+  /**
+   * Set when the outcome was inferred by Prelude's lifecycle rules after a call whose answer was
+   * lost, e.g. a retried check that found Prelude's window closed by the earlier, successful attempt.
+   */
+  inferred?: string;
   policy: WindowPolicy;
 }
 

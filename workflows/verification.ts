@@ -9,8 +9,11 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
   ActivityFailure,
@@ -30,20 +33,35 @@ import {
   type SendCodeRequest,
   type AttemptRecord,
   type SendCodeResult,
+  type LifecycleCallSettings,
   type VerificationInput,
   type VerificationState,
 } from './verification-messages';
 
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' } as const;
 
-// Prelude has no idempotency key: a create or check retried after a timeout may already have reached
-// Prelude, so a retry can send a second code or spend a second check. Those calls get few attempts
-// and a short schedule, so a flaky network costs at most two extra sends, while a user waiting on
-// the HTTP answer gets one within seconds.
-const lifecycleCalls = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  retry: { ...retry, maximumAttempts: 3 },
-});
+/** Windows started before call settings existed ran regular activities with 15 s attempts. */
+const legacyCalls: LifecycleCallSettings = { mode: 'remote', attemptTimeoutMs: 15_000 };
+
+/**
+ * The calls a user waits on. Prelude has no idempotency key: a create or check retried after a
+ * timeout may already have reached Prelude, so a retry can send a second code or spend a second
+ * check. They get few attempts on a short schedule (a user waiting on the HTTP answer gets one within
+ * seconds), and the handlers read a retried call's answer by Prelude's lifecycle rules. Local by
+ * default: the call runs inside the workflow task that took the request, with no task dispatch.
+ */
+function lifecycleProxy({ mode, attemptTimeoutMs }: LifecycleCallSettings) {
+  const options = {
+    startToCloseTimeout: attemptTimeoutMs,
+    retry: {
+      initialInterval: '200 milliseconds',
+      backoffCoefficient: 2,
+      maximumInterval: '2 seconds',
+      maximumAttempts: 3,
+    },
+  } as const;
+  return mode === 'local' ? proxyLocalActivities<Activities>(options) : proxyActivities<Activities>(options);
+}
 
 // Predict, feedback and notify are safe (or harmless) to repeat.
 const sideCalls = proxyActivities<Activities>({
@@ -57,6 +75,7 @@ const codePattern = /^[A-Za-z0-9]{4,8}$/;
 /** The verification window. Returns its final state. */
 export async function verificationWorkflow(input: VerificationInput): Promise<VerificationState> {
   const { target, policy } = input;
+  const lifecycleCalls = lifecycleProxy(input.calls ?? legacyCalls);
   const fallbackChannels = policy.fallbackChannels ?? [];
   const deliveryTimeoutMs = (policy.deliveryTimeoutSeconds ?? 0) * 1000;
   const windowId = workflowInfo().workflowId;
@@ -155,6 +174,10 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
           options: request.options,
           dispatchId: request.dispatchId,
         });
+        if (outcome.kind === 'refused' && outcome.retried && outcome.code === 'premature_retry') {
+          // Prelude counts a send from the earlier attempt, whose answer was lost: the code went out.
+          return recordInferredSend(firstSend ? 'initial' : 'user_retry', firstSend ? 'success' : 'retry');
+        }
         if (outcome.kind === 'refused') {
           if (outcome.code === 'too_many_attempts') state.sendsLeft = 0;
           throw ApplicationFailure.create({
@@ -164,9 +187,16 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
             details: [{ retryAfterSeconds: seconds(outcome.retryAfterMs) }],
           });
         }
-        return recordSend(outcome.response, firstSend ? 'initial' : 'user_retry', {
-          channel: request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel,
-        });
+        const channel = request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel;
+        if (firstSend && outcome.response.status === 'retry') {
+          // Prelude already had a window open for this target: an earlier send reached it (the lost
+          // answer of a retried call, or a window of ours that closed before Prelude's did). It
+          // counts as a send of this window, and to the caller this window is a new one.
+          recordInferredSend('initial', 'success');
+          recordSend(outcome.response, 'user_retry', { channel });
+          return sendResult('success');
+        }
+        return recordSend(outcome.response, firstSend ? 'initial' : 'user_retry', { channel });
       } catch (error) {
         // A window whose first send failed has nothing to check; closing it lets the next start
         // open a fresh one instead of resending into a window Prelude never opened.
@@ -194,6 +224,21 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
       },
     },
   );
+
+  /** Records a send Prelude made whose answer never reached us (see the send handler's rules). */
+  function recordInferredSend(trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
+    lastSendAt = Date.now();
+    state.sendsUsed += 1;
+    state.sendsLeft = Math.max(0, policy.maxSends - state.sendsUsed);
+    state.attempts.push({
+      number: state.attempts.length + 1,
+      trigger,
+      sentAt: iso(lastSendAt),
+      inferred: true,
+    });
+    changes += 1;
+    return sendResult(status);
+  }
 
   function recordSend(
     response: Extract<CreateVerificationOutcome, { kind: 'sent' }>['response'],
@@ -252,6 +297,17 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
           throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
         }
         const { status } = outcome.response;
+        if (status === 'expired_or_not_found' && outcome.retried && Date.now() < expiresAt) {
+          // Prelude closes a window early only on a right code. Our window is inside its lifetime
+          // with checks left, so the earlier attempt of this very check (same code), whose answer
+          // was lost, succeeded.
+          state.checksUsed += 1;
+          state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
+          close('verified', {
+            inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
+          });
+          return checkResult('success');
+        }
         if (status === 'expired_or_not_found') {
           close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
           return checkResult('expired_or_not_found');
@@ -347,12 +403,29 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     }
   };
 
-  while (isOpen() && Date.now() < expiresAt) {
-    const seen = changes;
-    const dueAt = fallbackDueAt();
-    const wakeAt = dueAt === undefined ? expiresAt : Math.min(dueAt, expiresAt);
-    await condition(() => !isOpen() || changes !== seen, Math.max(1, wakeAt - Date.now()));
-    if (isOpen() && fallbackDueAt() !== undefined && fallbackDueAt()! <= Date.now()) await fallBack();
+  if (patched('one-deadline-timer')) {
+    // One timer for the window's deadline, started once: waiting on messages adds no timer, so a
+    // window without fallback channels writes exactly one TimerStarted and never a TimerCanceled.
+    let deadlinePassed = false;
+    void sleep(expiresAt - openedAt).then(() => (deadlinePassed = true));
+    while (isOpen() && !deadlinePassed) {
+      const seen = changes;
+      const dueAt = fallbackDueAt();
+      const woken = () => !isOpen() || deadlinePassed || changes !== seen;
+      if (dueAt === undefined) await condition(woken);
+      else await condition(woken, Math.max(1, dueAt - Date.now()));
+      const due = fallbackDueAt();
+      if (isOpen() && !deadlinePassed && due !== undefined && due <= Date.now()) await fallBack();
+    }
+  } else {
+    // Windows started before: a timer per wait, as their histories recorded.
+    while (isOpen() && Date.now() < expiresAt) {
+      const seen = changes;
+      const dueAt = fallbackDueAt();
+      const wakeAt = dueAt === undefined ? expiresAt : Math.min(dueAt, expiresAt);
+      await condition(() => !isOpen() || changes !== seen, Math.max(1, wakeAt - Date.now()));
+      if (isOpen() && fallbackDueAt() !== undefined && fallbackDueAt()! <= Date.now()) await fallBack();
+    }
   }
   if (isOpen()) {
     // A send or check already under way decides the outcome it reports; expiry waits for it.

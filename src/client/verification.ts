@@ -21,6 +21,7 @@ import {
   targetKeySearchAttribute,
   verificationWorkflow,
   type CheckCodeResult,
+  type LifecycleCallSettings,
   type SendCodeResult,
   type VerificationState,
   type WindowPolicy,
@@ -49,17 +50,26 @@ export interface VerificationClientOptions {
   idKey: string | null;
   /** Deadline of each call; a missing worker gives an `unavailable` error instead of a hang. */
   callTimeoutMs: number;
+  /** How new windows call Prelude for create, check and predict (`VERIFY_ACTIVITY_MODE`). */
+  calls: LifecycleCallSettings;
 }
+
+/** Margin over the Prelude client's own timeout, so an attempt ends by the client's error, not Temporal's. */
+const attemptMarginMs = 1_000;
 
 /** The helpers' options as configured (see temporal.config.ts). */
 export function verificationClientOptions(
-  config: Pick<Config, 'temporal' | 'verify' | 'privacy'>,
+  config: Pick<Config, 'temporal' | 'verify' | 'privacy' | 'prelude'>,
 ): VerificationClientOptions {
   return {
     taskQueue: config.temporal.taskQueue,
     policy: config.verify.policy,
     idKey: privacyKeys(config.privacy).idKey,
     callTimeoutMs: config.verify.callTimeoutMs,
+    calls: {
+      mode: config.verify.activityMode,
+      attemptTimeoutMs: config.prelude.timeoutMs + attemptMarginMs,
+    },
   };
 }
 
@@ -99,7 +109,9 @@ export async function startVerification(
       startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
         workflowId: windowIdOf(target, options.idKey),
         taskQueue: options.taskQueue,
-        args: [{ target, targetKey: key, policy: { ...options.policy, ...input.policy } }],
+        args: [
+          { target, targetKey: key, policy: { ...options.policy, ...input.policy }, calls: options.calls },
+        ],
         workflowIdConflictPolicy: 'USE_EXISTING',
         typedSearchAttributes: [
           { key: targetKeySearchAttribute, value: key },

@@ -50,6 +50,8 @@ export interface StackOptions {
   privacy?: 'encrypted' | 'plaintext';
   /** The key ring (default: a fresh one), e.g. to restart a worker on a rotated ring. */
   keyRing?: KeyRing;
+  /** How windows call Prelude (`VERIFY_ACTIVITY_MODE`); default `local`, as configured by default. */
+  activityMode?: 'local' | 'remote';
   /** Start no worker (to see what a missing worker does). */
   withoutWorker?: boolean;
   callTimeoutMs?: number;
@@ -82,6 +84,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     idKey: plaintext ? null : randomBytes(24).toString('base64url'),
     taskQueue,
     callTimeoutMs: stackOptions.callTimeoutMs ?? 20_000,
+    calls: { mode: stackOptions.activityMode ?? 'local', attemptTimeoutMs: 6_000 },
   };
   options.policy = {
     ...options.policy,

@@ -24,11 +24,12 @@ async function rejection(promise: Promise<unknown>): Promise<VerificationError> 
   throw new Error('expected a VerificationError');
 }
 
-describe('verification window', () => {
+// Both ways of calling Prelude pass the same suite: local activities (the default) and regular ones.
+describe.each(['local', 'remote'] as const)('verification window (%s activities)', (activityMode) => {
   let stack: TestStack;
 
   beforeAll(async () => {
-    stack = await startStack({ policy: { maxChecks: 3, maxSends: 3 } });
+    stack = await startStack({ policy: { maxChecks: 3, maxSends: 3 }, activityMode });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -1,0 +1,112 @@
+/**
+ * Prelude has no idempotency key: when the answer of a call Prelude applied is lost (the sandbox
+ * applies the call, then cuts the connection), the retried call's answer is read by Prelude's
+ * lifecycle rules. A user who typed the right code is verified, and a code that went out is counted.
+ * Also: the history a plain verified window writes, event by event.
+ */
+import { temporal } from '@temporalio/proto';
+import { checkCode, getVerification, startVerification } from '../../src/client';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+
+describe.each(['local', 'remote'] as const)(
+  'answers lost after Prelude applied the call (%s activities)',
+  (activityMode) => {
+    let stack: TestStack;
+
+    beforeAll(async () => {
+      stack = await startStack({ activityMode });
+    });
+    afterAll(async () => {
+      await stack?.stop();
+    });
+    afterEach(async () => {
+      await stack.configureSandbox({
+        dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
+      });
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+    });
+
+    it('verifies a right code whose success answer was lost, saying the outcome was inferred', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      const code = await stack.latestCode(target.value);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 1 } });
+
+      const checked = await checkCode(stack.client, { target, code }, stack.options);
+      expect(checked).toMatchObject({ status: 'success', checksUsed: 1 });
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state).toMatchObject({
+        outcome: 'verified',
+        inferred: expect.stringContaining('retried check'),
+      });
+    });
+
+    it('still reads a first check that finds no window as expired when no answer was lost', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      const code = await stack.latestCode(target.value);
+      // The code is used up at Prelude behind the window's back: a check now finds no window, and
+      // nothing was lost, so nothing is inferred.
+      await stack.prelude.verification.check({ target, code });
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'expired_or_not_found',
+      });
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state.outcome).toBe('expired');
+      expect(state.inferred).toBeUndefined();
+    });
+
+    it('counts a first send whose answer was lost, and answers the caller success', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+      const sent = await startVerification(stack.client, { target }, stack.options);
+      expect(sent).toMatchObject({ status: 'success', sendsUsed: 2 });
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+        ['initial', true],
+        ['user_retry', false],
+      ]);
+    });
+
+    it('counts a send whose answer was lost when the retry meets the cooldown, and reports it sent', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 60,
+        dropNextAnswers: { 'verification.create': 1 },
+      });
+      const sent = await startVerification(stack.client, { target }, stack.options);
+      expect(sent).toMatchObject({ status: 'success', sendsUsed: 1 });
+      expect(await stack.latestCode(target.value)).toMatch(/^\d+$/);
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state.attempts).toEqual([expect.objectContaining({ trigger: 'initial', inferred: true })]);
+    });
+  },
+);
+
+describe('a verified window’s history', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('holds one deadline timer, never canceled, and no activity task events for the calls a user waits on', async () => {
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options);
+    await stack.client.workflow.getHandle(sent.windowId).result();
+    const history = await stack.client.workflow.getHandle(sent.windowId).fetchHistory();
+    const types = (history.events ?? []).map((e) =>
+      temporal.api.enums.v1.EventType[e.eventType!]!.replace('EVENT_TYPE_', ''),
+    );
+    expect(types.filter((t) => t === 'TIMER_STARTED')).toHaveLength(1);
+    expect(types).not.toContain('TIMER_CANCELED');
+    expect(types.filter((t) => t.startsWith('ACTIVITY_TASK'))).toEqual([]);
+    // The figure the README quotes; a change that adds events to every window shows up here.
+    expect(types).toHaveLength(19);
+  });
+});
