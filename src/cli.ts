@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { ConfigError, loadConfig, loadProcessEnv } from '../temporal.config';
 import { loadOrCreateDevKeys, withDevKeys } from './dev-keys';
-import { startDevServer } from './devserver';
+import { PortTakenError, startDevServer } from './devserver';
 import { startSandbox } from './sandbox';
 import { runLocalStack, runServer, runWorker, splitAddress, type Stop } from './stack';
 import { writeWorkflowBundle } from './worker';
@@ -92,6 +92,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof PortTakenError ? error.message : error);
   process.exit(1);
 });

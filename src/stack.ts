@@ -13,6 +13,7 @@ import { startDevServer } from './devserver';
 import { PreludeClient } from './prelude';
 import { startSandbox } from './sandbox';
 import { startServer } from './server';
+import { untilTemporalAnswers } from './wait-for-temporal';
 import { createVerificationWorker } from './worker';
 
 /** Stops what a start function started. */
@@ -49,7 +50,7 @@ function keysFor(config: Config): PrivacyKeys {
 /** Runs a worker until stopped. */
 export async function runWorker(config: Config): Promise<Stop> {
   const dataConverter = dataConverterFor(keysFor(config).keyRing);
-  const connection = await connectWorker(config.temporal);
+  const connection = await untilTemporalAnswers(config.temporal, () => connectWorker(config.temporal));
   const client = await connectClient(config.temporal, dataConverter);
   const worker = await createVerificationWorker({
     connection,
@@ -83,7 +84,11 @@ export async function runServer(
   { client, localUiOrigin }: RunServerOptions = {},
 ): Promise<{ url: string; stop: Stop }> {
   const { keyRing } = keysFor(config);
-  const temporal = client ?? (await connectClient(config.temporal, dataConverterFor(keyRing)));
+  const temporal =
+    client ??
+    (await untilTemporalAnswers(config.temporal, () =>
+      connectClient(config.temporal, dataConverterFor(keyRing)),
+    ));
   const servesCodec = keyRing && (config.privacy.codecTokens.length > 0 || localUiOrigin);
   const { app, url } = await startServer({
     client: temporal,

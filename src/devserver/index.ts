@@ -8,10 +8,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { customSearchAttributes } from '../../workflows/search-attributes';
-import { freePort } from './free-port';
+import { freePort, portIsFree } from './free-port';
 import { packageRoot } from './package-root';
 
-export { freePort } from './free-port';
+export { freePort, portIsFree } from './free-port';
 export { packageRoot } from './package-root';
 
 /** Options of {@link startDevServer}. */
@@ -88,10 +88,26 @@ export function devServerFlags(): string[] {
   ];
 }
 
-/** Starts a dev server and resolves once it answers gRPC calls. */
+/** Thrown when the dev server's port is taken: most often another `npm start` still running. */
+export class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
+}
+
+/**
+ * Starts a dev server and resolves once it answers gRPC calls.
+ *
+ * @throws PortTakenError when something already listens on the port: joining another stack's
+ *   server would mix both stacks' task queues and sandboxes.
+ */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
   const port = options.port ?? (await freePort(ip));
+  if (options.port !== undefined && !(await portIsFree(ip, port))) {
+    throw new PortTakenError(
+      `${ip}:${port} is already taken (another \`npm start\` or Temporal server?): stop it, or set ` +
+        'TEMPORAL_ADDRESS to a free port for this stack',
+    );
+  }
   const cli = await temporalCliPath();
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'error'];
   args.push('--http-port', String(await freePort(ip)), '--metrics-port', String(await freePort(ip)));

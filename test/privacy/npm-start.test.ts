@@ -63,7 +63,7 @@ async function readmeFlow(env: Record<string, string>): Promise<FlowRun> {
     const state = await call('GET', `/verifications/${phoneWindow}`);
     const attempts = state.body.attempts as { delivery_status?: string }[];
     if (attempts[0]?.delivery_status === 'delivered') break;
-    if (tries > 100) throw new Error('no delivery report reached the window');
+    if (tries > 300) throw new Error('no delivery report reached the window');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
@@ -157,6 +157,15 @@ describe('npm start, private by default', () => {
     const again = await fetch(`http://127.0.0.1:${env.PORT}/verifications/${run.windowIds.phone}`);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ id: run.windowIds.phone, status: 'verified' });
+
+    // A second stack on the same Temporal port stops instead of joining this one's task queue.
+    const second = runCli('start', mkdtempSync(join(tmpdir(), 'npm-start-2-')), {
+      ...(await stackPorts()),
+      TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS,
+    });
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain(`${env.TEMPORAL_ADDRESS} is already taken`);
+    expect(second.output()).not.toContain(running);
   });
 
   it('with PRIVACY_MODE=plaintext, warns at start and stores the same data in clear', async () => {
@@ -174,9 +183,29 @@ describe('npm start, private by default', () => {
   });
 });
 
-describe('production entry points without keys', () => {
+describe('production entry points', () => {
+  const keys = {
+    VERIFY_ID_KEY: 'an-id-key-for-this-test',
+    PAYLOAD_CODEC_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+  };
+
+  it('npm run worker waits for a Temporal that is not up yet, saying so, instead of exiting', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'worker-waits-'));
+    const worker = runCli('worker', cwd, {
+      ...(await stackPorts()),
+      ...keys,
+      PRELUDE_BASE_URL: 'http://127.0.0.1:9',
+    });
+    try {
+      await waitForOutput(worker, 'does not answer (attempt 2');
+      expect(worker.output()).not.toContain(keys.VERIFY_ID_KEY);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it.each(['worker', 'server'])(
-    'npm run %s exits non-zero, naming the missing keys and how to make them',
+    'without keys, npm run %s exits non-zero, naming the missing keys and how to make them',
     async (command) => {
       const cwd = mkdtempSync(join(tmpdir(), `no-keys-${command}-`));
       const cli = runCli(command, cwd, { ...(await stackPorts()), PRELUDE_BASE_URL: 'http://127.0.0.1:9' });
