@@ -1,134 +1,624 @@
 /**
- * `npm run bench`: what a verification costs through this connector, next to the same Prelude calls
- * made directly, measured in the same run against the same sandbox. Prints one JSON line per
- * measurement; compare `overhead_ms` and `throughput_ratio`, not absolute times, across machines.
- *
- * BENCH_WINDOWS (default 200) windows per scenario, BENCH_CONCURRENCY (default 20) at a time.
+ * `npm run bench`: what a user waits for through this connector, next to the anchors that bound it,
+ * in one run on one dev server, one sandbox and one client, interleaved so that machine noise hits
+ * every scenario alike. Scenarios (BENCH_SCENARIOS, a comma list, runs a subset):
+ * - `project`: the verification window, send + check through `startVerification`/`checkCode`;
+ * - `bare`: a bare workflow of the same shape with regular activities (what plain Temporal costs);
+ * - `floor`: the same with local activities (the least Temporal can cost);
+ * - `prelude`: the same Prelude calls made directly (no Temporal at all);
+ * - `webhooks`: delivery reports per second through `POST /webhooks/prelude`, against bare workflow
+ *   starts per second;
+ * - `open`: BENCH_OPEN (default 2000) open windows on one worker process: its memory, events per window;
+ * - `startup`: a worker started from the prebuilt workflow bundle until it polls.
+ * The flows run one at a time and BENCH_CONCURRENCY (default 20) at a time, BENCH_WINDOWS (default
+ * 200) of each. Prints JSON lines, then a table; compare ratios, not absolute times, across machines.
  * Uses TEMPORAL_ADDRESS when set, otherwise starts a headless dev server.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { fork, type ChildProcess } from 'node:child_process';
+import {
+  constants,
+  generateKeyPairSync,
+  randomBytes,
+  randomInt,
+  randomUUID,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { NativeConnection } from '@temporalio/worker';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createBareActivities } from '../bench/bare-activities';
+import {
+  bareCheckUpdate,
+  bareLocalWindow,
+  bareSendUpdate,
+  bareStart,
+  bareWindow,
+} from '../bench/bare-workflows';
+import { percentiles, pool, rotate, round1, since, split } from '../bench/measure';
+import type { WorkerProcessMessage } from '../bench/worker-process';
 import { loadConfig } from '../temporal.config';
 import { checkCode, startVerification, verificationClientOptions } from '../src/client';
+import { dataConverterFor } from '../src/codec';
 import { connectClient } from '../src/connection';
 import { startDevServer } from '../src/devserver';
-import { PreludeClient } from '../src/prelude';
+import { PreludeClient, type Target } from '../src/prelude';
 import { startSandbox } from '../src/sandbox';
-import { createVerificationWorker } from '../src/worker';
+import { startServer } from '../src/server';
+import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
+import { ingestWorkflowId } from '../workflows';
 
-const windows = Number(process.env.BENCH_WINDOWS ?? 200);
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
+const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open', 'startup'] as const;
+type ScenarioName = (typeof allScenarios)[number];
+type FlowName = Extract<ScenarioName, 'project' | 'bare' | 'floor' | 'prelude'>;
 
-/** Runs `task` for 0..count-1, `concurrency` at a time; returns each run's duration in ms. */
-async function measure(
-  count: number,
-  task: (i: number) => Promise<void>,
-): Promise<{ ms: number[]; wallMs: number }> {
-  const ms: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const i = next++;
-        const t0 = performance.now();
-        await task(i);
-        ms.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { ms, wallMs: performance.now() - started };
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
+  return value;
 }
 
-function summary(name: string, { ms, wallMs }: { ms: number[]; wallMs: number }) {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) =>
-    Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1));
-  return {
-    scenario: name,
-    windows: ms.length,
-    concurrency,
-    p50_ms: at(0.5),
-    p95_ms: at(0.95),
-    windows_per_s: Number(((ms.length / wallMs) * 1000).toFixed(1)),
-  };
+const windows = positiveInt('BENCH_WINDOWS', 200);
+const concurrency = positiveInt('BENCH_CONCURRENCY', 20);
+const openWindows = positiveInt('BENCH_OPEN', 2000);
+const selected = new Set<ScenarioName>(
+  process.env.BENCH_SCENARIOS
+    ? process.env.BENCH_SCENARIOS.split(',').map((name) => {
+        const scenario = allScenarios.find((known) => known === name.trim());
+        if (!scenario) throw new Error(`BENCH_SCENARIOS: unknown "${name}" (known: ${allScenarios})`);
+        return scenario;
+      })
+    : allScenarios,
+);
+// Concurrent flows run in a few rounds of at least five waves each: enough rounds to interleave the
+// scenarios, chunks long enough that a round's ramp-up and tail do not dominate its throughput.
+const rounds = Math.min(10, Math.max(1, Math.floor(windows / (concurrency * 5))));
+
+/** One way to send a code and check it; the flow scenarios differ only in this. */
+interface Flow {
+  name: FlowName;
+  /** Sends a code; resolves with the workflow that holds the window, if there is one. */
+  send(target: Target): Promise<string | undefined>;
+  /** Checks the right code; throws unless it is accepted. */
+  check(target: Target, code: string, workflowId: string | undefined): Promise<void>;
 }
 
-const phone = () => `+3362${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
+/** What one scenario measured in one mode. */
+interface FlowStats {
+  send: number[];
+  check: number[];
+  total: number[];
+  wallMs: number;
+  /** A workflow this scenario ran, to count its history events. */
+  sampleId?: string;
+}
+
+const output: Record<string, unknown>[] = [];
+function emit(line: Record<string, unknown>): void {
+  output.push(line);
+  console.log(JSON.stringify(line));
+}
+
+// Sequential numbers from a random start: unique in the run, so no flow ever meets an open window.
+let nextNumber = randomInt(0, 5_000_000);
+const nextTarget = (): Target => ({
+  type: 'phone_number',
+  value: `+3362${String(nextNumber++ % 10_000_000).padStart(7, '0')}`,
+});
+
+const mib = (bytes: number) => round1(bytes / 2 ** 20);
 
 async function main(): Promise<void> {
+  // Workers log their lifecycle and the workflows' own lines at INFO: noise between the JSON lines.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // Everything started is stopped in reverse order, whatever fails.
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    await run(cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));
+    }
+  }
+}
+
+async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
+  if (devServer) cleanups.push(() => devServer.stop());
+
+  // Production's privacy defaults: HMAC'd workflow IDs and encrypted payloads, with throwaway keys.
+  const codecKeys = `k1:${randomBytes(32).toString('base64')}`;
+  const webhookKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   const config = loadConfig({
     ...process.env,
     TEMPORAL_ADDRESS: devServer?.address ?? process.env.TEMPORAL_ADDRESS,
+    PRIVACY_MODE: 'encrypted',
+    VERIFY_ID_KEY: randomBytes(24).toString('base64'),
+    PAYLOAD_CODEC_KEYS: codecKeys,
     SANDBOX_PORT: '0',
     SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
     SANDBOX_NUMBER_RATE_LIMIT: '0',
+    SANDBOX_WEBHOOK_PRIVATE_KEY: webhookKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   });
+  const { address, namespace } = config.temporal;
   const sandbox = await startSandbox(config.sandbox);
+  cleanups.push(() => sandbox.stop());
   const prelude = new PreludeClient({ apiKey: 'bench', baseUrl: sandbox.url, timeoutMs: 10_000 });
+  const dataConverter = dataConverterFor(config.privacy.keyRing);
+  const client = await connectClient(config.temporal, dataConverter);
+  cleanups.push(() => client.connection.close());
+
+  const bundleStarted = performance.now();
+  const bundle = await writeWorkflowBundle(join(tmpdir(), `prelude-temporal-bench-${randomUUID()}.js`));
+  const bundleMs = since(bundleStarted);
+  cleanups.push(async () => rmSync(bundle, { force: true }));
+
+  const workerConnection = await NativeConnection.connect({ address });
+  cleanups.push(() => workerConnection.close());
+  const runWorker = (worker: Worker) => {
+    const running = worker.run();
+    // A worker that fails is reported when it is awaited at cleanup, not as an unhandled rejection.
+    running.catch(() => undefined);
+    cleanups.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    });
+  };
+
   const taskQueue = `bench-${randomUUID()}`;
-  const client = await connectClient(config.temporal);
-  const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createVerificationWorker({
+  const createStarted = performance.now();
+  const projectWorker = await createVerificationWorker({
     connection: workerConnection,
-    namespace: config.temporal.namespace,
+    namespace,
     taskQueue,
     client,
     prelude,
+    dataConverter,
+    workflowBundle: bundle,
   });
-  const running = worker.run();
+  const inProcessCreateMs = since(createStarted);
+  runWorker(projectWorker);
   const options = { ...verificationClientOptions(config), taskQueue };
-  options.policy = { ...options.policy, resendCooldownSeconds: 0 };
 
-  try {
-    // Warm-up: the first workflow tasks pay for the worker's isolate and caches.
-    await measure(concurrency, async () => {
-      await startVerification(client, { target: { type: 'phone_number', value: phone() } }, options);
-    });
+  // The baselines get a worker and a task queue of their own, with the same converter and client.
+  const bareQueue = `bench-bare-${randomUUID()}`;
+  runWorker(
+    await Worker.create({
+      connection: workerConnection,
+      namespace,
+      taskQueue: bareQueue,
+      workflowsPath: require.resolve('../bench/bare-workflows'),
+      activities: createBareActivities(prelude),
+      dataConverter,
+    }),
+  );
 
-    const codes = async (to: string) => {
-      const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
-      return ((await response.json()) as { messages: { code: string }[] }).messages[0]!.code;
-    };
-
-    const direct = summary(
-      'prelude_direct_send_and_check',
-      await measure(windows, async () => {
-        const target = { type: 'phone_number' as const, value: phone() };
+  const latestCode = async (to: string) => {
+    const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
+    const code = ((await response.json()) as { messages: { code: string | null }[] }).messages[0]?.code;
+    if (!code) throw new Error('the sandbox sent no code');
+    return code;
+  };
+  const expectSuccess = (name: string, status: string) => {
+    if (status !== 'success') throw new Error(`${name}: the right code was answered ${status}`);
+  };
+  const bareFlow = (name: 'bare' | 'floor', workflow: typeof bareWindow): Flow => ({
+    name,
+    async send(target) {
+      const workflowId = `bench-${name}-${randomUUID()}`;
+      await client.workflow.executeUpdateWithStart(bareSendUpdate, {
+        startWorkflowOperation: new WithStartWorkflowOperation(workflow, {
+          workflowId,
+          taskQueue: bareQueue,
+          args: [target],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      });
+      return workflowId;
+    },
+    async check(_target, code, workflowId) {
+      const handle = client.workflow.getHandle(workflowId!);
+      expectSuccess(name, await handle.executeUpdate(bareCheckUpdate, { args: [code] }));
+    },
+  });
+  const allFlows: Flow[] = [
+    {
+      name: 'project',
+      send: async (target) => (await startVerification(client, { target }, options)).windowId,
+      check: async (target, code) =>
+        expectSuccess('project', (await checkCode(client, { target, code }, options)).status),
+    },
+    bareFlow('bare', bareWindow),
+    bareFlow('floor', bareLocalWindow),
+    {
+      name: 'prelude',
+      send: async (target) => {
         await prelude.verification.create({ target });
-        await prelude.verification.check({ target, code: await codes(target.value) });
-      }),
-    );
-    console.log(JSON.stringify(direct));
+        return undefined;
+      },
+      check: async (target, code) =>
+        expectSuccess('prelude', (await prelude.verification.check({ target, code })).status),
+    },
+  ];
+  const flows = allFlows.filter((flow) => selected.has(flow.name));
 
-    const durable = summary(
-      'temporal_window_send_and_check',
-      await measure(windows, async () => {
-        const target = { type: 'phone_number' as const, value: phone() };
-        await startVerification(client, { target }, options);
-        const result = await checkCode(client, { target, code: await codes(target.value) }, options);
-        if (result.status !== 'success') throw new Error(`unexpected check answer ${result.status}`);
-      }),
-    );
-    console.log(JSON.stringify(durable));
+  let child: WorkerProcess | undefined;
+  if (selected.has('startup') || selected.has('open')) {
+    // Started first, while the machine is quiet, as a worker process would start on a deploy.
+    child = await startWorkerProcess({
+      TEMPORAL_ADDRESS: address,
+      NAMESPACE: namespace,
+      TASK_QUEUE: `bench-open-${randomUUID()}`,
+      CODEC_KEYS: codecKeys,
+      PRELUDE_URL: sandbox.url,
+      WORKFLOW_BUNDLE: bundle,
+    });
+    const { process: childProcess } = child;
+    cleanups.push(() => stopWorkerProcess(childProcess));
+  }
+  if (child && selected.has('startup')) {
+    emit({
+      scenario: 'startup',
+      bundle_ms: round1(bundleMs),
+      in_process_create_ms: round1(inProcessCreateMs),
+      process_ready_ms: round1(child.readyMs),
+      process_create_ms: round1(child.ready.createMs),
+    });
+  }
 
-    console.log(
-      JSON.stringify({
-        scenario: 'comparison',
-        baseline: direct.scenario,
-        overhead_ms: Number((durable.p50_ms - direct.p50_ms).toFixed(1)),
-        throughput_ratio: Number((durable.windows_per_s / direct.windows_per_s).toFixed(3)),
-      }),
-    );
-  } finally {
-    worker.shutdown();
-    await running;
-    await workerConnection.close();
-    await client.connection.close();
-    await sandbox.stop();
-    await devServer?.stop();
+  if (flows.length > 0) await measureFlows(flows, latestCode, client);
+
+  if (selected.has('webhooks')) {
+    const server = await startServer({
+      client,
+      verification: options,
+      webhookPublicKey: sandbox.publicKeyPem,
+      bodyLimitBytes: config.service.bodyLimitBytes,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    cleanups.push(() => server.app.close());
+    await measureWebhooks(`${server.url}/webhooks/prelude`, webhookKey, client, bareQueue);
+  }
+
+  // Last: thousands of open windows would weigh on every scenario after them.
+  if (child && selected.has('open'))
+    await measureOpen(child, client, { ...options, taskQueue: child.taskQueue });
+
+  printTable();
+
+  // Windows left open on a server we did not start would fire their deadlines with no worker.
+  if (!devServer) await terminateOpenWindows(client);
+}
+
+const openWindowIds: string[] = [];
+
+async function measureOpen(
+  child: WorkerProcess,
+  client: Client,
+  options: Parameters<typeof startVerification>[2],
+): Promise<void> {
+  // The baseline follows one window: the first one pays for the workflow sandbox itself.
+  openWindowIds.push((await startVerification(client, { target: nextTarget() }, options)).windowId);
+  const before = await workerMemory(child.process);
+  const wallMs = await pool(openWindows, concurrency, async () => {
+    openWindowIds.push((await startVerification(client, { target: nextTarget() }, options)).windowId);
+  });
+  const after = await workerMemory(child.process);
+  const step = Math.max(1, Math.floor(openWindowIds.length / 5));
+  const sample = openWindowIds.filter((_, i) => i % step === 0).slice(0, 5);
+  emit({
+    scenario: 'open',
+    windows: openWindowIds.length,
+    opened_per_s: round1((openWindows / wallMs) * 1000),
+    worker_rss_mib_before: mib(before.rssBytes),
+    worker_rss_mib: mib(after.rssBytes),
+    // The main thread's heap only: workflows run in worker threads, whose heaps only RSS shows.
+    worker_main_thread_heap_mib: mib(after.heapUsedBytes),
+    max_cached_workflows: child.ready.maxCachedWorkflows,
+    events_per_open_window: await historyLengths(client, sample),
+  });
+}
+
+async function measureFlows(
+  flows: Flow[],
+  latestCode: (to: string) => Promise<string>,
+  client: Client,
+): Promise<void> {
+  const stats = new Map<string, FlowStats>();
+  const statsOf = (flow: Flow, mode: string) => {
+    const key = `${flow.name}/${mode}`;
+    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0 });
+    return stats.get(key)!;
+  };
+  const runFlow = async (flow: Flow, into: FlowStats) => {
+    const target = nextTarget();
+    const sendStarted = performance.now();
+    const workflowId = await flow.send(target);
+    const sendMs = since(sendStarted);
+    // Reading the code from the sandbox's inbox is the user's part: in neither figure.
+    const code = await latestCode(target.value);
+    const checkStarted = performance.now();
+    await flow.check(target, code, workflowId);
+    const checkMs = since(checkStarted);
+    into.send.push(sendMs);
+    into.check.push(checkMs);
+    into.total.push(sendMs + checkMs);
+    into.sampleId = workflowId;
+  };
+
+  // Warm-up: the first tasks of each kind pay for isolates, caches, JIT and connections.
+  for (const flow of flows)
+    await pool(concurrency, concurrency, () => runFlow(flow, statsOf(flow, 'warmup')));
+
+  // One at a time, the scenarios take turns flow by flow.
+  for (let i = 0; i < windows; i++) {
+    for (const flow of rotate(flows, i)) {
+      const into = statsOf(flow, 'sequential');
+      const started = performance.now();
+      await runFlow(flow, into);
+      into.wallMs += since(started);
+    }
+  }
+  // At BENCH_CONCURRENCY, they take turns round by round.
+  for (const [round, count] of split(windows, rounds).entries()) {
+    for (const flow of rotate(flows, round)) {
+      const into = statsOf(flow, 'concurrent');
+      into.wallMs += await pool(count, concurrency, () => runFlow(flow, into));
+    }
+  }
+
+  for (const mode of ['sequential', 'concurrent'] as const) {
+    const summaries = new Map<FlowName, ReturnType<typeof summarize>>();
+    for (const flow of flows) {
+      const summary = summarize(statsOf(flow, mode));
+      summaries.set(flow.name, summary);
+      emit({ scenario: flow.name, mode, concurrency: mode === 'sequential' ? 1 : concurrency, ...summary });
+    }
+    const project = summaries.get('project');
+    for (const anchor of ['bare', 'floor'] as const) {
+      const base = summaries.get(anchor);
+      if (!project || !base) continue;
+      emit({
+        scenario: 'ratio',
+        mode,
+        of: 'project',
+        to: anchor,
+        // Above 1: the project is slower (latency) or faster (throughput) than the anchor.
+        flow_p50: Number((project.flow_p50_ms / base.flow_p50_ms).toFixed(2)),
+        send_p50: Number((project.send_p50_ms / base.send_p50_ms).toFixed(2)),
+        check_p50: Number((project.check_p50_ms / base.check_p50_ms).toFixed(2)),
+        flows_per_s: Number((project.flows_per_s / base.flows_per_s).toFixed(2)),
+      });
+    }
+  }
+
+  // The history a finished flow leaves, for the "lean history" target.
+  const finished: Record<string, unknown> = { scenario: 'history' };
+  for (const flow of flows) {
+    const id = statsOf(flow, 'sequential').sampleId;
+    if (!id) continue;
+    await client.workflow.getHandle(id).result();
+    finished[`${flow.name}_events_per_verified_window`] = (await historyLengths(client, [id]))[0];
+  }
+  if (Object.keys(finished).length > 1) emit(finished);
+}
+
+function summarize(stats: FlowStats) {
+  const send = percentiles(stats.send);
+  const check = percentiles(stats.check);
+  return {
+    flows: stats.total.length,
+    flows_per_s: round1((stats.total.length / stats.wallMs) * 1000),
+    flow_p50_ms: percentiles(stats.total).p50,
+    send_p50_ms: send.p50,
+    send_p95_ms: send.p95,
+    send_p99_ms: send.p99,
+    check_p50_ms: check.p50,
+    check_p95_ms: check.p95,
+    check_p99_ms: check.p99,
+  };
+}
+
+async function measureWebhooks(
+  url: string,
+  webhookKey: KeyObject,
+  client: Client,
+  bareQueue: string,
+): Promise<void> {
+  // Signed up front: signing is Prelude's work, not the receiver's.
+  const now = new Date().toISOString();
+  const events = Array.from({ length: windows }, (_, n) => {
+    const id = `evt_bench_${randomUUID()}`;
+    const body = JSON.stringify({
+      id,
+      type: 'verify.delivery_status',
+      created_at: now,
+      payload: {
+        id: `dlv_${n}`,
+        attempt_id: `att_${n}`,
+        verification_id: `vrf_${n}`,
+        time: now,
+        status: 'delivered',
+        // A window of ours that has closed: the ingest run looks it up and records the report.
+        metadata: { correlation_id: `verification-${randomBytes(16).toString('hex')}` },
+      },
+    });
+    const signature = sign('sha256', Buffer.from(body), {
+      key: webhookKey,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: 32,
+    });
+    return { id, body, signature: `rsassa-pss-sha256=${signature.toString('base64')}` };
+  });
+
+  const ingest = { ms: [] as number[], wallMs: 0 };
+  const starts = { ms: [] as number[], wallMs: 0 };
+  const measurements = [
+    async (count: number) => {
+      const batch = events.splice(0, count);
+      let next = 0;
+      ingest.wallMs += await pool(count, concurrency, async () => {
+        const event = batch[next++]!;
+        const started = performance.now();
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-webhook-signature': event.signature },
+          body: event.body,
+        });
+        const answer = (await response.json()) as { status?: string };
+        if (answer.status !== 'accepted') throw new Error(`webhook answered ${response.status}`);
+        ingest.ms.push(since(started));
+      });
+      // Untimed: the runs finish before the next measurement, so none pays for another's backlog.
+      await Promise.all(batch.map((event) => client.workflow.getHandle(ingestWorkflowId(event.id)).result()));
+    },
+    async (count: number) => {
+      const handles: { result(): Promise<unknown> }[] = [];
+      starts.wallMs += await pool(count, concurrency, async () => {
+        const started = performance.now();
+        handles.push(
+          await client.workflow.start(bareStart, {
+            workflowId: `bench-start-${randomUUID()}`,
+            taskQueue: bareQueue,
+          }),
+        );
+        starts.ms.push(since(started));
+      });
+      await Promise.all(handles.map((handle) => handle.result()));
+    },
+  ];
+  for (const [round, count] of split(windows, rounds).entries()) {
+    for (const measurement of rotate(measurements, round)) await measurement(count);
+  }
+  const rate = ({ ms, wallMs }: { ms: number[]; wallMs: number }) => round1((ms.length / wallMs) * 1000);
+  emit({
+    scenario: 'webhooks',
+    concurrency,
+    events: ingest.ms.length,
+    ingest_per_s: rate(ingest),
+    ingest_p50_ms: percentiles(ingest.ms).p50,
+    ingest_p99_ms: percentiles(ingest.ms).p99,
+    bare_starts_per_s: rate(starts),
+    bare_start_p50_ms: percentiles(starts.ms).p50,
+    bare_start_p99_ms: percentiles(starts.ms).p99,
+    ratio: Number((rate(ingest) / rate(starts)).toFixed(2)),
+  });
+}
+
+async function historyLengths(client: Client, workflowIds: string[]): Promise<number[]> {
+  return Promise.all(
+    workflowIds.map(async (id) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0),
+  );
+}
+
+async function terminateOpenWindows(client: Client): Promise<void> {
+  await pool(openWindowIds.length, concurrency, async (i) => {
+    await client.workflow.getHandle(openWindowIds[i]!).terminate('npm run bench is over');
+  });
+}
+
+interface WorkerProcess {
+  process: ChildProcess;
+  taskQueue: string;
+  ready: Extract<WorkerProcessMessage, { type: 'ready' }>;
+  /** From fork to polling: node's start, imports, connections, Worker.create from the bundle. */
+  readyMs: number;
+}
+
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const started = performance.now();
+  const child = fork(join(__dirname, '..', 'bench', 'worker-process.js'), [], {
+    // --expose-gc: the worker collects garbage before it reports its heap.
+    execArgv: ['--expose-gc'],
+    env: {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(env).map(([k, v]) => [`BENCH_CHILD_${k}`, v])),
+    },
+  });
+  const ready = await nextMessage(child, 'ready');
+  return { process: child, taskQueue: env.TASK_QUEUE!, ready, readyMs: since(started) };
+}
+
+function workerMemory(child: ChildProcess) {
+  const answer = nextMessage(child, 'memory');
+  child.send('memory');
+  return answer;
+}
+
+/** The worker process's next message of a type; rejects if it exits first. */
+function nextMessage<T extends WorkerProcessMessage['type']>(
+  child: ChildProcess,
+  type: T,
+): Promise<Extract<WorkerProcessMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: WorkerProcessMessage) => {
+      if (message.type !== type) return;
+      child.off('exit', onExit);
+      child.off('message', onMessage);
+      resolve(message as Extract<WorkerProcessMessage, { type: T }>);
+    };
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage);
+      reject(new Error(`the worker process exited (code ${code}) before its ${type} message`));
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+async function stopWorkerProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  child.send('stop');
+  await exited;
+  clearTimeout(kill);
+}
+
+function printTable(): void {
+  const flows = output.filter(
+    (line) => allScenarios.includes(line.scenario as ScenarioName) && 'mode' in line,
+  );
+  const widths = [10, 12, 9, 24, 24];
+  const row = (cells: unknown[]) => cells.map((cell, i) => String(cell).padEnd(widths[i]!)).join('');
+  const triple = (line: Record<string, unknown>, what: string) =>
+    `${line[`${what}_p50_ms`]} / ${line[`${what}_p95_ms`]} / ${line[`${what}_p99_ms`]}`;
+  console.log('');
+  if (flows.length > 0) {
+    console.log(row(['scenario', 'mode', 'flows/s', 'send p50/95/99 ms', 'check p50/95/99 ms']));
+    for (const line of flows) {
+      console.log(
+        row([line.scenario, line.mode, line.flows_per_s, triple(line, 'send'), triple(line, 'check')]),
+      );
+    }
+  }
+  for (const line of output) {
+    if (line.scenario === 'ratio') {
+      console.log(
+        `project ÷ ${line.to} (${line.mode}): flow p50 ×${line.flow_p50}, check p50 ×${line.check_p50}, flows/s ×${line.flows_per_s}`,
+      );
+    } else if (line.scenario === 'webhooks') {
+      console.log(
+        `webhooks: ${line.ingest_per_s}/s ingested vs ${line.bare_starts_per_s}/s bare starts (×${line.ratio})`,
+      );
+    } else if (line.scenario === 'open') {
+      console.log(
+        `open: ${line.windows} windows, worker RSS ${line.worker_rss_mib} MiB (from ${line.worker_rss_mib_before}), main-thread heap ${line.worker_main_thread_heap_mib} MiB, cache ${line.max_cached_workflows}, events/window ${String(line.events_per_open_window)}`,
+      );
+    } else if (line.scenario === 'startup') {
+      console.log(
+        `startup: worker process ready in ${line.process_ready_ms} ms (Worker.create ${line.process_create_ms} ms), in process ${line.in_process_create_ms} ms`,
+      );
+    } else if (line.scenario === 'history') {
+      const { scenario: _scenario, ...counts } = line;
+      console.log(`history events: ${JSON.stringify(counts)}`);
+    }
   }
 }
 

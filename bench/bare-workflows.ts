@@ -1,0 +1,49 @@
+/**
+ * Bare Temporal workflows of the same shape as the project's verification window, as baselines for
+ * `npm run bench`: an Update-with-Start whose handler runs a create activity, then an Update whose
+ * handler runs a check activity, and the run ends. `bareWindow` uses regular activities (what plain
+ * Temporal costs), `bareLocalWindow` local ones (the floor). `bareStart` does nothing: the cost of
+ * starting a workflow, which the webhook ingest is compared with.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  defineUpdate,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { Target } from '../src/prelude';
+import type { BareActivities } from './bare-activities';
+
+/** Runs the create activity; answers Prelude's status. */
+export const bareSendUpdate = defineUpdate<string>('bareSend');
+/** Runs the check activity with a code; answers Prelude's status. */
+export const bareCheckUpdate = defineUpdate<string, [string]>('bareCheck');
+
+// The project's lifecycle calls get a 15 s start-to-close and at most 3 attempts; so do these.
+const activityOptions = { startToCloseTimeout: '15 seconds', retry: { maximumAttempts: 3 } } as const;
+const regular = proxyActivities<BareActivities>(activityOptions);
+const local = proxyLocalActivities<BareActivities>(activityOptions);
+
+async function window(calls: BareActivities, target: Target): Promise<string> {
+  let checked: string | undefined;
+  setHandler(bareSendUpdate, async () => (await calls.bareCreate(target)).status);
+  setHandler(bareCheckUpdate, async (code) => (checked = (await calls.bareCheck(target, code)).status));
+  // Like the project's window: the run ends once the check's answer has gone back to the caller.
+  await condition(() => checked !== undefined && allHandlersFinished());
+  return checked!;
+}
+
+/** The window's shape with regular activities: the Temporal baseline. */
+export async function bareWindow(target: Target): Promise<string> {
+  return window(regular, target);
+}
+
+/** The window's shape with local activities: the floor. */
+export async function bareLocalWindow(target: Target): Promise<string> {
+  return window(local, target);
+}
+
+/** A workflow that only starts and ends. */
+export async function bareStart(): Promise<void> {}

@@ -1,0 +1,42 @@
+/** Timing helpers of `npm run bench`. */
+import { performance } from 'node:perf_hooks';
+
+/** Runs `task` for 0..count-1, `concurrency` at a time; resolves with the wall time in ms. */
+export async function pool(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+  return performance.now() - started;
+}
+
+/** Milliseconds since `t0` (a `performance.now()` reading). */
+export const since = (t0: number): number => performance.now() - t0;
+
+/** Rounds to one decimal, for printing. */
+export const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** p50, p95 and p99 of durations in ms (nearest rank). */
+export function percentiles(ms: number[]): { p50: number; p95: number; p99: number } {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => round1(sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN);
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+/** Splits `total` into `parts` near-equal whole numbers. */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+/** `list` rotated left by `by`: each round starts with another scenario, so none is always first. */
+export function rotate<T>(list: T[], by: number): T[] {
+  const k = by % Math.max(1, list.length);
+  return [...list.slice(k), ...list.slice(0, k)];
+}
