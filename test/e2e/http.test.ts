@@ -126,6 +126,40 @@ describe('HTTP service end to end', () => {
     expect(canceled).toMatchObject({ status: 200, body: { status: 'canceled' } });
   });
 
+  it('forgets a target: its windows, closed and open, and its webhook runs are deleted', async () => {
+    const target = uniquePhoneTarget();
+    const first = await api(stack, 'POST', '/verifications', { target });
+    await api(stack, 'DELETE', `/verifications/${first.body.id}`);
+    const second = await api(stack, 'POST', '/verifications', { target });
+    expect(second.body.id).toBe(first.body.id);
+    // Delivery reports for the open window reach it through webhook ingest runs filed under the target.
+    await eventually(async () => {
+      const { body } = await api(stack, 'GET', `/verifications/${second.body.id}`);
+      return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
+    });
+    const key = String(first.body.id).slice('verification-'.length);
+    const filed = `WorkflowId = '${first.body.id}' OR PreludeTargetKey = '${key}'`;
+    await eventually(async () =>
+      (await stack.client.workflow.count({ query: filed })).count >= 3 ? true : undefined,
+    );
+
+    const forgotten = await api(stack, 'POST', '/verifications/forget', { target });
+    expect(forgotten).toEqual({
+      status: 200,
+      body: { status: 'forgotten', target_key: key, deleted: expect.any(Number) },
+    });
+    expect(forgotten.body.deleted).toBeGreaterThanOrEqual(3);
+    expect((await api(stack, 'GET', `/verifications/${first.body.id}`)).status).toBe(404);
+    // Temporal deletes asynchronously: executions leave visibility within seconds to tens of seconds.
+    await eventually(
+      async () => ((await stack.client.workflow.count({ query: filed })).count === 0 ? true : undefined),
+      60_000,
+    );
+    expect(
+      (await api(stack, 'POST', '/verifications/forget', { target: { type: 'phone_number' } })).status,
+    ).toBe(400);
+  }, 90_000);
+
   it('applies a redelivered webhook event once', async () => {
     const target = uniquePhoneTarget();
     const { body: window } = await api(stack, 'POST', '/verifications', { target });
