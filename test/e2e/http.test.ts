@@ -139,9 +139,7 @@ describe('HTTP service end to end', () => {
     });
     const key = String(first.body.id).slice('verification-'.length);
     const filed = `WorkflowId = '${first.body.id}' OR PreludeTargetKey = '${key}'`;
-    await eventually(async () =>
-      (await stack.client.workflow.count({ query: filed })).count >= 3 ? true : undefined,
-    );
+    await eventually(async () => ((await stack.client.workflow.count(filed)).count >= 3 ? true : undefined));
 
     const forgotten = await api(stack, 'POST', '/verifications/forget', { target });
     expect(forgotten).toEqual({
@@ -152,7 +150,7 @@ describe('HTTP service end to end', () => {
     expect((await api(stack, 'GET', `/verifications/${first.body.id}`)).status).toBe(404);
     // Temporal deletes asynchronously: executions leave visibility within seconds to tens of seconds.
     await eventually(
-      async () => ((await stack.client.workflow.count({ query: filed })).count === 0 ? true : undefined),
+      async () => ((await stack.client.workflow.count(filed)).count === 0 ? true : undefined),
       60_000,
     );
     expect(
