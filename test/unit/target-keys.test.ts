@@ -13,6 +13,24 @@ describe('target normalisation and window IDs', () => {
     );
   });
 
+  it('files +33 (0)6…, +336… and 00336… under one number, and knows trunk prefixes', () => {
+    const forms = ['+33 (0)6 12 34 56 78', '+33612345678', '0033612345678', '+33 6-12-34-56-78'];
+    expect(new Set(forms.map((value) => normalizeTarget({ type: 'phone_number', value }).value))).toEqual(
+      new Set(['+33612345678']),
+    );
+    expect(normalizeTarget({ type: 'phone_number', value: '+44 (0)20 7946 0958' }).value).toBe(
+      '+442079460958',
+    );
+  });
+
+  it('refuses national numbers and impossible lengths rather than guess', () => {
+    for (const value of ['06 12 34 56 78', '+336123', '+33 6 12 34 56 78 90', '+999123456', '+33abc']) {
+      expect(() => normalizeTarget({ type: 'phone_number', value })).toThrow(
+        expect.objectContaining({ code: 'invalid_phone_number', kind: 'invalid_request' }),
+      );
+    }
+  });
+
   it('refuses what is not E.164 or an e-mail address with a typed error', () => {
     expect(() => normalizeTarget({ type: 'phone_number', value: '0612345678' })).toThrow(PreludeError);
     expect(() => normalizeTarget({ type: 'email_address', value: 'not-an-address' })).toThrow(
