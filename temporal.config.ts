@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { KeyRingError, parseKeyRing, type KeyRing } from './src/codec/key-ring';
+import { sendWorstCaseMs } from './workflows/retry-policies';
 
 /** Thrown when an environment variable has a bad value; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -115,7 +116,7 @@ const preludeEnv = z
   .object({
     PRELUDE_API_KEY: optionalString,
     PRELUDE_BASE_URL: url.default('https://api.prelude.dev'),
-    PRELUDE_TIMEOUT_MS: integer(100, 120_000).default(10_000),
+    PRELUDE_TIMEOUT_MS: integer(100, 120_000).default(5_000),
     PRELUDE_CALLBACK_URL: url.optional(),
     PRELUDE_WEBHOOK_PUBLIC_KEY: pemOrPath('public key'),
   })
@@ -187,7 +188,7 @@ const verifyEnv = z
     VERIFY_RESEND_COOLDOWN_SECONDS: integer(0, 3_600).default(30),
     VERIFY_FRAUD_MODE: z
       .enum(['off', 'monitor', 'enforce'], { error: 'must be off, monitor or enforce' })
-      .default('off'),
+      .default('monitor'),
     VERIFY_WATCH_FEEDBACK: z
       .enum(['true', 'false'], { error: 'must be true or false' })
       .default('false')
@@ -201,7 +202,10 @@ const verifyEnv = z
       ),
     ),
     VERIFY_DELIVERY_TIMEOUT_SECONDS: integer(0, 3_600).default(0),
-    VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(30_000),
+    VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(40_000),
+    VERIFY_MAX_WINDOWS_PER_TARGET: integer(1, 10_000).default(5),
+    VERIFY_MAX_SENDS_PER_TARGET: integer(1, 10_000).default(10),
+    VERIFY_TARGET_PERIOD_SECONDS: integer(60, 31 * 86_400).default(86_400),
     VERIFY_ACTIVITY_MODE: z.enum(['local', 'remote'], { error: 'must be local or remote' }).default('local'),
   })
   .transform((env) => ({
@@ -218,6 +222,11 @@ const verifyEnv = z
     },
     callTimeoutMs: env.VERIFY_CALL_TIMEOUT_MS,
     activityMode: env.VERIFY_ACTIVITY_MODE,
+    targetLimits: {
+      maxWindows: env.VERIFY_MAX_WINDOWS_PER_TARGET,
+      maxSends: env.VERIFY_MAX_SENDS_PER_TARGET,
+      periodSeconds: env.VERIFY_TARGET_PERIOD_SECONDS,
+    },
   }));
 
 /** Defaults of every verification window's policy and the helpers' deadline. */
@@ -238,12 +247,14 @@ const serviceEnv = z
     PORT: integer(0, 65_535).default(3000),
     SERVICE_API_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     SERVICE_BODY_LIMIT_BYTES: integer(1_024, 10_485_760).default(65_536),
+    SERVICE_ALLOW_OVERRIDES: commaList,
   })
   .transform((env) => ({
     host: env.HOST,
     port: env.PORT,
     apiToken: env.SERVICE_API_TOKEN,
     bodyLimitBytes: env.SERVICE_BODY_LIMIT_BYTES,
+    allowOverrides: env.SERVICE_ALLOW_OVERRIDES,
   }));
 
 /** The HTTP service's address, its bearer token and its request size limit. */
@@ -298,18 +309,35 @@ const privacyEnv = z
  */
 export type PrivacyConfig = z.infer<typeof privacyEnv>;
 
-const fullEnv = z.object({
-  temporal: temporalEnv,
-  prelude: preludeEnv,
-  sandbox: sandboxEnv,
-  verify: verifyEnv,
-  notify: notifyEnv,
-  service: serviceEnv,
-  privacy: privacyEnv,
-});
+const fullEnv = z
+  .object({
+    temporal: temporalEnv,
+    prelude: preludeEnv,
+    sandbox: sandboxEnv,
+    verify: verifyEnv,
+    notify: notifyEnv,
+    service: serviceEnv,
+    privacy: privacyEnv,
+  })
+  .superRefine((config, ctx) => {
+    // A caller must get the send's real answer, not "no answer", even when every call times out.
+    const worstMs = sendWorstCaseMs(config.prelude.timeoutMs + lifecycleAttemptMarginMs);
+    if (config.verify.callTimeoutMs < worstMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['verify', 'VERIFY_CALL_TIMEOUT_MS'],
+        message:
+          `must be at least ${worstMs} ms, the longest a send can take with PRELUDE_TIMEOUT_MS=` +
+          `${config.prelude.timeoutMs} (limits, predict and create, each with its retries); raise it or lower PRELUDE_TIMEOUT_MS`,
+      });
+    }
+  });
 
 /** The whole configuration, one typed section per component. */
 export type Config = z.infer<typeof fullEnv>;
+
+/** An attempt of a call a user waits on lasts the Prelude client's timeout plus this margin. */
+export const lifecycleAttemptMarginMs = 1_000;
 
 /**
  * Reads and validates the configuration.

@@ -5,11 +5,13 @@
 import type { Client } from '@temporalio/client';
 import type { PreludeClient } from '../src/prelude';
 import { createIngestActivities } from './ingest';
+import { createLimitsActivities } from './limits';
 import { createNotifyActivities } from './notify';
 import { createVerifyActivities } from './verify';
 import { createWatchActivities } from './watch';
 
 export * from './ingest';
+export * from './limits';
 export * from './notify';
 export * from './verify';
 export * from './watch';
@@ -31,6 +33,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createWatchActivities(deps),
     ...createNotifyActivities(deps),
     ...createIngestActivities(deps),
+    ...createLimitsActivities(deps),
   };
 }
 

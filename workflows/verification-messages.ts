@@ -5,9 +5,13 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateVerificationRequest, Target } from '../src/prelude';
+import type { TargetLimits, TargetUsage } from './target-limits-messages';
 
 /** What is being verified, already normalised (E.164 phone number or lower-cased e-mail). */
 export type VerificationTarget = Target;
+
+/** Prelude's code format: 4 to 8 letters or digits. */
+export const codePattern = /^[A-Za-z0-9]{4,8}$/;
 
 /** Every window's workflow ID is this prefix followed by its target key. */
 export const windowIdPrefix = 'verification-';
@@ -66,6 +70,8 @@ export interface VerificationInput {
   policy: WindowPolicy;
   /** Absent in windows started before it existed: they keep regular activities with 15 s attempts. */
   calls?: LifecycleCallSettings;
+  /** The target's limits across windows; absent in windows started before they existed. */
+  limits?: TargetLimits;
 }
 
 /** Arguments of one send (the first one, or a resend). */
@@ -126,7 +132,15 @@ export interface DeliveryStatusReport {
 
 /** Why the window closed. */
 export type Outcome =
-  'verified' | 'expired' | 'max_checks' | 'max_attempts' | 'blocked' | 'canceled' | 'failed';
+  | 'verified'
+  | 'expired'
+  | 'max_checks'
+  | 'max_attempts'
+  | 'blocked'
+  | 'canceled'
+  | 'failed'
+  /** The first send was refused by the target's limits across windows: nothing was sent. */
+  | 'rate_limited';
 
 /** One code sent in the window. */
 export interface AttemptRecord {
@@ -178,6 +192,8 @@ export interface VerificationState {
   closedAt?: string;
   /** Why the window failed, when the outcome is `failed`. */
   failure?: string;
+  /** The target's allowance across windows after this window's latest send. */
+  targetUsage?: TargetUsage;
   /**
    * Set when the outcome was inferred by Prelude's lifecycle rules after a call whose answer was
    * lost, e.g. a retried check that found Prelude's window closed by the earlier, successful attempt.
@@ -196,7 +212,7 @@ export const rejection = {
   prematureRetry: 'premature_retry',
   tooManyAttempts: 'too_many_attempts',
   tooManyChecks: 'too_many_checks',
-  preludeRefused: 'prelude_refused',
+  targetRateLimited: 'target_rate_limited',
 } as const;
 
 /** Sends the first code of the window, or resends one. */

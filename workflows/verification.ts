@@ -9,20 +9,32 @@ import {
   ApplicationFailure,
   condition,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
   ActivityFailure,
 } from '@temporalio/workflow';
-import type { Activities, CreateVerificationOutcome } from '../activities';
-import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
+import type { Activities, CreateVerificationOutcome, ReservationOutcome } from '../activities';
+import {
+  lifecycleOptions,
+  predictRetry,
+  reservationAttemptTimeoutMs,
+  reservationRetry,
+} from './retry-policies';
+import {
+  outcomeSearchAttribute,
+  targetKeySearchAttribute,
+  verificationIdSearchAttribute,
+} from './search-attributes';
+import { hasOutcomeToReport, windowOutcomeWorkflow } from './window-outcome';
 import {
   cancelUpdate,
   checkCodeUpdate,
+  codePattern,
   deliveryStatusSignal,
   rejection,
   sendCodeUpdate,
@@ -38,44 +50,52 @@ import {
   type VerificationState,
 } from './verification-messages';
 
-const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' } as const;
-
 /** Windows started before call settings existed ran regular activities with 15 s attempts. */
 const legacyCalls: LifecycleCallSettings = { mode: 'remote', attemptTimeoutMs: 15_000 };
+const legacyRetry = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+} as const;
 
 /**
- * The calls a user waits on. Prelude has no idempotency key: a create or check retried after a
- * timeout may already have reached Prelude, so a retry can send a second code or spend a second
- * check. They get few attempts on a short schedule (a user waiting on the HTTP answer gets one within
- * seconds), and the handlers read a retried call's answer by Prelude's lifecycle rules. Local by
- * default: the call runs inside the workflow task that took the request, with no task dispatch.
+ * The calls a user waits on (see `lifecycleRetry` for why so few attempts). Local by default: the
+ * call runs inside the workflow task that took the request, with no task dispatch.
  */
-function lifecycleProxy({ mode, attemptTimeoutMs }: LifecycleCallSettings) {
-  const options = {
-    startToCloseTimeout: attemptTimeoutMs,
-    retry: {
-      initialInterval: '200 milliseconds',
-      backoffCoefficient: 2,
-      maximumInterval: '2 seconds',
-      maximumAttempts: 3,
-    },
-  } as const;
-  return mode === 'local' ? proxyLocalActivities<Activities>(options) : proxyActivities<Activities>(options);
+function lifecycleProxies(calls: LifecycleCallSettings | undefined) {
+  if (!calls) {
+    const legacy = proxyActivities<Activities>({
+      startToCloseTimeout: legacyCalls.attemptTimeoutMs,
+      retry: { ...legacyRetry, maximumAttempts: 3 },
+    });
+    return { create: legacy, check: legacy, predict: sideCalls, reserve: legacy };
+  }
+  const proxy = calls.mode === 'local' ? proxyLocalActivities<Activities> : proxyActivities<Activities>;
+  return {
+    create: proxy(lifecycleOptions(calls.attemptTimeoutMs)),
+    // Checks are always regular activities: their scheduling is in history before Prelude is
+    // called, so a check cut short by a worker crash comes back as attempt 2 and its answer is read
+    // as a retry's. A local check re-run after a crash would look like a first attempt, and a right
+    // code that Prelude accepted just before the crash would read as expired.
+    check: proxyActivities<Activities>(lifecycleOptions(calls.attemptTimeoutMs)),
+    predict: proxy(lifecycleOptions(calls.attemptTimeoutMs, predictRetry)),
+    reserve: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
+  };
 }
 
-// Predict, feedback and notify are safe (or harmless) to repeat.
+// Predict (in windows started before the calls a user waits on were settable), feedback and
+// notify are safe (or harmless) to repeat.
 const sideCalls = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
-  retry: { ...retry, maximumAttempts: 5 },
+  retry: { ...legacyRetry, maximumAttempts: 5 },
 });
-
-/** Prelude's code format: 4 to 8 letters or digits. */
-const codePattern = /^[A-Za-z0-9]{4,8}$/;
 
 /** The verification window. Returns its final state. */
 export async function verificationWorkflow(input: VerificationInput): Promise<VerificationState> {
   const { target, policy } = input;
-  const lifecycleCalls = lifecycleProxy(input.calls ?? legacyCalls);
+  const calls = lifecycleProxies(input.calls);
+  // Windows started before these settings replay exactly as their histories recorded.
+  const modern = input.calls !== undefined;
   const fallbackChannels = policy.fallbackChannels ?? [];
   const deliveryTimeoutMs = (policy.deliveryTimeoutSeconds ?? 0) * 1000;
   const windowId = workflowInfo().workflowId;
@@ -154,20 +174,21 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
       sending = true;
       const firstSend = state.sendsUsed === 0;
       try {
+        // Windows without limits (started before them) must not even yield here: their histories
+        // recorded the create before the deadline timer.
+        const reservation = input.limits ? await reserveSend(firstSend) : undefined;
+        if (reservation && !reservation.granted) {
+          if (firstSend) close('rate_limited');
+          throw refuse(rejection.targetRateLimited, reservation.message, reservation.retryAfterSeconds);
+        }
         if (firstSend && policy.fraudMode !== 'off') {
-          const prediction = await sideCalls.predictTarget({
-            target,
-            correlationId: windowId,
-            signals: request.signals,
-            dispatchId: request.dispatchId,
-          });
-          state.prediction = prediction.prediction;
-          if (policy.fraudMode === 'enforce' && prediction.prediction === 'suspicious') {
+          const prediction = await predict(request);
+          if (policy.fraudMode === 'enforce' && prediction?.prediction === 'suspicious') {
             close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
             return sendResult('blocked');
           }
         }
-        const outcome = await lifecycleCalls.createVerification({
+        const outcome = await calls.create.createVerification({
           target,
           correlationId: windowId,
           signals: request.signals,
@@ -189,11 +210,12 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
         }
         const channel = request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel;
         if (firstSend && outcome.response.status === 'retry') {
-          // Prelude already had a window open for this target: an earlier send reached it (the lost
-          // answer of a retried call, or a window of ours that closed before Prelude's did). It
-          // counts as a send of this window, and to the caller this window is a new one.
-          recordInferredSend('initial', 'success');
-          recordSend(outcome.response, 'user_retry', { channel });
+          // Prelude already had a window open for this target. After a retried call, the earlier
+          // attempt (its answer lost) opened it: a send of this window. Otherwise a window of ours
+          // closed before Prelude's did, and this send continues Prelude's window. Either way, to the
+          // caller this window is a new one.
+          if (outcome.retried) recordInferredSend('initial', 'success');
+          recordSend(outcome.response, outcome.retried ? 'user_retry' : 'initial', { channel });
           return sendResult('success');
         }
         return recordSend(outcome.response, firstSend ? 'initial' : 'user_retry', { channel });
@@ -226,6 +248,50 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
   );
 
   /** Records a send Prelude made whose answer never reached us (see the send handler's rules). */
+  /**
+   * Leave from the target's limits entity for the next send (and a window, for the first): the
+   * limits span every window of the target. The reservation is named after the send, so a retried
+   * one, or one whose send then failed, is counted once.
+   */
+  async function reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
+    const reservation = await calls.reserve.reserveTargetSend({
+      targetKey: input.targetKey,
+      reservationId: `${workflowInfo().runId}:${state.sendsUsed + 1}`,
+      opensWindow,
+      limits: input.limits!,
+    });
+    if (reservation.granted) state.targetUsage = reservation.usage;
+    return reservation;
+  }
+
+  /**
+   * Watch's verdict on the target, recorded in the state. Advisory: when Watch cannot be reached the
+   * send goes on, recorded as `unavailable` (windows started before kept failing the send).
+   */
+  async function predict(request: SendCodeRequest) {
+    const ask = () =>
+      calls.predict.predictTarget({
+        target,
+        correlationId: windowId,
+        signals: request.signals,
+        dispatchId: request.dispatchId,
+      });
+    if (!modern) {
+      const prediction = await ask();
+      state.prediction = prediction.prediction;
+      return prediction;
+    }
+    try {
+      const prediction = await ask();
+      state.prediction = prediction.prediction;
+      return prediction;
+    } catch (error) {
+      log.warn('Watch predict failed; sending without a prediction', { error: describe(error) });
+      state.prediction = 'unavailable';
+      return undefined;
+    }
+  }
+
   function recordInferredSend(trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
     lastSendAt = Date.now();
     state.sendsUsed += 1;
@@ -286,11 +352,9 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
       await condition(() => !checking);
       checking = true;
       try {
-        if (!isOpen()) {
-          if (state.outcome === 'max_checks') throw refuse(rejection.tooManyChecks, 'no checks left');
-          return checkResult('expired_or_not_found');
-        }
-        const outcome = await lifecycleCalls.checkVerification({ target, code });
+        // A closed window answers like no window at all, whatever closed it.
+        if (!isOpen()) return checkResult('expired_or_not_found');
+        const outcome = await calls.check.checkVerification({ target, code });
         if (outcome.kind === 'refused') {
           state.checksLeft = 0;
           close('max_checks');
@@ -332,10 +396,9 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
         if (typeof code !== 'string' || !codePattern.test(code)) {
           throw refuse(rejection.invalidCode, 'a code is 4 to 8 letters or digits');
         }
-        if (!isOpen()) {
-          if (state.outcome === 'max_checks') throw refuse(rejection.tooManyChecks, 'no checks left');
-          throw refuse(rejection.windowClosed, `the verification window is ${state.outcome}`);
-        }
+        // Closed, whatever closed it, reads exactly like no window at all: the answer must not tell
+        // a caller how a target's last window ended.
+        if (!isOpen()) throw refuse(rejection.windowClosed, 'no verification window is open');
         if (state.sendsUsed === 0)
           throw refuse(rejection.windowClosed, 'no code has been sent in this window');
       },
@@ -385,7 +448,14 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     const channel = nextChannel(fallbackChannels, last.channel)!;
     sending = true;
     try {
-      const outcome = await lifecycleCalls.createVerification({
+      const reservation = input.limits ? await reserveSend(false) : undefined;
+      if (reservation && !reservation.granted) {
+        log.warn('the target’s limits refused the fallback send', {
+          retryAfterSeconds: reservation.retryAfterSeconds,
+        });
+        return;
+      }
+      const outcome = await calls.create.createVerification({
         target,
         correlationId: windowId,
         options: channel === 'voice' ? { method: 'voice' } : { preferred_channel: channel },
@@ -403,7 +473,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     }
   };
 
-  if (patched('one-deadline-timer')) {
+  if (modern) {
     // One timer for the window's deadline, started once: waiting on messages adds no timer, so a
     // window without fallback channels writes exactly one TimerStarted and never a TimerCanceled.
     let deadlinePassed = false;
@@ -433,8 +503,30 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
   }
   await condition(allHandlersFinished);
-  await reportOutcome(input, state);
+  if (!modern) await reportOutcome(input, state);
+  else await startOutcomeReport(state);
   return snapshot();
+}
+
+/**
+ * Starts the run that reports a closed window's outcome (abandoned: it outlives the window), when
+ * there is anything to report, so that the window can complete at once.
+ */
+async function startOutcomeReport(state: VerificationState): Promise<void> {
+  const report = {
+    target: state.target,
+    windowId: state.windowId,
+    outcome: state.outcome,
+    sendsUsed: state.sendsUsed,
+    policy: { watchFeedback: state.policy.watchFeedback, successTemplateId: state.policy.successTemplateId },
+  };
+  if (!hasOutcomeToReport(report)) return;
+  await startChild(windowOutcomeWorkflow, {
+    workflowId: `${state.windowId}-outcome-${workflowInfo().runId}`,
+    args: [report],
+    parentClosePolicy: 'ABANDON',
+    typedSearchAttributes: [{ key: targetKeySearchAttribute, value: state.targetKey }],
+  });
 }
 
 /** The channel after `current` in a fallback list (from the start when `current` is not in it). */
@@ -470,7 +562,7 @@ function applyDeliveryReport(state: VerificationState, report: DeliveryStatusRep
   }
 }
 
-/** Watch feedback and the success message: best effort, a closed window's outcome stands either way. */
+/** Windows started before outcome reports ran on their own: feedback and success message inline. */
 async function reportOutcome({ target, policy }: VerificationInput, state: VerificationState): Promise<void> {
   const verified = state.outcome === 'verified';
   try {

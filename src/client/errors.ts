@@ -4,6 +4,8 @@ export type VerificationErrorCode =
   | 'premature_retry'
   /** Every send of the window is used. */
   | 'too_many_attempts'
+  /** The target used its windows or sends across windows for the period (`retryAfterSeconds`). */
+  | 'target_rate_limited'
   /** Every check of the window is used. */
   | 'too_many_checks'
   /** The code is not 4 to 8 letters or digits. */
@@ -25,7 +27,7 @@ export class VerificationError extends Error {
   constructor(
     readonly code: VerificationErrorCode,
     message: string,
-    /** For `premature_retry`: seconds until a resend is accepted. */
+    /** For `premature_retry` and `target_rate_limited`: seconds until a send is accepted. */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);

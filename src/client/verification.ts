@@ -9,8 +9,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, privacyKeys, type Config } from '../../temporal.config';
+import { lifecycleAttemptMarginMs, loadConfig, privacyKeys, type Config } from '../../temporal.config';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -20,12 +19,16 @@ import {
   stateQuery,
   targetKeySearchAttribute,
   verificationWorkflow,
+  codePattern,
   type CheckCodeResult,
   type LifecycleCallSettings,
+  type TargetLimits,
   type SendCodeResult,
   type VerificationState,
   type WindowPolicy,
 } from '../../workflows';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { z } from 'zod';
 import type { Target } from '../prelude';
 import { normalize, parse } from './input';
 import { VerificationError } from './errors';
@@ -52,10 +55,9 @@ export interface VerificationClientOptions {
   callTimeoutMs: number;
   /** How new windows call Prelude for create, check and predict (`VERIFY_ACTIVITY_MODE`). */
   calls: LifecycleCallSettings;
+  /** Windows and sends a target gets per period, across windows (`VERIFY_*_PER_TARGET`). */
+  limits: TargetLimits;
 }
-
-/** Margin over the Prelude client's own timeout, so an attempt ends by the client's error, not Temporal's. */
-const attemptMarginMs = 1_000;
 
 /** The helpers' options as configured (see temporal.config.ts). */
 export function verificationClientOptions(
@@ -68,8 +70,10 @@ export function verificationClientOptions(
     callTimeoutMs: config.verify.callTimeoutMs,
     calls: {
       mode: config.verify.activityMode,
-      attemptTimeoutMs: config.prelude.timeoutMs + attemptMarginMs,
+      // The margin lets an attempt end by the client's own timeout error, not Temporal's.
+      attemptTimeoutMs: config.prelude.timeoutMs + lifecycleAttemptMarginMs,
     },
+    limits: config.verify.targetLimits,
   };
 }
 
@@ -101,24 +105,36 @@ export async function startVerification(
   const target = normalize(input.target);
   const key = targetKey(target, options.idKey);
   const updateId = randomUUID();
-  return call(client, options, () =>
-    client.workflow.executeUpdateWithStart(sendCodeUpdate, {
-      args: [{ signals: input.signals, options: input.options, dispatchId: input.dispatchId }],
-      updateId,
-      // An operation can be used once; a retried call gets a new one.
-      startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
-        workflowId: windowIdOf(target, options.idKey),
-        taskQueue: options.taskQueue,
-        args: [
-          { target, targetKey: key, policy: { ...options.policy, ...input.policy }, calls: options.calls },
-        ],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: [
-          { key: targetKeySearchAttribute, value: key },
-          { key: outcomeSearchAttribute, value: 'open' },
-        ],
+  // A window that has just closed, but whose run has not completed yet, refuses the send; the run
+  // completes at once, and the next attempt opens a new window.
+  return call(
+    client,
+    options,
+    () =>
+      client.workflow.executeUpdateWithStart(sendCodeUpdate, {
+        args: [{ signals: input.signals, options: input.options, dispatchId: input.dispatchId }],
+        updateId,
+        // An operation can be used once; a retried call gets a new one.
+        startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
+          workflowId: windowIdOf(target, options.idKey),
+          taskQueue: options.taskQueue,
+          args: [
+            {
+              target,
+              targetKey: key,
+              policy: { ...options.policy, ...input.policy },
+              calls: options.calls,
+              limits: options.limits,
+            },
+          ],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: [
+            { key: targetKeySearchAttribute, value: key },
+            { key: outcomeSearchAttribute, value: 'open' },
+          ],
+        }),
       }),
-    }),
+    isClosedWindowRefusal,
   );
 }
 
@@ -136,6 +152,9 @@ export async function checkCode(
   options: VerificationClientOptions = configuredOptions(),
 ): Promise<CheckCodeResult> {
   const input = parse(checkCodeRequestSchema, request);
+  // Refused before any workflow is contacted, so the answer is the same whether a window exists.
+  if (!codePattern.test(input.code))
+    throw new VerificationError('invalid_code', 'a code is 4 to 8 letters or digits');
   const target = normalize(input.target);
   const handle = client.workflow.getHandle(windowIdOf(target, options.idKey));
   const updateId = input.requestId ?? randomUUID();
@@ -145,7 +164,8 @@ export async function checkCode(
     );
   } catch (error) {
     if (!(error instanceof VerificationError) || error.code !== 'not_found') throw error;
-    return answerForClosedWindow(handle);
+    // No window, or a closed one, whatever closed it: one answer, so nothing is learnt about a target.
+    return { status: 'expired_or_not_found', windowId: handle.workflowId, checksUsed: 0, checksLeft: 0 };
   }
 }
 
@@ -203,40 +223,29 @@ export async function cancelVerificationById(
 }
 
 /**
- * A check that reached no running window gets what Prelude would answer: `too_many_checks` while
- * a window whose checks ran out has not expired yet, `expired_or_not_found` otherwise.
- */
-async function answerForClosedWindow(
-  handle: WorkflowHandle<typeof verificationWorkflow>,
-): Promise<CheckCodeResult> {
-  const closed = await handle.result().catch(() => undefined);
-  if (closed?.outcome === 'max_checks' && Date.parse(closed.expiresAt) > Date.now()) {
-    throw new VerificationError('too_many_checks', 'no checks left in this verification window');
-  }
-  return { status: 'expired_or_not_found', windowId: handle.workflowId, checksUsed: 0, checksLeft: 0 };
-}
-
-/**
  * Runs a Temporal call under the helpers' deadline and turns its failures into VerificationErrors.
- * A call the server aborted before the workflow saw it is sent again (same update ID) until the
- * deadline.
+ * A call the server aborted before the workflow saw it (see {@link isAbortedUpdate}), or one
+ * `retryIf` accepts, is sent again (a fresh operation, the same update ID) until the deadline.
  */
 async function call<T>(
   client: Client,
   options: Pick<VerificationClientOptions, 'callTimeoutMs'>,
   fn: () => Promise<T>,
+  retryIf: (error: unknown) => boolean = () => false,
 ): Promise<T> {
+  // p-retry ships only as an ES module; this package is CommonJS.
+  const { default: pRetry } = await import('p-retry');
   const deadline = Date.now() + options.callTimeoutMs;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await client.connection.withDeadline(deadline, fn);
-    } catch (error) {
-      const pauseMs = Math.min(1_000, 50 * 2 ** attempt);
-      if (!isAbortedUpdate(error) || Date.now() + pauseMs >= deadline) {
-        throw toVerificationError(error, options.callTimeoutMs);
-      }
-      await sleep(pauseMs);
-    }
+  try {
+    return await pRetry(() => client.connection.withDeadline(deadline, fn), {
+      retries: Infinity,
+      minTimeout: 50,
+      maxTimeout: 1_000,
+      maxRetryTime: options.callTimeoutMs,
+      shouldRetry: ({ error }) => isAbortedUpdate(error) || retryIf(error),
+    });
+  } catch (error) {
+    throw toVerificationError(error, options.callTimeoutMs);
   }
 }
 
@@ -246,14 +255,29 @@ async function call<T>(
  * history, so sending it again is safe; the next task sees both the signal and the update.
  */
 function isAbortedUpdate(error: unknown): boolean {
-  const grpc = (error as { cause?: unknown } | undefined)?.cause ?? error;
-  const { code, message } = (grpc ?? {}) as { code?: unknown; message?: unknown };
-  return code === 9 && typeof message === 'string' && /workflow task failure/i.test(message);
+  const grpc = grpcErrorSchema.safeParse(error instanceof Error && error.cause ? error.cause : error);
+  return (
+    grpc.success &&
+    grpc.data.code === GrpcStatus.FAILED_PRECONDITION &&
+    /workflow task failure/i.test(grpc.data.message)
+  );
 }
+
+/** A send refused because the window has just closed (its run is completing): the next try opens a new one. */
+function isClosedWindowRefusal(error: unknown): boolean {
+  return (
+    error instanceof WorkflowUpdateFailedError &&
+    error.cause instanceof ApplicationFailure &&
+    error.cause.type === rejection.windowClosed
+  );
+}
+
+/** The part of a gRPC error the helpers read. */
+const grpcErrorSchema = z.object({ code: z.number(), message: z.string() });
 
 function toVerificationError(error: unknown, timeoutMs: number): unknown {
   if (error instanceof VerificationError) return error;
-  if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
+  if (error instanceof WorkflowNotFoundError || isCompletedOrMissing(error)) {
     return new VerificationError('not_found', 'no verification window is open for that target');
   }
   if (isGrpcDeadlineError(error) || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
@@ -268,13 +292,16 @@ function toVerificationError(error: unknown, timeoutMs: number): unknown {
   return error;
 }
 
+const retryDetailsSchema = z.object({ retryAfterSeconds: z.number().optional() });
+
 /** Maps the failure types the workflow rejects with (see `rejection`) to error codes. */
 function fromFailure(failure: ApplicationFailure): VerificationError {
-  const retryAfterSeconds = (failure.details?.[0] as { retryAfterSeconds?: number } | undefined)
-    ?.retryAfterSeconds;
+  const retryAfterSeconds = retryDetailsSchema.safeParse(failure.details?.[0]).data?.retryAfterSeconds;
   switch (failure.type) {
     case rejection.prematureRetry:
       return new VerificationError('premature_retry', failure.message, retryAfterSeconds);
+    case rejection.targetRateLimited:
+      return new VerificationError('target_rate_limited', failure.message, retryAfterSeconds);
     case rejection.tooManyAttempts:
       return new VerificationError('too_many_attempts', failure.message);
     case rejection.tooManyChecks:
@@ -293,7 +320,8 @@ function fromFailure(failure: ApplicationFailure): VerificationError {
   }
 }
 
-function isNotFound(error: unknown): boolean {
-  // gRPC NOT_FOUND: e.g. an update sent to a workflow that has already completed.
-  return (error as { code?: number } | undefined)?.code === 5 || /already completed/i.test(String(error));
+/** gRPC NOT_FOUND: no such workflow, or an update sent to one that has already completed. */
+function isCompletedOrMissing(error: unknown): boolean {
+  const grpc = grpcErrorSchema.safeParse(error instanceof Error && error.cause ? error.cause : error);
+  return grpc.success && grpc.data.code === GrpcStatus.NOT_FOUND;
 }

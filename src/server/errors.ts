@@ -16,6 +16,7 @@ export function sendError(reply: FastifyReply, status: number, code: string, mes
 const statusOf: Record<VerificationErrorCode, number> = {
   premature_retry: 429,
   too_many_attempts: 429,
+  target_rate_limited: 429,
   too_many_checks: 429,
   invalid_code: 400,
   invalid_request: 400,

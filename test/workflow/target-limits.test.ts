@@ -1,0 +1,92 @@
+/**
+ * Per-target limits across windows (the SMS-pumping guard): kept durably by one entity workflow per
+ * target, enforced before any Prelude call, surviving worker restarts, and kept small by
+ * continue-as-new.
+ */
+import { randomUUID } from 'node:crypto';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import {
+  cancelVerification,
+  getVerification,
+  startVerification,
+  targetKey,
+  VerificationError,
+} from '../../src/client';
+import { normalizeTarget } from '../../src/prelude';
+import { reserveSendUpdate, targetLimitsIdPrefix, targetLimitsWorkflow } from '../../workflows';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+
+async function creates(stack: TestStack, to: string): Promise<number> {
+  const response = await fetch(
+    `${stack.sandbox.url}/sandbox/calls?to=${encodeURIComponent(to)}&operation=verification.create`,
+  );
+  return ((await response.json()) as { calls: unknown[] }).calls.length;
+}
+
+describe('per-target limits across windows', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    stack.options.limits = { maxWindows: 2, maxSends: 3, periodSeconds: 3_600 };
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('grants windows and sends up to the limits, then refuses with retry_after and no Prelude call', async () => {
+    const target = uniquePhoneTarget();
+    const first = await startVerification(stack.client, { target }, stack.options);
+    expect(first.status).toBe('success');
+    await cancelVerification(stack.client, target, stack.options);
+    await startVerification(stack.client, { target }, stack.options);
+    expect((await startVerification(stack.client, { target }, stack.options)).sendsUsed).toBe(2);
+    const usage = (await getVerification(stack.client, target, stack.options)).targetUsage;
+    expect(usage).toMatchObject({ windowsUsed: 2, windowsLeft: 0, sendsUsed: 3, sendsLeft: 0 });
+
+    // A resend in the open window: over the sends.
+    const resend = await startVerification(stack.client, { target }, stack.options).catch((e: unknown) => e);
+    expect(resend).toBeInstanceOf(VerificationError);
+    expect(resend).toMatchObject({ code: 'target_rate_limited', retryAfterSeconds: expect.any(Number) });
+    expect((resend as VerificationError).retryAfterSeconds).toBeGreaterThan(3_500);
+
+    // A new window, after a restart of the worker: over the windows, and Prelude never asked.
+    await cancelVerification(stack.client, target, stack.options);
+    await stack.restartWorker(stack.keyRing);
+    const sentBefore = await creates(stack, target.value);
+    const refused = await startVerification(stack.client, { target }, stack.options).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'target_rate_limited' });
+    expect(await creates(stack, target.value)).toBe(sentBefore);
+    expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('rate_limited');
+  });
+
+  it('keeps counting another target separately', async () => {
+    const target = uniquePhoneTarget();
+    expect((await startVerification(stack.client, { target }, stack.options)).status).toBe('success');
+  });
+
+  it('continues as new before its history grows long, keeping its counts', async () => {
+    const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
+    const workflowId = `${targetLimitsIdPrefix}${key}`;
+    const limits = { maxWindows: 10_000, maxSends: 10_000, periodSeconds: 3_600 };
+    const reserve = (reservationId: string) =>
+      stack.client.workflow.executeUpdateWithStart(reserveSendUpdate, {
+        args: [{ reservationId, opensWindow: false, limits }],
+        updateId: reservationId,
+        startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
+          workflowId,
+          taskQueue: stack.taskQueue,
+          args: [{ targetKey: key }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      });
+    let usage;
+    for (let i = 0; i < 180; i++) usage = await reserve(randomUUID());
+    expect(usage).toMatchObject({ sendsUsed: 180 });
+    const handle = stack.client.workflow.getHandle(workflowId);
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    expect(started?.continuedExecutionRunId).toBeTruthy();
+    expect(history.events!.length).toBeLessThan(1_000);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Every activity's timeouts and retries, in one place, with the reason for each. Deterministic:
+ * imported by workflow code and by the configuration (which checks that a send fits the helpers'
+ * deadline).
+ */
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+
+/**
+ * The calls a user waits on (create, check): Prelude has no idempotency key, so a call retried after
+ * a timeout may already have reached Prelude (a second code sent, a second check spent). Few
+ * attempts on a short schedule: a flaky network costs at most two extra calls, and a user waiting on
+ * the HTTP answer gets one within seconds. The handlers read a retried call's answer by Prelude's
+ * lifecycle rules.
+ */
+export const lifecycleRetry = {
+  initialInterval: '200 milliseconds',
+  backoffCoefficient: 2,
+  maximumInterval: '2 seconds',
+  maximumAttempts: 3,
+} as const;
+
+/** Watch predict before a first send: advisory, so a short budget; the send goes on without it. */
+export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
+
+/** The per-target limits entity answers from Temporal itself: quick, and safe to repeat (deduplicated). */
+export const reservationRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
+export const reservationAttemptTimeoutMs = 3_000;
+
+/** Calls nobody waits on (Watch feedback, success messages): safe or harmless to repeat. */
+export const sideCallOptions: ActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+  },
+};
+
+/** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
+export const notifySendOptions: ActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+  },
+};
+
+/** The webhook ingest: signalling a workflow is idempotent per event, so it retries until it lands. */
+export const ingestOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};
+
+/** Options of a lifecycle call whose attempts each last at most `attemptTimeoutMs`. */
+export function lifecycleOptions(
+  attemptTimeoutMs: number,
+  retry: typeof lifecycleRetry | typeof predictRetry = lifecycleRetry,
+): LocalActivityOptions & ActivityOptions {
+  return { startToCloseTimeout: attemptTimeoutMs, retry };
+}
+
+/** The longest a call with these retries can take: every attempt timing out, plus the pauses between. */
+function worstCaseMs(attemptTimeoutMs: number, { maximumAttempts }: { maximumAttempts: number }): number {
+  let pauses = 0;
+  for (let attempt = 1; attempt < maximumAttempts; attempt += 1)
+    pauses += Math.min(2_000, 200 * 2 ** (attempt - 1));
+  return maximumAttempts * attemptTimeoutMs + pauses;
+}
+
+/**
+ * The longest a first send can take when everything times out: the limits reservation, Watch
+ * predict and the create, each with all its retries. The helpers' deadline must be longer, or a
+ * caller could be told "no answer" while the send still goes out.
+ */
+export function sendWorstCaseMs(attemptTimeoutMs: number): number {
+  return (
+    worstCaseMs(reservationAttemptTimeoutMs, reservationRetry) +
+    worstCaseMs(attemptTimeoutMs, predictRetry) +
+    worstCaseMs(attemptTimeoutMs, lifecycleRetry)
+  );
+}

@@ -1,0 +1,55 @@
+/**
+ * The per-target limits entity's contract: one long-lived workflow per target key
+ * (`target-limits-<key>`) that grants windows and sends across every window of the target, so that a
+ * number cannot be pumped with SMS by opening window after window (toll fraud).
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+
+/** Every limits entity's workflow ID is this prefix followed by the target key. */
+export const targetLimitsIdPrefix = 'target-limits-';
+
+/** How many windows and sends a target gets per period (`VERIFY_*_PER_TARGET`). */
+export interface TargetLimits {
+  maxWindows: number;
+  maxSends: number;
+  periodSeconds: number;
+}
+
+/** A send the window asks leave for. */
+export interface ReserveSendRequest {
+  /** `<window run ID>:<send number>`: the same reservation asked twice is granted once. */
+  reservationId: string;
+  /** The first send of a window also opens a window. */
+  opensWindow: boolean;
+  /** The limits in force (configuration may change between requests; the newest applies). */
+  limits: TargetLimits;
+}
+
+/** What is left of the target's allowance after a grant (also the entity's `usage` query). */
+export interface TargetUsage {
+  windowsUsed: number;
+  windowsLeft: number;
+  sendsUsed: number;
+  sendsLeft: number;
+  /** ISO time the oldest counted window or send leaves the period, if any is counted. */
+  nextReleaseAt?: string;
+}
+
+/** The entity's input, and what it carries over when it continues as new. */
+export interface TargetLimitsInput {
+  targetKey: string;
+  /** Times (ms) of the windows and sends still inside the period. */
+  windows?: number[];
+  sends?: number[];
+  /** Recent reservation IDs, so that a retried reservation after continue-as-new is not counted twice. */
+  recent?: string[];
+  limits?: TargetLimits;
+}
+
+/** The failure type a refused reservation carries (with `retryAfterSeconds` in its details). */
+export const targetRateLimited = 'target_rate_limited';
+
+/** Asks leave for one send (and a window, for a window's first send); refused over the limits. */
+export const reserveSendUpdate = defineUpdate<TargetUsage, [ReserveSendRequest]>('reserveSend');
+/** The target's usage as it stands. */
+export const targetUsageQuery = defineQuery<TargetUsage>('usage');
