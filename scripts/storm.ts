@@ -1,0 +1,561 @@
+/**
+ * Webhook storm: signed `verify.delivery_status` events for real verification windows, sent through
+ * `POST /webhooks/prelude` as Prelude would under load — duplicates (same event ID, same bytes), any
+ * order, and forged or tampered events mixed in — then checked against the windows themselves.
+ * Prints one JSON line and exits non-zero when any genuine event was not applied exactly once or
+ * any forged one was not refused 401 and applied to nothing.
+ *
+ *   tsc -p tsconfig.json && node dist/scripts/storm.js
+ *
+ * STORM_EVENTS (default 10000) requests, of which STORM_DUPLICATES (0.3) are repeats and STORM_FORGED
+ * (0.05) forged; STORM_WINDOWS (50) windows; STORM_CONCURRENCY (32) requests in flight; STORM_SEED
+ * (random) for the mix and the order; STORM_TIMEOUT_SECONDS (600) for the whole run. Uses
+ * TEMPORAL_ADDRESS when set, otherwise starts a headless dev server. Traffic goes to 127.0.0.1 only.
+ *
+ * How "applied exactly once" is counted: every genuine event names an attempt of its own, so once
+ * applied it is exactly one attempt record of its window carrying its attempt ID and status, one
+ * `deliveryStatus` signal in the window's history with its event ID, and one ingest run (one
+ * `accepted` answer, every other delivery of it `duplicate`), found under the window's target key.
+ */
+import { constants, generateKeyPairSync, randomBytes, randomInt, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { defaultPayloadConverter, type DataConverter, type Payload } from '@temporalio/common';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { cancelVerificationById, getVerificationById, startVerification } from '../src/client';
+import { startDevServer } from '../src/devserver';
+import { writeWorkflowBundle } from '../src/worker';
+import { startStack, uniquePhoneTarget, type TestStack } from '../test/support/stack';
+import {
+  deliveryStatusSignal,
+  ingestWorkflowId,
+  targetKeySearchAttribute,
+  windowIdPrefix,
+  type DeliveryStatusReport,
+} from '../workflows';
+
+/** Options of {@link runStorm}. */
+export interface StormOptions {
+  /** Requests sent, duplicates and forgeries included. */
+  events: number;
+  /** Share of requests that repeat a genuine event already in the mix (same ID, same bytes). */
+  duplicateShare: number;
+  /** Share of requests that are forged or tampered. */
+  forgedShare: number;
+  /** Verification windows the events are spread over. */
+  windows: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Seed of the mix and the order. */
+  seed: number;
+  /** Deadline of the whole run once the stack is up, windows opened and events signed. */
+  timeoutMs: number;
+  /** Progress lines (the script writes them to stderr). */
+  progress?: (line: string) => void;
+}
+
+/** What {@link runStorm} found; `wrong` counts every failed expectation, listed in `problems`. */
+export interface StormReport {
+  events: number;
+  genuine: number;
+  duplicates: number;
+  forged: number;
+  applied_once: number;
+  wrong: number;
+  /** Requests answered per second during the send phase. */
+  events_per_second: number;
+  /** Genuine events applied per second, from the first request until the last was in its window. */
+  applied_per_second: number;
+  send_seconds: number;
+  applied_seconds: number;
+  windows: number;
+  concurrency: number;
+  seed: number;
+  http_status: Record<string, number>;
+  /** 5xx or network errors answered by redelivering, as Prelude does. */
+  redeliveries: number;
+  /** Signals an ingest run delivered more than once (the window ignores the repeats). */
+  repeated_signals: number;
+  /** Window reads (queries) that failed under load and were tried again. */
+  read_retries: number;
+  /** The first problems found (at most 20). */
+  problems: string[];
+}
+
+/** Defaults of the full run (`npm run storm`). */
+export const defaultStormOptions: StormOptions = {
+  events: 10_000,
+  duplicateShare: 0.3,
+  forgedShare: 0.05,
+  windows: 50,
+  concurrency: 32,
+  seed: randomInt(2 ** 31),
+  timeoutMs: 600_000,
+};
+
+type ForgeryKind = 'wrong_key' | 'tampered' | 'garbage_signature' | 'borrowed_signature' | 'unsigned';
+const forgeryKinds: ForgeryKind[] = [
+  'wrong_key',
+  'tampered',
+  'garbage_signature',
+  'borrowed_signature',
+  'unsigned',
+];
+const statuses = ['submitted', 'in_transit', 'delivered'] as const;
+
+interface Window {
+  id: string;
+  targetKey: string;
+  verificationId: string;
+}
+
+interface StormEvent {
+  eventId: string;
+  attemptId: string;
+  status: string;
+  window: Window;
+  body: string;
+  signature?: string;
+}
+
+interface Delivery {
+  event: StormEvent;
+  forged?: ForgeryKind;
+  status?: number;
+  answer?: { status?: string; event_id?: string; code?: string };
+}
+
+/**
+ * Runs a storm against a stack of its own (sandbox, worker and HTTP service on the dev server named
+ * by TEMPORAL_ADDRESS, wired as the test suites wire them) and reports what it found.
+ */
+export async function runStorm(overrides: Partial<StormOptions> = {}): Promise<StormReport> {
+  const options = { ...defaultStormOptions, ...overrides };
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const stack = await startStack({
+    withServer: true,
+    sandboxEnv: {
+      SANDBOX_WEBHOOK_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    },
+    // Windows outlive the storm; no fallback resend muddles the attempt count.
+    policy: { windowSeconds: 3_600, fallbackChannels: [], deliveryTimeoutSeconds: 0 },
+  });
+  try {
+    return await storm(stack, privateKey, options);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function storm(stack: TestStack, privateKey: KeyObject, options: StormOptions): Promise<StormReport> {
+  const progress = options.progress ?? (() => undefined);
+  const random = prng(options.seed);
+  const problems: string[] = [];
+  const problem = (text: string) => problems.push(text);
+
+  const windows = await openWindows(stack, options.windows, options.concurrency);
+  progress(`opened ${windows.length} windows`);
+
+  const forgedCount = Math.round(options.events * options.forgedShare);
+  const duplicateCount = Math.round(options.events * options.duplicateShare);
+  const genuineCount = options.events - forgedCount - duplicateCount;
+  if (genuineCount < 1) throw new Error('the mix leaves no genuine event');
+  const run = randomBytes(4).toString('hex');
+  const signer = (key: KeyObject) => (body: string) =>
+    `rsassa-pss-sha256=${sign('sha256', Buffer.from(body), {
+      key,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: 32,
+    }).toString('base64')}`;
+  const signGenuine = signer(privateKey);
+  const signAttacker = signer(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+  const startedAt = Date.now();
+  const makeEvent = (kind: 'storm' | 'forged', n: number): StormEvent => {
+    const window = windows[n % windows.length]!;
+    const status = statuses[Math.floor(random() * statuses.length)]!;
+    const eventId = `evt_${kind}${run}_${n}`;
+    const attemptId = `att_${kind}${run}_${n}`;
+    const body = JSON.stringify({
+      id: eventId,
+      type: 'verify.delivery_status',
+      created_at: new Date(startedAt + n).toISOString(),
+      payload: {
+        id: `dls_${kind}${run}_${n}`,
+        attempt_id: attemptId,
+        verification_id: window.verificationId,
+        status,
+        time: new Date(startedAt + n).toISOString(),
+        price: { amount: 0.009, currency: 'EUR' },
+        metadata: { correlation_id: window.id },
+      },
+    });
+    return { eventId, attemptId, status, window, body };
+  };
+
+  const genuine = Array.from({ length: genuineCount }, (_, n) => {
+    const event = makeEvent('storm', n);
+    return { ...event, signature: signGenuine(event.body) };
+  });
+  const deliveries: Delivery[] = genuine.map((event) => ({ event }));
+  for (let n = 0; n < duplicateCount; n++) {
+    deliveries.push({ event: genuine[Math.floor(random() * genuine.length)]! });
+  }
+  const forged: Delivery[] = [];
+  for (let n = 0; n < forgedCount; n++) {
+    const kind = forgeryKinds[n % forgeryKinds.length]!;
+    const event = makeEvent('forged', n);
+    forged.push({ event: forge(event, kind, signGenuine, signAttacker, genuine), forged: kind });
+  }
+  deliveries.push(...forged);
+  shuffle(deliveries, random);
+  progress(
+    `sending ${deliveries.length} events (${genuineCount} genuine, ${duplicateCount} duplicates, ${forgedCount} forged), ${options.concurrency} in flight`,
+  );
+
+  const deadline = Date.now() + options.timeoutMs;
+  const url = `${stack.serverUrl}/webhooks/prelude`;
+  let redeliveries = 0;
+  const sendStart = performance.now();
+  await inParallel(deliveries, options.concurrency, async (delivery) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(delivery.event.signature ? { 'x-webhook-signature': delivery.event.signature } : {}),
+          },
+          body: delivery.event.body,
+          signal: AbortSignal.timeout(Math.max(1, Math.min(15_000, deadline - Date.now()))),
+        });
+        delivery.status = response.status;
+        delivery.answer = (await response.json().catch(() => undefined)) as Delivery['answer'];
+        if (response.status < 500) return;
+      } catch {
+        delivery.status = undefined;
+      }
+      // Prelude redelivers until it hears 200; a few quick tries stand in for its backoff.
+      if (attempt >= 5 || Date.now() > deadline) return;
+      redeliveries += 1;
+      await sleep(100 * attempt);
+    }
+  });
+  const sendSeconds = (performance.now() - sendStart) / 1000;
+  progress(`sent in ${sendSeconds.toFixed(1)} s; waiting for the windows`);
+
+  const httpStatus: Record<string, number> = {};
+  for (const d of deliveries) {
+    const key = String(d.status ?? 'no_answer');
+    httpStatus[key] = (httpStatus[key] ?? 0) + 1;
+  }
+
+  // Every genuine event: one `accepted` answer, and every other delivery of it `duplicate`.
+  const accepted = new Map<string, number>();
+  for (const d of deliveries) {
+    const { eventId } = d.event;
+    if (d.forged) {
+      if (d.status !== 401 || d.answer?.code !== 'invalid_signature')
+        problem(`forged (${d.forged}) ${eventId} answered ${d.status} ${JSON.stringify(d.answer)}`);
+      continue;
+    }
+    if (
+      d.status !== 200 ||
+      d.answer?.event_id !== eventId ||
+      !['accepted', 'duplicate'].includes(d.answer.status ?? '')
+    )
+      problem(`genuine ${eventId} answered ${d.status} ${JSON.stringify(d.answer)}`);
+    if (d.answer?.status === 'accepted') accepted.set(eventId, (accepted.get(eventId) ?? 0) + 1);
+  }
+
+  // Wait until every genuine event is in its window (or the deadline passes), re-reading only the
+  // windows still missing some; a read that fails under load is tried again on the next round.
+  const byWindow = new Map(windows.map((w) => [w.id, genuine.filter((e) => e.window.id === w.id)]));
+  const waiting = new Set(windows);
+  let readFailures = 0;
+  while (waiting.size > 0 && Date.now() < deadline) {
+    await inParallel([...waiting], 8, async (window) => {
+      const attempts = await readWindow(stack, window).catch(() => undefined);
+      if (!attempts) readFailures += 1;
+      else if (complete(attempts, byWindow.get(window.id) ?? [])) waiting.delete(window);
+    });
+    if (waiting.size > 0) await sleep(1_000);
+  }
+  const appliedSeconds = (performance.now() - sendStart) / 1000;
+  progress(`windows settled after ${appliedSeconds.toFixed(1)} s; checking`);
+  // The final reading, after the last event was in: nothing may have been added since.
+  const states = new Map<string, Attempts>();
+  await inParallel(windows, 8, async (window) => {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const attempts = await readWindow(stack, window).catch(() => undefined);
+      if (attempts) {
+        states.set(window.id, attempts);
+        return;
+      }
+      readFailures += 1;
+    }
+    problem(`window ${window.id} could not be read`);
+  });
+
+  const signals = await signalsByWindow(stack, windows, options.concurrency);
+  let repeatedSignals = 0;
+  const applied = new Set<string>();
+  for (const window of windows) {
+    const records = new Map<string, { count: number; status?: string }>();
+    for (const attempt of states.get(window.id) ?? []) {
+      if (!attempt.attemptId) continue;
+      const record = records.get(attempt.attemptId) ?? { count: 0, status: attempt.deliveryStatus };
+      record.count += 1;
+      records.set(attempt.attemptId, record);
+    }
+    const delivered = signals.get(window.id) ?? new Map<string, number>();
+    const own = new Set<string>();
+    for (const event of byWindow.get(window.id) ?? []) {
+      own.add(event.attemptId);
+      const record = records.get(event.attemptId);
+      const signalled = delivered.get(event.eventId) ?? 0;
+      if (signalled > 1) repeatedSignals += signalled - 1;
+      const answers = accepted.get(event.eventId) ?? 0;
+      if (!record) problem(`genuine ${event.eventId} is not in window ${window.id}`);
+      else if (record.count !== 1) problem(`genuine ${event.eventId} recorded ${record.count} times`);
+      else if (record.status !== event.status)
+        problem(`genuine ${event.eventId} recorded as ${record.status}, sent as ${event.status}`);
+      else if (signalled === 0) problem(`genuine ${event.eventId} recorded without a signal`);
+      else if (answers !== 1) problem(`genuine ${event.eventId} accepted ${answers} times`);
+      else applied.add(event.eventId);
+    }
+    for (const [attemptId] of records) {
+      if (attemptId.startsWith(`att_forged${run}`)) problem(`forged ${attemptId} applied to ${window.id}`);
+      else if (attemptId.startsWith(`att_storm${run}`) && !own.has(attemptId))
+        problem(`${attemptId} applied to the wrong window ${window.id}`);
+    }
+    for (const [eventId] of delivered) {
+      if (eventId.startsWith(`evt_forged${run}`)) problem(`forged ${eventId} signalled to ${window.id}`);
+    }
+  }
+
+  // No forged event has an ingest run.
+  await inParallel(forged, options.concurrency, async ({ event }) => {
+    try {
+      await stack.client.workflow.getHandle(ingestWorkflowId(event.eventId)).describe();
+      problem(`forged ${event.eventId} has an ingest run`);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) problem(`describing ${event.eventId}: ${String(error)}`);
+    }
+  });
+
+  // Each window's ingest runs are found by its target key (visibility lags: poll until it agrees).
+  await inParallel(windows, options.concurrency, async (window) => {
+    const expected = byWindow.get(window.id)?.length ?? 0;
+    const query =
+      `WorkflowType = 'webhookIngestWorkflow' AND ${targetKeySearchAttribute.name} = '${window.targetKey}' ` +
+      `AND WorkflowId STARTS_WITH '${ingestWorkflowId(`evt_storm${run}_`)}'`;
+    let found = -1;
+    const until = Math.max(deadline, Date.now() + 20_000);
+    while (Date.now() < until) {
+      found = (await stack.client.workflow.count(query)).count;
+      if (found === expected) return;
+      await sleep(500);
+    }
+    problem(`window ${window.id}: ${found} ingest runs under its target key, expected ${expected}`);
+  });
+
+  await inParallel(windows, options.concurrency, async (window) => {
+    await cancelVerificationById(stack.client, window.id, stack.options).catch(() => undefined);
+  });
+
+  const round = (n: number) => Number(n.toFixed(1));
+  return {
+    events: deliveries.length,
+    genuine: genuineCount,
+    duplicates: duplicateCount,
+    forged: forgedCount,
+    applied_once: applied.size,
+    wrong: problems.length,
+    events_per_second: round(deliveries.length / sendSeconds),
+    applied_per_second: round(genuineCount / appliedSeconds),
+    send_seconds: round(sendSeconds),
+    applied_seconds: round(appliedSeconds),
+    windows: windows.length,
+    concurrency: options.concurrency,
+    seed: options.seed,
+    http_status: httpStatus,
+    redeliveries,
+    repeated_signals: repeatedSignals,
+    read_retries: readFailures,
+    problems: problems.slice(0, 20),
+  };
+}
+
+/** A forged delivery of `event`: refused by the signature check, each kind in its own way. */
+function forge(
+  event: StormEvent,
+  kind: ForgeryKind,
+  signGenuine: (body: string) => string,
+  signAttacker: (body: string) => string,
+  genuine: StormEvent[],
+): StormEvent {
+  switch (kind) {
+    case 'wrong_key':
+      return { ...event, signature: signAttacker(event.body) };
+    case 'tampered': {
+      // Signed by the right key, then changed on the way.
+      const signature = signGenuine(event.body);
+      const body = event.body.replace(`"status":"${event.status}"`, '"status":"undeliverable"');
+      return { ...event, status: 'undeliverable', body, signature };
+    }
+    case 'garbage_signature':
+      return { ...event, signature: `rsassa-pss-sha256=${randomBytes(256).toString('base64')}` };
+    case 'borrowed_signature':
+      return { ...event, signature: genuine[0]!.signature };
+    case 'unsigned':
+      return { ...event, signature: undefined };
+  }
+}
+
+/** Opens `count` windows over the helpers and keeps their real Prelude verification IDs. */
+async function openWindows(stack: TestStack, count: number, concurrency: number): Promise<Window[]> {
+  const windows: Window[] = [];
+  await inParallel(
+    Array.from({ length: count }, (_, n) => n),
+    Math.min(concurrency, 8),
+    async () => {
+      const result = await startVerification(stack.client, { target: uniquePhoneTarget() }, stack.options);
+      if (result.status !== 'success' || !result.verificationId)
+        throw new Error(`a window did not open: ${result.status}`);
+      windows.push({
+        id: result.windowId,
+        targetKey: result.windowId.slice(windowIdPrefix.length),
+        verificationId: result.verificationId,
+      });
+    },
+  );
+  return windows;
+}
+
+type Attempts = { attemptId?: string; deliveryStatus?: string }[];
+
+async function readWindow(stack: TestStack, window: Window): Promise<Attempts> {
+  return (await getVerificationById(stack.client, window.id, stack.options)).attempts;
+}
+
+/** Whether every event of a window has its attempt record. */
+function complete(attempts: Attempts, events: StormEvent[]): boolean {
+  const named = new Set(attempts.map((a) => a.attemptId));
+  return events.every((e) => named.has(e.attemptId));
+}
+
+/** Per window, how many `deliveryStatus` signals its history holds for each event ID. */
+async function signalsByWindow(
+  stack: TestStack,
+  windows: Window[],
+  concurrency: number,
+): Promise<Map<string, Map<string, number>>> {
+  const result = new Map<string, Map<string, number>>();
+  await inParallel(windows, concurrency, async (window) => {
+    const history = await stack.client.workflow.getHandle(window.id).fetchHistory();
+    const counts = new Map<string, number>();
+    for (const event of history.events ?? []) {
+      const signal = event.workflowExecutionSignaledEventAttributes;
+      if (signal?.signalName !== deliveryStatusSignal.name) continue;
+      const [payload] = await decode(stack.dataConverter, (signal.input?.payloads ?? []) as Payload[]);
+      if (!payload) continue;
+      const report = defaultPayloadConverter.fromPayload<DeliveryStatusReport>(payload);
+      counts.set(report.eventId, (counts.get(report.eventId) ?? 0) + 1);
+    }
+    result.set(window.id, counts);
+  });
+  return result;
+}
+
+/** Undoes the payload codecs (the encryption), last applied first undone. */
+async function decode(converter: DataConverter, payloads: Payload[]): Promise<Payload[]> {
+  let decoded = payloads;
+  for (const codec of [...(converter.payloadCodecs ?? [])].reverse()) decoded = await codec.decode(decoded);
+  return decoded;
+}
+
+/** Runs `task` over `items`, `concurrency` at a time. */
+async function inParallel<T>(
+  items: T[],
+  concurrency: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}
+
+/** A small seeded generator (mulberry32), so a run's mix and order can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+function shuffle<T>(items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
+
+function numberFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const options: StormOptions = {
+    events: numberFromEnv('STORM_EVENTS', defaultStormOptions.events),
+    duplicateShare: numberFromEnv('STORM_DUPLICATES', defaultStormOptions.duplicateShare),
+    forgedShare: numberFromEnv('STORM_FORGED', defaultStormOptions.forgedShare),
+    windows: numberFromEnv('STORM_WINDOWS', defaultStormOptions.windows),
+    concurrency: numberFromEnv('STORM_CONCURRENCY', defaultStormOptions.concurrency),
+    seed: numberFromEnv('STORM_SEED', defaultStormOptions.seed),
+    timeoutMs: numberFromEnv('STORM_TIMEOUT_SECONDS', defaultStormOptions.timeoutMs / 1000) * 1000,
+    progress: (line) => console.error(`[storm] ${line}`),
+  };
+  // However the run goes, the process ends: the storm's deadline plus time to start and stop.
+  setTimeout(() => {
+    console.error('[storm] gave up: the run outlived its deadline');
+    process.exit(2);
+  }, options.timeoutMs + 180_000).unref();
+
+  // The worker's lifecycle lines would drown the one line this prints.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
+  try {
+    // The stack reads both from the environment, as the test suites' global setup provides them.
+    if (devServer) process.env.TEMPORAL_ADDRESS = devServer.address;
+    process.env.TEST_WORKFLOW_BUNDLE ??= await writeWorkflowBundle(
+      join(mkdtempSync(join(tmpdir(), 'prelude-storm-')), 'workflows.js'),
+    );
+    const report = await runStorm(options);
+    console.log(JSON.stringify(report));
+    if (report.wrong > 0 || report.applied_once !== report.genuine) process.exitCode = 1;
+  } finally {
+    await devServer?.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
