@@ -94,6 +94,7 @@ export async function runServer(
     client: temporal,
     verification: verificationClientOptions(config),
     apiToken: config.service.apiToken,
+    allowOverrides: config.service.allowOverrides,
     webhookPublicKey: config.prelude.webhookPublicKey ?? (await sandboxWebhookKey(config)),
     bodyLimitBytes: config.service.bodyLimitBytes,
     host: config.service.host,

@@ -79,6 +79,7 @@ export interface SendCodeRequest {
   signals?: SendSignals;
   options?: SendOptions;
   dispatchId?: string;
+  idempotency?: IdempotencyBinding;
 }
 
 /** Prelude's words for a send: `success` opened the window, `retry` resent in it. */
@@ -102,9 +103,20 @@ export interface SendCodeResult {
   nextResendAt?: string;
 }
 
+/**
+ * An `Idempotency-Key` bound to its request: hashes only (the key and the request may identify a
+ * person). The same key with another request is refused; the same key and request get the first
+ * answer again.
+ */
+export interface IdempotencyBinding {
+  keyHash: string;
+  requestHash: string;
+}
+
 /** Arguments of a check. */
 export interface CheckCodeRequest {
   code: string;
+  idempotency?: IdempotencyBinding;
 }
 
 /** The answer to a check, in Prelude's words. */
@@ -192,6 +204,11 @@ export interface VerificationState {
   closedAt?: string;
   /** Why the window failed, when the outcome is `failed`. */
   failure?: string;
+  /**
+   * Keyed requests seen by this window, by key hash: the request each key was first used for, and
+   * for a check its answer (given again to a retry, even once the window has closed).
+   */
+  keyed?: Record<string, { requestHash: string; answer?: CheckCodeResult }>;
   /** The target's allowance across windows after this window's latest send. */
   targetUsage?: TargetUsage;
   /**
@@ -213,6 +230,7 @@ export const rejection = {
   tooManyAttempts: 'too_many_attempts',
   tooManyChecks: 'too_many_checks',
   targetRateLimited: 'target_rate_limited',
+  idempotencyKeyReused: 'idempotency_key_reused',
 } as const;
 
 /** Sends the first code of the window, or resends one. */

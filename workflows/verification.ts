@@ -41,6 +41,7 @@ import {
   stateQuery,
   type CheckCodeResult,
   type DeliveryStatusReport,
+  type IdempotencyBinding,
   type Outcome,
   type SendCodeRequest,
   type AttemptRecord,
@@ -166,11 +167,24 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     checksLeft: state.checksLeft,
   });
 
+  /** Refuses a key already used by this window for another request (a validator's check: no state change). */
+  const refuseReusedKey = (binding: IdempotencyBinding | undefined) => {
+    const seen = binding && state.keyed?.[binding.keyHash];
+    if (seen && seen.requestHash !== binding.requestHash) {
+      throw refuse(rejection.idempotencyKeyReused, 'this Idempotency-Key was used for another request');
+    }
+  };
+  const bindKey = (binding: IdempotencyBinding | undefined, answer?: CheckCodeResult) => {
+    if (!binding) return;
+    state.keyed = { ...state.keyed, [binding.keyHash]: { requestHash: binding.requestHash, answer } };
+  };
+
   setHandler(stateQuery, snapshot);
 
   setHandler(
     sendCodeUpdate,
     async (request: SendCodeRequest): Promise<SendCodeResult> => {
+      bindKey(request.idempotency);
       sending = true;
       const firstSend = state.sendsUsed === 0;
       try {
@@ -229,7 +243,8 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
       }
     },
     {
-      validator: (_request: SendCodeRequest) => {
+      validator: (request: SendCodeRequest) => {
+        refuseReusedKey(request.idempotency);
         if (!isOpen()) throw refuse(rejection.windowClosed, `the verification window is ${state.outcome}`);
         if (state.sendsLeft === 0) {
           throw refuse(rejection.tooManyAttempts, `all ${policy.maxSends} sends of this window are used`);
@@ -345,46 +360,55 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     return sendResult(response.status);
   }
 
+  /** One check against Prelude, read by its lifecycle rules. */
+  async function check(code: string): Promise<CheckCodeResult> {
+    // A closed window answers like no window at all, whatever closed it.
+    if (!isOpen()) return checkResult('expired_or_not_found');
+    const outcome = await calls.check.checkVerification({ target, code });
+    if (outcome.kind === 'refused') {
+      state.checksLeft = 0;
+      close('max_checks');
+      throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
+    }
+    const { status } = outcome.response;
+    if (status === 'expired_or_not_found' && outcome.retried && Date.now() < expiresAt) {
+      // Prelude closes a window early only on a right code. Our window is inside its lifetime
+      // with checks left, so the earlier attempt of this very check (same code), whose answer
+      // was lost, succeeded.
+      state.checksUsed += 1;
+      state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
+      close('verified', {
+        inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
+      });
+      return checkResult('success');
+    }
+    if (status === 'expired_or_not_found') {
+      close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
+      return checkResult('expired_or_not_found');
+    }
+    state.checksUsed += 1;
+    state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
+    if (status === 'success') {
+      close('verified');
+      return checkResult('success');
+    }
+    // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
+    if (state.checksLeft === 0) close('max_checks');
+    return checkResult('failure');
+  }
+
   setHandler(
     checkCodeUpdate,
-    async ({ code }): Promise<CheckCodeResult> => {
+    async ({ code, idempotency }): Promise<CheckCodeResult> => {
+      // Bound before the first wait, so a concurrent request reusing the key is refused.
+      bindKey(idempotency);
       // Checks run one at a time: each must see the budget and the outcome the previous one left.
       await condition(() => !checking);
       checking = true;
       try {
-        // A closed window answers like no window at all, whatever closed it.
-        if (!isOpen()) return checkResult('expired_or_not_found');
-        const outcome = await calls.check.checkVerification({ target, code });
-        if (outcome.kind === 'refused') {
-          state.checksLeft = 0;
-          close('max_checks');
-          throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
-        }
-        const { status } = outcome.response;
-        if (status === 'expired_or_not_found' && outcome.retried && Date.now() < expiresAt) {
-          // Prelude closes a window early only on a right code. Our window is inside its lifetime
-          // with checks left, so the earlier attempt of this very check (same code), whose answer
-          // was lost, succeeded.
-          state.checksUsed += 1;
-          state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
-          close('verified', {
-            inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
-          });
-          return checkResult('success');
-        }
-        if (status === 'expired_or_not_found') {
-          close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
-          return checkResult('expired_or_not_found');
-        }
-        state.checksUsed += 1;
-        state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
-        if (status === 'success') {
-          close('verified');
-          return checkResult('success');
-        }
-        // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
-        if (state.checksLeft === 0) close('max_checks');
-        return checkResult('failure');
+        const answer = await check(code);
+        bindKey(idempotency, answer);
+        return answer;
       } catch (error) {
         throw asUpdateFailure(error);
       } finally {
@@ -392,7 +416,8 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
       }
     },
     {
-      validator: ({ code }) => {
+      validator: ({ code, idempotency }) => {
+        refuseReusedKey(idempotency);
         if (typeof code !== 'string' || !codePattern.test(code)) {
           throw refuse(rejection.invalidCode, 'a code is 4 to 8 letters or digits');
         }

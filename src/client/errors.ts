@@ -12,6 +12,10 @@ export type VerificationErrorCode =
   | 'invalid_code'
   /** The target, signals, options or policy are malformed, or Prelude refused them as such. */
   | 'invalid_request'
+  /** The `Idempotency-Key` is malformed (1 to 255 of `A-Z a-z 0-9 . _ : -`). */
+  | 'invalid_idempotency_key'
+  /** The `Idempotency-Key` was used before for another request. */
+  | 'idempotency_key_reused'
   /** No verification window is known for that target or ID. */
   | 'not_found'
   /** Prelude could not be reached, or kept failing, within the activity's retries. */
@@ -19,7 +23,9 @@ export type VerificationErrorCode =
   /** Prelude refused our credentials or the call outright. */
   | 'prelude_error'
   /** No worker answered in time (is `npm run worker` running on the task queue?). */
-  | 'unavailable';
+  | 'unavailable'
+  /** The deadline passed while a worker was still sending (`windowId` names the window to read). */
+  | 'pending';
 
 /** The one error type of the client helpers: a `code` to branch on and a message for people. */
 export class VerificationError extends Error {
@@ -29,6 +35,8 @@ export class VerificationError extends Error {
     message: string,
     /** For `premature_retry` and `target_rate_limited`: seconds until a send is accepted. */
     readonly retryAfterSeconds?: number,
+    /** For `pending`: the window whose send is still under way. */
+    readonly windowId?: string,
   ) {
     super(message);
   }

@@ -21,8 +21,10 @@ export interface ForgetResult {
 
 /**
  * Deletes every workflow execution about a target: its verification windows (the open one
- * included, which is ended at once) and the webhook ingest runs filed under its key. Deletion is
- * Temporal's: the executions disappear from visibility and their histories are removed shortly after.
+ * included, which is ended at once), their outcome reports and the webhook ingest runs filed under
+ * its key. Deletion is Temporal's, and asynchronous: the executions leave visibility and their
+ * histories are removed within seconds to tens of seconds. The target's limits entity is kept (times
+ * only, under the key): forgetting must not reset a target's limits.
  *
  * @throws VerificationError `invalid_request` for a malformed target.
  */
@@ -36,8 +38,9 @@ export async function forgetTarget(
   const executions = new Map<string, { workflowId: string; runId?: string }>();
   // The newest window by ID, even if visibility has not indexed it yet…
   executions.set(windowId, { workflowId: windowId });
-  // …and every run filed under the target, closed windows and webhook ingests alike.
-  const query = `WorkflowId = '${windowId}' OR PreludeTargetKey = '${key}'`;
+  // …and every run filed under the target, closed windows and webhook ingests alike. The limits
+  // entity stays: it holds only times under the key, and forgetting must not reset a target's limits.
+  const query = `(WorkflowId = '${windowId}' OR PreludeTargetKey = '${key}') AND WorkflowType != 'targetLimitsWorkflow'`;
   for await (const execution of client.workflow.list({ query })) {
     executions.set(`${execution.workflowId}/${execution.runId}`, execution);
   }
@@ -45,7 +48,30 @@ export async function forgetTarget(
   for (const { workflowId, runId } of executions.values()) {
     if (await deleteExecution(client, workflowId, runId)) deleted += 1;
   }
+  await untilGone(client, windowId);
   return { targetKey: key, deleted };
+}
+
+/**
+ * Waits (up to 30 s) until the window's executions are gone from Temporal's store, so that the
+ * answer means what it says; visibility listings follow within seconds.
+ */
+async function untilGone(client: Client, workflowId: string): Promise<void> {
+  // p-retry ships only as an ES module; this package is CommonJS.
+  const { default: pRetry } = await import('p-retry');
+  await pRetry(
+    async () => {
+      const gone = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .then(
+          () => false,
+          (error: unknown) => error instanceof WorkflowNotFoundError,
+        );
+      if (!gone) throw new Error(`${workflowId} is still being deleted`);
+    },
+    { retries: Infinity, minTimeout: 100, maxTimeout: 1_000, maxRetryTime: 30_000 },
+  ).catch(() => undefined);
 }
 
 async function deleteExecution(client: Client, workflowId: string, runId?: string): Promise<boolean> {

@@ -29,6 +29,14 @@ export const policyOverridesSchema = z
   .partial()
   .strict();
 
+/**
+ * An `Idempotency-Key`: 1 to 255 letters, digits and `. _ : -`. It is bound to its request: the same
+ * key with another request is refused (`idempotency_key_reused`).
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,255}$/, 'an Idempotency-Key is 1 to 255 letters, digits and . _ : -');
+
 /** `startVerification`'s request: Prelude's create fields plus our window policy. */
 export const startVerificationRequestSchema = z.object({
   target: targetInputSchema,
@@ -36,6 +44,7 @@ export const startVerificationRequestSchema = z.object({
   options: createVerificationRequestSchema.shape.options,
   dispatchId: z.string().length(36).optional(),
   policy: policyOverridesSchema.optional(),
+  idempotencyKey: idempotencyKeySchema.optional(),
 });
 
 /** Input of {@link startVerification}. */
@@ -45,8 +54,8 @@ export type StartVerificationRequest = z.input<typeof startVerificationRequestSc
 export const checkCodeRequestSchema = z.object({
   target: targetInputSchema,
   code: z.string().trim(),
-  /** Used as the update ID: the same request ID twice gets the first answer again. */
-  requestId: z.string().min(1).max(200).optional(),
+  /** The same key and request twice get the first answer again, spending one check. */
+  idempotencyKey: idempotencyKeySchema.optional(),
 });
 
 /** Input of {@link checkCode}. */

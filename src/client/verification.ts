@@ -8,7 +8,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { lifecycleAttemptMarginMs, loadConfig, privacyKeys, type Config } from '../../temporal.config';
 import {
   cancelUpdate,
@@ -21,6 +21,7 @@ import {
   verificationWorkflow,
   codePattern,
   type CheckCodeResult,
+  type IdempotencyBinding,
   type LifecycleCallSettings,
   type TargetLimits,
   type SendCodeResult,
@@ -35,6 +36,7 @@ import { VerificationError } from './errors';
 import { targetKey, windowId as windowIdOf } from './ids';
 import {
   checkCodeRequestSchema,
+  idempotencyKeySchema,
   startVerificationRequestSchema,
   type CheckCodeRequestInput,
   type StartVerificationRequest,
@@ -101,41 +103,56 @@ export async function startVerification(
   request: StartVerificationRequest,
   options: VerificationClientOptions = configuredOptions(),
 ): Promise<StartVerificationResult> {
+  checkIdempotencyKey(request);
   const input = parse(startVerificationRequestSchema, request);
   const target = normalize(input.target);
   const key = targetKey(target, options.idKey);
-  const updateId = randomUUID();
+  const idempotency = bindIdempotencyKey(
+    input.idempotencyKey,
+    target,
+    input.signals,
+    input.options,
+    input.policy,
+  );
+  const updateId = idempotency ? `send-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID();
   // A window that has just closed, but whose run has not completed yet, refuses the send; the run
   // completes at once, and the next attempt opens a new window.
-  return call(
-    client,
-    options,
-    () =>
-      client.workflow.executeUpdateWithStart(sendCodeUpdate, {
-        args: [{ signals: input.signals, options: input.options, dispatchId: input.dispatchId }],
-        updateId,
-        // An operation can be used once; a retried call gets a new one.
-        startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
-          workflowId: windowIdOf(target, options.idKey),
-          taskQueue: options.taskQueue,
+  const windowId = windowIdOf(target, options.idKey);
+  try {
+    return await call(
+      client,
+      options,
+      () =>
+        client.workflow.executeUpdateWithStart(sendCodeUpdate, {
           args: [
-            {
-              target,
-              targetKey: key,
-              policy: { ...options.policy, ...input.policy },
-              calls: options.calls,
-              limits: options.limits,
-            },
+            { signals: input.signals, options: input.options, dispatchId: input.dispatchId, idempotency },
           ],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          typedSearchAttributes: [
-            { key: targetKeySearchAttribute, value: key },
-            { key: outcomeSearchAttribute, value: 'open' },
-          ],
+          updateId,
+          // An operation can be used once; a retried call gets a new one.
+          startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
+            workflowId: windowId,
+            taskQueue: options.taskQueue,
+            args: [
+              {
+                target,
+                targetKey: key,
+                policy: { ...options.policy, ...input.policy },
+                calls: options.calls,
+                limits: options.limits,
+              },
+            ],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            typedSearchAttributes: [
+              { key: targetKeySearchAttribute, value: key },
+              { key: outcomeSearchAttribute, value: 'open' },
+            ],
+          }),
         }),
-      }),
-    isClosedWindowRefusal,
-  );
+      isClosedWindowRefusal,
+    );
+  } catch (error) {
+    throw await pendingIfSending(client, windowId, error);
+  }
 }
 
 /**
@@ -144,29 +161,106 @@ export async function startVerification(
  * @returns `success` (the window is verified and closed), `failure` (with `checksLeft`), or
  *   `expired_or_not_found` (no open window).
  * @throws VerificationError `too_many_checks`, `invalid_code`, `invalid_request`,
- *   `prelude_unavailable`, `prelude_error`, `unavailable`.
+ *   `invalid_idempotency_key`, `idempotency_key_reused`, `prelude_unavailable`, `prelude_error`,
+ *   `unavailable`.
  */
 export async function checkCode(
   client: Client,
   request: CheckCodeRequestInput,
   options: VerificationClientOptions = configuredOptions(),
 ): Promise<CheckCodeResult> {
+  checkIdempotencyKey(request);
   const input = parse(checkCodeRequestSchema, request);
   // Refused before any workflow is contacted, so the answer is the same whether a window exists.
   if (!codePattern.test(input.code))
     throw new VerificationError('invalid_code', 'a code is 4 to 8 letters or digits');
   const target = normalize(input.target);
-  const handle = client.workflow.getHandle(windowIdOf(target, options.idKey));
-  const updateId = input.requestId ?? randomUUID();
+  const handle = client.workflow.getHandle<typeof verificationWorkflow>(windowIdOf(target, options.idKey));
+  const idempotency = bindIdempotencyKey(input.idempotencyKey, target, input.code);
   try {
     return await call(client, options, () =>
-      handle.executeUpdate(checkCodeUpdate, { args: [{ code: input.code }], updateId }),
+      handle.executeUpdate(checkCodeUpdate, {
+        args: [{ code: input.code, idempotency }],
+        updateId: idempotency ? `check-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID(),
+      }),
     );
   } catch (error) {
     if (!(error instanceof VerificationError) || error.code !== 'not_found') throw error;
-    // No window, or a closed one, whatever closed it: one answer, so nothing is learnt about a target.
-    return { status: 'expired_or_not_found', windowId: handle.workflowId, checksUsed: 0, checksLeft: 0 };
+    return idempotency ? keyedAnswerOfClosedWindow(handle, idempotency) : noWindow(handle.workflowId);
   }
+}
+
+/**
+ * A send whose deadline passed is `pending` when a worker had taken it up (the window's first task
+ * ran, so the send is under way and will finish: the window says how), and stays `unavailable` when no
+ * worker did.
+ */
+async function pendingIfSending(client: Client, windowId: string, error: unknown): Promise<unknown> {
+  if (!(error instanceof VerificationError) || error.code !== 'unavailable') return error;
+  const description = await client.workflow
+    .getHandle(windowId)
+    .describe()
+    .catch(() => undefined);
+  const taken = description?.status.name === 'RUNNING' && (description.historyLength ?? 0) > 2;
+  if (!taken) return error;
+  return new VerificationError(
+    'pending',
+    'the send is still under way: read the window for its outcome',
+    undefined,
+    windowId,
+  );
+}
+
+/** No window, or a closed one, whatever closed it: one answer, so nothing is learnt about a target. */
+function noWindow(windowId: string): CheckCodeResult {
+  return { status: 'expired_or_not_found', windowId, checksUsed: 0, checksLeft: 0 };
+}
+
+/**
+ * A keyed check that found the window closed: a retry of the check that closed it (same key, same
+ * request) gets that check's answer again; the key used for another request is refused.
+ */
+async function keyedAnswerOfClosedWindow(
+  handle: WorkflowHandle<typeof verificationWorkflow>,
+  { keyHash, requestHash }: IdempotencyBinding,
+): Promise<CheckCodeResult> {
+  const final = await handle.result().catch(() => undefined);
+  const seen = final?.keyed?.[keyHash];
+  if (seen && seen.requestHash !== requestHash) {
+    throw new VerificationError(
+      'idempotency_key_reused',
+      'this Idempotency-Key was used for another request',
+    );
+  }
+  return seen?.answer ?? noWindow(handle.workflowId);
+}
+
+/** A malformed key is its own error, before anything else about the request. */
+function checkIdempotencyKey(request: { idempotencyKey?: unknown }): void {
+  if (
+    request.idempotencyKey !== undefined &&
+    !idempotencyKeySchema.safeParse(request.idempotencyKey).success
+  ) {
+    throw new VerificationError(
+      'invalid_idempotency_key',
+      'an Idempotency-Key is 1 to 255 letters, digits and . _ : -',
+    );
+  }
+}
+
+/**
+ * Hashes of a key and of the request it came with (the normalised target and what else makes the
+ * request): the window refuses the key for another request, and the pair names the update, so a
+ * retry of the same request is the same update and gets its first answer.
+ */
+function bindIdempotencyKey(
+  key: string | undefined,
+  target: Target,
+  ...request: unknown[]
+): IdempotencyBinding | undefined {
+  if (key === undefined) return undefined;
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+  return { keyHash: hash(key), requestHash: hash(JSON.stringify([target, ...request])) };
 }
 
 /**
@@ -310,6 +404,8 @@ function fromFailure(failure: ApplicationFailure): VerificationError {
       return new VerificationError('invalid_code', failure.message);
     case rejection.windowClosed:
       return new VerificationError('not_found', failure.message);
+    case rejection.idempotencyKeyReused:
+      return new VerificationError('idempotency_key_reused', failure.message);
     case 'Prelude.invalid_request':
       return new VerificationError('invalid_request', failure.message);
     case 'Prelude.auth':

@@ -20,15 +20,21 @@ const statusOf: Record<VerificationErrorCode, number> = {
   too_many_checks: 429,
   invalid_code: 400,
   invalid_request: 400,
+  invalid_idempotency_key: 400,
+  idempotency_key_reused: 422,
   not_found: 404,
   prelude_unavailable: 503,
   prelude_error: 502,
   unavailable: 503,
+  pending: 202,
 };
 
 /** Answers a helper's VerificationError with its HTTP status; anything else is rethrown (→ 500). */
 export function sendVerificationError(reply: FastifyReply, error: unknown): FastifyReply {
   if (!(error instanceof VerificationError)) throw error;
+  if (error.code === 'pending') {
+    return reply.code(202).send({ status: 'pending', id: error.windowId, message: error.message });
+  }
   const body: ErrorBody = { code: error.code, message: error.message };
   if (error.retryAfterSeconds !== undefined) {
     body.retry_after_seconds = error.retryAfterSeconds;

@@ -21,6 +21,8 @@ export interface ServerOptions {
   verification: VerificationClientOptions;
   /** Bearer token every route but the webhook, health and docs routes requires. */
   apiToken?: string;
+  /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
+  allowOverrides?: readonly string[];
   /** PEM public key webhooks are verified with. */
   webhookPublicKey?: string;
   bodyLimitBytes: number;
@@ -48,6 +50,35 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ? requestLogOptions : false,
     bodyLimit: options.bodyLimitBytes,
+    // Window IDs in plaintext mode hold an e-mail address (up to 320 characters).
+    maxParamLength: 400,
+    // Errors of the router itself, in the service's shape, never echoing the URL (it may hold a
+    // phone number a caller put there by mistake).
+    frameworkErrors: (error, _request, reply) =>
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? sendError(reply, 404, 'not_found', 'no such resource')
+        : sendError(reply, 400, 'invalid_request', 'malformed URL'),
+    // Requests Node refuses before any route runs (oversized headers, a control character in one,
+    // an unknown method) get the same JSON shape, then the connection is closed.
+    clientErrorHandler: (error: Error & { code?: string }, socket) => {
+      const [status, reason] =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large']
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout']
+            : [400, 'Bad Request'];
+      const body = JSON.stringify({
+        code: status === 431 ? 'headers_too_large' : 'invalid_request',
+        message: reason,
+      });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -78,7 +109,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   void app.register(async (scope) => {
     scope.addHook('onRequest', requireBearer(options.apiToken ? [options.apiToken] : []));
-    await scope.register(verificationRoutes, { client: options.client, options: options.verification });
+    await scope.register(verificationRoutes, {
+      client: options.client,
+      options: options.verification,
+      allowOverrides: options.allowOverrides,
+    });
   });
   if (options.codec) void app.register(codecServerRoutes, options.codec);
   return app;

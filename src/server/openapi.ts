@@ -42,6 +42,14 @@ const json = (schema: z.ZodType) => ({
 });
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [String(s), { description: 'error', content: json(errorSchema) }]));
+const idempotencyKeyHeader = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: '1 to 255 of A-Z a-z 0-9 . _ : -, bound to the request (422 if reused for another)',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,255}$' },
+};
+const pendingSchema = z.object({ status: z.literal('pending'), id: z.string(), message: z.string() });
 const idParameter = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
 
 /** The OpenAPI 3.1 document of the HTTP service. */
@@ -59,23 +67,23 @@ export function openApiDocument() {
       '/verifications': {
         post: {
           summary: 'Send a code: open a window, or resend in the open one',
+          parameters: [idempotencyKeyHeader],
           requestBody: { required: true, content: json(startVerificationRequestSchema) },
           responses: {
             '200': { description: 'sent', content: json(startAnswerSchema) },
-            ...errors(400, 401, 429, 502, 503),
+            '202': { description: 'still sending when the deadline passed', content: json(pendingSchema) },
+            ...errors(400, 401, 422, 429, 502, 503),
           },
         },
       },
       '/verifications/check': {
         post: {
           summary: 'Check a code',
-          parameters: [
-            { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string' } },
-          ],
+          parameters: [idempotencyKeyHeader],
           requestBody: { required: true, content: json(checkBodySchema) },
           responses: {
             '200': { description: 'checked', content: json(checkAnswerSchema) },
-            ...errors(400, 401, 429, 502, 503),
+            ...errors(400, 401, 422, 429, 502, 503),
           },
         },
       },
@@ -105,7 +113,7 @@ export function openApiDocument() {
         post: {
           summary: "Prelude's signed webhooks (authenticated by X-Webhook-Signature)",
           security: [],
-          responses: { '200': { description: 'accepted or duplicate' }, ...errors(400, 401, 413, 503) },
+          responses: { '200': { description: 'accepted or duplicate' }, ...errors(400, 401, 413, 415, 503) },
         },
       },
       '/healthz': { get: { summary: 'liveness', security: [], responses: { '200': { description: 'ok' } } } },

@@ -18,6 +18,7 @@ import {
 import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
 import { sendError, sendVerificationError } from './errors';
 import { maskTarget } from './masking';
+import { overridesNeedingLeave, refusedOverrides } from './overrides';
 
 /** `POST /verifications/forget` body: the target whose every window and event is erased. */
 export const forgetBodySchema = z.object({ target: targetInputSchema });
@@ -57,6 +58,16 @@ export function stateAnswer(state: VerificationState) {
     verification_id: state.verificationId,
     method: state.method,
     prediction: state.prediction,
+    ...(state.inferred ? { inferred: state.inferred } : {}),
+    ...(state.targetUsage
+      ? {
+          target_limits: {
+            windows_left: state.targetUsage.windowsLeft,
+            sends_left: state.targetUsage.sendsLeft,
+            next_release_at: state.targetUsage.nextReleaseAt,
+          },
+        }
+      : {}),
     reason: state.reason,
     risk_factors: state.riskFactors,
     attempts: state.attempts.map((a) => ({
@@ -81,13 +92,30 @@ export function stateAnswer(state: VerificationState) {
 /** Registers the verification routes. */
 export async function verificationRoutes(
   app: FastifyInstance,
-  { client, options }: { client: Client; options: VerificationClientOptions },
+  {
+    client,
+    options,
+    allowOverrides = [],
+  }: { client: Client; options: VerificationClientOptions; allowOverrides?: readonly string[] },
 ): Promise<void> {
+  const windowIdPattern =
+    options.idKey === null ? /^verification-[^/]{1,330}$/ : /^verification-[0-9a-f]{32}$/;
+
   app.post('/verifications', async (request, reply) => {
     const body = startVerificationRequestSchema.safeParse(request.body);
     if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
+    const refused = refusedOverrides(overridesNeedingLeave(body.data), allowOverrides);
+    if (refused.length > 0) {
+      return sendError(
+        reply,
+        400,
+        'override_not_allowed',
+        `not settable over HTTP unless the operator allows it (SERVICE_ALLOW_OVERRIDES): ${refused.join(', ')}`,
+      );
+    }
     try {
-      return startAnswer(await startVerification(client, body.data, options));
+      const idempotencyKey = headerValue(request.headers['idempotency-key']);
+      return startAnswer(await startVerification(client, { ...body.data, idempotencyKey }, options));
     } catch (error) {
       return sendVerificationError(reply, error);
     }
@@ -96,13 +124,9 @@ export async function verificationRoutes(
   app.post('/verifications/check', async (request, reply) => {
     const body = checkBodySchema.safeParse(request.body);
     if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
-    const idempotencyKey = request.headers['idempotency-key'];
     try {
-      const result = await checkCode(
-        client,
-        { ...body.data, requestId: typeof idempotencyKey === 'string' ? idempotencyKey : undefined },
-        options,
-      );
+      const idempotencyKey = headerValue(request.headers['idempotency-key']);
+      const result = await checkCode(client, { ...body.data, idempotencyKey }, options);
       return checkAnswer(result.windowId, result);
     } catch (error) {
       return sendVerificationError(reply, error);
@@ -120,7 +144,9 @@ export async function verificationRoutes(
     }
   });
 
+  // Only window IDs: anything else is 404 before Temporal is asked (no other workflow is reachable).
   app.get<{ Params: { id: string } }>('/verifications/:id', async (request, reply) => {
+    if (!windowIdPattern.test(request.params.id)) return sendError(reply, 404, 'not_found', 'no such window');
     try {
       return stateAnswer(await getVerificationById(client, request.params.id, options));
     } catch (error) {
@@ -129,12 +155,18 @@ export async function verificationRoutes(
   });
 
   app.delete<{ Params: { id: string } }>('/verifications/:id', async (request, reply) => {
+    if (!windowIdPattern.test(request.params.id)) return sendError(reply, 404, 'not_found', 'no such window');
     try {
       return stateAnswer(await cancelVerificationById(client, request.params.id, options));
     } catch (error) {
       return sendVerificationError(reply, error);
     }
   });
+}
+
+/** A header's value; a repeated one joined, so that a repeated key fails the key's format. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /** The first zod issue, as `path: message`. */

@@ -59,6 +59,8 @@ export interface StackOptions {
   withServer?: boolean;
   /** The service's bearer token. */
   apiToken?: string;
+  /** Start fields HTTP callers may set (`SERVICE_ALLOW_OVERRIDES`). */
+  allowOverrides?: string[];
 }
 
 /** Starts the sandbox, a worker and a client. */
@@ -99,6 +101,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       client,
       verification: options,
       apiToken: stackOptions.apiToken,
+      allowOverrides: stackOptions.allowOverrides,
       webhookPublicKey: sandbox.publicKeyPem,
       bodyLimitBytes: config.service.bodyLimitBytes,
       host: '127.0.0.1',

@@ -47,6 +47,23 @@ describe('loadConfig', () => {
     );
   });
 
+  it('defaults to the safe settings: fraud check on, per-target limits, privacy keys required', () => {
+    const config = loadConfig({});
+    expect(config.verify.policy.fraudMode).toBe('monitor');
+    expect(config.verify.targetLimits).toEqual({ maxWindows: 5, maxSends: 10, periodSeconds: 86_400 });
+    expect(config.privacy.mode).toBe('encrypted');
+    expect(config.service.allowOverrides).toEqual([]);
+  });
+
+  it('refuses a helper deadline shorter than a send’s worst case', () => {
+    expect(() => loadConfig({ PRELUDE_TIMEOUT_MS: '10000' })).toThrow(
+      /VERIFY_CALL_TIMEOUT_MS: must be at least 62000 ms/,
+    );
+    expect(
+      loadConfig({ PRELUDE_TIMEOUT_MS: '10000', VERIFY_CALL_TIMEOUT_MS: '62000' }).verify.callTimeoutMs,
+    ).toBe(62_000);
+  });
+
   it('requires the mTLS certificate and key together', () => {
     const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----';
     expect(() => loadConfig({ TEMPORAL_TLS_CERT: pem })).toThrow(/TEMPORAL_TLS_KEY: .*go together/);
