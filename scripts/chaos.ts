@@ -1,0 +1,700 @@
+/**
+ * `npm run chaos`: verification flows over HTTP while the parts crash.
+ *
+ * The parts run as separate processes, started as a user starts them: a Temporal dev server whose
+ * state is a SQLite file, and through the product's CLI (`node dist/src/cli.js …`) the Prelude
+ * sandbox (answering a share of 500s and 429s, with latency), the worker and the HTTP service, all
+ * on free ports of 127.0.0.1 and with the same privacy keys. CHAOS_FLOWS flows (default 150),
+ * CHAOS_CONCURRENCY at a time (default 10), each for its own phone number: `POST /verifications`,
+ * the code from the sandbox's inbox, a wrong code, the same request again (same Idempotency-Key;
+ * every POST carries one), the right code, `GET /verifications/:id` until it reads `verified` (see
+ * ./chaos/flow.ts). Meanwhile the worker is killed (`SIGKILL` to its process group) every
+ * CHAOS_KILL_EVERY_MS (default 4000) and restarted after CHAOS_RESTART_PAUSE_MS (default 500); once,
+ * in place of a worker kill, the dev server (restarted on the same SQLite file and port), and once
+ * the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
+ * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
+ * flows then run in calm). The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
+ * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_* and PRELUDE_TIMEOUT_MS are passed
+ * on from the environment.
+ *
+ * It prints one JSON line and exits 1 if any flow is wrong or stuck:
+ * - `correct`: the window reads `verified` after the right code was answered `success`;
+ * - `wrong_outcome`: the right code was answered anything but `success` (`failure`,
+ *   `expired_or_not_found`, an error), the window closed other than `verified`, or another definite
+ *   answer was wrong (the wrong code not answered `failure`, the same Idempotency-Key answered
+ *   differently, a refused first send);
+ * - `stuck`: neither, within CHAOS_STUCK_MS (default 60 s) of the right code's first send (or, before
+ *   that, 120 s from the flow's start, or the run's deadline CHAOS_DEADLINE_MS);
+ * - `lost_checks`: checks the sandbox spent on a flow's number (answered `success` or `failure`,
+ *   from its call log) beyond the window's `checks_used`, summed over the flows;
+ * - `duplicate_sends`: codes the sandbox sent to a flow's number (create calls answered 200) beyond
+ *   the window's `attempts`, summed;
+ * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
+ *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
+ *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
+ *   start (a killed worker also delays a window's next step after the new worker is up, until its
+ *   tasks move on from the dead one);
+ * - `worker_kills`, `devserver_kills`, `service_kills`, `duration_s`.
+ * Flows that are not correct, or lost checks or sent twice, are printed on stderr with their window,
+ * the sandbox's calls and their requests; the run's directory is then kept, with every process's
+ * logs, the SQLite file and report.json, which adds each window's history (`temporal workflow show
+ * --detailed`, decoded through the service's codec endpoint). CHAOS_KEEP=1 keeps it always.
+ *
+ * Everything it started is stopped by process group at the end, on an error and on Ctrl-C.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { percentiles } from '../bench/measure';
+import { configVariables } from '../temporal.config';
+import { windowId as windowIdOf } from '../src/client';
+import { devServerFlags, freePort, packageRoot, portIsFree, temporalCliPath } from '../src/devserver';
+import { runFlow, type FlowContext, type FlowResult, type StepRecord, type WindowAnswer } from './chaos/flow';
+import { Part, untilPrinted, type PartSpec } from './chaos/processes';
+
+const run = promisify(execFile);
+
+/** What a chaos run does; see the module comment for the environment variables behind each. */
+export interface ChaosOptions {
+  flows: number;
+  concurrency: number;
+  killEveryMs: number;
+  /** The flows are spread over at least this many kill intervals (0: all start at once). */
+  minWorkerKills: number;
+  /** No more worker kills after this many (the last flows then run without chaos). */
+  maxWorkerKills: number;
+  restartPauseMs: number;
+  killDevServer: boolean;
+  killService: boolean;
+  stuckAfterMs: number;
+  /** From a flow's start until its right code is sent. */
+  openBudgetMs: number;
+  /** The whole run's flows must be done by then. */
+  deadlineMs: number;
+  /** Variables for every part on top of the run's own (VERIFY_*, PRELUDE_TIMEOUT_MS, SANDBOX_* knobs). */
+  env: Record<string, string>;
+  /** Write the workflow bundle first (`dist/` may hold workflows newer than the bundle). */
+  bundle: boolean;
+  /** Keep the run's directory (logs, SQLite, report) even when every flow is correct. */
+  keepRunDir: boolean;
+  /** Progress lines. */
+  log: (line: string) => void;
+  /** Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+/** The one JSON line a run prints. */
+export interface ChaosSummary {
+  flows: number;
+  correct: number;
+  wrong_outcome: number;
+  stuck: number;
+  lost_checks: number;
+  duplicate_sends: number;
+  recovery_ms_p50: number | null;
+  recovery_ms_p99: number | null;
+  worker_kills: number;
+  devserver_kills: number;
+  service_kills: number;
+  duration_s: number;
+}
+
+/** A flow that did not come out correct (or lost checks or sent twice), with what shows why. */
+export interface FlowEvidence {
+  flow: FlowResult;
+  windowId: string;
+  /** The window at the end of the run. */
+  window?: WindowAnswer | { error: string };
+  /** The sandbox's Verify calls for the flow's number, newest first. */
+  sandboxCalls: unknown[];
+  /** `temporal workflow show --detailed`, decoded. */
+  history?: string;
+}
+
+/** A run's summary and the evidence behind it. */
+export interface ChaosReport {
+  summary: ChaosSummary;
+  /** Flows not correct, or with lost checks or duplicate sends. */
+  evidence: FlowEvidence[];
+  /** Other oddities: unexpected exits, first sends answered `retry`, ports still taken. */
+  notes: string[];
+  /** The run's directory, when kept. */
+  runDir?: string;
+}
+
+/** Defaults of {@link ChaosOptions}, as `npm run chaos` runs. */
+export const defaultChaosOptions: ChaosOptions = {
+  flows: 150,
+  concurrency: 10,
+  killEveryMs: 4_000,
+  minWorkerKills: 30,
+  maxWorkerKills: Infinity,
+  restartPauseMs: 500,
+  killDevServer: true,
+  killService: true,
+  stuckAfterMs: 60_000,
+  openBudgetMs: 120_000,
+  deadlineMs: 600_000,
+  env: {},
+  bundle: true,
+  keepRunDir: false,
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** The sandbox's faults unless the environment says otherwise. */
+const sandboxFaults = {
+  SANDBOX_ERROR_RATE: '0.1',
+  SANDBOX_RATE_LIMIT_RATE: '0.05',
+  SANDBOX_LATENCY_MS: '20',
+};
+
+/** An outage a kill caused: from the kill until the restarted process was ready. */
+interface Outage {
+  part: 'worker' | 'devserver' | 'service';
+  start: number;
+  end?: number;
+}
+
+/** Runs the chaos; resolves with its summary once everything it started has stopped. */
+export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<ChaosReport> {
+  const options = { ...defaultChaosOptions, ...partial };
+  const { log } = options;
+  const root = packageRoot(__dirname);
+  const cli = join(root, 'dist', 'src', 'cli.js');
+  const runDir = mkdtempSync(join(tmpdir(), 'prelude-chaos-'));
+  const logDir = join(runDir, 'logs');
+  mkdirSync(logDir);
+  const notes: string[] = [];
+  const note = (line: string) => {
+    notes.push(line);
+    log(line);
+  };
+
+  // The run stops on the caller's signal or at its deadline; flows then count as stuck.
+  const abort = new AbortController();
+  const onCallerAbort = () => abort.abort(new Error('interrupted'));
+  options.signal?.addEventListener('abort', onCallerAbort);
+  const signal = abort.signal;
+  // Starts and restarts stop only for Ctrl-C: at the deadline a restart under way completes, so the
+  // accounting reads a whole stack.
+  const startSignal = options.signal ?? AbortSignal.any([]);
+
+  const ports = await distinctFreePorts(6);
+  const [temporalPort, httpPort, metricsPort, sandboxPort, servicePort] = ports as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const temporalAddress = `127.0.0.1:${temporalPort}`;
+  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const idKey = randomBytes(24).toString('base64url');
+  const apiToken = randomBytes(24).toString('base64url');
+  const codecToken = randomBytes(24).toString('base64url');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? runDir,
+    TEMPORAL_ADDRESS: temporalAddress,
+    VERIFY_ID_KEY: idKey,
+    PAYLOAD_CODEC_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    CODEC_API_TOKEN: codecToken,
+    SERVICE_API_TOKEN: apiToken,
+    HOST: '127.0.0.1',
+    PORT: String(servicePort),
+    PRELUDE_BASE_URL: sandboxUrl,
+    PRELUDE_CALLBACK_URL: `${serviceUrl}/webhooks/prelude`,
+    SANDBOX_HOST: '127.0.0.1',
+    SANDBOX_PORT: String(sandboxPort),
+    SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+    VERIFY_RESEND_COOLDOWN_SECONDS: '0',
+    ...sandboxFaults,
+    ...options.env,
+  };
+
+  const cliPart = (name: string, command: string, readyLine: string): PartSpec => ({
+    name,
+    command: process.execPath,
+    args: [cli, command],
+    env,
+    cwd: runDir,
+    logDir,
+    ready: (process, readySignal) => untilPrinted(process, readyLine, readySignal),
+  });
+  const parts = {
+    devserver: new Part(
+      {
+        name: 'devserver',
+        command: await temporalCliPath(),
+        // The same file, ports and flags on every start: a restart finds every window it had.
+        args: [
+          ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--headless'],
+          ...['--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', 'error'],
+          ...['--db-filename', join(runDir, 'temporal.sqlite'), ...devServerFlags()],
+        ],
+        env: { PATH: env.PATH!, HOME: env.HOME! },
+        cwd: runDir,
+        logDir,
+        ready: (_process, readySignal) => untilTemporalAnswers(temporalAddress, readySignal),
+      },
+      log,
+    ),
+    sandbox: new Part(cliPart('sandbox', 'sandbox', 'Prelude sandbox:'), log),
+    worker: new Part(cliPart('worker', 'worker', 'worker polling'), log),
+    service: new Part(cliPart('service', 'server', 'HTTP service:'), log),
+  };
+  const startOrder = [parts.devserver, parts.sandbox, parts.worker, parts.service];
+
+  const outages: Outage[] = [];
+  const flows: FlowResult[] = [];
+  let kept = options.keepRunDir;
+  const startedAt = Date.now();
+  let summary: ChaosSummary | undefined;
+  let evidence: FlowEvidence[] | undefined;
+  try {
+    if (options.bundle) await run(process.execPath, [cli, 'bundle'], { cwd: root });
+    for (const part of startOrder) await part.start(startSignal);
+    log(`stack up in ${Date.now() - startedAt} ms (run directory ${runDir})`);
+
+    const deadline = setTimeout(
+      () => abort.abort(new Error(`the run's deadline (${options.deadlineMs} ms) passed`)),
+      options.deadlineMs,
+    ).unref();
+    const runStart = Date.now();
+    // Ticks of the kill loop the flows are spread over: the worker kills plus the other two.
+    const ticks = options.minWorkerKills + Number(options.killDevServer) + Number(options.killService) + 1;
+    const spacingMs = options.minWorkerKills > 0 ? (ticks * options.killEveryMs) / options.flows : 0;
+    const ctx: FlowContext = {
+      serviceUrl,
+      sandboxUrl,
+      apiToken,
+      signal,
+      openBudgetMs: options.openBudgetMs,
+      stuckAfterMs: options.stuckAfterMs,
+      wrongCode: 'ZZZZZZ',
+    };
+    const phones = uniquePhoneNumbers(options.flows);
+    let claimed = 0;
+    let started = 0;
+    let finished = 0;
+    const flowsDone = (async () => {
+      await Promise.all(
+        Array.from({ length: Math.min(options.concurrency, options.flows) }, async () => {
+          while (claimed < options.flows && !signal.aborted) {
+            const index = claimed++;
+            await sleep(Math.max(0, runStart + index * spacingMs - Date.now()), undefined, { signal }).catch(
+              () => undefined,
+            );
+            started += 1;
+            const flow = await runFlow(index, phones[index]!, ctx);
+            flows.push(flow);
+            finished += 1;
+            if (flow.verdict !== 'correct') log(`flow ${index}: ${flow.verdict}: ${flow.reason}`);
+            if (finished % 25 === 0) log(`${finished}/${options.flows} flows done`);
+          }
+        }),
+      );
+    })();
+
+    const killing = killLoop({
+      parts,
+      options,
+      outages,
+      signal,
+      startSignal,
+      flowsDone,
+      startedShare: () => started / options.flows,
+      log,
+    });
+    try {
+      await Promise.all([flowsDone, killing.catch((error: unknown) => abort.abort(error))]);
+      await killing;
+    } finally {
+      clearTimeout(deadline);
+    }
+    for (let index = claimed; index < options.flows; index += 1) {
+      flows.push(notStarted(index, phones[index]!));
+    }
+    flows.sort((a, b) => a.index - b.index);
+    const endedAt = Date.now();
+
+    // The accounting reads every window and the sandbox's call log, with the stack still up.
+    log('accounting…');
+    const accounting = await account(flows, { serviceUrl, sandboxUrl, apiToken, idKey });
+    for (const flow of flows) {
+      for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
+    }
+    const samples = flows.flatMap((flow) => recoverySamples(flow, outages));
+    const { p50, p99 } = percentiles(samples);
+    summary = {
+      flows: options.flows,
+      correct: flows.filter((f) => f.verdict === 'correct').length,
+      wrong_outcome: flows.filter((f) => f.verdict === 'wrong_outcome').length,
+      stuck: flows.filter((f) => f.verdict === 'stuck').length,
+      lost_checks: accounting.reduce((sum, a) => sum + a.lostChecks, 0),
+      duplicate_sends: accounting.reduce((sum, a) => sum + a.duplicateSends, 0),
+      recovery_ms_p50: samples.length ? Math.round(p50) : null,
+      recovery_ms_p99: samples.length ? Math.round(p99) : null,
+      worker_kills: parts.worker.stats.kills,
+      devserver_kills: parts.devserver.stats.kills,
+      service_kills: parts.service.stats.kills,
+      duration_s: Math.round((endedAt - runStart) / 100) / 10,
+    };
+    evidence = accounting
+      .filter((a) => a.flow.verdict !== 'correct' || a.lostChecks > 0 || a.duplicateSends > 0)
+      .map((a) => a.evidence);
+    if (!options.signal?.aborted) {
+      for (const item of evidence.slice(0, 20)) {
+        item.history = await workflowHistory(item.windowId, temporalAddress, serviceUrl, codecToken);
+      }
+    }
+    for (const part of Object.values(parts)) {
+      if (part.stats.unexpectedExits > 0) {
+        note(`${part.spec.name} exited ${part.stats.unexpectedExits} time(s) without being killed`);
+      }
+    }
+    if (evidence.length > 0) {
+      kept = true;
+      writeFileSync(
+        join(runDir, 'report.json'),
+        JSON.stringify({ summary, evidence, notes, outages }, null, 2),
+      );
+      // Histories are long: they go to the report file only. An interrupted run's flows say little.
+      if (!options.signal?.aborted) {
+        for (const item of evidence) log(describeEvidence({ ...item, history: undefined }));
+      }
+      log(`evidence in ${join(runDir, 'report.json')}`);
+    }
+  } catch (error) {
+    kept = true;
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onCallerAbort);
+    for (const part of [...startOrder].reverse()) {
+      await part
+        .stop()
+        .catch((error: unknown) => note(`stopping ${part.spec.name}: ${(error as Error).message}`));
+    }
+    for (const port of ports) {
+      if (!(await portIsFree('127.0.0.1', port))) note(`127.0.0.1:${port} is still taken after the run`);
+    }
+    if (kept) log(`run directory kept: ${runDir}`);
+    else rmSync(runDir, { recursive: true, force: true });
+  }
+  return { summary: summary!, evidence: evidence!, notes, runDir: kept ? runDir : undefined };
+}
+
+/**
+ * Kills a part every `killEveryMs` while flows run: the worker, but once the dev server (when a
+ * third of the flows have started) and once the service (at two thirds). Each is restarted after
+ * a pause; the next kill waits until the part is back.
+ */
+async function killLoop({
+  parts,
+  options,
+  outages,
+  signal,
+  startSignal,
+  flowsDone,
+  startedShare,
+  log,
+}: {
+  parts: Record<'worker' | 'devserver' | 'service', Part>;
+  options: ChaosOptions;
+  outages: Outage[];
+  signal: AbortSignal;
+  startSignal: AbortSignal;
+  flowsDone: Promise<void>;
+  startedShare: () => number;
+  log: (line: string) => void;
+}): Promise<void> {
+  let done = false;
+  void flowsDone.then(() => (done = true));
+  let devServerDue = options.killDevServer;
+  let serviceDue = options.killService;
+  let nextAt = Date.now() + options.killEveryMs;
+  while (!done && !signal.aborted) {
+    await Promise.race([sleep(Math.max(0, nextAt - Date.now())), flowsDone]);
+    if (done || signal.aborted) return;
+    let which: Outage['part'] | undefined =
+      parts.worker.stats.kills < options.maxWorkerKills ? 'worker' : undefined;
+    if (devServerDue && startedShare() >= 1 / 3) {
+      which = 'devserver';
+      devServerDue = false;
+    } else if (serviceDue && startedShare() >= 2 / 3) {
+      which = 'service';
+      serviceDue = false;
+    }
+    if (!which) {
+      if (!devServerDue && !serviceDue) return;
+      nextAt = Date.now() + options.killEveryMs;
+      continue;
+    }
+    const outage: Outage = { part: which, start: Date.now() };
+    outages.push(outage);
+    await parts[which].kill();
+    await sleep(options.restartPauseMs);
+    await parts[which].start(startSignal);
+    outage.end = Date.now();
+    log(`killed the ${which} (SIGKILL), back after ${outage.end - outage.start} ms`);
+    nextAt = Math.max(outage.start + options.killEveryMs, outage.end + 500);
+  }
+}
+
+/** Resolves once the dev server answers and has its namespace (as src/devserver waits for it). */
+async function untilTemporalAnswers(address: string, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch {
+      await sleep(200);
+    }
+  }
+}
+
+interface Accounting {
+  flow: FlowResult;
+  lostChecks: number;
+  duplicateSends: number;
+  evidence: FlowEvidence;
+}
+
+interface CallRecord {
+  operation: string;
+  status: number;
+  answer: { status?: string };
+  dropped: boolean;
+}
+
+/** Lost checks and duplicate sends of each flow: the sandbox's call log against the window. */
+async function account(
+  flows: FlowResult[],
+  where: { serviceUrl: string; sandboxUrl: string; apiToken: string; idKey: string },
+): Promise<Accounting[]> {
+  const results: Accounting[] = [];
+  for (const flow of flows) {
+    const windowId = flow.windowId ?? windowIdOf({ type: 'phone_number', value: flow.phone }, where.idKey);
+    const closedVerified = flow.verdict === 'correct' && flow.window;
+    const window = closedVerified ? flow.window! : await readWindow(where, windowId);
+    const calls = await getJson<{ calls: CallRecord[] }>(
+      `${where.sandboxUrl}/sandbox/calls?to=${encodeURIComponent(flow.phone)}`,
+    ).then(
+      (answer) => answer.calls,
+      () => [] as CallRecord[],
+    );
+    const creates = calls.filter((c) => c.operation === 'verification.create' && c.status === 200).length;
+    const checks = calls.filter(
+      (c) =>
+        c.operation === 'verification.check' &&
+        c.status === 200 &&
+        (c.answer.status === 'success' || c.answer.status === 'failure'),
+    ).length;
+    const known = 'status' in window ? window : undefined;
+    results.push({
+      flow,
+      lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
+      duplicateSends: known ? Math.max(0, creates - known.attempts.length) : 0,
+      evidence: { flow, windowId, window, sandboxCalls: calls },
+    });
+  }
+  return results;
+}
+
+async function readWindow(
+  where: { serviceUrl: string; apiToken: string },
+  windowId: string,
+): Promise<WindowAnswer | { error: string }> {
+  let last = '';
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      const response = await fetch(`${where.serviceUrl}/verifications/${encodeURIComponent(windowId)}`, {
+        headers: { authorization: `Bearer ${where.apiToken}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = (await response.json()) as WindowAnswer & { code?: string };
+      if (response.status === 200) return body;
+      last = `${response.status} ${body.code}`;
+      if (response.status < 500) break;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(500);
+  }
+  return { error: last };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/** The window's history, decoded through the service's codec endpoint. */
+async function workflowHistory(
+  windowId: string,
+  address: string,
+  serviceUrl: string,
+  codecToken: string,
+): Promise<string> {
+  try {
+    const { stdout } = await run(
+      await temporalCliPath(),
+      [
+        ...['workflow', 'show', '--detailed', '-w', windowId, '--address', address],
+        ...['--codec-endpoint', `${serviceUrl}/codec`, '--codec-auth', `Bearer ${codecToken}`],
+      ],
+      { timeout: 20_000, maxBuffer: 8 << 20 },
+    );
+    return stdout;
+  } catch (error) {
+    return `temporal workflow show failed: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Recovery samples of one flow (see the module comment): per step hit by an outage, the time from
+ * the hit to the step's answer.
+ */
+export function recoverySamples(flow: FlowResult, outages: readonly Outage[]): number[] {
+  const answered = flow.steps.filter(
+    (s): s is StepRecord & { end: number } => s.viaService && s.end !== undefined,
+  );
+  const hitAt = new Map<StepRecord, number>();
+  const hit = (step: StepRecord, at: number) => hitAt.set(step, Math.min(hitAt.get(step) ?? Infinity, at));
+  for (const step of answered) if (step.failedAt.length > 0) hit(step, step.failedAt[0]!);
+  for (const outage of outages) {
+    const outageEnd = outage.end ?? Infinity;
+    if (flow.startedAt >= outageEnd || flow.finishedAt <= outage.start) continue;
+    const step = answered.find((s) => s.end > outage.start);
+    if (!step) continue;
+    // After a service or dev server restart a step that starts afresh is unaffected; after a worker
+    // kill the window's tasks first time out on the dead worker.
+    if (outage.part !== 'worker' && step.start >= outageEnd) continue;
+    hit(step, Math.max(step.start, outage.start));
+  }
+  return [...hitAt].map(([step, at]) => step.end! - at);
+}
+
+function notStarted(index: number, phone: string): FlowResult {
+  const now = Date.now();
+  return {
+    index,
+    phone,
+    verdict: 'stuck',
+    reason: 'never started: the run ended first',
+    notes: [],
+    startedAt: now,
+    finishedAt: now,
+    steps: [],
+    requests: [],
+    answers: {},
+  };
+}
+
+function describeEvidence({ flow, windowId, window, sandboxCalls, history }: FlowEvidence): string {
+  const calls = (sandboxCalls as CallRecord[])
+    .map(
+      (c) =>
+        `${c.operation.replace('verification.', '')}:${c.status}:${c.answer.status ?? ''}${c.dropped ? ':dropped' : ''}`,
+    )
+    .reverse()
+    .join(' ');
+  const requests = flow.requests
+    .map((r) => `${r.step}:${r.status ?? r.error}${r.answer ? `:${r.answer}` : ''}(${r.ms}ms)`)
+    .join(' ');
+  return [
+    `--- flow ${flow.index} (${flow.verdict}${flow.reason ? `: ${flow.reason}` : ''}) window ${windowId}`,
+    `  window:   ${JSON.stringify(window)}`,
+    `  sandbox:  ${calls}`,
+    `  requests: ${requests}`,
+    ...(history ? [`  history:\n${history.replace(/^/gm, '    ')}`] : []),
+  ].join('\n');
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+function uniquePhoneNumbers(count: number): string[] {
+  const numbers = new Set<string>();
+  while (numbers.size < count) numbers.add(`+3361${String(randomInt(0, 10_000_000)).padStart(7, '0')}`);
+  return [...numbers];
+}
+
+/** A whole number from the environment. */
+function envInt(name: string, fallback: number, min = 0): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number ≥ ${min}`);
+  return value;
+}
+
+/** The configuration the parts take from this process's environment: policy, timeouts, sandbox knobs. */
+function passedOnEnv(): Record<string, string> {
+  const own = new Set(['VERIFY_ID_KEY', 'SANDBOX_PORT', 'SANDBOX_HOST']);
+  const passed = (name: string) =>
+    !own.has(name) &&
+    (name.startsWith('VERIFY_') || name.startsWith('SANDBOX_') || name === 'PRELUDE_TIMEOUT_MS');
+  return Object.fromEntries(
+    configVariables()
+      .filter((name) => passed(name) && process.env[name] !== undefined)
+      .map((name) => [name, process.env[name]!]),
+  );
+}
+
+async function main(): Promise<void> {
+  const flows = envInt('CHAOS_FLOWS', defaultChaosOptions.flows, 1);
+  const interrupt = new AbortController();
+  let interrupted = 0;
+  const onSignal = (name: string) => {
+    interrupted += 1;
+    // A second Ctrl-C does not wait: the exit hook kills every process group still alive.
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write(`${name}: stopping the run…\n`);
+    interrupt.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const report = await runChaos({
+    flows,
+    concurrency: envInt('CHAOS_CONCURRENCY', defaultChaosOptions.concurrency, 1),
+    killEveryMs: envInt('CHAOS_KILL_EVERY_MS', defaultChaosOptions.killEveryMs, 500),
+    minWorkerKills: envInt('CHAOS_MIN_WORKER_KILLS', defaultChaosOptions.minWorkerKills),
+    maxWorkerKills: envInt('CHAOS_MAX_WORKER_KILLS', Number.MAX_SAFE_INTEGER),
+    restartPauseMs: envInt('CHAOS_RESTART_PAUSE_MS', defaultChaosOptions.restartPauseMs),
+    killDevServer: envInt('CHAOS_KILL_DEVSERVER', 1) > 0,
+    killService: envInt('CHAOS_KILL_SERVICE', 1) > 0,
+    stuckAfterMs: envInt('CHAOS_STUCK_MS', defaultChaosOptions.stuckAfterMs, 1_000),
+    deadlineMs: envInt('CHAOS_DEADLINE_MS', Math.max(120_000, flows * 4_000), 10_000),
+    keepRunDir: envInt('CHAOS_KEEP', 0) > 0,
+    env: passedOnEnv(),
+    signal: interrupt.signal,
+  });
+  console.log(JSON.stringify(report.summary));
+  const { flows: total, correct } = report.summary;
+  process.exitCode = correct === total && !interrupt.signal.aborted ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

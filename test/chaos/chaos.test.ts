@@ -1,0 +1,33 @@
+/**
+ * The chaos run, short: 30 flows over HTTP through the product's own processes (dev server, sandbox
+ * with 500s, 429s and latency, worker, service) while the worker is killed a few times and the
+ * service once (`npm run chaos` runs 150 flows, 30+ worker kills and a dev server kill).
+ */
+import { runChaos } from '../../scripts/chaos';
+
+describe('chaos', () => {
+  it('verifies every flow whose right code was sent, through worker and service crashes', async () => {
+    const lines: string[] = [];
+    const report = await runChaos({
+      flows: 30,
+      concurrency: 10,
+      killEveryMs: 3_000,
+      minWorkerKills: 4,
+      maxWorkerKills: 5,
+      killDevServer: false,
+      killService: true,
+      stuckAfterMs: 30_000,
+      openBudgetMs: 45_000,
+      deadlineMs: 70_000,
+      // The test setup has just written the bundle.
+      bundle: false,
+      log: (line) => lines.push(line),
+    });
+    // The figures, for the record; the progress and any evidence when it failed.
+    console.log(JSON.stringify(report.summary));
+    if (report.summary.correct !== report.summary.flows) console.log(lines.join('\n'));
+    expect(report.summary).toMatchObject({ flows: 30, correct: 30, wrong_outcome: 0, stuck: 0 });
+    expect(report.summary.worker_kills).toBeGreaterThanOrEqual(3);
+    expect(report.summary.service_kills).toBe(1);
+  }, 120_000);
+});
