@@ -27,8 +27,8 @@ export interface VerificationWorkerOptions {
   prelude: PreludeClient;
   /** Webhook URL Prelude posts delivery reports to (`PRELUDE_CALLBACK_URL`). */
   callbackUrl?: string;
-  /** The payload codec's data converter, so history holds no personal data in clear. */
-  dataConverter?: DataConverter;
+  /** From `dataConverterFor(keyRing)`: payloads and failures encrypted, so history holds no personal data in clear. */
+  dataConverter: DataConverter;
   /** A prebuilt workflow bundle; defaults to `dist/workflow-bundle.js` when it exists. */
   workflowBundle?: string;
 }
@@ -46,6 +46,9 @@ export async function createVerificationWorker(options: VerificationWorkerOption
       client: options.client,
     }),
     dataConverter: options.dataConverter,
+    // A dead worker's sticky queue is given up after 2 s (default 10 s), so its windows' next tasks
+    // reach a live worker while their users still wait.
+    stickyQueueScheduleToStartTimeout: '2 seconds',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsEntry() }),
   });
 }

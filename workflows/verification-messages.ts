@@ -209,6 +209,11 @@ export interface VerificationState {
    * for a check its answer (given again to a retry, even once the window has closed).
    */
   keyed?: Record<string, { requestHash: string; answer?: CheckCodeResult }>;
+  /**
+   * Fingerprints of codes whose check failed after an attempt may have reached Prelude: a later check
+   * of the same code that finds Prelude's window closed is that code's success. Not shown over HTTP.
+   */
+  uncertainCodes?: string[];
   /** The target's allowance across windows after this window's latest send. */
   targetUsage?: TargetUsage;
   /**

@@ -167,6 +167,13 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     checksLeft: state.checksLeft,
   });
 
+  const spendChecks = (count: number) => {
+    state.checksUsed = Math.min(policy.maxChecks, state.checksUsed + count);
+    state.checksLeft = policy.maxChecks - state.checksUsed;
+  };
+  /** A code as the window remembers it (never in clear in its state). */
+  const codeHash = (code: string) => fnv1a(`${windowId}:${code.toUpperCase()}`);
+
   /** Refuses a key already used by this window for another request (a validator's check: no state change). */
   const refuseReusedKey = (binding: IdempotencyBinding | undefined) => {
     const seen = binding && state.keyed?.[binding.keyHash];
@@ -360,56 +367,65 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
     return sendResult(response.status);
   }
 
-  /** One check against Prelude, read by its lifecycle rules. */
-  async function check(code: string): Promise<CheckCodeResult> {
-    // A closed window answers like no window at all, whatever closed it.
-    if (!isOpen()) return checkResult('expired_or_not_found');
-    const outcome = await calls.check.checkVerification({ target, code });
-    if (outcome.kind === 'refused') {
-      state.checksLeft = 0;
-      close('max_checks');
-      throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
-    }
-    const { status } = outcome.response;
-    if (status === 'expired_or_not_found' && outcome.retried && Date.now() < expiresAt) {
-      // Prelude closes a window early only on a right code. Our window is inside its lifetime
-      // with checks left, so the earlier attempt of this very check (same code), whose answer
-      // was lost, succeeded.
-      state.checksUsed += 1;
-      state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
-      close('verified', {
-        inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
-      });
-      return checkResult('success');
-    }
-    if (status === 'expired_or_not_found') {
-      close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
-      return checkResult('expired_or_not_found');
-    }
-    state.checksUsed += 1;
-    state.checksLeft = Math.max(0, policy.maxChecks - state.checksUsed);
-    if (status === 'success') {
-      close('verified');
-      return checkResult('success');
-    }
-    // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
-    if (state.checksLeft === 0) close('max_checks');
-    return checkResult('failure');
-  }
-
   setHandler(
     checkCodeUpdate,
     async ({ code, idempotency }): Promise<CheckCodeResult> => {
-      // Bound before the first wait, so a concurrent request reusing the key is refused.
+      // Bound before the first wait, so a concurrent request reusing the key is refused; bound again
+      // with the answer, which a retry gets even once the window has closed. (Inline, not in a helper
+      // function: an extra await would reorder commands against recorded histories.)
       bindKey(idempotency);
+      const answer = (result: CheckCodeResult) => {
+        bindKey(idempotency, result);
+        return result;
+      };
       // Checks run one at a time: each must see the budget and the outcome the previous one left.
       await condition(() => !checking);
       checking = true;
       try {
-        const answer = await check(code);
-        bindKey(idempotency, answer);
-        return answer;
+        // A closed window answers like no window at all, whatever closed it.
+        if (!isOpen()) return answer(checkResult('expired_or_not_found'));
+        const outcome = await calls.check.checkVerification({ target, code });
+        if (outcome.kind === 'refused') {
+          state.checksLeft = 0;
+          close('max_checks');
+          throw refuse(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
+        }
+        const { status } = outcome.response;
+        const earlierMayHaveReached = outcome.retried || state.uncertainCodes?.includes(codeHash(code));
+        if (status === 'expired_or_not_found' && earlierMayHaveReached && Date.now() < expiresAt) {
+          // Prelude closes a window early only on a right code. Our window is inside its lifetime
+          // with checks left, so an earlier check of this very code (a retried attempt, or a check
+          // whose every attempt failed after one may have reached Prelude), whose answer was lost,
+          // succeeded.
+          spendChecks(1);
+          close('verified', {
+            inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
+          });
+          return answer(checkResult('success'));
+        }
+        if (status === 'expired_or_not_found') {
+          close(state.sendsLeft === 0 ? 'max_attempts' : 'expired');
+          return answer(checkResult('expired_or_not_found'));
+        }
+        // A retried wrong code was most likely counted by Prelude twice (the lost attempt and this
+        // one): the window counts both, so it never shows more checks than Prelude has left.
+        spendChecks(status !== 'success' && outcome.retried ? 2 : 1);
+        if (status === 'success') {
+          close('verified');
+          return answer(checkResult('success'));
+        }
+        // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
+        if (state.checksLeft === 0) close('max_checks');
+        return answer(checkResult('failure'));
       } catch (error) {
+        if (modern && error instanceof ActivityFailure && isOpen()) {
+          // Every attempt failed, and one may have reached Prelude: the check may be spent, and if
+          // this code was right, Prelude's window is now closed. Remembered, so that the user's
+          // retry of the same code is read as such.
+          spendChecks(1);
+          state.uncertainCodes = [...(state.uncertainCodes ?? []), codeHash(code)];
+          if (state.checksLeft === 0) close('max_checks');
+        }
         throw asUpdateFailure(error);
       } finally {
         checking = false;
@@ -639,6 +655,16 @@ function asUpdateFailure(error: unknown): unknown {
 function describe(error: unknown): string {
   if (error instanceof ActivityFailure && error.cause) return error.cause.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** FNV-1a, 32 bits, as hex: a stable fingerprint (workflow code has no crypto module). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
 }
 
 function seconds(ms: number | undefined): number | undefined {

@@ -142,6 +142,9 @@ export async function startVerification(
               },
             ],
             workflowIdConflictPolicy: 'USE_EXISTING',
+            // A task held by a worker that died is given to another after this, not Temporal's 10 s
+            // default: a user is waiting. Longer local calls keep the task alive by heartbeating it.
+            workflowTaskTimeout: '3 seconds',
             typedSearchAttributes: [
               { key: targetKeySearchAttribute, value: key },
               { key: outcomeSearchAttribute, value: 'open' },

@@ -41,6 +41,50 @@ describe.each(['local', 'remote'] as const)(
       });
     });
 
+    it('remembers a right code whose every check attempt was lost, and verifies the user’s retry of it', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      const code = await stack.latestCode(target.value);
+      // All three attempts reach Prelude (the first succeeds) and every answer is lost.
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+      await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+        outcome: 'open',
+        checksUsed: 1,
+      });
+      // The user types the same code again: Prelude's window is closed, and that is this code's success.
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+      });
+      expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('verified');
+    });
+
+    it('does not credit another code with a lost success', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      const code = await stack.latestCode(target.value);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+      await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
+        status: 'expired_or_not_found',
+      });
+      expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('expired');
+    });
+
+    it('counts a retried wrong code as the two checks Prelude saw', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 1 } });
+      expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
+        status: 'failure',
+        checksUsed: 2,
+      });
+    });
+
     it('still reads a first check that finds no window as expired when no answer was lost', async () => {
       const target = uniquePhoneTarget();
       await startVerification(stack.client, { target }, stack.options);

@@ -167,10 +167,10 @@ describe.each(['local', 'remote'] as const)('verification window (%s activities)
     });
   });
 
-  it('gives the first answer again for a repeated request ID, spending one check', async () => {
+  it('gives the first answer again for a repeated Idempotency-Key and request, spending one check', async () => {
     const target = uniquePhoneTarget();
     await startVerification(stack.client, { target }, stack.options);
-    const request = { target, code: '0000000', requestId: 'req-1' };
+    const request = { target, code: '0000000', idempotencyKey: 'req-1' };
     const first = await checkCode(stack.client, request, stack.options);
     const again = await checkCode(stack.client, request, stack.options);
     expect(again).toEqual(first);
