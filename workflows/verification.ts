@@ -545,7 +545,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
   }
   await condition(allHandlersFinished);
   if (!modern) await reportOutcome(input, state);
-  else await startOutcomeReport(state);
+  else await startOutcomeReport(state, openedAt);
   return snapshot();
 }
 
@@ -553,7 +553,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
  * Starts the run that reports a closed window's outcome (abandoned: it outlives the window), when
  * there is anything to report, so that the window can complete at once.
  */
-async function startOutcomeReport(state: VerificationState): Promise<void> {
+async function startOutcomeReport(state: VerificationState, openedAt: number): Promise<void> {
   const report = {
     target: state.target,
     windowId: state.windowId,
@@ -563,7 +563,8 @@ async function startOutcomeReport(state: VerificationState): Promise<void> {
   };
   if (!hasOutcomeToReport(report)) return;
   await startChild(windowOutcomeWorkflow, {
-    workflowId: `${state.windowId}-outcome-${workflowInfo().runId}`,
+    // Named after the window's opening time, which replays identically (a run ID does not).
+    workflowId: `${state.windowId}-outcome-${openedAt}`,
     args: [report],
     parentClosePolicy: 'ABANDON',
     typedSearchAttributes: [{ key: targetKeySearchAttribute, value: state.targetKey }],

@@ -1,10 +1,14 @@
 /**
  * Records the workflow histories the replay test checks new workflow code against
- * (`npm run histories:record`). Each scenario runs on the real dev server and the sandbox, and its
- * history is written to test/fixtures/histories/<scenario>.json. Re-record only on purpose: after a
- * deliberate, versioned change to a workflow, never to make a failing replay pass.
+ * (`npm run histories:record -- <version>`). Each scenario runs on the real dev server and the
+ * sandbox, with both ways of calling Prelude (`local` and `remote` activities), encrypted as in
+ * production with the fixtures' own key ring, and its history is written to
+ * test/fixtures/histories/<version>/<mode>-<scenario>.json. Earlier versions stay: they are the
+ * histories of windows started by earlier code, which the current code must still replay. Record a
+ * new version only on purpose, after a deliberate change, never to make a failing replay pass.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,13 +20,15 @@ import {
   startNotification,
   startVerification,
 } from '../../src/client';
+import { parseKeyRing } from '../../src/codec';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
+import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const undeliverable = '+33699999002';
 const suspicious = '+33699999003';
-const outDir = join(packageRoot(), 'test', 'fixtures', 'histories');
+const historiesDir = join(packageRoot(), 'test', 'fixtures', 'histories');
 
 type Scenario = (stack: TestStack) => Promise<string>;
 
@@ -77,6 +83,14 @@ const scenarios: Record<string, Scenario> = {
     );
     return sent.windowId;
   },
+  async 'rate-limited'(stack) {
+    const target = uniquePhoneTarget();
+    const options = { ...stack.options, limits: { maxWindows: 1, maxSends: 1, periodSeconds: 3 } };
+    const first = await startVerification(stack.client, { target }, options);
+    await cancelVerification(stack.client, target, options);
+    await startVerification(stack.client, { target }, options).catch(() => undefined);
+    return first.windowId;
+  },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(
       stack.client,
@@ -99,39 +113,84 @@ async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise
   }
 }
 
+/** Writes one run's history, once it has completed. */
+async function record(stack: TestStack, file: string, workflowId: string, runId?: string): Promise<void> {
+  const handle = stack.client.workflow.getHandle(workflowId, runId);
+  await handle.result();
+  writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
+  console.log(JSON.stringify({ workflowId, file }));
+}
+
+/** The first run of `type` on the stack's task queue, and its file name. */
+async function firstRunOf(stack: TestStack, type: string): Promise<{ workflowId: string; runId: string }> {
+  for await (const run of stack.client.workflow.list({
+    query: `WorkflowType = '${type}' AND TaskQueue = '${stack.taskQueue}'`,
+  })) {
+    return run;
+  }
+  throw new Error(`no ${type} run to record`);
+}
+
 async function main(): Promise<void> {
+  const version = process.argv[2];
+  if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run histories:record -- v<N>');
+  const outDir = join(historiesDir, version);
+  mkdirSync(outDir, { recursive: true });
+  // The fixtures' own key ring (not a secret: it guards nothing but these recordings).
+  const ringFile = join(outDir, 'key-ring.txt');
+  if (!existsSync(ringFile)) writeFileSync(ringFile, `fixtures:${randomBytes(32).toString('base64')}\n`);
+  const keyRing = parseKeyRing(readFileSync(ringFile, 'utf8').trim());
+
   process.env.TEST_WORKFLOW_BUNDLE = await writeWorkflowBundle(
     join(mkdtempSync(join(tmpdir(), 'prelude-temporal-')), 'workflows.js'),
   );
   const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
   if (devServer) process.env.TEMPORAL_ADDRESS = devServer.address;
-  const stack = await startStack({
-    withServer: true,
-    sandboxEnv: { SANDBOX_UNDELIVERABLE_NUMBERS: undeliverable, SANDBOX_SUSPICIOUS_NUMBERS: suspicious },
-  });
   try {
-    for (const [name, run] of Object.entries(scenarios)) {
-      const handle = stack.client.workflow.getHandle(await run(stack));
-      await handle.result();
-      const file = join(outDir, `${name}.json`);
-      writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
-      console.log(JSON.stringify({ scenario: name, workflowId: handle.workflowId, file }));
-    }
-    // One ingest run, from the webhooks the scenarios above caused.
-    for await (const run of stack.client.workflow.list({
-      query: `WorkflowType = 'webhookIngestWorkflow' AND TaskQueue = '${stack.taskQueue}'`,
-    })) {
-      const handle = stack.client.workflow.getHandle(run.workflowId, run.runId);
-      const file = join(outDir, 'webhook-ingest.json');
-      writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
-      console.log(JSON.stringify({ scenario: 'webhook-ingest', workflowId: run.workflowId, file }));
-      break;
+    for (const activityMode of ['local', 'remote'] as const) {
+      const stack = await startStack({
+        withServer: true,
+        keyRing,
+        activityMode,
+        sandboxEnv: { SANDBOX_UNDELIVERABLE_NUMBERS: undeliverable, SANDBOX_SUSPICIOUS_NUMBERS: suspicious },
+      });
+      try {
+        const windows: Record<string, string> = {};
+        for (const [name, run] of Object.entries(scenarios)) {
+          windows[name] = await run(stack);
+          await record(stack, join(outDir, `${activityMode}-${name}.json`), windows[name]);
+        }
+        // One run of each workflow the scenarios above caused: a webhook ingest, the outcome report
+        // of the verified window, the limits entity of a target (ended once its period is over).
+        await record(
+          stack,
+          join(outDir, `${activityMode}-webhook-ingest.json`),
+          ...spread(await firstRunOf(stack, 'webhookIngestWorkflow')),
+        );
+        // The rate-limited target's limits entity, which ends once its 3 s period is over.
+        await record(
+          stack,
+          join(outDir, `${activityMode}-target-limits.json`),
+          `${targetLimitsIdPrefix}${windows['rate-limited']!.slice(windowIdPrefix.length)}`,
+        );
+        await record(
+          stack,
+          join(outDir, `${activityMode}-window-outcome.json`),
+          ...spread(await firstRunOf(stack, 'windowOutcomeWorkflow')),
+        );
+      } finally {
+        await stack.stop();
+      }
     }
   } finally {
-    await stack.stop();
     await devServer?.stop();
   }
 }
+
+const spread = ({ workflowId, runId }: { workflowId: string; runId: string }): [string, string] => [
+  workflowId,
+  runId,
+];
 
 main().catch((error: unknown) => {
   console.error(error);
