@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PreludeError } from '../src/prelude';
 
 /**
@@ -22,4 +22,16 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
     nextRetryDelay: error.kind === 'rate_limited' ? error.retryAfterMs : undefined,
     details,
   });
+}
+
+/**
+ * Calls Prelude from an activity: the call is cancelled with the activity, and its failure becomes
+ * the Temporal failure that makes the right retry decision (see {@link toActivityFailure}).
+ */
+export async function callPrelude<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  try {
+    return await call(Context.current().cancellationSignal);
+  } catch (error) {
+    throw toActivityFailure(error);
+  }
 }

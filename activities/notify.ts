@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type {
   NotifyBatchRequest,
   NotifyBatchResponse,
@@ -6,7 +5,7 @@ import type {
   NotifySendResponse,
   PreludeClient,
 } from '../src/prelude';
-import { toActivityFailure } from './failures';
+import { callPrelude } from './failures';
 
 /** What the Notify activities need. */
 export interface NotifyDependencies {
@@ -22,24 +21,12 @@ export function createNotifyActivities({ prelude, callbackUrl }: NotifyDependenc
   return {
     /** Sends one templated message. */
     async sendNotification(request: NotifySendRequest): Promise<NotifySendResponse> {
-      try {
-        return await prelude.notify.send(withCallback(request), {
-          signal: Context.current().cancellationSignal,
-        });
-      } catch (error) {
-        throw toActivityFailure(error);
-      }
+      return callPrelude((signal) => prelude.notify.send(withCallback(request), { signal }));
     },
 
     /** Sends one templated message to many recipients; per-recipient failures are in the answer. */
     async sendNotificationBatch(request: NotifyBatchRequest): Promise<NotifyBatchResponse> {
-      try {
-        return await prelude.notify.sendBatch(withCallback(request), {
-          signal: Context.current().cancellationSignal,
-        });
-      } catch (error) {
-        throw toActivityFailure(error);
-      }
+      return callPrelude((signal) => prelude.notify.sendBatch(withCallback(request), { signal }));
     },
   };
 }

@@ -69,7 +69,7 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
     /** Creates a verification, or a retry in the open Prelude window (Prelude decides which). */
     async createVerification(input: CreateVerificationInput): Promise<CreateVerificationOutcome> {
       const options = { ...input.options, ...(callbackUrl ? { callback_url: callbackUrl } : {}) };
-      return callLifecycle(async () => ({
+      return callLifecycle(async (signal) => ({
         kind: 'sent' as const,
         response: await prelude.verification.create(
           {
@@ -79,19 +79,16 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
             ...(Object.keys(options).length > 0 ? { options } : {}),
             metadata: { correlation_id: input.correlationId },
           },
-          { signal: Context.current().cancellationSignal },
+          { signal },
         ),
       }));
     },
 
     /** Checks a code against the target's open Prelude window. */
     async checkVerification(input: CheckVerificationInput): Promise<CheckVerificationOutcome> {
-      return callLifecycle(async () => ({
+      return callLifecycle(async (signal) => ({
         kind: 'checked' as const,
-        response: await prelude.verification.check(
-          { target: input.target, code: input.code },
-          { signal: Context.current().cancellationSignal },
-        ),
+        response: await prelude.verification.check({ target: input.target, code: input.code }, { signal }),
       }));
     },
   };
@@ -100,11 +97,15 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
 /** The Verify activities. */
 export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
 
-async function callLifecycle<T>(call: () => Promise<T>): Promise<(T | LifecycleRefusal) & Retried> {
+/** A lifecycle call: Prelude's refusals come back as results, other failures as in {@link callPrelude}. */
+async function callLifecycle<T>(
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<(T | LifecycleRefusal) & Retried> {
   // Local and regular activities alike count attempts from 1.
-  const retried = Context.current().info.attempt > 1;
+  const { info, cancellationSignal } = Context.current();
+  const retried = info.attempt > 1;
   try {
-    return { ...(await call()), retried };
+    return { ...(await call(cancellationSignal)), retried };
   } catch (error) {
     if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
       const { code, message, retryAfterMs } = error;

@@ -1,6 +1,5 @@
-import { Context } from '@temporalio/activity';
 import type { EventsRequest, PredictRequest, PredictResponse, PreludeClient, Target } from '../src/prelude';
-import { toActivityFailure } from './failures';
+import { callPrelude } from './failures';
 
 /** Input of {@link WatchActivities.predictTarget}. */
 export interface PredictTargetInput {
@@ -20,29 +19,26 @@ export interface WatchFeedbackInput {
 
 /** Builds the Watch activities around a Prelude client. */
 export function createWatchActivities({ prelude }: { prelude: PreludeClient }) {
-  const signal = () => Context.current().cancellationSignal;
   return {
     /** Asks Watch whether a target looks legitimate before any code is sent. */
     async predictTarget(input: PredictTargetInput): Promise<PredictResponse> {
-      try {
-        return await prelude.watch.predict(
+      return callPrelude((signal) =>
+        prelude.watch.predict(
           {
             target: input.target,
             ...(input.signals ? { signals: input.signals } : {}),
             ...(input.dispatchId ? { dispatch_id: input.dispatchId } : {}),
             metadata: { correlation_id: input.correlationId },
           },
-          { signal: signal() },
-        );
-      } catch (error) {
-        throw toActivityFailure(error);
-      }
+          { signal },
+        ),
+      );
     },
 
     /** Tells Watch how a verification went, so its counters learn from it. */
     async sendWatchFeedback(input: WatchFeedbackInput): Promise<void> {
-      try {
-        await prelude.watch.sendFeedbacks(
+      await callPrelude((signal) =>
+        prelude.watch.sendFeedbacks(
           {
             feedbacks: input.types.map((type) => ({
               target: input.target,
@@ -50,20 +46,14 @@ export function createWatchActivities({ prelude }: { prelude: PreludeClient }) {
               metadata: { correlation_id: input.correlationId },
             })),
           },
-          { signal: signal() },
-        );
-      } catch (error) {
-        throw toActivityFailure(error);
-      }
+          { signal },
+        ),
+      );
     },
 
     /** Reports events about users (e.g. a confirmed fraud) to Watch. */
     async dispatchWatchEvents(input: EventsRequest): Promise<void> {
-      try {
-        await prelude.watch.dispatchEvents(input, { signal: signal() });
-      } catch (error) {
-        throw toActivityFailure(error);
-      }
+      await callPrelude((signal) => prelude.watch.dispatchEvents(input, { signal }));
     },
   };
 }

@@ -22,19 +22,10 @@ import {
   type NotificationOutcome,
   type NotificationState,
 } from './notification-messages';
+import { notifySendOptions } from './retry-policies';
 import { outcomeSearchAttribute } from './search-attributes';
 
-// Notify has no idempotency key either: a retried send after a timeout may deliver twice, so
-// sends get few attempts (see the verification workflow's create calls for the same trade-off).
-const { sendNotification } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 3,
-  },
-});
+const { sendNotification } = proxyActivities<Activities>(notifySendOptions);
 
 /** Sends one message and follows it to delivery. Returns its final state. */
 export async function notificationWorkflow({

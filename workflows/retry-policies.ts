@@ -37,6 +37,17 @@ export const sideCallOptions: ActivityOptions = {
   },
 };
 
+/** The lifecycle calls of windows started before call settings existed (kept for their replay). */
+export const legacyLifecycleOptions: ActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+  },
+};
+
 /** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
 export const notifySendOptions: ActivityOptions = {
   startToCloseTimeout: '15 seconds',

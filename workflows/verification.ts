@@ -20,8 +20,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, CreateVerificationOutcome, ReservationOutcome } from '../activities';
 import {
+  legacyLifecycleOptions,
   lifecycleOptions,
   predictRetry,
+  sideCallOptions,
   reservationAttemptTimeoutMs,
   reservationRetry,
 } from './retry-policies';
@@ -51,24 +53,14 @@ import {
   type VerificationState,
 } from './verification-messages';
 
-/** Windows started before call settings existed ran regular activities with 15 s attempts. */
-const legacyCalls: LifecycleCallSettings = { mode: 'remote', attemptTimeoutMs: 15_000 };
-const legacyRetry = {
-  initialInterval: '1 second',
-  backoffCoefficient: 2,
-  maximumInterval: '10 seconds',
-} as const;
-
 /**
  * The calls a user waits on (see `lifecycleRetry` for why so few attempts). Local by default: the
  * call runs inside the workflow task that took the request, with no task dispatch.
  */
 function lifecycleProxies(calls: LifecycleCallSettings | undefined) {
   if (!calls) {
-    const legacy = proxyActivities<Activities>({
-      startToCloseTimeout: legacyCalls.attemptTimeoutMs,
-      retry: { ...legacyRetry, maximumAttempts: 3 },
-    });
+    // Windows started before call settings existed: regular activities, 15 s attempts, 3 of them.
+    const legacy = proxyActivities<Activities>(legacyLifecycleOptions);
     return { create: legacy, check: legacy, predict: sideCalls, reserve: legacy };
   }
   const proxy = calls.mode === 'local' ? proxyLocalActivities<Activities> : proxyActivities<Activities>;
@@ -86,10 +78,7 @@ function lifecycleProxies(calls: LifecycleCallSettings | undefined) {
 
 // Predict (in windows started before the calls a user waits on were settable), feedback and
 // notify are safe (or harmless) to repeat.
-const sideCalls = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  retry: { ...legacyRetry, maximumAttempts: 5 },
-});
+const sideCalls = proxyActivities<Activities>(sideCallOptions);
 
 /** The verification window. Returns its final state. */
 export async function verificationWorkflow(input: VerificationInput): Promise<VerificationState> {

@@ -1,11 +1,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { ingestOptions } from './retry-policies';
 import type { IngestInput, IngestResult } from './webhook-ingest-messages';
 
-const { deliverEvent } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const { deliverEvent } = proxyActivities<Activities>(ingestOptions);
 
 /**
  * Applies one Prelude webhook event to the workflow it belongs to. A workflow of its own, rather

@@ -1,6 +1,5 @@
 import axios, { type AxiosInstance } from 'axios';
 import type { z } from 'zod';
-import type { PreludeConfig } from '../../temporal.config';
 import { errorFromResponse, errorFromTransport, PreludeError } from './errors';
 import {
   checkVerificationRequestSchema,
@@ -159,16 +158,4 @@ export class PreludeClient {
     }
     return answer.data;
   }
-}
-
-/** A client for the `prelude` section of the configuration. */
-export function createPreludeClient(config: PreludeConfig): PreludeClient {
-  if (!config.apiKey) {
-    throw new PreludeError({
-      kind: 'auth',
-      code: 'missing_api_key',
-      message: 'PRELUDE_API_KEY is not set',
-    });
-  }
-  return new PreludeClient({ apiKey: config.apiKey, baseUrl: config.baseUrl, timeoutMs: config.timeoutMs });
 }

@@ -4,7 +4,8 @@
  * not when the server quotes it back.
  */
 import { inspect } from 'node:util';
-import { createPreludeClient, PreludeClient, type PreludeError } from '../../src/prelude';
+import { PreludeClient, type PreludeError } from '../../src/prelude';
+import { preludeClientFor } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import {
   apiKey,
@@ -134,9 +135,7 @@ describe('the API key', () => {
     };
     walk(client);
 
-    const configured = createPreludeClient(
-      loadConfig({ PRELUDE_API_KEY: apiKey, PRELUDE_BASE_URL: t.url }).prelude,
-    );
+    const configured = preludeClientFor(loadConfig({ PRELUDE_API_KEY: apiKey, PRELUDE_BASE_URL: t.url }));
     expectNoKey(configured);
   });
 
