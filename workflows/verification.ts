@@ -220,12 +220,15 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
         }
         const channel = request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel;
         if (firstSend && outcome.response.status === 'retry') {
-          // Prelude already had a window open for this target. After a retried call, the earlier
-          // attempt (its answer lost) opened it: a send of this window. Otherwise a window of ours
-          // closed before Prelude's did, and this send continues Prelude's window. Either way, to the
-          // caller this window is a new one.
-          if (outcome.retried) recordInferredSend('initial', 'success');
-          recordSend(outcome.response, outcome.retried ? 'user_retry' : 'initial', { channel });
+          // Prelude already had a window open for this target: either an earlier attempt of this
+          // send opened it (its answer lost: a send of this window), or a window of ours closed
+          // before Prelude's did and this send continues Prelude's window. Either way, to the caller
+          // this window is a new one.
+          // With no other window of this target in the period (the limits entity says so), the
+          // earlier send can only have been this window's, lost to a crash.
+          const ownEarlierSend = outcome.retried || state.targetUsage?.windowsUsed === 1;
+          if (ownEarlierSend) recordInferredSend('initial', 'success');
+          recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
           return sendResult('success');
         }
         return recordSend(outcome.response, firstSend ? 'initial' : 'user_retry', { channel });

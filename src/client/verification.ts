@@ -347,16 +347,17 @@ async function call<T>(
 }
 
 /**
- * The server aborts an update when the workflow task carrying it fails — typically when the window
- * tried to close while a webhook signal arrived (`UnhandledCommand`). The update never reached the
- * history, so sending it again is safe; the next task sees both the signal and the update.
+ * The server aborts an update when the workflow task carrying it fails — when the window tried to
+ * close while a webhook signal arrived (`UnhandledCommand`), or when the worker running it died and
+ * the task is being retried ("in failed state"). The update never reached the history, so sending it
+ * again is safe; the next task sees it.
  */
 function isAbortedUpdate(error: unknown): boolean {
   const grpc = grpcErrorSchema.safeParse(error instanceof Error && error.cause ? error.cause : error);
   return (
     grpc.success &&
     grpc.data.code === GrpcStatus.FAILED_PRECONDITION &&
-    /workflow task failure/i.test(grpc.data.message)
+    /workflow task (failure|in failed state)/i.test(grpc.data.message)
   );
 }
 
