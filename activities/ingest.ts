@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { isEventOf, isNotifyMessageEvent, type WebhookEvent } from '../src/prelude';
 import {
@@ -34,8 +35,12 @@ export function createIngestActivities({ client }: IngestDependencies) {
       if (!workflowId?.startsWith(route.prefix)) return { ...base, disposition: 'unknown_target' };
       try {
         const handle = client.workflow.getHandle(workflowId);
-        if (route.kind === 'verification') await handle.signal(deliveryStatusSignal, route.report);
-        else await handle.signal(messageStatusSignal, route.report);
+        // Bound to the activity, so a timed-out attempt never leaves a call behind.
+        await client.withAbortSignal(Context.current().cancellationSignal, () =>
+          route.kind === 'verification'
+            ? handle.signal(deliveryStatusSignal, route.report)
+            : handle.signal(messageStatusSignal, route.report),
+        );
         return { ...base, workflowId, disposition: 'applied' };
       } catch (error) {
         if (error instanceof WorkflowNotFoundError)

@@ -32,18 +32,23 @@ export function createLimitsActivities({ client }: { client: Client }) {
      * send, and a window when `opensWindow`. Retried reservations are deduplicated by their ID.
      */
     async reserveTargetSend({ targetKey, ...request }: ReserveTargetSendInput): Promise<ReservationOutcome> {
+      const { info, cancellationSignal } = Context.current();
       try {
-        const usage = await client.workflow.executeUpdateWithStart(reserveSendUpdate, {
-          args: [request],
-          updateId: request.reservationId,
-          startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
-            workflowId: `${targetLimitsIdPrefix}${targetKey}`,
-            taskQueue: Context.current().info.taskQueue,
-            args: [{ targetKey }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
+        // Bound to the activity: a timed-out or cancelled attempt must not leave the call waiting
+        // (for a limits entity no worker picks up, say while the worker shuts down).
+        const usage = await client.withAbortSignal(cancellationSignal, () =>
+          client.workflow.executeUpdateWithStart(reserveSendUpdate, {
+            args: [request],
+            updateId: request.reservationId,
+            startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
+              workflowId: `${targetLimitsIdPrefix}${targetKey}`,
+              taskQueue: info.taskQueue,
+              args: [{ targetKey }],
+              workflowIdConflictPolicy: 'USE_EXISTING',
+              typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
+            }),
           }),
-        });
+        );
         return { granted: true, usage };
       } catch (error) {
         if (
