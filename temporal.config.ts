@@ -248,6 +248,16 @@ const serviceEnv = z
     SERVICE_API_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     SERVICE_BODY_LIMIT_BYTES: integer(1_024, 10_485_760).default(65_536),
     SERVICE_ALLOW_OVERRIDES: commaList,
+    SERVICE_CORS_ORIGINS: commaList.pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^https?:\/\/[^/\s,]+$/,
+            'must list origins such as https://app.example.com (scheme and host, no path)',
+          ),
+      ),
+    ),
   })
   .transform((env) => ({
     host: env.HOST,
@@ -255,10 +265,29 @@ const serviceEnv = z
     apiToken: env.SERVICE_API_TOKEN,
     bodyLimitBytes: env.SERVICE_BODY_LIMIT_BYTES,
     allowOverrides: env.SERVICE_ALLOW_OVERRIDES,
+    corsOrigins: env.SERVICE_CORS_ORIGINS,
   }));
 
-/** The HTTP service's address, its bearer token and its request size limit. */
+/** The HTTP service's address, its bearer token, its request size limit and the browsers it serves. */
 export type ServiceConfig = z.infer<typeof serviceEnv>;
+
+const metricsEnv = z
+  .object({
+    METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+    METRICS_PORT: integer(0, 65_535).default(9464),
+    METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  })
+  .transform((env) => ({
+    host: env.METRICS_HOST,
+    port: env.METRICS_PORT,
+    token: env.METRICS_TOKEN,
+  }));
+
+/**
+ * Where the worker serves its Prometheus metrics (`0`: not served), and the bearer token both `/metrics`
+ * endpoints (the worker's and the service's) require when it is set.
+ */
+export type MetricsConfig = z.infer<typeof metricsEnv>;
 
 /** How to make each privacy key, for the error a production entry point gives without it. */
 export const privacyKeyRecipes = {
@@ -317,6 +346,7 @@ const fullEnv = z
     verify: verifyEnv,
     notify: notifyEnv,
     service: serviceEnv,
+    metrics: metricsEnv,
     privacy: privacyEnv,
   })
   .superRefine((config, ctx) => {

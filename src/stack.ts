@@ -10,6 +10,13 @@ import { verificationClientOptions } from './client';
 import { dataConverterFor } from './codec';
 import { connectClient, connectWorker } from './connection';
 import { startDevServer } from './devserver';
+import {
+  installSdkMetrics,
+  ServiceMetrics,
+  startMetricsServer,
+  WorkerMetrics,
+  type MetricsServer,
+} from './metrics';
 import { PreludeClient } from './prelude';
 import { startSandbox } from './sandbox';
 import { startServer } from './server';
@@ -47,11 +54,21 @@ function keysFor(config: Config): PrivacyKeys {
   return keys;
 }
 
-/** Runs a worker until stopped. */
-export async function runWorker(config: Config): Promise<Stop> {
+/** A running worker: stops it, and says where its metrics are served (if they are). */
+export type RunningWorker = Stop & { metricsUrl?: string };
+
+/**
+ * Runs a worker until stopped, with its metrics — the domain metrics and the Temporal SDK's — on
+ * `METRICS_HOST:METRICS_PORT` (unless `METRICS_PORT=0`). Metrics that cannot be served (the port is
+ * taken) are a warning, not a reason to stop verifying.
+ */
+export async function runWorker(config: Config): Promise<RunningWorker> {
   const dataConverter = dataConverterFor(keysFor(config).keyRing);
+  // Before the first worker connection, which would set the process's Temporal runtime up without them.
+  const sdkMetricsUrl = config.metrics.port > 0 ? await installSdkMetrics() : undefined;
   const connection = await untilTemporalAnswers(config.temporal, () => connectWorker(config.temporal));
   const client = await connectClient(config.temporal, dataConverter);
+  const metrics = new WorkerMetrics({ processMetrics: true });
   const worker = await createVerificationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -60,14 +77,37 @@ export async function runWorker(config: Config): Promise<Stop> {
     prelude: preludeClientFor(config),
     callbackUrl: config.prelude.callbackUrl,
     dataConverter,
+    metrics,
   });
+  const metricsServer =
+    config.metrics.port > 0 ? await serveWorkerMetrics(config, metrics, sdkMetricsUrl) : undefined;
   const running = worker.run();
-  return async () => {
+  const stop = async () => {
     worker.shutdown();
     await running;
+    await metricsServer?.close();
     await client.connection.close();
     await connection.close();
   };
+  return Object.assign(stop, { metricsUrl: metricsServer?.url });
+}
+
+async function serveWorkerMetrics(
+  config: Config,
+  metrics: WorkerMetrics,
+  sdkMetricsUrl: string | undefined,
+): Promise<MetricsServer | undefined> {
+  const { host, port, token } = config.metrics;
+  try {
+    const server = await startMetricsServer({ host, port, token, registry: metrics.registry, sdkMetricsUrl });
+    console.log(`worker metrics: ${server.url}${sdkMetricsUrl ? '' : ' (without the Temporal SDK metrics)'}`);
+    return server;
+  } catch (error) {
+    console.warn(
+      `WARNING: the worker's metrics are not served: ${host}:${port} (METRICS_HOST, METRICS_PORT): ${(error as Error).message}`,
+    );
+    return undefined;
+  }
 }
 
 /** Options of {@link runServer} beyond the configuration. */
@@ -82,7 +122,7 @@ export interface RunServerOptions {
 export async function runServer(
   config: Config,
   { client, localUiOrigin }: RunServerOptions = {},
-): Promise<{ url: string; stop: Stop }> {
+): Promise<{ url: string; metricsUrl: string; stop: Stop }> {
   const { keyRing } = keysFor(config);
   const temporal =
     client ??
@@ -100,6 +140,10 @@ export async function runServer(
     host: config.service.host,
     port: config.service.port,
     logger: true,
+    corsOrigins: config.service.corsOrigins,
+    metrics: new ServiceMetrics({ processMetrics: true }),
+    metricsToken: config.metrics.token,
+    preludeUrl: config.prelude.baseUrl,
     codec: servesCodec
       ? {
           keyRing,
@@ -111,6 +155,7 @@ export async function runServer(
   });
   return {
     url,
+    metricsUrl: `${url}/metrics`,
     stop: async () => {
       await app.close();
       if (!client) await temporal.connection.close();
@@ -156,7 +201,8 @@ export async function runLocalStack(config: Config): Promise<Stop> {
         },
       };
     }
-    stops.push(await runWorker(wired));
+    const worker = await runWorker(wired);
+    stops.push(worker);
     const server = await runServer(wired, { localUiOrigin: temporal.uiUrl });
     stops.push(server.stop);
 
@@ -165,6 +211,8 @@ export async function runLocalStack(config: Config): Promise<Stop> {
         '',
         'prelude-temporal is running:',
         `  HTTP service   ${server.url}   (API docs ${server.url}/docs)`,
+        `  Metrics        ${server.metricsUrl} (service)` +
+          (worker.metricsUrl ? `   ${worker.metricsUrl} (worker)` : '   (worker: not served)'),
         `  Temporal UI    ${temporal.uiUrl}`,
         sandboxUrl
           ? `  Prelude        sandbox at ${sandboxUrl}   (inbox ${sandboxUrl}/sandbox/messages)`

@@ -11,6 +11,13 @@ import { bundleWorkflowCode, Worker, type NativeConnection } from '@temporalio/w
 import { createActivities } from '../activities';
 import { failureConverterPath } from './codec/failure-converter';
 import { packageRoot } from './devserver/package-root';
+import {
+  preludeCallMetrics,
+  sharedWorkerMetrics,
+  windowInterceptorsModule,
+  windowMetricsSinks,
+  type WorkerMetrics,
+} from './metrics';
 import type { PreludeClient } from './prelude';
 
 /** Where `npm run build` writes the prebuilt workflow bundle. */
@@ -31,11 +38,14 @@ export interface VerificationWorkerOptions {
   dataConverter: DataConverter;
   /** A prebuilt workflow bundle; defaults to `dist/workflow-bundle.js` when it exists. */
   workflowBundle?: string;
+  /** Where the windows and Prelude calls are counted; defaults to {@link sharedWorkerMetrics}. */
+  metrics?: WorkerMetrics;
 }
 
 /** Creates (does not run) a worker for the verification workflows and their activities. */
 export async function createVerificationWorker(options: VerificationWorkerOptions): Promise<Worker> {
   const bundle = options.workflowBundle ?? (existsSync(workflowBundlePath) ? workflowBundlePath : undefined);
+  const metrics = options.metrics ?? sharedWorkerMetrics();
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -46,6 +56,12 @@ export async function createVerificationWorker(options: VerificationWorkerOption
       client: options.client,
     }),
     dataConverter: options.dataConverter,
+    interceptors: {
+      activity: [preludeCallMetrics(metrics)],
+      // A prebuilt bundle has the window interceptors in it already (see writeWorkflowBundle).
+      ...(bundle ? {} : { workflowModules: [windowInterceptorsModule()] }),
+    },
+    sinks: windowMetricsSinks(metrics),
     // A dead worker's sticky queue is given up after 2 s (default 10 s), so its windows' next tasks
     // reach a live worker while their users still wait.
     stickyQueueScheduleToStartTimeout: '2 seconds',
@@ -57,6 +73,7 @@ export async function createVerificationWorker(options: VerificationWorkerOption
 export async function writeWorkflowBundle(outFile: string = workflowBundlePath): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflowsEntry(),
+    workflowInterceptorModules: [windowInterceptorsModule()],
     failureConverterPath,
     logger: quietLogger,
   });

@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import { VerificationError, type VerificationErrorCode } from '../client';
 
 /** The body of every error answer. */
@@ -41,4 +41,32 @@ export function sendVerificationError(reply: FastifyReply, error: unknown): Fast
     void reply.header('retry-after', String(error.retryAfterSeconds));
   }
   return reply.code(statusOf[error.code]).send(body);
+}
+
+/** The issue code a request schema's refinement carries to answer with its own error code. */
+export interface ErrorCodeParams {
+  code: string;
+}
+
+/**
+ * The answer to a request its route's schema refused, decided once for every route: a path parameter
+ * that is not an ID of ours names nothing (404 `not_found`); a malformed `Idempotency-Key` header is
+ * `invalid_idempotency_key`; a refinement may name its own code (`override_not_allowed`); anything
+ * else is `invalid_request`, naming the first problem as `path: message`.
+ */
+export function validationAnswer(error: FastifyError): { status: number; code: string; message: string } {
+  const issue = error.validation?.[0];
+  const path = (issue?.instancePath ?? '').split('/').filter(Boolean);
+  const ownCode = (issue?.params as { params?: Partial<ErrorCodeParams> } | undefined)?.params?.code;
+  const message = issue?.message ?? 'invalid request';
+  switch (error.validationContext) {
+    case 'params':
+      return { status: 404, code: 'not_found', message: 'no such window' };
+    case 'headers':
+      if (path[0] === 'idempotency-key') return { status: 400, code: 'invalid_idempotency_key', message };
+      return { status: 400, code: 'invalid_request', message: `header ${path.join('.')}: ${message}` };
+    default:
+      if (ownCode) return { status: 400, code: ownCode, message };
+      return { status: 400, code: 'invalid_request', message: `${path.join('.') || 'body'}: ${message}` };
+  }
 }

@@ -1,15 +1,26 @@
 /**
- * The HTTP service: verifications for backend code, Prelude's webhooks, health, the OpenAPI
- * document, and the payload codec endpoints for the Temporal Web UI.
+ * The HTTP service: verifications for backend code, Prelude's webhooks, health and metrics, the API
+ * reference, and the payload codec endpoints for the Temporal Web UI. Routes declare their schemas
+ * (zod, through Fastify's type provider): Fastify validates requests and serialises answers with them,
+ * errors become `{ code, message }` in one place, and the OpenAPI document is generated from them.
  */
+import cors from '@fastify/cors';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { VerificationClientOptions } from '../client';
 import { codecServerRoutes, type CodecServerOptions } from '../codec';
+import { ServiceMetrics } from '../metrics';
 import { requireBearer } from './auth';
-import { sendError } from './errors';
+import { docsRoutes, generateOpenApi } from './docs';
+import { sendError, validationAnswer } from './errors';
 import { healthRoutes } from './health';
-import { openApiRoutes } from './openapi';
+import { loggerOptions, newRequestId } from './logging';
+import { countRequests, metricsRoutes } from './metrics';
 import { verificationRoutes } from './verifications';
 import { webhookRoutes } from './webhooks';
 
@@ -19,7 +30,7 @@ export { maskTarget } from './masking';
 export interface ServerOptions {
   client: Client;
   verification: VerificationClientOptions;
-  /** Bearer token every route but the webhook, health and docs routes requires. */
+  /** Bearer token every route but the webhook, health, metrics and docs routes requires. */
   apiToken?: string;
   /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
   allowOverrides?: readonly string[];
@@ -30,28 +41,29 @@ export interface ServerOptions {
   codec?: CodecServerOptions;
   /** Request logging (JSON lines on stdout), with personal data and credentials left out. */
   logger?: boolean;
+  /** Where log lines go instead of stdout. */
+  logStream?: { write(line: string): void };
+  /** Browser origins allowed to call the verification routes (`SERVICE_CORS_ORIGINS`); none by default. */
+  corsOrigins?: readonly string[];
+  /** Where requests and webhook events are counted; default: metrics of this service alone. */
+  metrics?: ServiceMetrics;
+  /** Bearer token `GET /metrics` requires (`METRICS_TOKEN`); absent: open. */
+  metricsToken?: string;
+  /** Prelude's (or the sandbox's) base URL, which readiness checks; absent: not checked. */
+  preludeUrl?: string;
 }
-
-/**
- * Request logs name the route, never the URL as sent (a mistaken path or query may hold a phone
- * number), and carry no headers (tokens, signatures, idempotency keys) and no bodies.
- */
-const requestLogOptions = {
-  serializers: {
-    req: (request: FastifyRequest) => ({
-      method: request.method,
-      route: request.routeOptions?.url ?? '(no route)',
-    }),
-  },
-};
 
 /** Builds (does not start) the service. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
-    logger: options.logger ? requestLogOptions : false,
+    logger: options.logger
+      ? { ...loggerOptions, ...(options.logStream ? { stream: options.logStream } : {}) }
+      : false,
+    genReqId: newRequestId,
+    requestIdHeader: false,
     bodyLimit: options.bodyLimitBytes,
     // Window IDs in plaintext mode hold an e-mail address (up to 320 characters).
-    maxParamLength: 400,
+    routerOptions: { maxParamLength: 400 },
     // Errors of the router itself, in the service's shape, never echoing the URL (it may hold a
     // phone number a caller put there by mistake).
     frameworkErrors: (error, _request, reply) =>
@@ -80,8 +92,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       socket.destroy();
     },
   });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const { status, code, message } = validationAnswer(error);
+      return sendError(reply, status, code, message);
+    }
     if (error.statusCode && error.statusCode < 500) {
       const code =
         error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
@@ -98,16 +116,40 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // The path is not echoed: it may be a caller's mistake holding a phone number.
     sendError(reply, 404, 'not_found', `no route for ${request.method} at this path`),
   );
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
 
-  void app.register(healthRoutes, { client: options.client });
-  void app.register(openApiRoutes);
+  const metrics = options.metrics ?? new ServiceMetrics();
+  countRequests(app, metrics);
+
+  generateOpenApi(app, { codec: options.codec !== undefined });
+  void app.register(docsRoutes);
+  void app.register(healthRoutes, {
+    client: options.client,
+    taskQueue: options.verification.taskQueue,
+    preludeUrl: options.preludeUrl,
+  });
+  void app.register(metricsRoutes, { metrics, token: options.metricsToken });
   void app.register(webhookRoutes, {
     client: options.client,
     taskQueue: options.verification.taskQueue,
     publicKey: options.webhookPublicKey,
     bodyLimitBytes: options.bodyLimitBytes,
+    metrics,
   });
   void app.register(async (scope) => {
+    // CORS first: a browser's preflight carries no token.
+    await scope.register(cors, {
+      origin: options.corsOrigins?.length ? [...options.corsOrigins] : false,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key'],
+      exposedHeaders: ['retry-after', 'x-request-id'],
+      maxAge: 600,
+      // A request without CORS headers is answered as any other (JSON errors), not as plain text.
+      strictPreflight: false,
+    });
+    // Before the body is read: an unauthenticated caller cannot make the service parse anything.
     scope.addHook('onRequest', requireBearer(options.apiToken ? [options.apiToken] : []));
     await scope.register(verificationRoutes, {
       client: options.client,

@@ -1,30 +1,68 @@
 /**
- * The verification routes: start or resend, check, inspect, cancel. Each is a thin translation
- * between HTTP and the client helpers, in Prelude's words.
+ * The verification routes: start or resend, check, inspect, cancel, forget. Each declares its request
+ * and every answer as schemas (Fastify validates and serialises through them, the reference page is
+ * generated from them) and is a thin translation between HTTP and the client helpers, in Prelude's words.
  */
 import type { Client } from '@temporalio/client';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
   cancelVerificationById,
   checkCode,
   forgetTarget,
   getVerificationById,
+  idempotencyKeySchema,
   startVerification,
   startVerificationRequestSchema,
   targetInputSchema,
   type VerificationClientOptions,
 } from '../client';
 import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
-import { sendError, sendVerificationError } from './errors';
+import { sendVerificationError, type ErrorCodeParams } from './errors';
 import { maskTarget } from './masking';
 import { overridesNeedingLeave, refusedOverrides } from './overrides';
+import {
+  checkAnswerSchema,
+  errorAnswer,
+  forgetAnswerSchema,
+  pendingAnswerSchema,
+  startAnswerSchema,
+  windowSchema,
+} from './schemas';
 
 /** `POST /verifications/forget` body: the target whose every window and event is erased. */
 export const forgetBodySchema = z.object({ target: targetInputSchema });
 
 /** `POST /verifications/check` body. */
-export const checkBodySchema = z.object({ target: targetInputSchema, code: z.string() });
+export const checkBodySchema = z.object({
+  target: targetInputSchema,
+  code: z.string().describe('the code the user typed: 4 to 8 letters or digits'),
+});
+
+/** The `Idempotency-Key` header of the routes that spend something. */
+const idempotencyHeaders = z.looseObject({
+  'idempotency-key': idempotencyKeySchema
+    .optional()
+    .describe(
+      'a retry with the same key and request gets the first answer and spends nothing; the key with another request is 422',
+    ),
+});
+
+/** A window ID in the path. */
+const windowParams = (pattern: RegExp) =>
+  z.object({ id: z.string().regex(pattern).describe('a window ID, as POST /verifications answered it') });
+
+const unauthorized = errorAnswer('`unauthorized`: a valid bearer token is required');
+const unavailable = errorAnswer(
+  '`unavailable` (Temporal or a worker did not answer in time), `prelude_unavailable`',
+);
+const tooMany = errorAnswer(
+  '`premature_retry`, `too_many_attempts`, `too_many_checks`, `target_rate_limited`, with `retry_after_seconds`',
+);
+const keyReused = errorAnswer('`idempotency_key_reused`: this Idempotency-Key was used for another request');
+const preludeError = errorAnswer('`prelude_error`: Prelude refused the request');
+const noWindow = errorAnswer('`not_found`: no such window');
 
 /** `POST /verifications` answer. */
 export function startAnswer(result: SendCodeResult) {
@@ -89,88 +127,184 @@ export function stateAnswer(state: VerificationState) {
   };
 }
 
+/** What the verification routes need. */
+export interface VerificationRouteOptions {
+  client: Client;
+  options: VerificationClientOptions;
+  /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
+  allowOverrides?: readonly string[];
+}
+
 /** Registers the verification routes. */
 export async function verificationRoutes(
   app: FastifyInstance,
-  {
-    client,
-    options,
-    allowOverrides = [],
-  }: { client: Client; options: VerificationClientOptions; allowOverrides?: readonly string[] },
+  { client, options, allowOverrides = [] }: VerificationRouteOptions,
 ): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
   const windowIdPattern =
     options.idKey === null ? /^verification-[^/]{1,330}$/ : /^verification-[0-9a-f]{32}$/;
+  // Window IDs hold the target in plaintext mode: they go into logs only when they are opaque.
+  const logWindow = (request: FastifyRequest, reply: FastifyReply, windowId: string) => {
+    if (options.idKey === null) return;
+    request.log = request.log.child({ windowId });
+    reply.log = request.log;
+  };
 
-  app.post('/verifications', async (request, reply) => {
-    const body = startVerificationRequestSchema.safeParse(request.body);
-    if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
-    const refused = refusedOverrides(overridesNeedingLeave(body.data), allowOverrides);
-    if (refused.length > 0) {
-      return sendError(
-        reply,
-        400,
-        'override_not_allowed',
-        `not settable over HTTP unless the operator allows it (SERVICE_ALLOW_OVERRIDES): ${refused.join(', ')}`,
-      );
-    }
-    try {
-      const idempotencyKey = headerValue(request.headers['idempotency-key']);
-      return startAnswer(await startVerification(client, { ...body.data, idempotencyKey }, options));
-    } catch (error) {
-      return sendVerificationError(reply, error);
-    }
-  });
+  // Refused as a problem of the body, after its shape and before anything else, as a caller expects.
+  const startBody = startVerificationRequestSchema
+    .omit({ idempotencyKey: true })
+    .superRefine((body, ctx) => {
+      const refused = refusedOverrides(overridesNeedingLeave(body), allowOverrides);
+      if (refused.length === 0) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: `not settable over HTTP unless the operator allows it (SERVICE_ALLOW_OVERRIDES): ${refused.join(', ')}`,
+        params: { code: 'override_not_allowed' } satisfies ErrorCodeParams,
+      });
+    })
+    .describe(
+      'the target, and optionally Prelude signals and options; `policy` and the options that change security ' +
+        'or cost are refused (400 override_not_allowed) unless the operator allows them',
+    );
 
-  app.post('/verifications/check', async (request, reply) => {
-    const body = checkBodySchema.safeParse(request.body);
-    if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
-    try {
-      const idempotencyKey = headerValue(request.headers['idempotency-key']);
-      const result = await checkCode(client, { ...body.data, idempotencyKey }, options);
-      return checkAnswer(result.windowId, result);
-    } catch (error) {
-      return sendVerificationError(reply, error);
-    }
-  });
+  routes.post(
+    '/verifications',
+    {
+      schema: {
+        summary: 'Send a code: open a window, or resend in the open one',
+        tags: ['verifications'],
+        headers: idempotencyHeaders,
+        body: startBody,
+        response: {
+          200: startAnswerSchema,
+          202: pendingAnswerSchema,
+          400: errorAnswer(
+            '`invalid_request`, `invalid_idempotency_key`, `override_not_allowed`: nothing was sent',
+          ),
+          401: unauthorized,
+          422: keyReused,
+          429: tooMany,
+          502: preludeError,
+          503: unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const idempotencyKey = request.headers['idempotency-key'];
+        const result = await startVerification(client, { ...request.body, idempotencyKey }, options);
+        logWindow(request, reply, result.windowId);
+        return startAnswer(result);
+      } catch (error) {
+        return sendVerificationError(reply, error);
+      }
+    },
+  );
 
-  app.post('/verifications/forget', async (request, reply) => {
-    const body = forgetBodySchema.safeParse(request.body);
-    if (!body.success) return sendError(reply, 400, 'invalid_request', describeIssue(body.error));
-    try {
-      const { targetKey, deleted } = await forgetTarget(client, body.data.target, options);
-      return { status: 'forgotten', target_key: targetKey, deleted };
-    } catch (error) {
-      return sendVerificationError(reply, error);
-    }
-  });
+  routes.post(
+    '/verifications/check',
+    {
+      schema: {
+        summary: 'Check a code the user typed',
+        tags: ['verifications'],
+        headers: idempotencyHeaders,
+        body: checkBodySchema,
+        response: {
+          200: checkAnswerSchema,
+          400: errorAnswer('`invalid_request`, `invalid_code`, `invalid_idempotency_key`'),
+          401: unauthorized,
+          422: keyReused,
+          429: tooMany,
+          502: preludeError,
+          503: unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const idempotencyKey = request.headers['idempotency-key'];
+        const result = await checkCode(client, { ...request.body, idempotencyKey }, options);
+        logWindow(request, reply, result.windowId);
+        return checkAnswer(result.windowId, result);
+      } catch (error) {
+        return sendVerificationError(reply, error);
+      }
+    },
+  );
+
+  routes.post(
+    '/verifications/forget',
+    {
+      schema: {
+        summary: 'Erase a target: every window and webhook event Temporal holds about it',
+        tags: ['verifications'],
+        body: forgetBodySchema,
+        response: {
+          200: forgetAnswerSchema,
+          400: errorAnswer('`invalid_request`'),
+          401: unauthorized,
+          503: unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const { targetKey, deleted } = await forgetTarget(client, request.body.target, options);
+        return { status: 'forgotten' as const, target_key: targetKey, deleted };
+      } catch (error) {
+        return sendVerificationError(reply, error);
+      }
+    },
+  );
 
   // Only window IDs: anything else is 404 before Temporal is asked (no other workflow is reachable).
-  app.get<{ Params: { id: string } }>('/verifications/:id', async (request, reply) => {
-    if (!windowIdPattern.test(request.params.id)) return sendError(reply, 404, 'not_found', 'no such window');
-    try {
-      return stateAnswer(await getVerificationById(client, request.params.id, options));
-    } catch (error) {
-      return sendVerificationError(reply, error);
-    }
-  });
+  routes.get(
+    '/verifications/:id',
+    {
+      schema: {
+        summary: "A window's state, its target masked",
+        tags: ['verifications'],
+        params: windowParams(windowIdPattern),
+        response: {
+          200: windowSchema.describe('the window'),
+          401: unauthorized,
+          404: noWindow,
+          503: unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        logWindow(request, reply, request.params.id);
+        return stateAnswer(await getVerificationById(client, request.params.id, options));
+      } catch (error) {
+        return sendVerificationError(reply, error);
+      }
+    },
+  );
 
-  app.delete<{ Params: { id: string } }>('/verifications/:id', async (request, reply) => {
-    if (!windowIdPattern.test(request.params.id)) return sendError(reply, 404, 'not_found', 'no such window');
-    try {
-      return stateAnswer(await cancelVerificationById(client, request.params.id, options));
-    } catch (error) {
-      return sendVerificationError(reply, error);
-    }
-  });
-}
-
-/** A header's value; a repeated one joined, so that a repeated key fails the key's format. */
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(',') : value;
-}
-
-/** The first zod issue, as `path: message`. */
-export function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid body';
+  routes.delete(
+    '/verifications/:id',
+    {
+      schema: {
+        summary: 'Cancel an open window',
+        tags: ['verifications'],
+        params: windowParams(windowIdPattern),
+        response: {
+          200: windowSchema.describe('the canceled window'),
+          401: unauthorized,
+          404: noWindow,
+          503: unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        logWindow(request, reply, request.params.id);
+        return stateAnswer(await cancelVerificationById(client, request.params.id, options));
+      } catch (error) {
+        return sendVerificationError(reply, error);
+      }
+    },
+  );
 }

@@ -5,6 +5,7 @@
  * their deadline.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { expectDocumented } from '../docs/openapi-conformance';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 // Answers are JSON read field by field in the assertions below.
@@ -23,11 +24,14 @@ async function api(
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return {
+  const answer = {
     status: response.status,
     body: (await response.json()) as Answer['body'],
     headers: response.headers,
   };
+  // Every answer is as the OpenAPI document says.
+  await expectDocumented(method, path, answer.status, answer.body);
+  return answer;
 }
 
 const strip = ({ status, body }: Answer) => ({ status, body });

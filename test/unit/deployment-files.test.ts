@@ -2,8 +2,11 @@
  * The deployment files must agree with the code: a variable renamed in temporal.config.ts, or a
  * search attribute added to the workflows, would otherwise break docker compose and the docs silently.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Ajv2019 from 'ajv/dist/2019';
+import { parse as parseYaml } from 'yaml';
 import { configVariables } from '../../temporal.config';
 import { customSearchAttributes } from '../../workflows';
 
@@ -39,5 +42,131 @@ describe('deployment files', () => {
   it('the README documents every configuration variable', () => {
     const readme = read('README.md');
     expect(configVariables().filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+});
+
+/**
+ * `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}` as docker compose interpolates them, with
+ * `env` for the variables an operator sets.
+ */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(
+    /\$\{(\w+)(?:(:?[-?])([^}]*))?\}/g,
+    (_match, name: string, operator?: string, word = '') => {
+      const value = env[name];
+      const unset = value === undefined || (operator?.startsWith(':') && value === '');
+      if (!unset) return value;
+      if (operator?.endsWith('?')) throw new Error(`compose would stop: ${name}: ${word}`);
+      return operator ? word : '';
+    },
+  );
+}
+
+describe('the compose stack, checked for real', () => {
+  const operatorEnv = {
+    PAYLOAD_CODEC_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+    VERIFY_ID_KEY: 'an-id-key-of-enough-length',
+    SERVICE_API_TOKEN: 'a-token-of-enough-length',
+  };
+  const rawCompose = read('docker-compose.yml');
+  const compose = parseYaml(interpolate(rawCompose, operatorEnv), { merge: true }) as {
+    services: Record<
+      string,
+      { environment?: Record<string, unknown>; ports?: string[]; configs?: { source: string }[] }
+    >;
+    configs: Record<string, { file?: string; content?: string }>;
+    'x-app-environment': Record<string, unknown>;
+  };
+
+  it('is valid against the Compose specification’s JSON schema', () => {
+    const schema = JSON.parse(read('deploy/compose-spec/compose-spec.json')) as {
+      properties: Record<string, unknown>;
+      definitions: { config: { properties: Record<string, unknown> } };
+    };
+    // Keys the specification gained after the revision shipped here (2020), which this file uses.
+    schema.properties.name = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
+    schema.definitions.config.properties.content = { type: 'string' };
+    const ajv = new Ajv2019({ allErrors: true, strict: false, validateSchema: false });
+    // The shipped revision names its subschemas with draft-04 `id`s (annotations: every $ref is a pointer).
+    ajv.removeKeyword('id');
+    ajv.addKeyword('id');
+    ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/);
+    ajv.addFormat('ports', /^((\[?[0-9a-fA-F.:]+\]?):)?(\d+(-\d+)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat('expose', /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat('subnet_ip_address', /^[0-9a-fA-F.:]+\/\d+$/);
+    const validate = ajv.compile(schema);
+    validate(compose);
+    expect(validate.errors ?? []).toEqual([]);
+    // A mistake is caught: a misspelt key, a port list that is not a list.
+    expect(validate({ ...compose, services: { worker: { build: '.', enviroment: {} } } })).toBe(false);
+    expect(validate({ ...compose, services: { worker: { build: '.', ports: '3000:3000' } } })).toBe(false);
+  });
+
+  it('is valid for docker compose itself, where Docker is installed', () => {
+    const docker = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+    if (docker.error || docker.status !== 0) {
+      console.warn('docker compose is not installed: `docker compose config` not run');
+      return;
+    }
+    const config = spawnSync(
+      'docker',
+      ['compose', '-f', join(root, 'docker-compose.yml'), 'config', '--quiet'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ...operatorEnv },
+      },
+    );
+    expect(config.stderr).toBe('');
+    expect(config.status).toBe(0);
+  });
+
+  it('publishes every port on 127.0.0.1 unless PUBLISH_ADDRESS says otherwise', () => {
+    const published = Object.entries(compose.services).flatMap(([name, service]) =>
+      (service.ports ?? []).map((port) => `${name} ${port}`),
+    );
+    expect(published.length).toBeGreaterThanOrEqual(6);
+    expect(published.filter((entry) => !/ 127\.0\.0\.1:\d+:\d+$/.test(entry))).toEqual([]);
+    const opened = parseYaml(interpolate(rawCompose, { ...operatorEnv, PUBLISH_ADDRESS: '0.0.0.0' }), {
+      merge: true,
+    }) as typeof compose;
+    expect(opened.services.server!.ports).toEqual(['0.0.0.0:3000:3000']);
+  });
+
+  it('enables Update-with-Start and eager activities on its Temporal server', () => {
+    const dynamic = parseYaml(compose.configs['temporal-dynamic-config']!.content!) as Record<
+      string,
+      { value: unknown }[]
+    >;
+    expect(dynamic['frontend.enableExecuteMultiOperation']).toEqual([{ value: true }]);
+    expect(dynamic['system.enableActivityEagerExecution']).toEqual([{ value: true }]);
+  });
+
+  it('passes its services only variables the configuration reads, shared ones included', () => {
+    const known = new Set(configVariables());
+    const shared = Object.keys(compose['x-app-environment']);
+    expect(shared.filter((name) => !known.has(name))).toEqual([]);
+    for (const service of ['worker', 'server']) {
+      const names = Object.keys(compose.services[service]!.environment ?? {});
+      expect(names).toEqual(expect.arrayContaining(shared));
+      expect(names.filter((name) => !known.has(name))).toEqual([]);
+    }
+  });
+
+  it('has Prometheus scrape the service, the worker’s METRICS_PORT and Temporal, and Grafana load the dashboard', () => {
+    const prometheus = parseYaml(read(compose.configs['prometheus-config']!.file!)) as {
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const targets = prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((c) => c.targets));
+    const worker = compose.services.worker!.environment!;
+    const server = compose.services.server!.environment!;
+    expect(worker.METRICS_HOST).toBe('0.0.0.0');
+    expect(targets).toEqual(
+      expect.arrayContaining([`server:${server.PORT}`, `worker:${worker.METRICS_PORT}`, 'temporal:8000']),
+    );
+    for (const source of compose.services.grafana!.configs!.map((c) => c.source)) {
+      const file = compose.configs[source]!.file!;
+      expect([file, existsSync(join(root, file))]).toEqual([file, true]);
+    }
+    expect(() => JSON.parse(read(compose.configs['grafana-dashboard']!.file!))).not.toThrow();
   });
 });

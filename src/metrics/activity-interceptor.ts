@@ -1,0 +1,61 @@
+/**
+ * An activity interceptor that measures every call to Prelude: how long it took, whether Prelude
+ * answered, refused it by its lifecycle rules or failed (and how), and what it answered to sends.
+ * It reads the activities' inputs and results as they are, after decryption, and keeps nothing of
+ * them but label values (a country, a status).
+ */
+import { performance } from 'node:perf_hooks';
+import { ApplicationFailure, CancelledFailure, type Context } from '@temporalio/activity';
+import type { ActivityInterceptors, ActivityInterceptorsFactory } from '@temporalio/worker';
+import type { LabelledTarget } from './labels';
+import type { WorkerMetrics } from './worker-metrics';
+
+/** The activities that call Prelude; the others (limits, webhook ingest) are Temporal's own business. */
+const preludeOperations: ReadonlySet<string> = new Set([
+  'createVerification',
+  'checkVerification',
+  'predictTarget',
+  'sendWatchFeedback',
+  'dispatchWatchEvents',
+  'sendNotification',
+  'sendNotificationBatch',
+]);
+
+/** How a Prelude activity ended, as a label: its failure type is `Prelude.<kind>` (see activities/failures.ts). */
+function errorKind(error: unknown): string {
+  if (error instanceof CancelledFailure) return 'canceled';
+  if (error instanceof ApplicationFailure && error.type?.startsWith('Prelude.')) {
+    return error.type.slice('Prelude.'.length);
+  }
+  return 'unexpected';
+}
+
+/** Builds the interceptor for each activity execution. */
+export function preludeCallMetrics(metrics: WorkerMetrics): ActivityInterceptorsFactory {
+  return (ctx: Context): ActivityInterceptors => {
+    const operation = ctx.info.activityType;
+    if (!preludeOperations.has(operation)) return {};
+    return {
+      inbound: {
+        async execute(input, next) {
+          const started = performance.now();
+          const seconds = () => (performance.now() - started) / 1000;
+          try {
+            const result = await next(input);
+            const outcome = result as { kind?: string; code?: string; response?: { status?: string } };
+            const refused = outcome?.kind === 'refused';
+            metrics.preludeCall(operation, refused ? 'refused' : 'ok', seconds());
+            if (operation === 'createVerification') {
+              const target = (input.args[0] as { target?: LabelledTarget } | undefined)?.target;
+              metrics.sendAnswered(target, (refused ? outcome.code : outcome?.response?.status) ?? 'other');
+            }
+            return result;
+          } catch (error) {
+            metrics.preludeCall(operation, 'error', seconds(), errorKind(error));
+            throw error;
+          }
+        },
+      },
+    };
+  };
+}
