@@ -49,11 +49,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
 import { percentiles } from '../bench/measure';
 import { configVariables } from '../temporal.config';
 import { windowId as windowIdOf } from '../src/client';
-import { devServerFlags, freePort, packageRoot, portIsFree, temporalCliPath } from '../src/devserver';
+import {
+  devServerAnswers,
+  devServerFlags,
+  freePort,
+  packageRoot,
+  portIsFree,
+  temporalCliPath,
+} from '../src/devserver';
 import { runFlow, type FlowContext, type FlowResult, type StepRecord, type WindowAnswer } from './chaos/flow';
 import { Part, untilPrinted, type PartSpec } from './chaos/processes';
 
@@ -447,22 +453,12 @@ async function killLoop({
   }
 }
 
-/** Resolves once the dev server answers and has its namespace (as src/devserver waits for it). */
+/** Resolves once the dev server answers and has its namespace. */
 async function untilTemporalAnswers(address: string, signal: AbortSignal): Promise<void> {
   for (;;) {
     signal.throwIfAborted();
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await connection.workflowService.getSystemInfo({});
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch {
-      await sleep(200);
-    }
+    if (await devServerAnswers(address)) return;
+    await sleep(200);
   }
 }
 

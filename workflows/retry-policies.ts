@@ -26,17 +26,6 @@ export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationAttemptTimeoutMs = 3_000;
 
-/** Calls nobody waits on (Watch feedback, success messages): safe or harmless to repeat. */
-export const sideCallOptions: ActivityOptions = {
-  startToCloseTimeout: '15 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 5,
-  },
-};
-
 /** The lifecycle calls of windows started before call settings existed (kept for their replay). */
 export const legacyLifecycleOptions: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
@@ -48,16 +37,14 @@ export const legacyLifecycleOptions: ActivityOptions = {
   },
 };
 
-/** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
-export const notifySendOptions: ActivityOptions = {
-  startToCloseTimeout: '15 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 3,
-  },
+/** Calls nobody waits on (Watch feedback, success messages): safe or harmless to repeat. */
+export const sideCallOptions: ActivityOptions = {
+  ...legacyLifecycleOptions,
+  retry: { ...legacyLifecycleOptions.retry, maximumAttempts: 5 },
 };
+
+/** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
+export const notifySendOptions: ActivityOptions = legacyLifecycleOptions;
 
 /** The webhook ingest: signalling a workflow is idempotent per event, so it retries until it lands. */
 export const ingestOptions: ActivityOptions = {

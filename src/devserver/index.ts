@@ -156,21 +156,27 @@ async function waitUntilReady(address: string, child: ChildProcess, timeoutMs: n
   child.once('exit', (code, signal) => (exited = `dev server exited early (code ${code}, signal ${signal})`));
   while (Date.now() < deadline) {
     if (exited) throw new Error(exited);
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await connection.workflowService.getSystemInfo({});
-        // The default namespace is created right after the frontend starts answering.
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    if (await devServerAnswers(address)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`dev server at ${address} did not answer within ${timeoutMs} ms`);
+}
+
+/** Whether the dev server at `address` answers and has its default namespace yet. */
+export async function devServerAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      // The default namespace is created right after the frontend starts answering.
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 function stopProcess(child: ChildProcess): Promise<void> {
