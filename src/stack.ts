@@ -3,7 +3,6 @@
  * Temporal dev server, Prelude sandbox (unless a real API key is set), worker and HTTP service.
  */
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { privacyKeys, type Config, type PrivacyKeys } from '../temporal.config';
 import { verificationClientOptions } from './client';
@@ -234,22 +233,32 @@ export async function runLocalStack(config: Config): Promise<Stop> {
 
 /**
  * Without a configured webhook key, a service pointed at the sandbox (no API key, not Prelude's host)
- * uses the sandbox's own key, as docker compose runs them: waits for the sandbox up to 30 s.
+ * uses the sandbox's own key, as docker compose runs them: waits for the sandbox up to 30 s. Something
+ * that answers, but not as a sandbox, or nothing at all by then, leaves the key unset (webhooks are
+ * then answered 503 `webhook_key_missing`).
  */
 async function sandboxWebhookKey(config: Config): Promise<string | undefined> {
   const { apiKey, baseUrl } = config.prelude;
   if (apiKey || new URL(baseUrl).hostname === 'api.prelude.dev') return undefined;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const response = await fetch(`${baseUrl}/sandbox/webhook-public-key`);
-      if (response.ok) return (await response.text()).trim();
-      return undefined; // something answers, but not a sandbox
-    } catch {
-      if (Date.now() > deadline) return undefined;
-      await sleep(500);
-    }
+  // p-retry ships only as an ES module; this package is CommonJS.
+  const { default: pRetry } = await import('p-retry');
+  let response: Response;
+  try {
+    // fetch rejects only with a TypeError; p-retry sends again on those that are network failures
+    // (the sandbox is not listening yet), and gives up on any other at once.
+    response = await pRetry(() => fetch(`${baseUrl}/sandbox/webhook-public-key`), {
+      retries: Infinity,
+      factor: 1,
+      minTimeout: 500,
+      maxRetryTime: 30_000,
+    });
+  } catch (error) {
+    // Nothing answered within 30 s (or fetch refused the URL): no key.
+    if (error instanceof TypeError) return undefined;
+    throw error;
   }
+  if (!response.ok) return undefined;
+  return (await response.text()).trim();
 }
 
 /** `host:port` → its parts. */

@@ -4,9 +4,9 @@
  * retention period removes them.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { windowIdPrefix } from '../../workflows';
 import type { Target } from '../prelude';
+import { isNotFound } from './calls';
 import { targetKey } from './ids';
 import { normalize } from './input';
 import type { VerificationClientOptions } from './verification';
@@ -52,26 +52,39 @@ export async function forgetTarget(
   return { targetKey: key, deleted };
 }
 
+/** An execution Temporal still describes: its deletion is under way. */
+class StillThere extends Error {}
+
 /**
  * Waits (up to 30 s) until the window's executions are gone from Temporal's store, so that the
- * answer means what it says; visibility listings follow within seconds.
+ * answer means what it says; visibility listings follow within seconds. Past 30 s the deletion is
+ * left to finish on its own; any other failure to describe the window is the caller's.
  */
 async function untilGone(client: Client, workflowId: string): Promise<void> {
   // p-retry ships only as an ES module; this package is CommonJS.
   const { default: pRetry } = await import('p-retry');
-  await pRetry(
-    async () => {
-      const gone = await client.workflow
-        .getHandle(workflowId)
-        .describe()
-        .then(
-          () => false,
-          (error: unknown) => error instanceof WorkflowNotFoundError,
-        );
-      if (!gone) throw new Error(`${workflowId} is still being deleted`);
-    },
-    { retries: Infinity, minTimeout: 100, maxTimeout: 1_000, maxRetryTime: 30_000 },
-  ).catch(() => undefined);
+  try {
+    await pRetry(
+      async () => {
+        try {
+          await client.workflow.getHandle(workflowId).describe();
+        } catch (error) {
+          if (error instanceof WorkflowNotFoundError) return;
+          throw error;
+        }
+        throw new StillThere(`${workflowId} is still being deleted`);
+      },
+      {
+        retries: Infinity,
+        minTimeout: 100,
+        maxTimeout: 1_000,
+        maxRetryTime: 30_000,
+        shouldRetry: ({ error }) => error instanceof StillThere,
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof StillThere)) throw error;
+  }
 }
 
 async function deleteExecution(client: Client, workflowId: string, runId?: string): Promise<boolean> {
@@ -83,8 +96,7 @@ async function deleteExecution(client: Client, workflowId: string, runId?: strin
     return true;
   } catch (error) {
     // Already gone (listed twice, or deleted by retention in between).
-    if (error instanceof WorkflowNotFoundError || (error as { code?: number }).code === GrpcStatus.NOT_FOUND)
-      return false;
+    if (isNotFound(error)) return false;
     throw error;
   }
 }

@@ -3,9 +3,9 @@
  * whose result says whether it was delivered.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { z } from 'zod';
-import { loadConfig } from '../../temporal.config';
+import type { Config } from '../../temporal.config';
 import {
   notificationIdPrefix,
   notificationStateQuery,
@@ -14,13 +14,34 @@ import {
   type NotificationState,
 } from '../../workflows';
 import { notifySendRequestSchema } from '../prelude';
+import { call, readState, toVerificationError, type CallOptions, type CallSettings } from './calls';
 import { VerificationError } from './errors';
 
-/** Where notification runs go, and how long they wait for a delivery report. */
-export interface NotificationClientOptions {
+/**
+ * Where notification runs go, how long they wait for a delivery report, and the deadline of each
+ * call. Every helper takes them explicitly: an entry point builds them with
+ * {@link notificationClientOptions}.
+ */
+export interface NotificationClientOptions extends CallOptions {
+  /** Task queue the worker polls (`TEMPORAL_TASK_QUEUE`). */
   taskQueue: string;
+  /** How long a run waits for a final delivery status (`NOTIFY_DELIVERY_TIMEOUT_SECONDS`). */
   deliveryTimeoutSeconds: number;
 }
+
+/** The notification helpers' options as configured (see temporal.config.ts). */
+export function notificationClientOptions(
+  config: Pick<Config, 'temporal' | 'verify' | 'notify'>,
+): NotificationClientOptions {
+  return {
+    taskQueue: config.temporal.taskQueue,
+    deliveryTimeoutSeconds: config.notify.deliveryTimeoutSeconds,
+    callTimeoutMs: config.verify.callTimeoutMs,
+  };
+}
+
+/** What the notification helpers' calls are about. */
+const notificationCall: CallSettings = { notFound: 'no notification has that ID' };
 
 /** `startNotification`'s request: Notify's send fields, less the correlation ID the run sets. */
 export const startNotificationRequestSchema = notifySendRequestSchema.omit({ correlation_id: true }).extend({
@@ -37,12 +58,12 @@ export type StartNotificationRequest = z.input<typeof startNotificationRequestSc
  * status (or the timeout). A repeated `idempotencyKey` finds the run already there and sends nothing.
  *
  * @returns the run's ID (its workflow ID, also the message's `correlation_id`).
- * @throws VerificationError `invalid_request` for a malformed request.
+ * @throws VerificationError `invalid_request` for a malformed request, `unavailable`.
  */
 export async function startNotification(
   client: Client,
   request: StartNotificationRequest,
-  options: NotificationClientOptions = configuredOptions(),
+  options: NotificationClientOptions,
 ): Promise<{ notificationId: string }> {
   const parsed = startNotificationRequestSchema.safeParse(request);
   if (!parsed.success) {
@@ -51,16 +72,26 @@ export async function startNotification(
   const { idempotencyKey, deliveryTimeoutSeconds, ...send } = parsed.data;
   const notificationId = `${notificationIdPrefix}${idempotencyKey ?? randomUUID()}`;
   try {
-    await client.workflow.start(notificationWorkflow, {
-      workflowId: notificationId,
-      taskQueue: options.taskQueue,
-      args: [
-        { request: send, deliveryTimeoutSeconds: deliveryTimeoutSeconds ?? options.deliveryTimeoutSeconds },
-      ],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [{ key: outcomeSearchAttribute, value: 'sending' }],
-    });
+    await call(
+      client,
+      options,
+      () =>
+        client.workflow.start(notificationWorkflow, {
+          workflowId: notificationId,
+          taskQueue: options.taskQueue,
+          args: [
+            {
+              request: send,
+              deliveryTimeoutSeconds: deliveryTimeoutSeconds ?? options.deliveryTimeoutSeconds,
+            },
+          ],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [{ key: outcomeSearchAttribute, value: 'sending' }],
+        }),
+      notificationCall,
+    );
   } catch (error) {
+    // The key's run is there already: the message was sent (or is being sent) once.
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
   return { notificationId };
@@ -70,35 +101,26 @@ export async function startNotification(
  * A notification run's state: `sending`, `sent` (waiting for delivery), then `delivered`,
  * `failed`, `unknown`, `timed_out` or `rejected` (Notify refused the send).
  *
+ * @throws VerificationError `not_found` for an unknown ID, `unavailable`.
+ */
+export async function getNotification(
+  client: Client,
+  notificationId: string,
+  options: CallOptions,
+): Promise<NotificationState> {
+  const handle = client.workflow.getHandle<typeof notificationWorkflow>(notificationId);
+  return call(client, options, () => readState(handle, notificationStateQuery), notificationCall);
+}
+
+/**
+ * Waits for a notification run's final state, as long as it takes (up to its delivery timeout).
+ *
  * @throws VerificationError `not_found` for an unknown ID.
  */
-export async function getNotification(client: Client, notificationId: string): Promise<NotificationState> {
-  const handle = client.workflow.getHandle<typeof notificationWorkflow>(notificationId);
-  try {
-    const { status } = await handle.describe();
-    return status.name === 'COMPLETED' ? await handle.result() : await handle.query(notificationStateQuery);
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) {
-      throw new VerificationError('not_found', 'no notification has that ID');
-    }
-    throw error;
-  }
-}
-
-/** Waits for a notification run's final state. */
 export async function notificationResult(client: Client, notificationId: string): Promise<NotificationState> {
-  return client.workflow.getHandle<typeof notificationWorkflow>(notificationId).result();
-}
-
-let configured: NotificationClientOptions | undefined;
-
-function configuredOptions(): NotificationClientOptions {
-  if (!configured) {
-    const config = loadConfig();
-    configured = {
-      taskQueue: config.temporal.taskQueue,
-      deliveryTimeoutSeconds: config.notify.deliveryTimeoutSeconds,
-    };
+  try {
+    return await client.workflow.getHandle<typeof notificationWorkflow>(notificationId).result();
+  } catch (error) {
+    throw toVerificationError(error, notificationCall);
   }
-  return configured;
 }

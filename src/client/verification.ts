@@ -1,15 +1,12 @@
 import {
-  isGrpcDeadlineError,
   WithStartWorkflowOperation,
-  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
-  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { lifecycleAttemptMarginMs, loadConfig, privacyKeys, type Config } from '../../temporal.config';
+import { lifecycleAttemptMarginMs, privacyKeys, type Config } from '../../temporal.config';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -28,11 +25,10 @@ import {
   type VerificationState,
   type WindowPolicy,
 } from '../../workflows';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { z } from 'zod';
 import type { Target } from '../prelude';
+import { call, readState, type CallOptions, type CallSettings } from './calls';
 import { normalize, parse } from './input';
-import { VerificationError } from './errors';
+import { VerificationError, type VerificationErrorCode } from './errors';
 import { targetKey, windowId as windowIdOf } from './ids';
 import {
   checkCodeRequestSchema,
@@ -42,8 +38,11 @@ import {
   type StartVerificationRequest,
 } from './schemas';
 
-/** Where the helpers find the windows, and the defaults of a new window. */
-export interface VerificationClientOptions {
+/**
+ * Where the helpers find the windows, and the defaults of a new window. Every helper takes them
+ * explicitly: an entry point builds them from configuration with {@link verificationClientOptions}.
+ */
+export interface VerificationClientOptions extends CallOptions {
   /** Task queue the worker polls (`TEMPORAL_TASK_QUEUE`). */
   taskQueue: string;
   /** Policy of a new window; a start's `policy` overrides any of it. */
@@ -53,8 +52,6 @@ export interface VerificationClientOptions {
    * opt-out (`PRIVACY_MODE=plaintext`): the target itself is then in the ID.
    */
   idKey: string | null;
-  /** Deadline of each call; a missing worker gives an `unavailable` error instead of a hang. */
-  callTimeoutMs: number;
   /** How new windows call Prelude for create, check and predict (`VERIFY_ACTIVITY_MODE`). */
   calls: LifecycleCallSettings;
   /** Windows and sends a target gets per period, across windows (`VERIFY_*_PER_TARGET`). */
@@ -79,13 +76,8 @@ export function verificationClientOptions(
   };
 }
 
-let configured: VerificationClientOptions | undefined;
-
-/** The options the helpers use when none are given: read once from configuration. */
-function configuredOptions(): VerificationClientOptions {
-  configured ??= verificationClientOptions(loadConfig());
-  return configured;
-}
+/** What the window helpers' calls are about. */
+const windowCall: CallSettings = { notFound: 'no verification window is open for that target' };
 
 /** The answer to {@link startVerification}: Prelude's create answer plus the window's bookkeeping. */
 export type StartVerificationResult = SendCodeResult;
@@ -101,7 +93,7 @@ export type StartVerificationResult = SendCodeResult;
 export async function startVerification(
   client: Client,
   request: StartVerificationRequest,
-  options: VerificationClientOptions = configuredOptions(),
+  options: VerificationClientOptions,
 ): Promise<StartVerificationResult> {
   checkIdempotencyKey(request);
   const input = parse(startVerificationRequestSchema, request);
@@ -151,7 +143,7 @@ export async function startVerification(
             ],
           }),
         }),
-      isClosedWindowRefusal,
+      { ...windowCall, retryIf: isClosedWindowRefusal },
     );
   } catch (error) {
     throw await pendingIfSending(client, windowId, error);
@@ -170,7 +162,7 @@ export async function startVerification(
 export async function checkCode(
   client: Client,
   request: CheckCodeRequestInput,
-  options: VerificationClientOptions = configuredOptions(),
+  options: VerificationClientOptions,
 ): Promise<CheckCodeResult> {
   checkIdempotencyKey(request);
   const input = parse(checkCodeRequestSchema, request);
@@ -181,30 +173,49 @@ export async function checkCode(
   const handle = client.workflow.getHandle<typeof verificationWorkflow>(windowIdOf(target, options.idKey));
   const idempotency = bindIdempotencyKey(input.idempotencyKey, target, input.code);
   try {
-    return await call(client, options, () =>
-      handle.executeUpdate(checkCodeUpdate, {
-        args: [{ code: input.code, idempotency }],
-        updateId: idempotency ? `check-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID(),
-      }),
+    return await call(
+      client,
+      options,
+      () =>
+        handle.executeUpdate(checkCodeUpdate, {
+          args: [{ code: input.code, idempotency }],
+          updateId: idempotency ? `check-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID(),
+        }),
+      windowCall,
     );
   } catch (error) {
-    if (!(error instanceof VerificationError) || error.code !== 'not_found') throw error;
-    return idempotency ? keyedAnswerOfClosedWindow(handle, idempotency) : noWindow(handle.workflowId);
+    if (!isVerificationError(error, 'not_found')) throw error;
+    return idempotency
+      ? keyedAnswerOfClosedWindow(client, options, handle, idempotency)
+      : noWindow(handle.workflowId);
   }
 }
+
+/** The deadline of a read made after a call's own deadline passed: short, a user is waiting. */
+const followUpTimeoutMs = 2_000;
 
 /**
  * A send whose deadline passed is `pending` when a worker had taken it up (the window's first task
  * ran, so the send is under way and will finish: the window says how), and stays `unavailable` when no
- * worker did.
+ * worker did — or when the window cannot be read to tell (none yet, or no answer in time either).
  */
 async function pendingIfSending(client: Client, windowId: string, error: unknown): Promise<unknown> {
-  if (!(error instanceof VerificationError) || error.code !== 'unavailable') return error;
-  const description = await client.workflow
-    .getHandle(windowId)
-    .describe()
-    .catch(() => undefined);
-  const taken = description?.status.name === 'RUNNING' && (description.historyLength ?? 0) > 2;
+  if (!isVerificationError(error, 'unavailable')) return error;
+  let description;
+  try {
+    description = await call(
+      client,
+      { callTimeoutMs: followUpTimeoutMs },
+      () => client.workflow.getHandle(windowId).describe(),
+      windowCall,
+    );
+  } catch (readError) {
+    if (isVerificationError(readError, 'not_found') || isVerificationError(readError, 'unavailable')) {
+      return error;
+    }
+    throw readError;
+  }
+  const taken = description.status.name === 'RUNNING' && (description.historyLength ?? 0) > 2;
   if (!taken) return error;
   return new VerificationError(
     'pending',
@@ -221,13 +232,21 @@ function noWindow(windowId: string): CheckCodeResult {
 
 /**
  * A keyed check that found the window closed: a retry of the check that closed it (same key, same
- * request) gets that check's answer again; the key used for another request is refused.
+ * request) gets that check's answer again; the key used for another request is refused. A target that
+ * never had a window, or whose newest window is another, has no such answer.
  */
 async function keyedAnswerOfClosedWindow(
+  client: Client,
+  options: CallOptions,
   handle: WorkflowHandle<typeof verificationWorkflow>,
   { keyHash, requestHash }: IdempotencyBinding,
 ): Promise<CheckCodeResult> {
-  const final = await handle.result().catch(() => undefined);
+  let final: VerificationState | undefined;
+  try {
+    final = await call(client, options, () => readState(handle, stateQuery), windowCall);
+  } catch (error) {
+    if (!isVerificationError(error, 'not_found')) throw error;
+  }
   const seen = final?.keyed?.[keyHash];
   if (seen && seen.requestHash !== requestHash) {
     throw new VerificationError(
@@ -266,100 +285,49 @@ function bindIdempotencyKey(
   return { keyHash: hash(key), requestHash: hash(JSON.stringify([target, ...request])) };
 }
 
-/**
- * The window of a target as it stands (or as it ended): attempts, delivery statuses, checks,
- * deadline and outcome.
- *
- * @throws VerificationError `not_found` when the target never had a window, `unavailable`.
- */
-export async function getVerification(
-  client: Client,
-  target: Target,
-  options: VerificationClientOptions = configuredOptions(),
-): Promise<VerificationState> {
-  return getVerificationById(client, windowIdOf(normalize(target), options.idKey), options);
-}
-
 /** {@link getVerification} by the window's ID (the workflow ID). */
 export async function getVerificationById(
   client: Client,
   windowId: string,
-  options: Pick<VerificationClientOptions, 'callTimeoutMs'> = configuredOptions(),
+  options: CallOptions,
 ): Promise<VerificationState> {
   const handle = client.workflow.getHandle<typeof verificationWorkflow>(windowId);
-  return call(client, options, async () => {
-    const { status } = await handle.describe();
-    // A completed window's result is its final state, readable without a worker.
-    if (status.name === 'COMPLETED') return handle.result();
-    return handle.query(stateQuery);
-  });
-}
-
-/**
- * Closes the target's open window without verifying it.
- *
- * @throws VerificationError `not_found` when no window is open, `unavailable`.
- */
-export async function cancelVerification(
-  client: Client,
-  target: Target,
-  options: VerificationClientOptions = configuredOptions(),
-): Promise<VerificationState> {
-  return cancelVerificationById(client, windowIdOf(normalize(target), options.idKey), options);
+  return call(client, options, () => readState(handle, stateQuery), windowCall);
 }
 
 /** {@link cancelVerification} by the window's ID (the workflow ID). */
 export async function cancelVerificationById(
   client: Client,
   windowId: string,
-  options: Pick<VerificationClientOptions, 'callTimeoutMs'> = configuredOptions(),
+  options: CallOptions,
 ): Promise<VerificationState> {
-  const handle = client.workflow.getHandle(windowId);
+  const handle = client.workflow.getHandle<typeof verificationWorkflow>(windowId);
   const updateId = randomUUID();
-  return call(client, options, () => handle.executeUpdate(cancelUpdate, { updateId }));
+  return call(client, options, () => handle.executeUpdate(cancelUpdate, { updateId }), windowCall);
+}
+
+/** A helper by window ID, called by target: the window ID is made from the target. */
+function byTarget<T>(
+  byId: (client: Client, windowId: string, options: VerificationClientOptions) => Promise<T>,
+): (client: Client, target: Target, options: VerificationClientOptions) => Promise<T> {
+  return async (client, target, options) =>
+    byId(client, windowIdOf(normalize(target), options.idKey), options);
 }
 
 /**
- * Runs a Temporal call under the helpers' deadline and turns its failures into VerificationErrors.
- * A call the server aborted before the workflow saw it (see {@link isAbortedUpdate}), or one
- * `retryIf` accepts, is sent again (a fresh operation, the same update ID) until the deadline.
+ * The window of a target as it stands (or as it ended): attempts, delivery statuses, checks,
+ * deadline and outcome.
+ *
+ * @throws VerificationError `not_found` when the target never had a window, `unavailable`.
  */
-async function call<T>(
-  client: Client,
-  options: Pick<VerificationClientOptions, 'callTimeoutMs'>,
-  fn: () => Promise<T>,
-  retryIf: (error: unknown) => boolean = () => false,
-): Promise<T> {
-  // p-retry ships only as an ES module; this package is CommonJS.
-  const { default: pRetry } = await import('p-retry');
-  const deadline = Date.now() + options.callTimeoutMs;
-  try {
-    return await pRetry(() => client.connection.withDeadline(deadline, fn), {
-      retries: Infinity,
-      minTimeout: 50,
-      maxTimeout: 1_000,
-      maxRetryTime: options.callTimeoutMs,
-      shouldRetry: ({ error }) => isAbortedUpdate(error) || retryIf(error),
-    });
-  } catch (error) {
-    throw toVerificationError(error, options.callTimeoutMs);
-  }
-}
+export const getVerification = byTarget(getVerificationById);
 
 /**
- * The server aborts an update when the workflow task carrying it fails — when the window tried to
- * close while a webhook signal arrived (`UnhandledCommand`), or when the worker running it died and
- * the task is being retried ("in failed state"). The update never reached the history, so sending it
- * again is safe; the next task sees it.
+ * Closes the target's open window without verifying it.
+ *
+ * @throws VerificationError `not_found` when no window is open, `unavailable`.
  */
-function isAbortedUpdate(error: unknown): boolean {
-  const grpc = grpcErrorSchema.safeParse(error instanceof Error && error.cause ? error.cause : error);
-  return (
-    grpc.success &&
-    grpc.data.code === GrpcStatus.FAILED_PRECONDITION &&
-    /workflow task (failure|in failed state)/i.test(grpc.data.message)
-  );
-}
+export const cancelVerification = byTarget(cancelVerificationById);
 
 /** A send refused because the window has just closed (its run is completing): the next try opens a new one. */
 function isClosedWindowRefusal(error: unknown): boolean {
@@ -370,58 +338,7 @@ function isClosedWindowRefusal(error: unknown): boolean {
   );
 }
 
-/** The part of a gRPC error the helpers read. */
-const grpcErrorSchema = z.object({ code: z.number(), message: z.string() });
-
-function toVerificationError(error: unknown, timeoutMs: number): unknown {
-  if (error instanceof VerificationError) return error;
-  if (error instanceof WorkflowNotFoundError || isCompletedOrMissing(error)) {
-    return new VerificationError('not_found', 'no verification window is open for that target');
-  }
-  if (isGrpcDeadlineError(error) || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-    return new VerificationError(
-      'unavailable',
-      `no answer within ${timeoutMs} ms: is a worker running on the task queue?`,
-    );
-  }
-  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
-    return fromFailure(error.cause);
-  }
-  return error;
-}
-
-const retryDetailsSchema = z.object({ retryAfterSeconds: z.number().optional() });
-
-/** Maps the failure types the workflow rejects with (see `rejection`) to error codes. */
-function fromFailure(failure: ApplicationFailure): VerificationError {
-  const retryAfterSeconds = retryDetailsSchema.safeParse(failure.details?.[0]).data?.retryAfterSeconds;
-  switch (failure.type) {
-    case rejection.prematureRetry:
-      return new VerificationError('premature_retry', failure.message, retryAfterSeconds);
-    case rejection.targetRateLimited:
-      return new VerificationError('target_rate_limited', failure.message, retryAfterSeconds);
-    case rejection.tooManyAttempts:
-      return new VerificationError('too_many_attempts', failure.message);
-    case rejection.tooManyChecks:
-      return new VerificationError('too_many_checks', failure.message);
-    case rejection.invalidCode:
-      return new VerificationError('invalid_code', failure.message);
-    case rejection.windowClosed:
-      return new VerificationError('not_found', failure.message);
-    case rejection.idempotencyKeyReused:
-      return new VerificationError('idempotency_key_reused', failure.message);
-    case 'Prelude.invalid_request':
-      return new VerificationError('invalid_request', failure.message);
-    case 'Prelude.auth':
-    case 'Prelude.invalid_response':
-      return new VerificationError('prelude_error', failure.message);
-    default:
-      return new VerificationError('prelude_unavailable', failure.message);
-  }
-}
-
-/** gRPC NOT_FOUND: no such workflow, or an update sent to one that has already completed. */
-function isCompletedOrMissing(error: unknown): boolean {
-  const grpc = grpcErrorSchema.safeParse(error instanceof Error && error.cause ? error.cause : error);
-  return grpc.success && grpc.data.code === GrpcStatus.NOT_FOUND;
+/** Whether a helper's error is a VerificationError with that code. */
+function isVerificationError(error: unknown, code: VerificationErrorCode): error is VerificationError {
+  return error instanceof VerificationError && error.code === code;
 }

@@ -64,6 +64,24 @@ const keyReused = errorAnswer('`idempotency_key_reused`: this Idempotency-Key wa
 const preludeError = errorAnswer('`prelude_error`: Prelude refused the request');
 const noWindow = errorAnswer('`not_found`: no such window');
 
+/** The error answers of the routes that spend a send or a check, beyond their own 400. */
+const spendingErrors = {
+  401: unauthorized,
+  422: keyReused,
+  429: tooMany,
+  502: preludeError,
+  503: unavailable,
+};
+
+/** Runs a route's work, answering a helper's VerificationError with its HTTP status. */
+async function answering<T>(reply: FastifyReply, work: () => Promise<T>): Promise<T | FastifyReply> {
+  try {
+    return await work();
+  } catch (error) {
+    return sendVerificationError(reply, error);
+  }
+}
+
 /** `POST /verifications` answer. */
 export function startAnswer(result: SendCodeResult) {
   return {
@@ -150,6 +168,23 @@ export async function verificationRoutes(
     reply.log = request.log;
   };
 
+  // The routes that spend a send or a check: the helper gets the body and the Idempotency-Key, and
+  // the window it answers about goes into the request's logs.
+  const spend = async <Body, Result extends { windowId: string }>(
+    request: FastifyRequest & { body: Body; headers: { 'idempotency-key'?: string } },
+    reply: FastifyReply,
+    helper: (
+      client: Client,
+      request: Body & { idempotencyKey?: string },
+      options: VerificationClientOptions,
+    ) => Promise<Result>,
+  ): Promise<Result> => {
+    const idempotencyKey = request.headers['idempotency-key'];
+    const result = await helper(client, { ...request.body, idempotencyKey }, options);
+    logWindow(request, reply, result.windowId);
+    return result;
+  };
+
   // Refused as a problem of the body, after its shape and before anything else, as a caller expects.
   const startBody = startVerificationRequestSchema
     .omit({ idempotencyKey: true })
@@ -181,24 +216,12 @@ export async function verificationRoutes(
           400: errorAnswer(
             '`invalid_request`, `invalid_idempotency_key`, `override_not_allowed`: nothing was sent',
           ),
-          401: unauthorized,
-          422: keyReused,
-          429: tooMany,
-          502: preludeError,
-          503: unavailable,
+          ...spendingErrors,
         },
       },
     },
-    async (request, reply) => {
-      try {
-        const idempotencyKey = request.headers['idempotency-key'];
-        const result = await startVerification(client, { ...request.body, idempotencyKey }, options);
-        logWindow(request, reply, result.windowId);
-        return startAnswer(result);
-      } catch (error) {
-        return sendVerificationError(reply, error);
-      }
-    },
+    async (request, reply) =>
+      answering(reply, async () => startAnswer(await spend(request, reply, startVerification))),
   );
 
   routes.post(
@@ -212,24 +235,15 @@ export async function verificationRoutes(
         response: {
           200: checkAnswerSchema,
           400: errorAnswer('`invalid_request`, `invalid_code`, `invalid_idempotency_key`'),
-          401: unauthorized,
-          422: keyReused,
-          429: tooMany,
-          502: preludeError,
-          503: unavailable,
+          ...spendingErrors,
         },
       },
     },
-    async (request, reply) => {
-      try {
-        const idempotencyKey = request.headers['idempotency-key'];
-        const result = await checkCode(client, { ...request.body, idempotencyKey }, options);
-        logWindow(request, reply, result.windowId);
+    async (request, reply) =>
+      answering(reply, async () => {
+        const result = await spend(request, reply, checkCode);
         return checkAnswer(result.windowId, result);
-      } catch (error) {
-        return sendVerificationError(reply, error);
-      }
-    },
+      }),
   );
 
   routes.post(
@@ -247,64 +261,40 @@ export async function verificationRoutes(
         },
       },
     },
-    async (request, reply) => {
-      try {
+    async (request, reply) =>
+      answering(reply, async () => {
         const { targetKey, deleted } = await forgetTarget(client, request.body.target, options);
         return { status: 'forgotten' as const, target_key: targetKey, deleted };
-      } catch (error) {
-        return sendVerificationError(reply, error);
-      }
-    },
+      }),
   );
 
-  // Only window IDs: anything else is 404 before Temporal is asked (no other workflow is reachable).
+  // The routes on one window by its ID. Only window IDs: anything else is 404 before Temporal is
+  // asked (no other workflow is reachable).
+  const windowRoute = (summary: string, answer: string) => ({
+    schema: {
+      summary,
+      tags: ['verifications'],
+      params: windowParams(windowIdPattern),
+      response: { 200: windowSchema.describe(answer), 401: unauthorized, 404: noWindow, 503: unavailable },
+    },
+  });
+  const windowState = async (
+    request: FastifyRequest & { params: { id: string } },
+    reply: FastifyReply,
+    helper: typeof getVerificationById,
+  ) => {
+    logWindow(request, reply, request.params.id);
+    return stateAnswer(await helper(client, request.params.id, options));
+  };
+
   routes.get(
     '/verifications/:id',
-    {
-      schema: {
-        summary: "A window's state, its target masked",
-        tags: ['verifications'],
-        params: windowParams(windowIdPattern),
-        response: {
-          200: windowSchema.describe('the window'),
-          401: unauthorized,
-          404: noWindow,
-          503: unavailable,
-        },
-      },
-    },
-    async (request, reply) => {
-      try {
-        logWindow(request, reply, request.params.id);
-        return stateAnswer(await getVerificationById(client, request.params.id, options));
-      } catch (error) {
-        return sendVerificationError(reply, error);
-      }
-    },
+    windowRoute("A window's state, its target masked", 'the window'),
+    async (request, reply) => answering(reply, () => windowState(request, reply, getVerificationById)),
   );
-
   routes.delete(
     '/verifications/:id',
-    {
-      schema: {
-        summary: 'Cancel an open window',
-        tags: ['verifications'],
-        params: windowParams(windowIdPattern),
-        response: {
-          200: windowSchema.describe('the canceled window'),
-          401: unauthorized,
-          404: noWindow,
-          503: unavailable,
-        },
-      },
-    },
-    async (request, reply) => {
-      try {
-        logWindow(request, reply, request.params.id);
-        return stateAnswer(await cancelVerificationById(client, request.params.id, options));
-      } catch (error) {
-        return sendVerificationError(reply, error);
-      }
-    },
+    windowRoute('Cancel an open window', 'the canceled window'),
+    async (request, reply) => answering(reply, () => windowState(request, reply, cancelVerificationById)),
   );
 }

@@ -99,7 +99,7 @@ const scenarios: Record<string, Scenario> = {
         template_id: 'template_sandbox_order_shipped',
         variables: { order_id: 'R-1' },
       },
-      { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30 },
+      { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30, callTimeoutMs: stack.options.callTimeoutMs },
     );
     return notificationId;
   },

@@ -27,7 +27,11 @@ describe('notification runs', () => {
       withServer: true,
       sandboxEnv: { SANDBOX_UNDELIVERABLE_NUMBERS: failingNumber, SANDBOX_DELIVERY_DELAY_MS: '50' },
     });
-    options = { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30 };
+    options = {
+      taskQueue: stack.taskQueue,
+      deliveryTimeoutSeconds: 30,
+      callTimeoutMs: stack.options.callTimeoutMs,
+    };
   });
   afterAll(async () => {
     await stack?.stop();
@@ -44,7 +48,7 @@ describe('notification runs', () => {
     expect(done).toMatchObject({ outcome: 'delivered', messageId: expect.stringMatching(/^tx_/) });
     expect(done.reports.map((r) => r.status)).toEqual(expect.arrayContaining(['created', 'delivered']));
     expect((await inboxOf(stack, to))[0]?.body).toContain('A-1042');
-    await expect(getNotification(stack.client, notificationId)).resolves.toMatchObject({
+    await expect(getNotification(stack.client, notificationId, options)).resolves.toMatchObject({
       outcome: 'delivered',
     });
   });
@@ -91,7 +95,7 @@ describe('notification runs', () => {
         options,
       ),
     ).rejects.toMatchObject({ code: 'invalid_request' });
-    await expect(getNotification(stack.client, 'notification-nope')).rejects.toBeInstanceOf(
+    await expect(getNotification(stack.client, 'notification-nope', options)).rejects.toBeInstanceOf(
       VerificationError,
     );
   });
@@ -111,7 +115,7 @@ describe('notification runs without delivery reports', () => {
     const { notificationId } = await startNotification(
       stack.client,
       { to: uniquePhoneNumber(), template_id: 'template_sandbox_verified', deliveryTimeoutSeconds: 1 },
-      { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30 },
+      { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30, callTimeoutMs: stack.options.callTimeoutMs },
     );
     const done = await notificationResult(stack.client, notificationId);
     expect(done).toMatchObject({ outcome: 'timed_out', messageId: expect.stringMatching(/^tx_/) });
