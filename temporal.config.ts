@@ -2,15 +2,39 @@
  * The one place configuration is read: environment variables (and a `.env` file in the working
  * directory, which never overrides variables that are already set), validated with zod.
  *
+ * Each component's section is a table of settings (see src/env.ts) that names each variable once,
+ * with its limits and default; the sandbox's own lives beside it (src/sandbox/config.ts). The
+ * variables the configuration reads (`configVariables`) come from the same tables.
+ *
  * Every other module receives the typed sections it needs as arguments, so tests can build their own
  * configuration without touching `process.env`.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { KeyRingError, parseKeyRing, type KeyRing } from './src/codec/key-ring';
+import {
+  commaList,
+  envSection,
+  flag,
+  hostPort,
+  list,
+  nonEmpty,
+  oneOf,
+  optionalText,
+  parsed,
+  pemOrPath,
+  port,
+  read,
+  schemasOf,
+  setting,
+  url,
+  wholeNumber,
+} from './src/env';
+import { sendChannels } from './src/prelude/schemas';
+import { sandboxEnv } from './src/sandbox/config';
 import { sendWorstCaseMs } from './workflows/retry-policies';
+
+export type { SandboxConfig } from './src/sandbox/config';
 
 /** Thrown when an environment variable has a bad value; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -23,232 +47,117 @@ export class ConfigError extends Error {
   }
 }
 
-// Empty strings are treated as unset: `FOO=` in a .env file or a compose file means "no value".
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+/** A bearer token: long enough not to be guessed. */
+const token = optionalText(z.string().min(16, 'must be at least 16 characters'));
 
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+// ---- Temporal ---------------------------------------------------------------------------------
 
-const fraction = z
-  .string()
-  .trim()
-  .transform(Number)
-  .pipe(z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1));
+const tlsCert = setting('TEMPORAL_TLS_CERT', pemOrPath('certificate'));
+const tlsKey = setting('TEMPORAL_TLS_KEY', pemOrPath('private key'));
 
-const url = z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ });
-
-const hostPort = z
-  .string()
-  .trim()
-  .regex(/^[^\s:/]+(:\d{1,5})$|^\[[0-9a-fA-F:]+\](:\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:7233');
-
-const commaList = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-
-/**
- * A PEM value given inline or as a path to a file holding it. Read here, so that the rest of the
- * code only ever sees key material, never paths.
- */
-const pemOrPath = (what: string) =>
-  optionalString.transform((value, ctx) => {
-    if (value === undefined) return undefined;
-    const inline = value.replace(/\\n/g, '\n');
-    if (inline.startsWith('-----BEGIN')) return inline;
-    const path = resolve(value);
-    if (!existsSync(path)) {
+const temporalEnv = envSection(
+  {
+    address: setting('TEMPORAL_ADDRESS', hostPort, '127.0.0.1:7233'),
+    namespace: setting('TEMPORAL_NAMESPACE', nonEmpty, 'default'),
+    taskQueue: setting('TEMPORAL_TASK_QUEUE', nonEmpty, 'prelude-verify'),
+    apiKey: setting('TEMPORAL_API_KEY', optionalText(z.string())),
+    tls: { cert: tlsCert, key: tlsKey },
+  },
+  ({ tls, ...temporal }, ctx) => {
+    if (Boolean(tls.cert) !== Boolean(tls.key)) {
       ctx.addIssue({
         code: 'custom',
-        message: `is neither a PEM ${what} nor the path of a file holding one`,
-      });
-      return z.NEVER;
-    }
-    return readFileSync(path, 'utf8').trim();
-  });
-
-const temporalEnv = z
-  .object({
-    TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
-    TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
-    TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('prelude-verify'),
-    TEMPORAL_API_KEY: optionalString,
-    TEMPORAL_TLS_CERT: pemOrPath('certificate'),
-    TEMPORAL_TLS_KEY: pemOrPath('private key'),
-  })
-  .superRefine((env, ctx) => {
-    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [env.TEMPORAL_TLS_CERT ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT'],
-        message: 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS client certificate and its key)',
+        path: [(tls.cert ? tlsKey : tlsCert).variable],
+        message: `${tlsCert.variable} and ${tlsKey.variable} go together (mTLS client certificate and its key)`,
       });
     }
-  })
-  .transform((env) => ({
-    address: env.TEMPORAL_ADDRESS,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    apiKey: env.TEMPORAL_API_KEY,
-    tls:
-      env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY
-        ? { cert: env.TEMPORAL_TLS_CERT, key: env.TEMPORAL_TLS_KEY }
-        : undefined,
-  }));
+    return { ...temporal, tls: tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : undefined };
+  },
+);
 
 /** How the connector reaches Temporal. */
-export type TemporalConfig = z.infer<typeof temporalEnv>;
+export type TemporalConfig = z.output<typeof temporalEnv.schema>;
 
-const preludeEnv = z
-  .object({
-    PRELUDE_API_KEY: optionalString,
-    PRELUDE_BASE_URL: url.default('https://api.prelude.dev'),
-    PRELUDE_TIMEOUT_MS: integer(100, 120_000).default(5_000),
-    PRELUDE_CALLBACK_URL: url.optional(),
-    PRELUDE_WEBHOOK_PUBLIC_KEY: pemOrPath('public key'),
-  })
-  .transform((env) => ({
-    apiKey: env.PRELUDE_API_KEY,
-    baseUrl: env.PRELUDE_BASE_URL.replace(/\/+$/, ''),
-    timeoutMs: env.PRELUDE_TIMEOUT_MS,
-    callbackUrl: env.PRELUDE_CALLBACK_URL,
-    webhookPublicKey: env.PRELUDE_WEBHOOK_PUBLIC_KEY,
-  }));
+// ---- Prelude ----------------------------------------------------------------------------------
+
+const preludeTimeout = setting('PRELUDE_TIMEOUT_MS', wholeNumber(100, 120_000), 5_000);
+
+const preludeEnv = envSection({
+  apiKey: setting('PRELUDE_API_KEY', optionalText(z.string())),
+  baseUrl: setting(
+    'PRELUDE_BASE_URL',
+    read(url.text.transform((base) => base.replace(/\/+$/, ''))),
+    'https://api.prelude.dev',
+  ),
+  timeoutMs: preludeTimeout,
+  callbackUrl: setting('PRELUDE_CALLBACK_URL', read(url.text.optional())),
+  webhookPublicKey: setting('PRELUDE_WEBHOOK_PUBLIC_KEY', pemOrPath('public key')),
+});
 
 /** How the connector reaches Prelude (the real API or the sandbox) and checks its webhooks. */
-export type PreludeConfig = z.infer<typeof preludeEnv>;
+export type PreludeConfig = z.output<typeof preludeEnv.schema>;
 
-const sandboxEnv = z
-  .object({
-    SANDBOX_HOST: z.string().trim().min(1).default('127.0.0.1'),
-    SANDBOX_PORT: integer(0, 65_535).default(4010),
-    SANDBOX_WINDOW_SECONDS: integer(1, 86_400).default(600),
-    SANDBOX_MAX_ATTEMPTS: integer(1, 100).default(5),
-    SANDBOX_MIN_RETRY_DELAY_SECONDS: integer(0, 3_600).default(30),
-    SANDBOX_MAX_CHECKS: integer(1, 100).default(5),
-    SANDBOX_CODE_SIZE: integer(4, 8).default(6),
-    SANDBOX_API_KEY: optionalString,
-    SANDBOX_LATENCY_MS: integer(0, 60_000).default(0),
-    SANDBOX_ERROR_RATE: fraction.default(0),
-    SANDBOX_RATE_LIMIT_RATE: fraction.default(0),
-    SANDBOX_WEBHOOK_PRIVATE_KEY: pemOrPath('private key'),
-    SANDBOX_UNDELIVERABLE_NUMBERS: commaList,
-    SANDBOX_SUSPICIOUS_NUMBERS: commaList,
-    SANDBOX_UNSUBSCRIBED_NUMBERS: commaList,
-    SANDBOX_NUMBER_RATE_LIMIT: integer(0, 10_000).default(0),
-    SANDBOX_NUMBER_RATE_LIMIT_SECONDS: integer(1, 86_400).default(3_600),
-    SANDBOX_DELIVERY_DELAY_MS: integer(0, 60_000).default(200),
-    SANDBOX_WEBHOOK_RETRIES: integer(0, 30).default(8),
-    SANDBOX_WEBHOOK_RETRY_MIN_MS: integer(10, 3_600_000).default(1_000),
-  })
-  .transform((env) => ({
-    host: env.SANDBOX_HOST,
-    port: env.SANDBOX_PORT,
-    windowSeconds: env.SANDBOX_WINDOW_SECONDS,
-    maxAttempts: env.SANDBOX_MAX_ATTEMPTS,
-    minRetryDelaySeconds: env.SANDBOX_MIN_RETRY_DELAY_SECONDS,
-    maxChecks: env.SANDBOX_MAX_CHECKS,
-    codeSize: env.SANDBOX_CODE_SIZE,
-    apiKey: env.SANDBOX_API_KEY,
-    latencyMs: env.SANDBOX_LATENCY_MS,
-    errorRate: env.SANDBOX_ERROR_RATE,
-    rateLimitRate: env.SANDBOX_RATE_LIMIT_RATE,
-    webhookPrivateKey: env.SANDBOX_WEBHOOK_PRIVATE_KEY,
-    undeliverableNumbers: env.SANDBOX_UNDELIVERABLE_NUMBERS,
-    suspiciousNumbers: env.SANDBOX_SUSPICIOUS_NUMBERS,
-    unsubscribedNumbers: env.SANDBOX_UNSUBSCRIBED_NUMBERS,
-    numberRateLimit: env.SANDBOX_NUMBER_RATE_LIMIT,
-    numberRateLimitSeconds: env.SANDBOX_NUMBER_RATE_LIMIT_SECONDS,
-    deliveryDelayMs: env.SANDBOX_DELIVERY_DELAY_MS,
-    webhookRetries: env.SANDBOX_WEBHOOK_RETRIES,
-    webhookRetryMinMs: env.SANDBOX_WEBHOOK_RETRY_MIN_MS,
-  }));
+// ---- Verify -----------------------------------------------------------------------------------
 
-/** The Prelude sandbox's listening address and lifecycle knobs (also settable at runtime). */
-export type SandboxConfig = z.infer<typeof sandboxEnv>;
-
-const verifyEnv = z
-  .object({
-    VERIFY_WINDOW_SECONDS: integer(1, 86_400).default(600),
-    VERIFY_MAX_CHECKS: integer(1, 100).default(5),
-    VERIFY_MAX_SENDS: integer(1, 100).default(5),
-    VERIFY_RESEND_COOLDOWN_SECONDS: integer(0, 3_600).default(30),
-    VERIFY_FRAUD_MODE: z
-      .enum(['off', 'monitor', 'enforce'], { error: 'must be off, monitor or enforce' })
-      .default('monitor'),
-    VERIFY_WATCH_FEEDBACK: z
-      .enum(['true', 'false'], { error: 'must be true or false' })
-      .default('false')
-      .transform((v) => v === 'true'),
-    VERIFY_SUCCESS_TEMPLATE_ID: optionalString,
-    VERIFY_FALLBACK_CHANNELS: commaList.pipe(
-      z.array(
-        z.enum(['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice'], {
-          error: 'must list channels among sms, rcs, whatsapp, viber, zalo, telegram, voice',
-        }),
-      ),
+/**
+ * A verification window's policy, by field: the configured defaults, and the limits of the
+ * per-window overrides a caller may give (src/client/schemas.ts).
+ */
+export const verifyPolicySettings = {
+  windowSeconds: setting('VERIFY_WINDOW_SECONDS', wholeNumber(1, 86_400), 600),
+  maxChecks: setting('VERIFY_MAX_CHECKS', wholeNumber(1, 100), 5),
+  maxSends: setting('VERIFY_MAX_SENDS', wholeNumber(1, 100), 5),
+  resendCooldownSeconds: setting('VERIFY_RESEND_COOLDOWN_SECONDS', wholeNumber(0, 3_600), 30),
+  fraudMode: setting('VERIFY_FRAUD_MODE', oneOf(['off', 'monitor', 'enforce']), 'monitor'),
+  watchFeedback: setting('VERIFY_WATCH_FEEDBACK', flag, false),
+  successTemplateId: setting('VERIFY_SUCCESS_TEMPLATE_ID', optionalText(z.string().min(1).max(200))),
+  fallbackChannels: setting(
+    'VERIFY_FALLBACK_CHANNELS',
+    list(
+      z
+        .array(z.enum(sendChannels, { error: `must list channels among ${sendChannels.join(', ')}` }))
+        .max(sendChannels.length),
     ),
-    VERIFY_DELIVERY_TIMEOUT_SECONDS: integer(0, 3_600).default(0),
-    VERIFY_CALL_TIMEOUT_MS: integer(1_000, 300_000).default(40_000),
-    VERIFY_MAX_WINDOWS_PER_TARGET: integer(1, 10_000).default(5),
-    VERIFY_MAX_SENDS_PER_TARGET: integer(1, 10_000).default(10),
-    VERIFY_TARGET_PERIOD_SECONDS: integer(60, 31 * 86_400).default(86_400),
-    VERIFY_ACTIVITY_MODE: z.enum(['local', 'remote'], { error: 'must be local or remote' }).default('local'),
-  })
-  .transform((env) => ({
-    policy: {
-      windowSeconds: env.VERIFY_WINDOW_SECONDS,
-      maxChecks: env.VERIFY_MAX_CHECKS,
-      maxSends: env.VERIFY_MAX_SENDS,
-      resendCooldownSeconds: env.VERIFY_RESEND_COOLDOWN_SECONDS,
-      fraudMode: env.VERIFY_FRAUD_MODE,
-      watchFeedback: env.VERIFY_WATCH_FEEDBACK,
-      successTemplateId: env.VERIFY_SUCCESS_TEMPLATE_ID,
-      fallbackChannels: env.VERIFY_FALLBACK_CHANNELS,
-      deliveryTimeoutSeconds: env.VERIFY_DELIVERY_TIMEOUT_SECONDS,
-    },
-    callTimeoutMs: env.VERIFY_CALL_TIMEOUT_MS,
-    activityMode: env.VERIFY_ACTIVITY_MODE,
-    targetLimits: {
-      maxWindows: env.VERIFY_MAX_WINDOWS_PER_TARGET,
-      maxSends: env.VERIFY_MAX_SENDS_PER_TARGET,
-      periodSeconds: env.VERIFY_TARGET_PERIOD_SECONDS,
-    },
-  }));
+  ),
+  deliveryTimeoutSeconds: setting('VERIFY_DELIVERY_TIMEOUT_SECONDS', wholeNumber(0, 3_600), 0),
+};
+
+const callTimeout = setting('VERIFY_CALL_TIMEOUT_MS', wholeNumber(1_000, 300_000), 40_000);
+
+const verifyEnv = envSection({
+  policy: verifyPolicySettings,
+  callTimeoutMs: callTimeout,
+  activityMode: setting('VERIFY_ACTIVITY_MODE', oneOf(['local', 'remote']), 'local'),
+  targetLimits: {
+    maxWindows: setting('VERIFY_MAX_WINDOWS_PER_TARGET', wholeNumber(1, 10_000), 5),
+    maxSends: setting('VERIFY_MAX_SENDS_PER_TARGET', wholeNumber(1, 10_000), 10),
+    periodSeconds: setting('VERIFY_TARGET_PERIOD_SECONDS', wholeNumber(60, 31 * 86_400), 86_400),
+  },
+});
 
 /** Defaults of every verification window's policy and the helpers' deadline. */
-export type VerifyConfig = z.infer<typeof verifyEnv>;
+export type VerifyConfig = z.output<typeof verifyEnv.schema>;
 
-const notifyEnv = z
-  .object({
-    NOTIFY_DELIVERY_TIMEOUT_SECONDS: integer(1, 86_400).default(900),
-  })
-  .transform((env) => ({ deliveryTimeoutSeconds: env.NOTIFY_DELIVERY_TIMEOUT_SECONDS }));
+// ---- Notify -----------------------------------------------------------------------------------
+
+const notifyEnv = envSection({
+  deliveryTimeoutSeconds: setting('NOTIFY_DELIVERY_TIMEOUT_SECONDS', wholeNumber(1, 86_400), 900),
+});
 
 /** How long a notification run waits for its message's final delivery status. */
-export type NotifyConfig = z.infer<typeof notifyEnv>;
+export type NotifyConfig = z.output<typeof notifyEnv.schema>;
 
-const serviceEnv = z
-  .object({
-    HOST: z.string().trim().min(1).default('127.0.0.1'),
-    PORT: integer(0, 65_535).default(3000),
-    SERVICE_API_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-    SERVICE_BODY_LIMIT_BYTES: integer(1_024, 10_485_760).default(65_536),
-    SERVICE_ALLOW_OVERRIDES: commaList,
-    SERVICE_CORS_ORIGINS: commaList.pipe(
+// ---- Service ----------------------------------------------------------------------------------
+
+const serviceEnv = envSection({
+  host: setting('HOST', nonEmpty, '127.0.0.1'),
+  port: setting('PORT', port, 3000),
+  apiToken: setting('SERVICE_API_TOKEN', token),
+  bodyLimitBytes: setting('SERVICE_BODY_LIMIT_BYTES', wholeNumber(1_024, 10_485_760), 65_536),
+  allowOverrides: setting('SERVICE_ALLOW_OVERRIDES', list(z.array(z.string()))),
+  corsOrigins: setting(
+    'SERVICE_CORS_ORIGINS',
+    list(
       z.array(
         z
           .string()
@@ -258,110 +167,99 @@ const serviceEnv = z
           ),
       ),
     ),
-  })
-  .transform((env) => ({
-    host: env.HOST,
-    port: env.PORT,
-    apiToken: env.SERVICE_API_TOKEN,
-    bodyLimitBytes: env.SERVICE_BODY_LIMIT_BYTES,
-    allowOverrides: env.SERVICE_ALLOW_OVERRIDES,
-    corsOrigins: env.SERVICE_CORS_ORIGINS,
-  }));
+  ),
+});
 
 /** The HTTP service's address, its bearer token, its request size limit and the browsers it serves. */
-export type ServiceConfig = z.infer<typeof serviceEnv>;
+export type ServiceConfig = z.output<typeof serviceEnv.schema>;
 
-const metricsEnv = z
-  .object({
-    METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
-    METRICS_PORT: integer(0, 65_535).default(9464),
-    METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  })
-  .transform((env) => ({
-    host: env.METRICS_HOST,
-    port: env.METRICS_PORT,
-    token: env.METRICS_TOKEN,
-  }));
+// ---- Metrics ----------------------------------------------------------------------------------
+
+const metricsEnv = envSection({
+  host: setting('METRICS_HOST', nonEmpty, '127.0.0.1'),
+  port: setting('METRICS_PORT', port, 9464),
+  token: setting('METRICS_TOKEN', token),
+});
 
 /**
  * Where the worker serves its Prometheus metrics (`0`: not served), and the bearer token both `/metrics`
  * endpoints (the worker's and the service's) require when it is set.
  */
-export type MetricsConfig = z.infer<typeof metricsEnv>;
+export type MetricsConfig = z.output<typeof metricsEnv.schema>;
+
+// ---- Privacy ----------------------------------------------------------------------------------
+
+const idKey = setting(
+  'VERIFY_ID_KEY',
+  optionalText(z.string().min(16, 'must be at least 16 characters (it keys an HMAC)')),
+);
+const keyRing = setting('PAYLOAD_CODEC_KEYS', parsed(parseKeyRing, KeyRingError));
+const codecTokens = setting(
+  'CODEC_API_TOKEN',
+  // Two tokens at once, so the codec credential can rotate without a gap.
+  list(
+    z
+      .array(z.string().min(16, 'each token must be at least 16 characters'))
+      .max(2, 'at most two tokens (the current one and the one being rotated out)'),
+  ),
+);
+
+const privacyMode = setting('PRIVACY_MODE', oneOf(['encrypted', 'plaintext']), 'encrypted');
 
 /** How to make each privacy key, for the error a production entry point gives without it. */
-export const privacyKeyRecipes = {
-  VERIFY_ID_KEY: `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`,
-  PAYLOAD_CODEC_KEYS: `node -e "console.log('k1:'+require('crypto').randomBytes(32).toString('base64'))"`,
-  CODEC_API_TOKEN: `node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"`,
-} as const;
+export const privacyKeyRecipes: Readonly<Record<string, string>> = {
+  [idKey.variable]: `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`,
+  [keyRing.variable]: `node -e "console.log('k1:'+require('crypto').randomBytes(32).toString('base64'))"`,
+  [codecTokens.variable]: `node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"`,
+};
 
-const privacyEnv = z
-  .object({
-    PRIVACY_MODE: z
-      .enum(['encrypted', 'plaintext'], { error: 'must be encrypted or plaintext' })
-      .default('encrypted'),
-    VERIFY_ID_KEY: optionalString.pipe(
-      z.string().min(16, 'must be at least 16 characters (it keys an HMAC)').optional(),
+const privacyEnv = envSection({
+  mode: privacyMode,
+  idKey,
+  keyRing,
+  codecTokens,
+  corsOrigins: setting(
+    'CODEC_CORS_ORIGINS',
+    read(
+      commaList.transform((origins) =>
+        origins.length > 0 ? origins : ['http://127.0.0.1:8233', 'http://localhost:8233'],
+      ),
     ),
-    PAYLOAD_CODEC_KEYS: optionalString.transform((spec, ctx) => {
-      if (spec === undefined) return undefined;
-      try {
-        return parseKeyRing(spec);
-      } catch (error) {
-        if (!(error instanceof KeyRingError)) throw error;
-        ctx.addIssue({ code: 'custom', message: error.message });
-        return z.NEVER;
-      }
-    }),
-    // Two tokens at once, so the codec credential can rotate without a gap.
-    CODEC_API_TOKEN: commaList.pipe(
-      z
-        .array(z.string().min(16, 'each token must be at least 16 characters'))
-        .max(2, 'at most two tokens (the current one and the one being rotated out)'),
-    ),
-    CODEC_CORS_ORIGINS: commaList.transform((origins) =>
-      origins.length > 0 ? origins : ['http://127.0.0.1:8233', 'http://localhost:8233'],
-    ),
-  })
-  .transform((env) => ({
-    mode: env.PRIVACY_MODE,
-    idKey: env.VERIFY_ID_KEY,
-    keyRing: env.PAYLOAD_CODEC_KEYS,
-    codecTokens: env.CODEC_API_TOKEN,
-    corsOrigins: env.CODEC_CORS_ORIGINS,
-  }));
+  ),
+});
 
 /**
  * Personal data at rest: `encrypted` (the default) keys workflow IDs with an HMAC and encrypts every
  * payload; `plaintext` is the explicit opt-out. Also the codec endpoints' own credential.
  */
-export type PrivacyConfig = z.infer<typeof privacyEnv>;
+export type PrivacyConfig = z.output<typeof privacyEnv.schema>;
 
-const fullEnv = z
-  .object({
-    temporal: temporalEnv,
-    prelude: preludeEnv,
-    sandbox: sandboxEnv,
-    verify: verifyEnv,
-    notify: notifyEnv,
-    service: serviceEnv,
-    metrics: metricsEnv,
-    privacy: privacyEnv,
-  })
-  .superRefine((config, ctx) => {
-    // A caller must get the send's real answer, not "no answer", even when every call times out.
-    const worstMs = sendWorstCaseMs(config.prelude.timeoutMs + lifecycleAttemptMarginMs);
-    if (config.verify.callTimeoutMs < worstMs) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['verify', 'VERIFY_CALL_TIMEOUT_MS'],
-        message:
-          `must be at least ${worstMs} ms, the longest a send can take with PRELUDE_TIMEOUT_MS=` +
-          `${config.prelude.timeoutMs} (limits, predict and create, each with its retries); raise it or lower PRELUDE_TIMEOUT_MS`,
-      });
-    }
-  });
+// ---- The whole configuration ------------------------------------------------------------------
+
+const sections = {
+  temporal: temporalEnv,
+  prelude: preludeEnv,
+  sandbox: sandboxEnv,
+  verify: verifyEnv,
+  notify: notifyEnv,
+  service: serviceEnv,
+  metrics: metricsEnv,
+  privacy: privacyEnv,
+};
+
+const fullEnv = z.object(schemasOf(sections)).superRefine((config, ctx) => {
+  // A caller must get the send's real answer, not "no answer", even when every call times out.
+  const worstMs = sendWorstCaseMs(config.prelude.timeoutMs + lifecycleAttemptMarginMs);
+  if (config.verify.callTimeoutMs < worstMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['verify', callTimeout.variable],
+      message:
+        `must be at least ${worstMs} ms, the longest a send can take with ${preludeTimeout.variable}=` +
+        `${config.prelude.timeoutMs} (limits, predict and create, each with its retries); raise it or lower ${preludeTimeout.variable}`,
+    });
+  }
+});
 
 /** The whole configuration, one typed section per component. */
 export type Config = z.infer<typeof fullEnv>;
@@ -377,8 +275,9 @@ export const lifecycleAttemptMarginMs = 1_000;
  */
 export function loadConfig(env: NodeJS.ProcessEnv = loadProcessEnv()): Config {
   // Every section reads the same variables; each picks out its own.
-  const sections = Object.fromEntries(Object.keys(fullEnv.shape).map((section) => [section, env]));
-  const parsed = fullEnv.safeParse(sections);
+  const parsed = fullEnv.safeParse(
+    Object.fromEntries(Object.keys(sections).map((section) => [section, env])),
+  );
   if (parsed.success) return parsed.data;
   throw new ConfigError(
     parsed.error.issues.map((issue) => ({
@@ -402,7 +301,7 @@ export function loadProcessEnv(): NodeJS.ProcessEnv {
 
 /** Every environment variable the configuration reads (the README's table and the compose file use these names). */
 export function configVariables(): string[] {
-  return Object.values(fullEnv.shape).flatMap((section) => Object.keys(section.in.shape));
+  return Object.values(sections).flatMap((section) => section.variables);
 }
 
 /** The keys personal data is protected with, as the worker, the service and the helpers use them. */
@@ -421,17 +320,18 @@ export interface PrivacyKeys {
  */
 export function privacyKeys(privacy: PrivacyConfig): PrivacyKeys {
   if (privacy.mode === 'plaintext') return { idKey: privacy.idKey ?? null, keyRing: privacy.keyRing };
-  const missing = (['VERIFY_ID_KEY', 'PAYLOAD_CODEC_KEYS'] as const).filter((name) =>
-    name === 'VERIFY_ID_KEY' ? !privacy.idKey : !privacy.keyRing,
-  );
+  const missing = [
+    { variable: idKey.variable, set: Boolean(privacy.idKey) },
+    { variable: keyRing.variable, set: Boolean(privacy.keyRing) },
+  ].filter((key) => !key.set);
   if (missing.length > 0) {
     throw new ConfigError(
-      missing.map((variable) => ({
+      missing.map(({ variable }) => ({
         variable,
         message:
           `required: phone numbers, e-mail addresses and codes are protected by default. Make one with\n` +
           `      ${privacyKeyRecipes[variable]}\n` +
-          `    (npm start makes and keeps its own; PRIVACY_MODE=plaintext opts out, storing them in clear)`,
+          `    (npm start makes and keeps its own; ${privacyMode.variable}=plaintext opts out, storing them in clear)`,
       })),
     );
   }

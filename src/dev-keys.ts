@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { describeZodError } from './issues';
 
 const devKeysSchema = z.object({
   VERIFY_ID_KEY: z.string().min(16),
@@ -26,7 +27,8 @@ export type DevKeys = z.infer<typeof devKeysSchema>;
 export function loadOrCreateDevKeys(file: string): { keys: DevKeys; created: boolean } {
   if (existsSync(file)) {
     const parsed = devKeysSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    if (!parsed.success) throw new Error(`${file} is not a keys file: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success)
+      throw new Error(`${file} is not a keys file: ${describeZodError(parsed.error, 'file')}`);
     return { keys: parsed.data, created: false };
   }
   const keys: DevKeys = {

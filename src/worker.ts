@@ -10,7 +10,6 @@ import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { failureConverterPath } from './codec/failure-converter';
-import { packageRoot } from './devserver/package-root';
 import {
   preludeCallMetrics,
   sharedWorkerMetrics,
@@ -18,6 +17,7 @@ import {
   windowMetricsSinks,
   type WorkerMetrics,
 } from './metrics';
+import { packageRoot } from './package-root';
 import type { PreludeClient } from './prelude';
 
 /** Where `npm run build` writes the prebuilt workflow bundle. */

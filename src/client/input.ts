@@ -1,5 +1,6 @@
 /** The helpers' input checks: a malformed request is a `VerificationError`, never a raw zod or Prelude error. */
 import { z } from 'zod';
+import { describeZodError } from '../issues';
 import { normalizeTarget, PreludeError, type Target } from '../prelude';
 import { VerificationError } from './errors';
 
@@ -7,7 +8,7 @@ import { VerificationError } from './errors';
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new VerificationError('invalid_request', z.prettifyError(result.error));
+  throw new VerificationError('invalid_request', describeZodError(result.error, 'request'));
 }
 
 /** The target in canonical form, or `invalid_request`. */

@@ -3,31 +3,18 @@
  * boundary, so a workflow never starts with input it cannot use.
  */
 import { z } from 'zod';
-import { createVerificationRequestSchema } from '../prelude';
+import { verifyPolicySettings } from '../../temporal.config';
+import { valueShape } from '../env';
+import { createVerificationRequestSchema, targetSchema } from '../prelude';
 
 /** A target as a caller gives it; normalised (E.164, lower-cased e-mail) before use. */
 export const targetInputSchema = z.object({
-  type: z.enum(['phone_number', 'email_address']),
+  type: targetSchema.shape.type,
   value: z.string().trim().min(1).max(320),
 });
 
-/** Per-window overrides of the configured policy. */
-export const policyOverridesSchema = z
-  .object({
-    windowSeconds: z.number().int().min(1).max(86_400),
-    maxChecks: z.number().int().min(1).max(100),
-    maxSends: z.number().int().min(1).max(100),
-    resendCooldownSeconds: z.number().int().min(0).max(3_600),
-    fraudMode: z.enum(['off', 'monitor', 'enforce']),
-    watchFeedback: z.boolean(),
-    successTemplateId: z.string().min(1).max(200),
-    fallbackChannels: z
-      .array(z.enum(['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice']))
-      .max(7),
-    deliveryTimeoutSeconds: z.number().int().min(0).max(3_600),
-  })
-  .partial()
-  .strict();
+/** Per-window overrides of the configured policy, within the limits of its settings. */
+export const policyOverridesSchema = z.object(valueShape(verifyPolicySettings)).partial().strict();
 
 /**
  * An `Idempotency-Key`: 1 to 255 letters, digits and `. _ : -`. It is bound to its request: the same

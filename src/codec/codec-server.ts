@@ -10,6 +10,7 @@
 import type { Payload } from '@temporalio/common';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { describeZodError } from '../issues';
 import { bearerMatches } from '../server/auth';
 import { DecryptionError, EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
@@ -83,7 +84,7 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
     app.post(`/codec/${operation}`, async (request, reply) => {
       const body = bodySchema.safeParse(request.body);
       if (!body.success) {
-        return reply.code(400).send({ code: 'invalid_request', message: z.prettifyError(body.error) });
+        return reply.code(400).send({ code: 'invalid_request', message: describeZodError(body.error) });
       }
       try {
         const payloads = await codec[operation](body.data.payloads.map(fromJson));

@@ -8,11 +8,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { customSearchAttributes } from '../../workflows/search-attributes';
-import { freePort, portIsFree } from './free-port';
-import { packageRoot } from './package-root';
+import { freePort, portIsFree } from '../free-port';
+import { packageRoot } from '../package-root';
 
-export { freePort, portIsFree } from './free-port';
-export { packageRoot } from './package-root';
+export { freePort, portIsFree } from '../free-port';
+export { packageRoot } from '../package-root';
 
 /** Options of {@link startDevServer}. */
 export interface DevServerOptions {
@@ -150,16 +150,26 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   };
 }
 
+/** Polls the server every 250 ms until it answers; fails at once if it exits, or after `timeoutMs`. */
 async function waitUntilReady(address: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `dev server exited early (code ${code}, signal ${signal})`));
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(exited);
-    if (await devServerAnswers(address)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  const exited = new AbortController();
+  const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+    exited.abort(new Error(`dev server exited early (code ${code}, signal ${signal})`));
+  child.once('exit', onExit);
+  try {
+    // p-retry ships only as an ES module; this package is CommonJS.
+    const { default: pRetry } = await import('p-retry');
+    await pRetry(
+      async () => {
+        if (!(await devServerAnswers(address))) {
+          throw new Error(`dev server at ${address} did not answer within ${timeoutMs} ms`);
+        }
+      },
+      { retries: Infinity, minTimeout: 250, factor: 1, maxRetryTime: timeoutMs, signal: exited.signal },
+    );
+  } finally {
+    child.off('exit', onExit);
   }
-  throw new Error(`dev server at ${address} did not answer within ${timeoutMs} ms`);
 }
 
 /** Whether the dev server at `address` answers and has its default namespace yet. */

@@ -4,6 +4,7 @@
  * they would be personal data in the metrics store, and one series per person besides.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { channels as preludeChannels } from '../prelude/schemas';
 
 /** What a target is for the metrics: its type, and for a phone number nothing but its value. */
 export interface LabelledTarget {
@@ -22,8 +23,8 @@ export function countryOf(target: LabelledTarget | undefined): string {
   return country && /^[A-Z]{2}$/.test(country) ? country : 'unknown';
 }
 
-/** Prelude's channels, and `email`; anything else is `other`, nothing is `unknown`. */
-const channels = new Set(['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice', 'silent', 'email']);
+/** Prelude's channels; anything else is `other`, nothing is `unknown`. */
+const channels: ReadonlySet<string> = new Set(preludeChannels);
 
 /** A channel as a label value. */
 export function channelLabel(channel: unknown): string {

@@ -5,7 +5,7 @@
  */
 import { IllegalStateError } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
-import { freePort } from '../devserver';
+import { freePort } from '../free-port';
 
 let installed: Promise<string | undefined> | undefined;
 

@@ -1,5 +1,6 @@
 import axios, { type AxiosInstance } from 'axios';
 import type { z } from 'zod';
+import { describeZodError } from '../issues';
 import { errorFromResponse, errorFromTransport, PreludeError } from './errors';
 import {
   checkVerificationRequestSchema,
@@ -116,11 +117,10 @@ export class PreludeClient {
   ): Promise<z.output<Res>> {
     const request = requestSchema.safeParse(body);
     if (!request.success) {
-      const issue = request.error.issues[0];
       throw new PreludeError({
         kind: 'invalid_request',
         code: 'invalid_request',
-        message: `${path}: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
+        message: `${path}: ${describeZodError(request.error)}`,
       });
     }
     // One deadline for the whole call, body included: the transport's own timeout only notices a
@@ -153,7 +153,7 @@ export class PreludeClient {
         kind: 'invalid_response',
         code: 'invalid_response',
         status: response.status,
-        message: `${path}: unexpected answer: ${answer.error.issues[0]?.message}`,
+        message: `${path}: unexpected answer: ${describeZodError(answer.error, 'answer')}`,
       });
     }
     return answer.data;

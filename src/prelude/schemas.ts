@@ -9,6 +9,17 @@ import { openEnum } from './open-enum';
 /** E.164: a plus, then up to 15 digits, the first not zero. */
 export const e164Pattern = /^\+[1-9]\d{1,14}$/;
 
+/** An e-mail address, as far as its shape goes: something, an at sign, a domain with a dot. */
+export const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** The channels a code can be sent on by message or call: those a send may ask for or fall back to. */
+export const sendChannels = ['sms', 'rcs', 'whatsapp', 'viber', 'zalo', 'telegram', 'voice'] as const;
+export type SendChannel = (typeof sendChannels)[number];
+
+/** Every channel Prelude names: the sending channels, silent verification and e-mail. */
+export const channels = [...sendChannels, 'silent', 'email'] as const;
+export type Channel = (typeof channels)[number];
+
 /** What is verified: a phone number (E.164) or an e-mail address. */
 export const targetSchema = z.object({
   type: z.enum(['phone_number', 'email_address']),
@@ -18,17 +29,7 @@ export type Target = z.infer<typeof targetSchema>;
 
 const metadataSchema = z.looseObject({ correlation_id: z.string().max(80).optional() });
 
-const channelSchema = openEnum([
-  'sms',
-  'rcs',
-  'whatsapp',
-  'viber',
-  'zalo',
-  'telegram',
-  'voice',
-  'silent',
-  'email',
-]);
+const channelSchema = openEnum(channels);
 
 /** Device and network signals Prelude scores fraud with. */
 export const signalsSchema = z.looseObject({
@@ -144,33 +145,30 @@ export const predictResponseSchema = z.looseObject({
 });
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
+/** Watch takes 1 to 100 feedbacks or events a call. */
+const watchBatch = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(100);
+
 /** `POST /v2/watch/feedback` body. */
 export const feedbackRequestSchema = z.object({
-  feedbacks: z
-    .array(
-      z.looseObject({
-        target: targetSchema,
-        type: z.enum(['verification.started', 'verification.completed']),
-        metadata: metadataSchema.optional(),
-      }),
-    )
-    .min(1)
-    .max(100),
+  feedbacks: watchBatch(
+    z.looseObject({
+      target: targetSchema,
+      type: z.enum(['verification.started', 'verification.completed']),
+      metadata: metadataSchema.optional(),
+    }),
+  ),
 });
 export type FeedbackRequest = z.input<typeof feedbackRequestSchema>;
 
 /** `POST /v2/watch/event` body. */
 export const eventsRequestSchema = z.object({
-  events: z
-    .array(
-      z.object({
-        target: targetSchema,
-        label: z.string().min(1),
-        confidence: z.enum(['maximum', 'high', 'neutral', 'low', 'minimum']),
-      }),
-    )
-    .min(1)
-    .max(100),
+  events: watchBatch(
+    z.object({
+      target: targetSchema,
+      label: z.string().min(1),
+      confidence: z.enum(['maximum', 'high', 'neutral', 'low', 'minimum']),
+    }),
+  ),
 });
 export type EventsRequest = z.input<typeof eventsRequestSchema>;
 

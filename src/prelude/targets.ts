@@ -1,8 +1,6 @@
 import { parsePhoneNumberWithError } from 'libphonenumber-js';
 import { PreludeError } from './errors';
-import { e164Pattern, type Target } from './schemas';
-
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+import { e164Pattern, emailPattern, type Target } from './schemas';
 
 /**
  * The canonical form of a target, the one windows, caps and Prelude calls all use: a phone number in

@@ -4,6 +4,7 @@
  */
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { describeZodError } from '../issues';
 import { openEnum } from './open-enum';
 import { targetSchema } from './schemas';
 
@@ -136,7 +137,7 @@ export class WebhookEventError extends Error {
 /** Parses an event of any type; a known type must have its documented payload. */
 export function parseWebhookEvent(json: unknown): WebhookEvent {
   const base = otherWebhookEventSchema.safeParse(json);
-  if (!base.success) throw new WebhookEventError(describe(base.error));
+  if (!base.success) throw new WebhookEventError(describeZodError(base.error, 'event'));
   const type = base.data.type;
   const schema =
     type in schemaOfType
@@ -145,7 +146,7 @@ export function parseWebhookEvent(json: unknown): WebhookEvent {
         ? notifyMessageEventSchema
         : otherWebhookEventSchema;
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new WebhookEventError(`${type}: ${describe(parsed.error)}`);
+  if (!parsed.success) throw new WebhookEventError(`${type}: ${describeZodError(parsed.error, 'event')}`);
   return parsed.data as WebhookEvent;
 }
 
@@ -160,9 +161,4 @@ export function isEventOf<T extends keyof typeof schemaOfType>(
 /** Narrows an event to a Notify message event. */
 export function isNotifyMessageEvent(event: WebhookEvent): event is NotifyMessageEvent {
   return event.type.startsWith('transactional.message.');
-}
-
-function describe(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? `${issue.path.join('.') || 'event'}: ${issue.message}` : 'invalid event';
 }

@@ -9,6 +9,7 @@ import {
   checkVerificationRequestSchema,
   createVerificationRequestSchema,
   e164Pattern,
+  emailPattern,
   eventsRequestSchema,
   feedbackRequestSchema,
   notifyBatchRequestSchema,
@@ -16,6 +17,7 @@ import {
   predictRequestSchema,
   type Target,
 } from '../prelude';
+import { describeZodError } from '../issues';
 import type { CallLog } from './calls';
 import type { SandboxClock } from './clock';
 import { newId, newRequestId } from './ids';
@@ -109,8 +111,6 @@ function validationCode(issue: z.core.$ZodIssue | undefined, body: unknown): str
   return 'invalid_request';
 }
 
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
 function validTarget(target: Target): boolean {
   return target.type === 'phone_number' ? e164Pattern.test(target.value) : emailPattern.test(target.value);
 }
@@ -130,13 +130,7 @@ function refuseTarget(reply: FastifyReply, target: Target): FastifyReply {
 function parse<S extends z.ZodType>(schema: S, body: unknown, reply: FastifyReply): z.output<S> | undefined {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  void preludeError(
-    reply,
-    400,
-    validationCode(issue, body),
-    `${issue?.path.join('.') || 'body'}: ${issue?.message}`,
-  );
+  void preludeError(reply, 400, validationCode(result.error.issues[0], body), describeZodError(result.error));
   return undefined;
 }
 
@@ -308,10 +302,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   app.put('/sandbox/config', async (request, reply) => {
     const update = settingsUpdateSchema.safeParse(request.body);
     if (!update.success) {
-      const issue = update.error.issues[0];
-      return reply
-        .code(400)
-        .send({ code: 'invalid_config', message: `${issue?.path.join('.') || 'body'}: ${issue?.message}` });
+      return reply.code(400).send({ code: 'invalid_config', message: describeZodError(update.error) });
     }
     applySettingsUpdate(parts.settings, update.data);
     return publicSettings(parts.settings);
@@ -355,7 +346,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   app.put('/sandbox/templates', async (request, reply) => {
     const template = templateSchema.safeParse(request.body);
     if (!template.success)
-      return reply.code(400).send({ code: 'invalid_template', message: template.error.issues[0]?.message });
+      return reply.code(400).send({ code: 'invalid_template', message: describeZodError(template.error) });
     notify.templates.set(template.data.id, template.data);
     return template.data;
   });

@@ -3,10 +3,10 @@
  * Same wire format as Prelude (the official SDK works against it unchanged), the verification
  * lifecycle enforced, an inbox of every message "sent", and signed webhooks.
  */
-import type { SandboxConfig } from '../../temporal.config';
 import { buildSandboxApp } from './app';
 import { CallLog } from './calls';
 import { SandboxClock } from './clock';
+import type { SandboxConfig } from './config';
 import { Inbox } from './inbox';
 import { NotifyEngine } from './notify-engine';
 import { initialSettings } from './settings';

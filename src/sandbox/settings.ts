@@ -21,7 +21,8 @@
  * is in `GET /sandbox/calls`, with the answer it got or would have got.
  */
 import { z } from 'zod';
-import type { SandboxConfig } from '../../temporal.config';
+import { fraction, valueShape } from '../env';
+import { sandboxLiveSettings, type SandboxConfig } from './config';
 
 /** The Prelude operations whose answers can be dropped. */
 export const droppableOperations = ['verification.create', 'verification.check'] as const;
@@ -38,29 +39,12 @@ export interface RuntimeKnobs {
 /** Live settings (everything in the configuration section but where the server listens). */
 export type SandboxSettings = Omit<SandboxConfig, 'host' | 'port' | 'webhookPrivateKey'> & RuntimeKnobs;
 
-const numbers = z.array(z.string().min(1));
-
-/** Body of `PUT /sandbox/config`. */
+/** Body of `PUT /sandbox/config`: the configuration's live settings, with its limits, and the runtime knobs. */
 export const settingsUpdateSchema = z
   .object({
-    windowSeconds: z.number().int().min(1).max(86_400),
-    maxAttempts: z.number().int().min(1).max(100),
-    minRetryDelaySeconds: z.number().min(0).max(3_600),
-    maxChecks: z.number().int().min(1).max(100),
-    codeSize: z.number().int().min(4).max(8),
-    apiKey: z.string().min(1).nullable(),
-    latencyMs: z.number().int().min(0).max(60_000),
-    errorRate: z.number().min(0).max(1),
-    rateLimitRate: z.number().min(0).max(1),
-    undeliverableNumbers: numbers,
-    suspiciousNumbers: numbers,
-    unsubscribedNumbers: numbers,
-    numberRateLimit: z.number().int().min(0).max(10_000),
-    numberRateLimitSeconds: z.number().int().min(1).max(86_400),
-    deliveryDelayMs: z.number().int().min(0).max(60_000),
-    webhookRetries: z.number().int().min(0).max(30),
-    webhookRetryMinMs: z.number().int().min(10).max(3_600_000),
-    dropAnswerRate: z.number().min(0).max(1),
+    ...valueShape(sandboxLiveSettings),
+    apiKey: sandboxLiveSettings.apiKey.value.nullable(),
+    dropAnswerRate: fraction.value,
     dropNextAnswers: z.partialRecord(z.enum(droppableOperations), z.number().int().min(0).max(10_000)),
   })
   .partial()

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply } from 'fastify';
 import { VerificationError, type VerificationErrorCode } from '../client';
+import { describeIssues } from '../issues';
 
 /** The body of every error answer. */
 export interface ErrorBody {
@@ -52,21 +53,25 @@ export interface ErrorCodeParams {
  * The answer to a request its route's schema refused, decided once for every route: a path parameter
  * that is not an ID of ours names nothing (404 `not_found`); a malformed `Idempotency-Key` header is
  * `invalid_idempotency_key`; a refinement may name its own code (`override_not_allowed`); anything
- * else is `invalid_request`, naming the first problem as `path: message`.
+ * else is `invalid_request`, naming the problems as `path: message`.
  */
 export function validationAnswer(error: FastifyError): { status: number; code: string; message: string } {
-  const issue = error.validation?.[0];
-  const path = (issue?.instancePath ?? '').split('/').filter(Boolean);
-  const ownCode = (issue?.params as { params?: Partial<ErrorCodeParams> } | undefined)?.params?.code;
-  const message = issue?.message ?? 'invalid request';
+  const issues = (error.validation ?? []).map((issue) => ({
+    path: issue.instancePath.split('/').filter(Boolean),
+    message: issue.message ?? 'invalid',
+    ownCode: (issue.params as { params?: Partial<ErrorCodeParams> } | undefined)?.params?.code,
+  }));
+  const first = issues[0];
   switch (error.validationContext) {
     case 'params':
       return { status: 404, code: 'not_found', message: 'no such window' };
     case 'headers':
-      if (path[0] === 'idempotency-key') return { status: 400, code: 'invalid_idempotency_key', message };
-      return { status: 400, code: 'invalid_request', message: `header ${path.join('.')}: ${message}` };
+      if (first?.path[0] === 'idempotency-key') {
+        return { status: 400, code: 'invalid_idempotency_key', message: first.message };
+      }
+      return { status: 400, code: 'invalid_request', message: `header ${describeIssues(issues, 'headers')}` };
     default:
-      if (ownCode) return { status: 400, code: ownCode, message };
-      return { status: 400, code: 'invalid_request', message: `${path.join('.') || 'body'}: ${message}` };
+      if (first?.ownCode) return { status: 400, code: first.ownCode, message: first.message };
+      return { status: 400, code: 'invalid_request', message: describeIssues(issues) };
   }
 }

@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../temporal.config';
+import { ConfigError, configVariables, loadConfig } from '../../temporal.config';
+import { policyOverridesSchema } from '../../src/client/schemas';
+import { settingsUpdateSchema } from '../../src/sandbox/settings';
 
 describe('loadConfig', () => {
   it('gives working local defaults when nothing is set', () => {
@@ -67,5 +69,26 @@ describe('loadConfig', () => {
   it('requires the mTLS certificate and key together', () => {
     const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----';
     expect(() => loadConfig({ TEMPORAL_TLS_CERT: pem })).toThrow(/TEMPORAL_TLS_KEY: .*go together/);
+  });
+
+  it('reads each variable once, the sandbox’s among them', () => {
+    const variables = configVariables();
+    expect(new Set(variables).size).toBe(variables.length);
+    expect(variables).toEqual(
+      expect.arrayContaining(['TEMPORAL_ADDRESS', 'SANDBOX_CODE_SIZE', 'CODEC_API_TOKEN']),
+    );
+  });
+
+  it('gives a runtime update and a per-window override the limits of the variable', () => {
+    expect(() => loadConfig({ SANDBOX_CODE_SIZE: '9' })).toThrow(/SANDBOX_CODE_SIZE/);
+    expect(settingsUpdateSchema.safeParse({ codeSize: 9 }).success).toBe(false);
+    expect(settingsUpdateSchema.safeParse({ codeSize: 8 }).success).toBe(true);
+    expect(() => loadConfig({ VERIFY_MAX_CHECKS: '101' })).toThrow(/VERIFY_MAX_CHECKS/);
+    expect(policyOverridesSchema.safeParse({ maxChecks: 101 }).success).toBe(false);
+    expect(policyOverridesSchema.safeParse({ maxChecks: 100 }).success).toBe(true);
+    expect(() => loadConfig({ VERIFY_FALLBACK_CHANNELS: 'sms,pigeon' })).toThrow(
+      /VERIFY_FALLBACK_CHANNELS: must list channels among sms, rcs, whatsapp/,
+    );
+    expect(policyOverridesSchema.safeParse({ fallbackChannels: ['pigeon'] }).success).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+/** Free ports, for servers started on the fly (the dev server, the worker's telemetry, tests). */
 import { createServer } from 'node:net';
 
 /** Asks the OS for a port nobody listens on at the moment. */

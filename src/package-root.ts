@@ -1,3 +1,8 @@
+/**
+ * Where this package lives on disk, for the files it ships beside its code (the prebuilt workflow
+ * bundle, the Temporal CLI script). Neutral ground: the production worker and the dev-server
+ * launcher both use it, neither through the other.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
