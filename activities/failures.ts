@@ -2,12 +2,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PreludeError } from '../src/prelude';
 
 /**
- * Turns a failed Prelude call into the Temporal failure that makes the right retry decision:
- * transient trouble is retried by Temporal (after Prelude's own delay for rate limits), a request
- * Prelude will never accept is not. The failure carries Prelude's code and request ID, never the
- * request itself (it may hold personal data) nor any header (it holds the API key).
+ * Turns a failed call into the Temporal failure that makes the right retry decision: transient
+ * trouble is retried by Temporal (after Prelude's own delay for rate limits), a request Prelude will
+ * never accept is not. The failure carries Prelude's code and request ID, never the request itself
+ * (it may hold personal data) nor any header (it holds the API key). A failure an activity built on
+ * purpose passes as it is.
  */
 export function toActivityFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
   if (!(error instanceof PreludeError)) {
     return ApplicationFailure.create({
       type: 'UnexpectedError',
@@ -25,13 +27,29 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
 }
 
 /**
- * Calls Prelude from an activity: the call is cancelled with the activity, and its failure becomes
- * the Temporal failure that makes the right retry decision (see {@link toActivityFailure}).
+ * Runs an activity's one outside call (Prelude, or Temporal itself), the same way for every
+ * activity:
+ * - the call gets the activity's cancellation signal, so a timed-out, cancelled or shut-down attempt
+ *   leaves no request waiting;
+ * - a regular activity given a heartbeat timeout heartbeats while it waits. Nothing else tells
+ *   Temporal that the worker running an attempt has died: without heartbeats the attempt is retried
+ *   only when its whole start-to-close timeout has passed; with them, one heartbeat timeout after the
+ *   crash. Local activities run inside a workflow task, whose own timeout covers them;
+ * - a failure becomes the Temporal failure that makes the right retry decision
+ *   ({@link toActivityFailure}).
  */
-export async function callPrelude<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function runActivityCall<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const { heartbeatTimeoutMs, isLocal } = context.info;
+  const heartbeats =
+    heartbeatTimeoutMs && !isLocal
+      ? setInterval(() => context.heartbeat(), Math.max(100, heartbeatTimeoutMs / 4))
+      : undefined;
   try {
-    return await call(Context.current().cancellationSignal);
+    return await call(context.cancellationSignal);
   } catch (error) {
     throw toActivityFailure(error);
+  } finally {
+    clearInterval(heartbeats);
   }
 }

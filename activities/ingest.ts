@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { isEventOf, isNotifyMessageEvent, type WebhookEvent } from '../src/prelude';
 import {
@@ -12,6 +11,7 @@ import {
   type DeliveryStatusReport,
 } from '../workflows/verification-messages';
 import type { IngestResult } from '../workflows/webhook-ingest-messages';
+import { runActivityCall } from './failures';
 
 /** What the ingest activity needs: a client to signal the workflows events belong to. */
 export interface IngestDependencies {
@@ -33,20 +33,21 @@ export function createIngestActivities({ client }: IngestDependencies) {
       const { workflowId } = route;
       // Only our own runs are signalled, whatever a correlation ID says.
       if (!workflowId?.startsWith(route.prefix)) return { ...base, disposition: 'unknown_target' };
-      try {
-        const handle = client.workflow.getHandle(workflowId);
-        // Bound to the activity, so a timed-out attempt never leaves a call behind.
-        await client.withAbortSignal(Context.current().cancellationSignal, () =>
-          route.kind === 'verification'
-            ? handle.signal(deliveryStatusSignal, route.report)
-            : handle.signal(messageStatusSignal, route.report),
-        );
-        return { ...base, workflowId, disposition: 'applied' };
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError)
-          return { ...base, workflowId, disposition: 'window_closed' };
-        throw error;
-      }
+      const handle = client.workflow.getHandle(workflowId);
+      return runActivityCall(async (signal) => {
+        try {
+          await client.withAbortSignal(signal, () =>
+            route.kind === 'verification'
+              ? handle.signal(deliveryStatusSignal, route.report)
+              : handle.signal(messageStatusSignal, route.report),
+          );
+          return { ...base, workflowId, disposition: 'applied' as const };
+        } catch (error) {
+          if (error instanceof WorkflowNotFoundError)
+            return { ...base, workflowId, disposition: 'window_closed' as const };
+          throw error;
+        }
+      });
     },
   };
 }

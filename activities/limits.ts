@@ -11,6 +11,7 @@ import {
   type ReserveSendRequest,
   type TargetUsage,
 } from '../workflows/target-limits-messages';
+import { runActivityCall } from './failures';
 
 /** Input of {@link LimitsActivities.reserveTargetSend}. */
 export interface ReserveTargetSendInput extends ReserveSendRequest {
@@ -32,39 +33,39 @@ export function createLimitsActivities({ client }: { client: Client }) {
      * send, and a window when `opensWindow`. Retried reservations are deduplicated by their ID.
      */
     async reserveTargetSend({ targetKey, ...request }: ReserveTargetSendInput): Promise<ReservationOutcome> {
-      const { info, cancellationSignal } = Context.current();
-      try {
-        // Bound to the activity: a timed-out or cancelled attempt must not leave the call waiting
-        // (for a limits entity no worker picks up, say while the worker shuts down).
-        const usage = await client.withAbortSignal(cancellationSignal, () =>
-          client.workflow.executeUpdateWithStart(reserveSendUpdate, {
-            args: [request],
-            updateId: request.reservationId,
-            startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
-              workflowId: `${targetLimitsIdPrefix}${targetKey}`,
-              taskQueue: info.taskQueue,
-              args: [{ targetKey }],
-              workflowIdConflictPolicy: 'USE_EXISTING',
-              typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
+      const { taskQueue } = Context.current().info;
+      return runActivityCall(async (signal) => {
+        try {
+          const usage = await client.withAbortSignal(signal, () =>
+            client.workflow.executeUpdateWithStart(reserveSendUpdate, {
+              args: [request],
+              updateId: request.reservationId,
+              startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
+                workflowId: `${targetLimitsIdPrefix}${targetKey}`,
+                taskQueue,
+                args: [{ targetKey }],
+                workflowIdConflictPolicy: 'USE_EXISTING',
+                typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
+              }),
             }),
-          }),
-        );
-        return { granted: true, usage };
-      } catch (error) {
-        if (
-          error instanceof WorkflowUpdateFailedError &&
-          error.cause instanceof ApplicationFailure &&
-          error.cause.type === targetRateLimited
-        ) {
-          const details = refusalDetails.safeParse(error.cause.details?.[0]);
-          return {
-            granted: false,
-            retryAfterSeconds: details.success ? details.data.retryAfterSeconds : 1,
-            message: error.cause.message,
-          };
+          );
+          return { granted: true as const, usage };
+        } catch (error) {
+          if (
+            error instanceof WorkflowUpdateFailedError &&
+            error.cause instanceof ApplicationFailure &&
+            error.cause.type === targetRateLimited
+          ) {
+            const details = refusalDetails.safeParse(error.cause.details?.[0]);
+            return {
+              granted: false as const,
+              retryAfterSeconds: details.success ? details.data.retryAfterSeconds : 1,
+              message: error.cause.message,
+            };
+          }
+          throw error;
         }
-        throw error;
-      }
+      });
     },
   };
 }

@@ -5,7 +5,7 @@ import type {
   NotifySendResponse,
   PreludeClient,
 } from '../src/prelude';
-import { callPrelude } from './failures';
+import { runActivityCall } from './failures';
 
 /** What the Notify activities need. */
 export interface NotifyDependencies {
@@ -21,12 +21,12 @@ export function createNotifyActivities({ prelude, callbackUrl }: NotifyDependenc
   return {
     /** Sends one templated message. */
     async sendNotification(request: NotifySendRequest): Promise<NotifySendResponse> {
-      return callPrelude((signal) => prelude.notify.send(withCallback(request), { signal }));
+      return runActivityCall((signal) => prelude.notify.send(withCallback(request), { signal }));
     },
 
     /** Sends one templated message to many recipients; per-recipient failures are in the answer. */
     async sendNotificationBatch(request: NotifyBatchRequest): Promise<NotifyBatchResponse> {
-      return callPrelude((signal) => prelude.notify.sendBatch(withCallback(request), { signal }));
+      return runActivityCall((signal) => prelude.notify.sendBatch(withCallback(request), { signal }));
     },
   };
 }

@@ -9,7 +9,7 @@ import {
   type PreludeClient,
   type Target,
 } from '../src/prelude';
-import { toActivityFailure } from './failures';
+import { runActivityCall } from './failures';
 
 /** What the verify activities need. */
 export interface VerifyDependencies {
@@ -97,20 +97,21 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
 /** The Verify activities. */
 export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
 
-/** A lifecycle call: Prelude's refusals come back as results, other failures as in {@link callPrelude}. */
+/** A lifecycle call, run by {@link runActivityCall}: Prelude's lifecycle refusals come back as results. */
 async function callLifecycle<T>(
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<(T | LifecycleRefusal) & Retried> {
   // Local and regular activities alike count attempts from 1.
-  const { info, cancellationSignal } = Context.current();
-  const retried = info.attempt > 1;
-  try {
-    return { ...(await call(cancellationSignal)), retried };
-  } catch (error) {
-    if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
-      const { code, message, retryAfterMs } = error;
-      return { kind: 'refused', code, message, retryAfterMs, retried };
+  const retried = Context.current().info.attempt > 1;
+  return runActivityCall(async (signal) => {
+    try {
+      return { ...(await call(signal)), retried };
+    } catch (error) {
+      if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
+        const { code, message, retryAfterMs } = error;
+        return { kind: 'refused' as const, code, message, retryAfterMs, retried };
+      }
+      throw error;
     }
-    throw toActivityFailure(error);
-  }
+  });
 }

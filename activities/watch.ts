@@ -1,5 +1,5 @@
 import type { EventsRequest, PredictRequest, PredictResponse, PreludeClient, Target } from '../src/prelude';
-import { callPrelude } from './failures';
+import { runActivityCall } from './failures';
 
 /** Input of {@link WatchActivities.predictTarget}. */
 export interface PredictTargetInput {
@@ -22,7 +22,7 @@ export function createWatchActivities({ prelude }: { prelude: PreludeClient }) {
   return {
     /** Asks Watch whether a target looks legitimate before any code is sent. */
     async predictTarget(input: PredictTargetInput): Promise<PredictResponse> {
-      return callPrelude((signal) =>
+      return runActivityCall((signal) =>
         prelude.watch.predict(
           {
             target: input.target,
@@ -37,7 +37,7 @@ export function createWatchActivities({ prelude }: { prelude: PreludeClient }) {
 
     /** Tells Watch how a verification went, so its counters learn from it. */
     async sendWatchFeedback(input: WatchFeedbackInput): Promise<void> {
-      await callPrelude((signal) =>
+      await runActivityCall((signal) =>
         prelude.watch.sendFeedbacks(
           {
             feedbacks: input.types.map((type) => ({
@@ -53,7 +53,7 @@ export function createWatchActivities({ prelude }: { prelude: PreludeClient }) {
 
     /** Reports events about users (e.g. a confirmed fraud) to Watch. */
     async dispatchWatchEvents(input: EventsRequest): Promise<void> {
-      await callPrelude((signal) => prelude.watch.dispatchEvents(input, { signal }));
+      await runActivityCall((signal) => prelude.watch.dispatchEvents(input, { signal }));
     },
   };
 }

@@ -60,7 +60,14 @@ import {
   portIsFree,
   temporalCliPath,
 } from '../src/devserver';
-import { runFlow, type FlowContext, type FlowResult, type StepRecord, type WindowAnswer } from './chaos/flow';
+import {
+  runFlow,
+  type FlowContext,
+  type FlowResult,
+  type StepName,
+  type StepRecord,
+  type WindowAnswer,
+} from './chaos/flow';
 import { Part, untilPrinted, type PartSpec } from './chaos/processes';
 
 const run = promisify(execFile);
@@ -336,7 +343,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     for (const flow of flows) {
       for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
     }
-    const samples = flows.flatMap((flow) => recoverySamples(flow, outages));
+    const recoveries = flows.flatMap((flow) => recoverySamples(flow, outages));
+    const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
     summary = {
       flows: options.flows,
@@ -352,6 +360,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       service_kills: parts.service.stats.kills,
       duration_s: Math.round((endedAt - runStart) / 100) / 10,
     };
+    if (kept) {
+      // Where the time went: the slowest recoveries first, with the step and what hit it.
+      const slowestFirst = [...recoveries].sort((a, b) => b.ms - a.ms);
+      writeFileSync(
+        join(runDir, 'recovery.json'),
+        JSON.stringify({ outages, recoveries: slowestFirst }, null, 2),
+      );
+    }
     evidence = accounting
       .filter((a) => a.flow.verdict !== 'correct' || a.lostChecks > 0 || a.duplicateSends > 0)
       .map((a) => a.evidence);
@@ -561,17 +577,27 @@ async function workflowHistory(
   }
 }
 
+/** One step of a flow that an outage hit: what hit it, and how long after the hit it was answered. */
+export interface RecoverySample {
+  flow: number;
+  step: StepName;
+  cause: 'failed request' | Outage['part'];
+  ms: number;
+}
+
 /**
  * Recovery samples of one flow (see the module comment): per step hit by an outage, the time from
  * the hit to the step's answer.
  */
-export function recoverySamples(flow: FlowResult, outages: readonly Outage[]): number[] {
+export function recoverySamples(flow: FlowResult, outages: readonly Outage[]): RecoverySample[] {
   const answered = flow.steps.filter(
     (s): s is StepRecord & { end: number } => s.viaService && s.end !== undefined,
   );
-  const hitAt = new Map<StepRecord, number>();
-  const hit = (step: StepRecord, at: number) => hitAt.set(step, Math.min(hitAt.get(step) ?? Infinity, at));
-  for (const step of answered) if (step.failedAt.length > 0) hit(step, step.failedAt[0]!);
+  const hitAt = new Map<StepRecord, { at: number; cause: RecoverySample['cause'] }>();
+  const hit = (step: StepRecord, at: number, cause: RecoverySample['cause']) => {
+    if (at < (hitAt.get(step)?.at ?? Infinity)) hitAt.set(step, { at, cause });
+  };
+  for (const step of answered) if (step.failedAt.length > 0) hit(step, step.failedAt[0]!, 'failed request');
   for (const outage of outages) {
     const outageEnd = outage.end ?? Infinity;
     if (flow.startedAt >= outageEnd || flow.finishedAt <= outage.start) continue;
@@ -580,9 +606,14 @@ export function recoverySamples(flow: FlowResult, outages: readonly Outage[]): n
     // After a service or dev server restart a step that starts afresh is unaffected; after a worker
     // kill the window's tasks first time out on the dead worker.
     if (outage.part !== 'worker' && step.start >= outageEnd) continue;
-    hit(step, Math.max(step.start, outage.start));
+    hit(step, Math.max(step.start, outage.start), outage.part);
   }
-  return [...hitAt].map(([step, at]) => step.end! - at);
+  return [...hitAt].map(([step, { at, cause }]) => ({
+    flow: flow.index,
+    step: step.name,
+    cause,
+    ms: step.end! - at,
+  }));
 }
 
 function notStarted(index: number, phone: string): FlowResult {

@@ -24,3 +24,11 @@ export function portIsFree(host: string, port: number): Promise<boolean> {
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
+
+/**
+ * Thrown when a server's port is taken: for the dev server, most often another `npm start` still
+ * running. Here rather than beside the dev server so that the CLI can name it without loading it.
+ */
+export class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
+}

@@ -6,6 +6,15 @@
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /**
+ * How long a regular activity may go without a heartbeat before Temporal retries it: the time a
+ * worker that died mid-call holds up its window (without heartbeats, the attempt's whole
+ * start-to-close timeout). Activities heartbeat four times as often while they wait
+ * (activities/failures.ts), so a busy worker is not mistaken for a dead one. Local activities have
+ * none: the workflow task timeout covers them.
+ */
+export const heartbeatTimeout = '2 seconds';
+
+/**
  * The calls a user waits on (create, check): Prelude has no idempotency key, so a call retried after
  * a timeout may already have reached Prelude (a second code sent, a second check spent). Few
  * attempts on a short schedule: a flaky network costs at most two extra calls, and a user waiting on
@@ -29,6 +38,7 @@ export const reservationAttemptTimeoutMs = 3_000;
 /** The lifecycle calls of windows started before call settings existed (kept for their replay). */
 export const legacyLifecycleOptions: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
+  heartbeatTimeout,
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
@@ -49,15 +59,19 @@ export const notifySendOptions: ActivityOptions = legacyLifecycleOptions;
 /** The webhook ingest: signalling a workflow is idempotent per event, so it retries until it lands. */
 export const ingestOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 
-/** Options of a lifecycle call whose attempts each last at most `attemptTimeoutMs`. */
+/**
+ * Options of a lifecycle call whose attempts each last at most `attemptTimeoutMs` (the heartbeat
+ * timeout applies when it runs as a regular activity).
+ */
 export function lifecycleOptions(
   attemptTimeoutMs: number,
   retry: typeof lifecycleRetry | typeof predictRetry = lifecycleRetry,
 ): LocalActivityOptions & ActivityOptions {
-  return { startToCloseTimeout: attemptTimeoutMs, retry };
+  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry };
 }
 
 /** The longest a call with these retries can take: every attempt timing out, plus the pauses between. */

@@ -16,6 +16,7 @@ import {
 import { notifySendRequestSchema } from '../prelude';
 import { call, readState, toVerificationError, type CallOptions, type CallSettings } from './calls';
 import { VerificationError } from './errors';
+import { parse } from './input';
 
 /**
  * Where notification runs go, how long they wait for a delivery report, and the deadline of each
@@ -65,11 +66,7 @@ export async function startNotification(
   request: StartNotificationRequest,
   options: NotificationClientOptions,
 ): Promise<{ notificationId: string }> {
-  const parsed = startNotificationRequestSchema.safeParse(request);
-  if (!parsed.success) {
-    throw new VerificationError('invalid_request', parsed.error.issues[0]?.message ?? 'invalid request');
-  }
-  const { idempotencyKey, deliveryTimeoutSeconds, ...send } = parsed.data;
+  const { idempotencyKey, deliveryTimeoutSeconds, ...send } = parse(startNotificationRequestSchema, request);
   const notificationId = `${notificationIdPrefix}${idempotencyKey ?? randomUUID()}`;
   try {
     await call(

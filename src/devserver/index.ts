@@ -8,10 +8,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { customSearchAttributes } from '../../workflows/search-attributes';
-import { freePort, portIsFree } from '../free-port';
+import { freePort, portIsFree, PortTakenError } from '../free-port';
 import { packageRoot } from '../package-root';
 
-export { freePort, portIsFree } from '../free-port';
+export { freePort, portIsFree, PortTakenError } from '../free-port';
 export { packageRoot } from '../package-root';
 
 /** Options of {@link startDevServer}. */
@@ -86,11 +86,6 @@ export function devServerFlags(): string[] {
     '--dynamic-config-value',
     'system.enableActivityEagerExecution=true',
   ];
-}
-
-/** Thrown when the dev server's port is taken: most often another `npm start` still running. */
-export class PortTakenError extends Error {
-  override readonly name = 'PortTakenError';
 }
 
 /**

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { startDevServer, type DevServer } from '../../src/devserver';
+import { workflowBundlePath } from '../../src/worker';
 
 declare global {
   var __temporalDevServer: DevServer | undefined;
@@ -29,5 +30,5 @@ export default async function globalSetup(): Promise<void> {
     process.env.TEMPORAL_ADDRESS = server.address;
   }
   await building;
-  process.env.TEST_WORKFLOW_BUNDLE = join(root, 'dist', 'workflow-bundle.js');
+  process.env.TEST_WORKFLOW_BUNDLE = workflowBundlePath;
 }
