@@ -1,0 +1,618 @@
+/**
+ * A verification window and the rules of Prelude's lifecycle that move it, one method per step:
+ * the first send opens it, later ones resend, a check ends it on the right code, a fallback resends
+ * on the next channel when a code is not delivered, cancel and expiry close it. The workflow
+ * (`verification.ts`) hands each message to these methods and waits out the window's time.
+ *
+ * The histories of running windows fix not only which commands each step issues but in which
+ * microtask: an extra `await`, or an async wrapper between a handler and its body, moves a call or an
+ * update's answer past commands of the main loop or of another handler woken in the same workflow
+ * task, and their replay fails. So the handlers' bodies are these methods themselves, and each awaits
+ * exactly where the code these histories were recorded with did.
+ */
+import { ActivityFailure, condition, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type {
+  CheckVerificationOutcome,
+  CreateVerificationInput,
+  CreateVerificationOutcome,
+  ReservationOutcome,
+} from '../activities';
+import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
+import { Turn } from './turn';
+import { applyDeliveryReport, nextChannel } from './verification-attempts';
+import { lifecycleCalls, type LifecycleCalls } from './verification-calls';
+import { asUpdateFailure, describe, refusal, wholeSeconds } from './verification-failures';
+import {
+  codePattern,
+  rejection,
+  type AttemptRecord,
+  type CheckCodeRequest,
+  type CheckCodeResult,
+  type DeliveryStatusReport,
+  type IdempotencyBinding,
+  type Outcome,
+  type SendCodeRequest,
+  type SendCodeResult,
+  type VerificationInput,
+  type VerificationState,
+  type WindowPolicy,
+} from './verification-messages';
+import type { TargetLimits } from './target-limits-messages';
+import type { WindowOutcomeInput } from './window-outcome';
+
+/** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
+export interface Fallback {
+  at: number;
+  attempt: AttemptRecord;
+  channel: string;
+}
+
+type SentResponse = Extract<CreateVerificationOutcome, { kind: 'sent' }>['response'];
+type RefusedSend = Extract<CreateVerificationOutcome, { kind: 'refused' }>;
+
+export class VerificationWindow {
+  /** Windows started before call settings existed replay exactly as their histories recorded. */
+  readonly modern: boolean;
+  readonly openedAt = Date.now();
+  readonly expiresAt: number;
+  readonly #input: VerificationInput;
+  readonly #policy: WindowPolicy;
+  readonly #calls: LifecycleCalls;
+  readonly #state: VerificationState;
+  /** One send at a time, a fallback's included. */
+  readonly #sendTurn = new Turn();
+  /** One check at a time: each must see the budget and the outcome the previous one left. */
+  readonly #checkTurn = new Turn();
+  #lastSendAt: number | undefined;
+  /** Webhook events already applied: the ingest may deliver one more than once. */
+  readonly #appliedReports = new Set<string>();
+  /** Attempts a fallback already left: each gets one. */
+  readonly #fellBackFrom = new Set<number>();
+
+  constructor(input: VerificationInput) {
+    this.#input = input;
+    this.#policy = input.policy;
+    this.#calls = lifecycleCalls(input.calls);
+    this.modern = input.calls !== undefined;
+    this.expiresAt = this.openedAt + input.policy.windowSeconds * 1000;
+    this.#state = {
+      windowId: workflowInfo().workflowId,
+      target: input.target,
+      targetKey: input.targetKey,
+      outcome: 'open',
+      attempts: [],
+      sendsUsed: 0,
+      sendsLeft: input.policy.maxSends,
+      checksUsed: 0,
+      checksLeft: input.policy.maxChecks,
+      openedAt: iso(this.openedAt),
+      expiresAt: iso(this.expiresAt),
+      policy: input.policy,
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.#state.outcome === 'open';
+  }
+
+  /** The window as it stands (a copy: callers may keep it). */
+  snapshot(): VerificationState {
+    return {
+      ...this.#state,
+      attempts: this.#state.attempts.map((a) => ({ ...a })),
+      nextResendAt: isoOrUndefined(this.#nextResendAt()),
+    };
+  }
+
+  // --- Sends -----------------------------------------------------------------------------------
+
+  /** A send's rules, checked before it is accepted: a refused send never reaches the history. */
+  validateSend(request: SendCodeRequest): void {
+    this.#refuseReusedKey(request.idempotency);
+    this.#refuseIfClosed();
+    if (this.#state.sendsLeft === 0) {
+      throw refusal(rejection.tooManyAttempts, `all ${this.#policy.maxSends} sends of this window are used`);
+    }
+    if (this.#sendTurn.taken) throw refusal(rejection.prematureRetry, 'a send is already in progress', 1);
+    const next = this.#nextResendAt();
+    if (next !== undefined && Date.now() < next) {
+      throw refusal(
+        rejection.prematureRetry,
+        'the resend cooldown has not elapsed',
+        wholeSeconds(next - Date.now()),
+      );
+    }
+  }
+
+  /**
+   * The first send opens the window; later ones resend in it. Not async: the turn is taken, and the
+   * first call scheduled, in the handler's own step (the first window's task recorded the call
+   * before its deadline timer); `#open` and `#resend` give the turn back.
+   */
+  send(request: SendCodeRequest): Promise<SendCodeResult> {
+    this.#bindKey(request.idempotency);
+    this.#sendTurn.take();
+    return this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request);
+  }
+
+  async #open(request: SendCodeRequest): Promise<SendCodeResult> {
+    try {
+      // Windows without limits (started before them) must not even yield here: their histories
+      // recorded the create before the deadline timer.
+      const { limits } = this.#input;
+      const reservation = limits ? await this.#reserveSend(limits, true) : undefined;
+      if (reservation && !reservation.granted) {
+        this.#close('rate_limited');
+        throw targetRateLimited(reservation);
+      }
+      if (this.#policy.fraudMode !== 'off') {
+        const prediction = await this.#predict(request);
+        if (this.#policy.fraudMode === 'enforce' && prediction?.prediction === 'suspicious') {
+          this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
+          return this.#sendResult('blocked');
+        }
+      }
+      const outcome = await this.#create(request);
+      if (outcome.kind === 'refused') return this.#afterRefusedSend(outcome, 'initial', 'success');
+      const channel = requestedChannel(request);
+      if (outcome.response.status === 'retry') {
+        // Prelude already had a window open for this target: either an earlier attempt of this
+        // send opened it (its answer lost: a send of this window), or a window of ours closed
+        // before Prelude's did and this send continues Prelude's window. Either way, to the caller
+        // this window is a new one.
+        // With no other window of this target in the period (the limits entity says so), the
+        // earlier send can only have been this window's, lost to a crash.
+        const ownEarlierSend = outcome.retried || this.#state.targetUsage?.windowsUsed === 1;
+        if (ownEarlierSend) this.#recordInferredSend('initial', 'success');
+        this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
+        return this.#sendResult('success');
+      }
+      return this.#recordSend(outcome.response, 'initial', { channel });
+    } catch (error) {
+      // A window whose first send failed has nothing to check; closing it lets the next start
+      // open a fresh one instead of resending into a window Prelude never opened.
+      this.#close('failed', { failure: describe(error) });
+      throw asUpdateFailure(error);
+    } finally {
+      this.#sendTurn.release();
+    }
+  }
+
+  async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
+    try {
+      const { limits } = this.#input;
+      const reservation = limits ? await this.#reserveSend(limits, false) : undefined;
+      if (reservation && !reservation.granted) throw targetRateLimited(reservation);
+      const outcome = await this.#create(request);
+      if (outcome.kind === 'refused') return this.#afterRefusedSend(outcome, 'user_retry', 'retry');
+      return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
+    } catch (error) {
+      throw asUpdateFailure(error);
+    } finally {
+      this.#sendTurn.release();
+    }
+  }
+
+  /**
+   * Leave from the target's limits entity for the next send (and a window, for the first): the
+   * limits span every window of the target. The reservation is named after the send, so a retried
+   * one, or one whose send then failed, is counted once.
+   */
+  async #reserveSend(limits: TargetLimits, opensWindow: boolean): Promise<ReservationOutcome> {
+    const reservation = await this.#calls.reserve.reserveTargetSend({
+      targetKey: this.#input.targetKey,
+      reservationId: `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`,
+      opensWindow,
+      limits,
+    });
+    if (reservation.granted) this.#state.targetUsage = reservation.usage;
+    return reservation;
+  }
+
+  /**
+   * Watch's verdict on the target, recorded in the state. Advisory: when Watch cannot be reached the
+   * send goes on, recorded as `unavailable` (windows started before kept failing the send).
+   */
+  async #predict(request: SendCodeRequest) {
+    try {
+      const prediction = await this.#calls.predict.predictTarget({
+        target: this.#state.target,
+        correlationId: this.#state.windowId,
+        signals: request.signals,
+        dispatchId: request.dispatchId,
+      });
+      this.#state.prediction = prediction.prediction;
+      return prediction;
+    } catch (error) {
+      if (!this.modern) throw error;
+      log.warn('Watch predict failed; sending without a prediction', { error: describe(error) });
+      this.#state.prediction = 'unavailable';
+      return undefined;
+    }
+  }
+
+  /** Asks Prelude to send a code (not async: the call is scheduled in the caller's step). */
+  #create({
+    signals,
+    options,
+    dispatchId,
+  }: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>) {
+    const { target, windowId } = this.#state;
+    return this.#calls.create.createVerification({
+      target,
+      correlationId: windowId,
+      signals,
+      options,
+      dispatchId,
+    });
+  }
+
+  /**
+   * Prelude refused the send. Refused as premature on a retried call, it counts a send from the
+   * earlier attempt, whose answer was lost: the code went out, and the window counts it too.
+   */
+  #afterRefusedSend(refused: RefusedSend, trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
+    if (refused.retried && refused.code === 'premature_retry') {
+      return this.#recordInferredSend(trigger, status);
+    }
+    this.#noteSendsUsedUp(refused.code);
+    throw refusal(
+      refused.code,
+      `Prelude refused the send: ${refused.message}`,
+      wholeSeconds(refused.retryAfterMs),
+    );
+  }
+
+  /** Prelude's `too_many_attempts`: its window takes no more sends, so ours offers none. */
+  #noteSendsUsedUp(code: string): void {
+    if (code === 'too_many_attempts') this.#state.sendsLeft = 0;
+  }
+
+  /** Records a send Prelude made whose answer never reached us (see `#afterRefusedSend`, `#open`). */
+  #recordInferredSend(trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
+    const sentAt = this.#countSend();
+    this.#state.attempts.push({ number: this.#state.attempts.length + 1, trigger, sentAt, inferred: true });
+    return this.#sendResult(status);
+  }
+
+  #recordSend(
+    response: SentResponse,
+    trigger: AttemptRecord['trigger'],
+    requested: { channel?: string; switchedFrom?: string } = {},
+  ): SendCodeResult {
+    if (response.status === 'blocked') {
+      this.#close('blocked', {
+        verificationId: response.id,
+        reason: response.reason,
+        riskFactors: response.risk_factors,
+      });
+      return this.#sendResult('blocked');
+    }
+    const sentAt = this.#countSend();
+    const state = this.#state;
+    state.method = response.method;
+    state.channels = response.channels;
+    state.reason = response.reason;
+    state.riskFactors = response.risk_factors;
+    state.attempts.push({
+      number: state.attempts.length + 1,
+      trigger,
+      sentAt,
+      // Prelude plans a channel sequence and moves along it with each attempt of the window.
+      channel:
+        requested.channel ??
+        response.channels?.[Math.min(state.sendsUsed - 1, response.channels.length - 1)] ??
+        (response.method === 'email' ? 'email' : undefined),
+      ...(requested.switchedFrom ? { switchedFrom: requested.switchedFrom } : {}),
+    });
+    if (state.verificationId !== response.id) {
+      state.verificationId = response.id;
+      upsertSearchAttributes([{ key: verificationIdSearchAttribute, value: response.id }]);
+    }
+    return this.#sendResult(response.status);
+  }
+
+  /** Counts a send against the window's budget and starts its cooldown; returns its ISO time. */
+  #countSend(): string {
+    this.#lastSendAt = Date.now();
+    this.#state.sendsUsed += 1;
+    this.#state.sendsLeft = Math.max(0, this.#policy.maxSends - this.#state.sendsUsed);
+    return iso(this.#lastSendAt);
+  }
+
+  /** When a resend is accepted; a closed window, or one with no send left, takes none. */
+  #nextResendAt(): number | undefined {
+    return this.#lastSendAt === undefined || this.#state.sendsLeft === 0 || !this.isOpen
+      ? undefined
+      : this.#lastSendAt + this.#policy.resendCooldownSeconds * 1000;
+  }
+
+  #sendResult(status: string): SendCodeResult {
+    const state = this.#state;
+    return {
+      status,
+      windowId: state.windowId,
+      verificationId: state.verificationId,
+      method: state.method,
+      channels: state.channels,
+      reason: state.reason,
+      riskFactors: state.riskFactors,
+      sendsUsed: state.sendsUsed,
+      expiresAt: state.expiresAt,
+      nextResendAt: isoOrUndefined(this.#nextResendAt()),
+    };
+  }
+
+  // --- Checks ----------------------------------------------------------------------------------
+
+  /** A check's rules, checked before it is accepted. */
+  validateCheck({ code, idempotency }: CheckCodeRequest): void {
+    this.#refuseReusedKey(idempotency);
+    if (typeof code !== 'string' || !codePattern.test(code)) {
+      throw refusal(rejection.invalidCode, 'a code is 4 to 8 letters or digits');
+    }
+    // Closed, whatever closed it, reads exactly like no window at all: the answer must not tell
+    // a caller how a target's last window ended.
+    if (!this.isOpen) throw refusal(rejection.windowClosed, 'no verification window is open');
+    if (this.#state.sendsUsed === 0)
+      throw refusal(rejection.windowClosed, 'no code has been sent in this window');
+  }
+
+  /** Checks a code, in its turn. */
+  async check({ code, idempotency }: CheckCodeRequest): Promise<CheckCodeResult> {
+    // Bound before waiting for its turn, so that a concurrent request reusing the key is refused.
+    this.#bindKey(idempotency);
+    await this.#checkTurn.whenFree();
+    this.#checkTurn.take();
+    try {
+      // A closed window answers like no window at all, whatever closed it.
+      if (!this.isOpen) return this.#answerCheck(idempotency, 'expired_or_not_found');
+      const outcome = await this.#calls.check.checkVerification({ target: this.#state.target, code });
+      return this.#judgeCheck(outcome, code, idempotency);
+    } catch (error) {
+      if (this.modern && error instanceof ActivityFailure && this.isOpen) this.#rememberUncertainCheck(code);
+      throw asUpdateFailure(error);
+    } finally {
+      this.#checkTurn.release();
+    }
+  }
+
+  /** Reads Prelude's answer to a check by its lifecycle rules, and closes the window if it ends it. */
+  #judgeCheck(
+    outcome: CheckVerificationOutcome,
+    code: string,
+    idempotency: IdempotencyBinding | undefined,
+  ): CheckCodeResult {
+    if (outcome.kind === 'refused') {
+      this.#state.checksLeft = 0;
+      this.#close('max_checks');
+      throw refusal(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
+    }
+    const { status } = outcome.response;
+    const earlierMayHaveReached =
+      outcome.retried || this.#state.uncertainCodes?.includes(this.#codeHash(code));
+    if (status === 'expired_or_not_found' && earlierMayHaveReached && Date.now() < this.expiresAt) {
+      // Prelude closes a window early only on a right code. Our window is inside its lifetime
+      // with checks left, so an earlier check of this very code (a retried attempt, or a check
+      // whose every attempt failed after one may have reached Prelude), whose answer was lost,
+      // succeeded.
+      this.#spendChecks(1);
+      this.#close('verified', {
+        inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
+      });
+      return this.#answerCheck(idempotency, 'success');
+    }
+    if (status === 'expired_or_not_found') {
+      this.#closeOutOfTime();
+      return this.#answerCheck(idempotency, 'expired_or_not_found');
+    }
+    // A retried wrong code was most likely counted by Prelude twice (the lost attempt and this
+    // one): the window counts both, so it never shows more checks than Prelude has left.
+    this.#spendChecks(status !== 'success' && outcome.retried ? 2 : 1);
+    if (status === 'success') {
+      this.#close('verified');
+      return this.#answerCheck(idempotency, 'success');
+    }
+    // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
+    if (this.#state.checksLeft === 0) this.#close('max_checks');
+    return this.#answerCheck(idempotency, 'failure');
+  }
+
+  /**
+   * Every attempt of a check failed, and one may have reached Prelude: the check may be spent, and
+   * if this code was right, Prelude's window is now closed. Remembered, so that the user's retry of
+   * the same code is read as such.
+   */
+  #rememberUncertainCheck(code: string): void {
+    this.#spendChecks(1);
+    this.#state.uncertainCodes = [...(this.#state.uncertainCodes ?? []), this.#codeHash(code)];
+    if (this.#state.checksLeft === 0) this.#close('max_checks');
+  }
+
+  #spendChecks(count: number): void {
+    this.#state.checksUsed = Math.min(this.#policy.maxChecks, this.#state.checksUsed + count);
+    this.#state.checksLeft = this.#policy.maxChecks - this.#state.checksUsed;
+  }
+
+  /** A code as the window remembers it (never in clear in its state). */
+  #codeHash(code: string): string {
+    return fnv1a(`${this.#state.windowId}:${code.toUpperCase()}`);
+  }
+
+  /** A check's answer, bound to its key: a retry gets it again, even once the window has closed. */
+  #answerCheck(
+    idempotency: IdempotencyBinding | undefined,
+    status: CheckCodeResult['status'],
+  ): CheckCodeResult {
+    const { windowId, verificationId, checksUsed, checksLeft } = this.#state;
+    const answer = { status, windowId, verificationId, checksUsed, checksLeft };
+    this.#bindKey(idempotency, answer);
+    return answer;
+  }
+
+  // --- Fallback --------------------------------------------------------------------------------
+
+  /** A delivery report from Prelude's webhooks, applied once. */
+  recordDelivery(report: DeliveryStatusReport): void {
+    if (this.#appliedReports.has(report.eventId)) return;
+    // A late report about an earlier window of the same target (an earlier run) is not ours.
+    const { verificationId } = this.#state;
+    if (report.verificationId && verificationId && report.verificationId !== verificationId) return;
+    this.#appliedReports.add(report.eventId);
+    applyDeliveryReport(this.#state, report);
+  }
+
+  /**
+   * How far the window's deliveries have come: codes sent plus delivery reports taken. A fallback
+   * depends on nothing else, so whoever waits for one looks again whenever this moves.
+   */
+  deliveryProgress(): number {
+    return this.#state.sendsUsed + this.#appliedReports.size;
+  }
+
+  /** When, and on which channel, the latest attempt is to be resent; undefined when it is not. */
+  fallbackDue(): Fallback | undefined {
+    const attempt = this.#state.attempts.at(-1);
+    if (!attempt || !this.isOpen || this.#sendTurn.taken || this.#state.sendsLeft === 0) return undefined;
+    if (this.#fellBackFrom.has(attempt.number)) return undefined;
+    const channel = nextChannel(this.#policy.fallbackChannels ?? [], attempt.channel);
+    if (channel === undefined) return undefined;
+    const earliest = this.#nextResendAt() ?? Date.now();
+    if (attempt.deliveryStatus === 'undeliverable') return { at: earliest, attempt, channel };
+    const deliveryTimeoutMs = (this.#policy.deliveryTimeoutSeconds ?? 0) * 1000;
+    if (deliveryTimeoutMs > 0 && attempt.deliveryStatus !== 'delivered') {
+      return { at: Math.max(earliest, Date.parse(attempt.sentAt) + deliveryTimeoutMs), attempt, channel };
+    }
+    return undefined;
+  }
+
+  /** The fallback due by now, if any. */
+  fallbackDueNow(): Fallback | undefined {
+    const due = this.fallbackDue();
+    return due && due.at <= Date.now() ? due : undefined;
+  }
+
+  /** Resends on the next channel. Best effort: a refusal or a failure is logged, and the window goes on. */
+  async fallBack({ attempt, channel }: Fallback): Promise<void> {
+    this.#fellBackFrom.add(attempt.number);
+    this.#sendTurn.take();
+    try {
+      const { limits } = this.#input;
+      const reservation = limits ? await this.#reserveSend(limits, false) : undefined;
+      if (reservation && !reservation.granted) {
+        log.warn('the target’s limits refused the fallback send', {
+          retryAfterSeconds: reservation.retryAfterSeconds,
+        });
+        return;
+      }
+      const outcome = await this.#create({
+        options: channel === 'voice' ? { method: 'voice' } : { preferred_channel: channel },
+      });
+      if (outcome.kind === 'sent') {
+        // The failed attempt's channel as it stands now: a report may have named it meanwhile.
+        this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });
+      } else {
+        log.warn('Prelude refused the fallback send', { code: outcome.code });
+        this.#noteSendsUsedUp(outcome.code);
+      }
+    } catch (error) {
+      log.warn('fallback send failed', { error: describe(error) });
+    } finally {
+      this.#sendTurn.release();
+    }
+  }
+
+  // --- Closing ---------------------------------------------------------------------------------
+
+  /** Cancel's rule, checked before it is accepted. */
+  validateCancel(): void {
+    this.#refuseIfClosed();
+  }
+
+  cancel(): VerificationState {
+    this.#close('canceled');
+    return this.snapshot();
+  }
+
+  /** Time is up. A send or check already under way decides the outcome it reports; expiry waits for it. */
+  async expire(): Promise<void> {
+    if (!this.isOpen) return;
+    await condition(() => !this.#sendTurn.taken && !this.#checkTurn.taken);
+    this.#closeOutOfTime();
+  }
+
+  /** What the closed window tells Prelude afterwards (see `window-outcome.ts`). */
+  outcomeReport(): WindowOutcomeInput {
+    const { target, windowId, outcome, sendsUsed, policy } = this.#state;
+    return {
+      target,
+      windowId,
+      outcome,
+      sendsUsed,
+      policy: { watchFeedback: policy.watchFeedback, successTemplateId: policy.successTemplateId },
+    };
+  }
+
+  /** A window out of time (ours, or Prelude's) ended on its sends when it had none left. */
+  #closeOutOfTime(): void {
+    this.#close(this.#state.sendsLeft === 0 ? 'max_attempts' : 'expired');
+  }
+
+  /** Closes an open window (once: whatever closed it first is its outcome). */
+  #close(outcome: Outcome, details: Partial<VerificationState> = {}): void {
+    if (!this.isOpen) return;
+    Object.assign(this.#state, details, { outcome, closedAt: iso(Date.now()) });
+    upsertSearchAttributes([{ key: outcomeSearchAttribute, value: outcome }]);
+    log.info('verification window closed', { outcome });
+  }
+
+  #refuseIfClosed(): void {
+    if (!this.isOpen)
+      throw refusal(rejection.windowClosed, `the verification window is ${this.#state.outcome}`);
+  }
+
+  // --- Idempotency keys ------------------------------------------------------------------------
+
+  /** Refuses a key already used by this window for another request (a validator's check: no state change). */
+  #refuseReusedKey(binding: IdempotencyBinding | undefined): void {
+    const seen = binding && this.#state.keyed?.[binding.keyHash];
+    if (seen && seen.requestHash !== binding.requestHash) {
+      throw refusal(rejection.idempotencyKeyReused, 'this Idempotency-Key was used for another request');
+    }
+  }
+
+  #bindKey(binding: IdempotencyBinding | undefined, answer?: CheckCodeResult): void {
+    if (!binding) return;
+    this.#state.keyed = {
+      ...this.#state.keyed,
+      [binding.keyHash]: { requestHash: binding.requestHash, answer },
+    };
+  }
+}
+
+/** The channel a send asked for, if it asked for one. */
+function requestedChannel(request: SendCodeRequest): string | undefined {
+  return request.options?.method === 'voice' ? 'voice' : request.options?.preferred_channel;
+}
+
+function targetRateLimited(reservation: Extract<ReservationOutcome, { granted: false }>) {
+  return refusal(rejection.targetRateLimited, reservation.message, reservation.retryAfterSeconds);
+}
+
+/** FNV-1a, 32 bits, as hex: a stable fingerprint (workflow code has no crypto module). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function isoOrUndefined(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : iso(ms);
+}
