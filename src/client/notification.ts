@@ -15,7 +15,6 @@ import {
 } from '../../workflows';
 import { notifySendRequestSchema } from '../prelude';
 import { call, readState, toVerificationError, type CallOptions, type CallSettings } from './calls';
-import { VerificationError } from './errors';
 import { parse } from './input';
 
 /**
