@@ -56,6 +56,8 @@ describe('encryption at rest by default', () => {
   afterAll(async () => {
     await stack?.stop();
   });
+  // The cooldown a test turns comes back whether it passed or not.
+  afterEach(() => stack.resetSandbox());
 
   it('keeps targets, codes and failure texts out of the stored history, across a key rotation', async () => {
     const target = uniquePhoneTarget();

@@ -3,7 +3,6 @@
  * server and the Prelude sandbox posting signed webhooks back to the service.
  */
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/codec';
@@ -11,6 +10,7 @@ import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import { ingestWorkflowId } from '../../workflows';
 import { expectDocumented } from '../docs/openapi-conformance';
+import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -46,17 +46,6 @@ async function api(
   return answer;
 }
 
-/** Polls until `check` returns something truthy (webhooks arrive asynchronously). */
-async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(200);
-  }
-}
-
 describe('HTTP service end to end', () => {
   let stack: TestStack;
 
@@ -81,10 +70,13 @@ describe('HTTP service end to end', () => {
       verification_id: expect.stringMatching(/^vrf_/),
     });
 
-    const delivered = await eventually(async () => {
-      const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(started.body.id)}`);
-      return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
-    });
+    const delivered = await eventually(
+      async () => {
+        const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(started.body.id)}`);
+        return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
+      },
+      { description: 'the delivered report in the window', timeoutMs: 15_000, intervalMs: 200 },
+    );
     expect(delivered.target.value).not.toContain(target.value.slice(3, -2));
     expect(delivered.attempts[0].attempt_id).toMatch(/^att_/);
 
@@ -138,10 +130,13 @@ describe('HTTP service end to end', () => {
     const second = await api(stack, 'POST', '/verifications', { target });
     expect(second.body.id).toBe(first.body.id);
     // Delivery reports for the open window reach it through webhook ingest runs filed under the target.
-    await eventually(async () => {
-      const { body } = await api(stack, 'GET', `/verifications/${second.body.id}`);
-      return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
-    });
+    await eventually(
+      async () => {
+        const { body } = await api(stack, 'GET', `/verifications/${second.body.id}`);
+        return body.attempts?.[0]?.delivery_status === 'delivered' ? body : undefined;
+      },
+      { description: 'the delivered report in the open window', timeoutMs: 15_000, intervalMs: 200 },
+    );
     const key = String(first.body.id).slice('verification-'.length);
     const filed = `(WorkflowId = '${first.body.id}' OR PreludeTargetKey = '${key}') AND WorkflowType != 'targetLimitsWorkflow'`;
     const filedRuns = async () => {
@@ -149,10 +144,17 @@ describe('HTTP service end to end', () => {
       for await (const run of stack.client.workflow.list({ query: filed })) runs.push(run);
       return runs;
     };
-    const before = await eventually(async () => {
-      const runs = await filedRuns();
-      return runs.length >= 3 ? runs : undefined;
-    });
+    const before = await eventually(
+      async () => {
+        const runs = await filedRuns();
+        return runs.length >= 3 ? runs : undefined;
+      },
+      {
+        description: 'both windows and a webhook ingest run in the visibility listing',
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      },
+    );
 
     const forgotten = await api(stack, 'POST', '/verifications/forget', { target });
     expect(forgotten).toEqual({
@@ -171,10 +173,11 @@ describe('HTTP service end to end', () => {
           () => false,
           (error: unknown) => error instanceof WorkflowNotFoundError,
         );
-    await eventually(
-      async () => ((await Promise.all(before.map(gone))).every(Boolean) ? true : undefined),
-      75_000,
-    );
+    await eventually(async () => (await Promise.all(before.map(gone))).every(Boolean), {
+      description: 'every filed run deleted from Temporal’s store',
+      timeoutMs: 75_000,
+      intervalMs: 200,
+    });
     expect(
       (await api(stack, 'POST', '/verifications/forget', { target: { type: 'phone_number' } })).status,
     ).toBe(400);
@@ -266,7 +269,7 @@ describe('HTTP service end to end', () => {
 
     await expect(
       stack.client.workflow.getHandle(ingestWorkflowId('evt_refused000000000000000001')).describe(),
-    ).rejects.toThrow();
+    ).rejects.toThrow(WorkflowNotFoundError);
   });
 });
 
@@ -317,10 +320,13 @@ describe('fallback on an undeliverable number', () => {
 
   it('resends on the next channel when an attempt is reported undeliverable, within the send budget', async () => {
     const { body: window } = await api(stack, 'POST', '/verifications', { target });
-    const state = await eventually(async () => {
-      const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(window.id)}`);
-      return body.attempts?.length === 3 ? body : undefined;
-    }, 30_000);
+    const state = await eventually(
+      async () => {
+        const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(window.id)}`);
+        return body.attempts?.length === 3 ? body : undefined;
+      },
+      { description: 'three attempts, two of them fallbacks', timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(state.attempts.map((a: { channel: string }) => a.channel)).toEqual(['sms', 'whatsapp', 'voice']);
     expect(state.attempts.map((a: { trigger: string }) => a.trigger)).toEqual([
       'initial',

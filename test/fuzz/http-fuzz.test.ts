@@ -9,10 +9,10 @@
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { windowId } from '../../src/client';
 import { ingestWorkflowId, windowIdPrefix } from '../../workflows';
+import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -690,13 +690,20 @@ describe('HTTP fuzz', () => {
         found.push({ id: wf.workflowId, type: wf.type });
       return found;
     };
-    let previous = await list();
-    for (let i = 0; i < 15; i++) {
-      await sleep(1_000);
-      const current = await list();
-      if (current.length === previous.length) break;
-      previous = current;
-    }
+    let last: Awaited<ReturnType<typeof list>> | undefined;
+    const listed = await eventually(
+      async () => {
+        const current = await list();
+        const settled = last !== undefined && current.length === last.length;
+        last = current;
+        return settled && current;
+      },
+      {
+        description: 'two visibility listings a second apart that agree',
+        timeoutMs: 20_000,
+        intervalMs: 1_000,
+      },
+    );
     // Webhooks of the sandbox's own (for the windows opened above) are accepted requests too; read
     // after the wait, so that delayed deliveries are in the list.
     const response = await fetch(`${stack.sandbox.url}/sandbox/webhooks`);
@@ -705,7 +712,7 @@ describe('HTTP fuzz', () => {
       ...windowsStarted,
       ...[...eventsAccepted, ...deliveries.map((d) => d.event_id)].map(ingestWorkflowId),
     ]);
-    const unexplained = previous.filter(
+    const unexplained = listed.filter(
       // A per-target record keyed like the window is started by an accepted start too.
       ({ id }) => !allowed.has(id) && !keys.some((key) => id.endsWith(key)),
     );

@@ -7,9 +7,9 @@
  */
 import { constants, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ingestWorkflowId, targetKeySearchAttribute, windowIdPrefix } from '../../workflows';
+import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -207,12 +207,14 @@ describe('webhook edge cases', () => {
     expect(description.typedSearchAttributes.get(targetKeySearchAttribute)).toBe(key);
     // And visibility finds it by that key (eventually).
     const query = `WorkflowType = 'webhookIngestWorkflow' AND ${targetKeySearchAttribute.name} = '${key}'`;
-    let found: string[] = [];
-    for (let i = 0; i < 40 && !found.includes(ingestWorkflowId(id)); i++) {
-      found = [];
-      for await (const wf of stack.client.workflow.list({ query })) found.push(wf.workflowId);
-      if (!found.includes(ingestWorkflowId(id))) await sleep(250);
-    }
+    const found = await eventually(
+      async () => {
+        const listed: string[] = [];
+        for await (const wf of stack.client.workflow.list({ query })) listed.push(wf.workflowId);
+        return listed.includes(ingestWorkflowId(id)) && listed;
+      },
+      { description: 'the ingest run listed under the target key', timeoutMs: 10_000, intervalMs: 250 },
+    );
     expect(found).toContain(ingestWorkflowId(id));
 
     // An event whose correlation ID names no window of ours carries no key.

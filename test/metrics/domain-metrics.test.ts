@@ -4,8 +4,8 @@
  * delivery, checks, Prelude calls, send → delivered and send → verified times, webhook events and
  * their cost — and no label anywhere holds a phone number, a code or a target key.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sharedWorkerMetrics } from '../../src/metrics';
+import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 /** The value of one sample of a Prometheus text page, 0 when absent. */
@@ -19,14 +19,6 @@ function sample(page: string, name: string, labels: Record<string, string>): num
         wanted.every((pair) => l.slice(name.length, l.lastIndexOf('}')).includes(pair)),
     );
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(200);
-  }
 }
 
 describe('domain metrics', () => {
@@ -62,11 +54,14 @@ describe('domain metrics', () => {
     const sent = await post('/verifications', { target });
     expect(sent.status).toBe('success');
     // The code is typed once the carrier's report is in, as a user would.
-    await eventually(async () => {
-      const response = await fetch(`${stack.serverUrl}/verifications/${String(sent.id)}`);
-      const window = (await response.json()) as { attempts: { delivery_status?: string }[] };
-      return window.attempts[0]?.delivery_status === 'delivered';
-    });
+    await eventually(
+      async () => {
+        const response = await fetch(`${stack.serverUrl}/verifications/${String(sent.id)}`);
+        const window = (await response.json()) as { attempts: { delivery_status?: string }[] };
+        return window.attempts[0]?.delivery_status === 'delivered';
+      },
+      { description: 'the delivered report in the window', timeoutMs: 30_000, intervalMs: 200 },
+    );
     await post('/verifications/check', { target, code: 'WRONG1' });
     await post('/verifications/check', { target, code: await stack.latestCode(target.value) });
 
@@ -78,6 +73,7 @@ describe('domain metrics', () => {
           country: 'FR',
         }) ===
         verified + 1,
+      { description: 'the verified window counted', timeoutMs: 30_000, intervalMs: 200 },
     );
     const page = await worker();
     expect(sample(page, 'prelude_temporal_windows_opened_total', { country: 'FR' })).toBe(opened + 1);
@@ -168,6 +164,7 @@ describe('domain metrics', () => {
           country: 'FR',
         }) ===
         canceled + 1,
+      { description: 'the canceled window counted', timeoutMs: 30_000, intervalMs: 200 },
     );
   });
 });

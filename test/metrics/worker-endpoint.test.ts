@@ -8,9 +8,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/devserver';
 import { runCli, waitForOutput, type CliProcess } from '../support/cli';
+import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const root = join(__dirname, '..', '..');
@@ -75,12 +75,19 @@ describe('the worker’s /metrics', () => {
     ).toMatchObject({
       status: 'success',
     });
-    for (let tries = 0; ; tries += 1) {
-      workerPage = await (await scrape(metricsToken)).text();
-      if (workerPage.includes('prelude_temporal_windows_closed_total{outcome="verified"')) break;
-      if (tries > 100) throw new Error(`the verified window was never counted:\n${worker.output()}`);
-      await sleep(200);
-    }
+    workerPage = await eventually(
+      async () => {
+        const page = await (await scrape(metricsToken)).text();
+        return page.includes('prelude_temporal_windows_closed_total{outcome="verified"') && page;
+      },
+      {
+        description: 'the verified window counted on the worker’s /metrics page',
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nworker output:\n${worker.output()}`, { cause: error });
+    });
     servicePage = await (await fetch(`${stack.serverUrl}/metrics`)).text();
   }, 120_000);
   afterAll(async () => {

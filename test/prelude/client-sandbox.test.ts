@@ -19,6 +19,7 @@ import {
   type TestSandbox,
   type TestServer,
 } from './support';
+import { eventually } from '../support/eventually';
 
 const suspicious = uniqueNumber();
 const unsubscribed = uniqueNumber();
@@ -57,16 +58,6 @@ function eventsAbout(id: string): WebhookEvent[] {
       ).toEqual({ valid: true });
       return parseWebhookEvent(JSON.parse(request.raw));
     });
-}
-
-async function waitFor<T>(check: () => T | undefined, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('Verify', () => {
@@ -174,13 +165,16 @@ describe('Verify', () => {
       metadata: { correlation_id: 'with-callback' },
       options: { callback_url: `${hooks.url}/prelude?tenant=a&x=1` },
     });
-    const events = await waitFor(() => {
-      const received = eventsAbout(created.id);
-      const delivered = received.some(
-        (event) => isEventOf(event, 'verify.delivery_status') && event.payload.status === 'delivered',
-      );
-      return delivered && received.length >= 4 ? received : undefined;
-    });
+    const events = await eventually(
+      () => {
+        const received = eventsAbout(created.id);
+        const delivered = received.some(
+          (event) => isEventOf(event, 'verify.delivery_status') && event.payload.status === 'delivered',
+        );
+        return delivered && received.length >= 4 ? received : undefined;
+      },
+      { description: 'the verification’s webhooks up to its delivered report' },
+    );
     expect(hooks.received.some((request) => request.url === '/prelude?tenant=a&x=1')).toBe(true);
     expect(events.map((event) => event.type)).toEqual(
       expect.arrayContaining(['verify.authentication', 'verify.attempt', 'verify.delivery_status']),
@@ -261,12 +255,15 @@ describe('Notify', () => {
     expect(Date.parse(sent.expires_at)).toBeGreaterThan(Date.parse(sent.created_at));
     expect((await t.messages(to))[0]?.body).toBe('Your order A-17 has shipped.');
 
-    const events = await waitFor(() => {
-      const received = eventsAbout(sent.id);
-      return received.some((event) => event.type === 'transactional.message.delivered')
-        ? received
-        : undefined;
-    });
+    const events = await eventually(
+      () => {
+        const received = eventsAbout(sent.id);
+        return received.some((event) => event.type === 'transactional.message.delivered')
+          ? received
+          : undefined;
+      },
+      { description: 'the message’s transactional.message.delivered webhook' },
+    );
     for (const event of events) {
       expect(isNotifyMessageEvent(event)).toBe(true);
       expect(event.payload).toMatchObject({ correlation_id: 'shipment-17' });

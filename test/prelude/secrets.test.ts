@@ -26,6 +26,8 @@ beforeAll(async () => {
   t = await startTestSandbox();
 });
 afterAll(() => t.stop());
+// The mid-test resets below let the sequence go on; this one also covers a test that failed half-way.
+afterEach(() => t.reset());
 
 /** One failing call per error kind, each with the key configured on the client. */
 async function everyKindOfError(): Promise<Record<string, PreludeError>> {

@@ -10,6 +10,7 @@ import { inspect } from 'node:util';
 import { PreludeClient, PreludeError } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 import { loadConfig } from '../../temporal.config';
+import { captureSandboxKnobs } from '../support/sandbox-knobs';
 
 /** The API key of every suite: distinctive, so a leak of it (or of its middle) is found anywhere. */
 export const apiKey = 'prl_sk_LEAKCANARY_7f3a9c1e5b2d4068';
@@ -24,6 +25,8 @@ export interface TestSandbox {
   client(options?: { apiKey?: string; timeoutMs?: number }): PreludeClient;
   /** `PUT /sandbox/config` with camelCase knobs. */
   configure(knobs: Record<string, unknown>): Promise<void>;
+  /** Puts every knob back as the sandbox started (for `afterEach`). */
+  reset(): Promise<void>;
   /** The newest verification code the sandbox "sent" to a number. */
   latestCode(to: string): Promise<string>;
   /** Every message the sandbox "sent" to a number, newest first. */
@@ -33,15 +36,15 @@ export interface TestSandbox {
 
 /** Starts a sandbox on a free port that accepts only {@link apiKey}. */
 export async function startTestSandbox(env: Record<string, string> = {}): Promise<TestSandbox> {
-  const sandbox = await startSandbox(
-    loadConfig({
-      SANDBOX_PORT: '0',
-      SANDBOX_API_KEY: apiKey,
-      SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
-      SANDBOX_DELIVERY_DELAY_MS: '20',
-      ...env,
-    }).sandbox,
-  );
+  const config = loadConfig({
+    SANDBOX_PORT: '0',
+    SANDBOX_API_KEY: apiKey,
+    SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+    SANDBOX_DELIVERY_DELAY_MS: '20',
+    ...env,
+  }).sandbox;
+  const sandbox = await startSandbox(config);
+  const reset = await captureSandboxKnobs(sandbox.url, config.apiKey);
   const control = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${sandbox.url}${path}`, {
       method,
@@ -66,6 +69,7 @@ export async function startTestSandbox(env: Record<string, string> = {}): Promis
     async configure(knobs) {
       await control('PUT', '/sandbox/config', knobs);
     },
+    reset,
     messages,
     async latestCode(to) {
       const code = (await messages(to))[0]?.code;

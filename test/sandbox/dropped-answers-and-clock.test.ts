@@ -13,13 +13,8 @@ describe('sandbox dropped answers', () => {
     client = new PreludeClient({ apiKey: 'test-key', baseUrl: t.url, timeoutMs: 3_000 });
   });
   afterAll(() => t.stop());
-  beforeEach(() =>
-    t.configure({
-      dropAnswerRate: 0,
-      dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
-      minRetryDelaySeconds: 0,
-    }),
-  );
+  // Drops still pending, drop rates and cooldowns a test set are put back whether it passed or not.
+  afterEach(() => t.reset());
 
   it('carries out a create whose answer is dropped: the client sees a network error, the window exists', async () => {
     await t.configure({ dropNextAnswers: { 'verification.create': 1 } });
@@ -154,7 +149,7 @@ describe('sandbox clock', () => {
     client = new PreludeClient({ apiKey: 'test-key', baseUrl: t.url, timeoutMs: 3_000 });
   });
   afterAll(() => t.stop());
-  beforeEach(() => t.configure({ minRetryDelaySeconds: 0, windowSeconds: 600 }));
+  afterEach(() => t.reset());
 
   it('shows its time, and moves forward by seconds or milliseconds, never back', async () => {
     const before = (await t.call('GET', '/sandbox/clock')).body;

@@ -14,6 +14,8 @@ describe('the official @prelude.so/sdk against the sandbox', () => {
     prelude = new Prelude({ apiToken: 'sdk-token', baseURL: t.url, maxRetries: 0 });
   });
   afterAll(() => t.stop());
+  // Cooldowns and API keys a test turns are put back whether it passed or not.
+  afterEach(() => t.reset());
 
   it('creates, retries and checks a verification', async () => {
     const target = phoneTarget();

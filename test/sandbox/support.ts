@@ -7,6 +7,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 import { loadConfig } from '../../temporal.config';
+import { captureSandboxKnobs } from '../support/sandbox-knobs';
 
 /** An answer as a client sees it. */
 export interface Answer {
@@ -25,6 +26,8 @@ export interface TestSandbox {
   call(method: string, path: string, body?: unknown, options?: { token?: string | null }): Promise<Answer>;
   /** `PUT /sandbox/config`. */
   configure(knobs: Record<string, unknown>): Promise<void>;
+  /** Puts every knob back as the sandbox started (for `afterEach`); the clock stays where it is. */
+  reset(): Promise<void>;
   /** The newest message the sandbox sent to a recipient. */
   latestMessage(to: string): Promise<{ code: string | null; body: string; channel: string } | undefined>;
   /** `POST /sandbox/clock/advance`: moves the sandbox's time forward; answers the clock. */
@@ -37,9 +40,9 @@ export interface TestSandbox {
 
 /** Starts a sandbox on a free port with some environment settings. */
 export async function startTestSandbox(env: Record<string, string> = {}): Promise<TestSandbox> {
-  const sandbox = await startSandbox(
-    loadConfig({ SANDBOX_PORT: '0', SANDBOX_MIN_RETRY_DELAY_SECONDS: '0', ...env }).sandbox,
-  );
+  const config = loadConfig({ SANDBOX_PORT: '0', SANDBOX_MIN_RETRY_DELAY_SECONDS: '0', ...env }).sandbox;
+  const sandbox = await startSandbox(config);
+  const reset = await captureSandboxKnobs(sandbox.url, config.apiKey);
   const call: TestSandbox['call'] = async (method, path, body, options = {}) => {
     const token = options.token === undefined ? 'test-token' : options.token;
     const response = await fetch(`${sandbox.url}${path}`, {
@@ -61,6 +64,7 @@ export async function startTestSandbox(env: Record<string, string> = {}): Promis
       const answer = await call('PUT', '/sandbox/config', knobs);
       if (answer.status !== 200) throw new Error(`config refused: ${JSON.stringify(answer.body)}`);
     },
+    reset,
     async latestMessage(to) {
       const answer = await call('GET', `/sandbox/messages?to=${encodeURIComponent(to)}`);
       return answer.body.messages[0];
@@ -116,15 +120,4 @@ export async function startReceiver(answer: (received: ReceivedWebhook) => numbe
     received,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-/** Polls until `check` returns something truthy. */
-export async function eventually<T>(check: () => T | undefined | false, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

@@ -10,9 +10,8 @@ describe('sandbox Verify: create', () => {
     t = await startTestSandbox({ SANDBOX_MAX_ATTEMPTS: '3', SANDBOX_MAX_CHECKS: '2' });
   });
   afterAll(() => t.stop());
-  beforeEach(() =>
-    t.configure({ minRetryDelaySeconds: 0, windowSeconds: 600, apiKey: null, numberRateLimit: 0 }),
-  );
+  // Knobs a test turns (API key, cooldown, rate limit, attempts) are put back whether it passed or not.
+  afterEach(() => t.reset());
 
   const create = (body: unknown, token?: string | null) =>
     t.call('POST', '/v2/verification', body, { token });
@@ -99,7 +98,6 @@ describe('sandbox Verify: create', () => {
     expect((await create({ target })).body).toMatchObject({ status: 'blocked', reason: 'repeated_attempts' });
     await t.advanceClock(30);
     expect((await create({ target })).body.status).toBe('retry');
-    await t.configure({ maxAttempts: 3 });
   });
 
   it('5b. lets an allow-listed number past the rate limit', async () => {
@@ -172,9 +170,14 @@ describe('sandbox Verify: create', () => {
     const early = await create({ target });
     expect(early.status).toBe(429);
     expect(early.body).toMatchObject({ code: 'premature_retry', type: 'too_many_requests' });
-    expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
+    const retryAfter = Number(early.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(30);
     const inbox = await t.call('GET', `/sandbox/messages?to=${encodeURIComponent(target.value)}`);
     expect(inbox.body.messages).toHaveLength(1);
+    // Once the sandbox's clock has moved by what Retry-After said, the retry goes through.
+    await t.advanceClock(retryAfter);
+    expect((await create({ target })).body.status).toBe('retry');
   });
 
   it('9. after max attempts a create is 429 too_many_attempts, checked before premature_retry', async () => {
@@ -188,7 +191,7 @@ describe('sandbox Verify: create', () => {
   });
 
   it('10. a window expires at its TTL, retries do not extend it, and the next create opens a new one', async () => {
-    await t.configure({ windowSeconds: 600 });
+    // windowSeconds is 600 (the default the suite starts with); the clock moves instead of the test waiting.
     const target = phoneTarget();
     const first = await create({ target });
     await t.advanceClock(300);
@@ -234,6 +237,7 @@ describe('sandbox Verify: check', () => {
     t = await startTestSandbox({ SANDBOX_MAX_CHECKS: '2' });
   });
   afterAll(() => t.stop());
+  afterEach(() => t.reset());
 
   const check = (target: unknown, code: string) => t.call('POST', '/v2/verification/check', { target, code });
 

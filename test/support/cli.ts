@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort } from '../../src/devserver';
+import { eventually, StopWaiting } from './eventually';
 
 const cliPath = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
 
@@ -48,14 +49,20 @@ export function runCli(command: string, cwd: string, env: Record<string, string>
 
 /** Waits until the process printed `text`, failing with its output if it exits or 90 s pass first. */
 export async function waitForOutput(cli: CliProcess, text: string, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let exited = false;
   void cli.exited.then(() => (exited = true));
-  while (!cli.output().includes(text)) {
-    if (exited || Date.now() > deadline) {
-      throw new Error(`never printed "${text}"${exited ? ' (it exited)' : ''}:\n${cli.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await eventually(
+      () => {
+        if (cli.output().includes(text)) return true;
+        if (exited) throw new StopWaiting('it exited');
+        return false;
+      },
+      { description: `the output "${text}"`, timeoutMs, intervalMs: 100 },
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${reason}; it printed:\n${cli.output()}`, { cause: error });
   }
 }
 

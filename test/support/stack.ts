@@ -14,6 +14,8 @@ import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 import { startServer } from '../../src/server';
 import { createVerificationWorker } from '../../src/worker';
 import type { WindowPolicy } from '../../workflows';
+import { startPreludeProxy, type PreludeProxy } from './prelude-proxy';
+import { captureSandboxKnobs } from './sandbox-knobs';
 
 /** A running test stack. */
 export interface TestStack {
@@ -29,6 +31,17 @@ export interface TestStack {
   serverUrl?: string;
   /** Changes sandbox knobs at runtime (`PUT /sandbox/config`). */
   configureSandbox(knobs: Record<string, unknown>): Promise<void>;
+  /**
+   * Puts the sandbox's knobs back as the stack started, and brings every part of the proxy's API
+   * back up (for `afterEach`: what one test turns never reaches the next). The clock stays put.
+   */
+  resetSandbox(): Promise<void>;
+  /** `POST /sandbox/clock/advance`: moves the sandbox's time (TTLs, cooldowns) forward. */
+  advanceSandboxClock(seconds: number): Promise<void>;
+  /** Every message the sandbox "sent" to a recipient, newest first. */
+  messages(to: string): Promise<{ code: string | null; body: string; channel: string }[]>;
+  /** The proxy the worker reaches Prelude through, when started `withProxy`. */
+  proxy?: PreludeProxy;
   /**
    * Stops the worker and starts another on the same task queue whose worker and `client` use `ring`
    * (a key rotation); the HTTP service keeps the client it started with.
@@ -61,6 +74,11 @@ export interface StackOptions {
   apiToken?: string;
   /** Start fields HTTP callers may set (`SERVICE_ALLOW_OVERRIDES`). */
   allowOverrides?: string[];
+  /**
+   * The worker reaches Prelude through a recording proxy that can take paths down (see
+   * ./prelude-proxy): to make Watch unreachable, or see the calls the sandbox does not log.
+   */
+  withProxy?: boolean;
 }
 
 /** Starts the sandbox, a worker and a client. */
@@ -72,7 +90,13 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     ...stackOptions.sandboxEnv,
   });
   const sandbox = await startSandbox(config.sandbox);
-  const prelude = new PreludeClient({ apiKey: 'test-key', baseUrl: sandbox.url, timeoutMs: 5_000 });
+  const restoreKnobs = await captureSandboxKnobs(sandbox.url, config.sandbox.apiKey);
+  const proxy = stackOptions.withProxy ? await startPreludeProxy(sandbox.url) : undefined;
+  const prelude = new PreludeClient({
+    apiKey: config.sandbox.apiKey ?? 'test-key',
+    baseUrl: proxy?.url ?? sandbox.url,
+    timeoutMs: 5_000,
+  });
   const taskQueue = `verify-${randomUUID()}`;
   const plaintext = stackOptions.privacy === 'plaintext';
   const keyRing = plaintext
@@ -144,6 +168,25 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     keyRing,
     dataConverter,
     serverUrl: server?.url,
+    proxy,
+    async resetSandbox() {
+      await restoreKnobs();
+      if (proxy) proxy.down = [];
+    },
+    async advanceSandboxClock(seconds) {
+      const response = await fetch(`${sandbox.url}/sandbox/clock/advance`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ seconds }),
+      });
+      if (!response.ok) throw new Error(`sandbox clock refused: ${await response.text()}`);
+    },
+    async messages(to) {
+      const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
+      return (
+        (await response.json()) as { messages: { code: string | null; body: string; channel: string }[] }
+      ).messages;
+    },
     async configureSandbox(knobs) {
       const response = await fetch(`${sandbox.url}/sandbox/config`, {
         method: 'PUT',
@@ -167,9 +210,17 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       await runWorker(stack.client, stack.dataConverter);
     },
     async stop() {
-      await server?.app.close();
+      if (server) {
+        // Fastify's close waits for a keep-alive connection that was busy when it began (a sandbox
+        // webhook being delivered) until its keep-alive timeout, 72 s: longer than a test hook may
+        // last. The stack is going away: its connections are cut.
+        const closing = server.app.close();
+        server.app.server.closeAllConnections();
+        await closing;
+      }
       await stopWorker();
       await connection.close();
+      await proxy?.stop();
       await sandbox.stop();
     },
   };

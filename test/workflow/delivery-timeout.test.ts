@@ -1,0 +1,89 @@
+/**
+ * The delivery-timeout fallback (`VERIFY_FALLBACK_CHANNELS` with `VERIFY_DELIVERY_TIMEOUT_SECONDS`):
+ * an attempt with no `delivered` report that long after its send is resent on the next channel. Real
+ * dev server, worker and HTTP service; the sandbox's signed delivery reports reach the windows
+ * through the service's webhook route, and its `deliveryDelayMs` knob decides when `delivered` comes.
+ */
+import { getVerification, startVerification, type VerificationClientOptions } from '../../src/client';
+import type { VerificationState } from '../../workflows';
+import { eventually } from '../support/eventually';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+
+const deliveryTimeoutSeconds = 3;
+
+describe('fallback when the first channel is not delivered in time', () => {
+  let stack: TestStack;
+  let options: VerificationClientOptions;
+
+  beforeAll(async () => {
+    // Reports come 200 ms after a send unless a test delays them.
+    stack = await startStack({ withServer: true, sandboxEnv: { SANDBOX_DELIVERY_DELAY_MS: '200' } });
+    options = {
+      ...stack.options,
+      policy: {
+        ...stack.options.policy,
+        fallbackChannels: ['sms', 'whatsapp'],
+        deliveryTimeoutSeconds,
+        maxSends: 3,
+      },
+    };
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  // The delivery delay a test stretches comes back whether it passed or not.
+  afterEach(() => stack.resetSandbox());
+
+  const windowOf = (target: { type: 'phone_number'; value: string }) =>
+    getVerification(stack.client, target, options);
+
+  it('resends on the next channel after the timeout, and not when the first was delivered in time', async () => {
+    // A window whose first code is delivered in time...
+    const onTime = uniquePhoneTarget();
+    await startVerification(stack.client, { target: onTime }, options);
+    await eventually(async () => (await windowOf(onTime)).attempts[0]?.deliveryStatus === 'delivered', {
+      description: 'the delivered report of the first window’s code',
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+
+    // ...and one whose first code is still not delivered when the timeout passes (the carrier's
+    // final report comes a minute later).
+    await stack.configureSandbox({ deliveryDelayMs: 60_000 });
+    const late = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target: late }, options);
+    expect(sent).toMatchObject({ status: 'success', sendsUsed: 1 });
+    const fellBack = await eventually(
+      async () => {
+        const state = await windowOf(late);
+        return state.attempts.length >= 2 ? state : undefined;
+      },
+      { description: 'the late window’s fallback send', timeoutMs: 30_000, intervalMs: 200 },
+    );
+
+    const [first, second] = fellBack.attempts;
+    expect(first).toMatchObject({ number: 1, trigger: 'initial', channel: 'sms' });
+    expect(first!.deliveryStatus).not.toBe('delivered');
+    expect(second).toMatchObject({
+      number: 2,
+      trigger: 'fallback',
+      channel: 'whatsapp',
+      switchedFrom: 'sms',
+    });
+    // Not before the timeout: the window waited for the report that long.
+    expect(Date.parse(second!.sentAt) - Date.parse(first!.sentAt)).toBeGreaterThanOrEqual(
+      deliveryTimeoutSeconds * 1000,
+    );
+    expect(fellBack).toMatchObject({ outcome: 'open', sendsUsed: 2, sendsLeft: 1 });
+    // Prelude resent the window's code, on WhatsApp this time.
+    const [resent, original] = await stack.messages(late.value);
+    expect(resent).toMatchObject({ channel: 'whatsapp', code: original!.code });
+
+    // The first window's timeout passed before the late one's (it was sent earlier): it was
+    // delivered in time, so it was not resent.
+    const kept: VerificationState = await windowOf(onTime);
+    expect(kept.attempts).toHaveLength(1);
+    expect(kept.sendsUsed).toBe(1);
+    expect(await stack.messages(onTime.value)).toHaveLength(1);
+  });
+});
