@@ -11,6 +11,7 @@ import {
   type ReserveSendRequest,
   type TargetUsage,
 } from '../workflows/target-limits-messages';
+import { userFacingWorkflowTaskTimeout } from '../workflows/retry-policies';
 import { runActivityCall } from './failures';
 
 /** Input of {@link LimitsActivities.reserveTargetSend}. */
@@ -45,6 +46,8 @@ export function createLimitsActivities({ client }: { client: Client }) {
                 taskQueue,
                 args: [{ targetKey }],
                 workflowIdConflictPolicy: 'USE_EXISTING',
+                // Every send waits on this entity: a task stuck on a dead worker must move on fast.
+                workflowTaskTimeout: userFacingWorkflowTaskTimeout,
                 typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
               }),
             }),

@@ -363,9 +363,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     if (kept) {
       // Where the time went: the slowest recoveries first, with the step and what hit it.
       const slowestFirst = [...recoveries].sort((a, b) => b.ms - a.ms);
+      const slowFlows = new Set(slowestFirst.slice(0, 10).map((r) => r.flow));
+      const requestsOfSlowFlows = flows
+        .filter((f) => slowFlows.has(f.index))
+        .map((f) => ({ flow: f.index, windowId: f.windowId, requests: f.requests }));
       writeFileSync(
         join(runDir, 'recovery.json'),
-        JSON.stringify({ outages, recoveries: slowestFirst }, null, 2),
+        JSON.stringify({ outages, recoveries: slowestFirst, requestsOfSlowFlows }, null, 2),
       );
     }
     evidence = accounting

@@ -18,6 +18,7 @@ import {
 } from './metrics';
 import { PreludeClient } from './prelude';
 import { startSandbox } from './sandbox';
+import { closeGracefully } from './graceful-close';
 import { startServer } from './server';
 import { untilTemporalAnswers } from './wait-for-temporal';
 import { createVerificationWorker } from './worker';
@@ -156,7 +157,7 @@ export async function runServer(
     url,
     metricsUrl: `${url}/metrics`,
     stop: async () => {
-      await app.close();
+      await closeGracefully(app);
       if (!client) await temporal.connection.close();
     },
   };

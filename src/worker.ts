@@ -62,9 +62,10 @@ export async function createVerificationWorker(options: VerificationWorkerOption
       ...(bundle ? {} : { workflowModules: [windowInterceptorsModule()] }),
     },
     sinks: windowMetricsSinks(metrics),
-    // A dead worker's sticky queue is given up after 2 s (default 10 s), so its windows' next tasks
-    // reach a live worker while their users still wait.
-    stickyQueueScheduleToStartTimeout: '2 seconds',
+    // A dead worker's sticky queue is given up after 1 s (default 10 s), so its windows' next tasks
+    // reach a live worker while their users still wait. A live worker takes a sticky task in
+    // milliseconds; one that misses it only replays the history from the normal queue.
+    stickyQueueScheduleToStartTimeout: '1 second',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsEntry() }),
   });
 }

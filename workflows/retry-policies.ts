@@ -6,6 +6,13 @@
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /**
+ * The workflow task timeout of the runs a user waits on (windows, the per-target limits entity): a
+ * task held by a worker that died is given to another after this, not Temporal's 10 s default.
+ * Longer local calls keep their task alive by heartbeating it.
+ */
+export const userFacingWorkflowTaskTimeout = '3 seconds';
+
+/**
  * How long a regular activity may go without a heartbeat before Temporal retries it: the time a
  * worker that died mid-call holds up its window (without heartbeats, the attempt's whole
  * start-to-close timeout). Activities heartbeat four times as often while they wait

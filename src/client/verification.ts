@@ -15,6 +15,7 @@ import {
   sendCodeUpdate,
   stateQuery,
   targetKeySearchAttribute,
+  userFacingWorkflowTaskTimeout,
   verificationWorkflow,
   codePattern,
   type CheckCodeResult,
@@ -134,9 +135,7 @@ export async function startVerification(
               },
             ],
             workflowIdConflictPolicy: 'USE_EXISTING',
-            // A task held by a worker that died is given to another after this, not Temporal's 10 s
-            // default: a user is waiting. Longer local calls keep the task alive by heartbeating it.
-            workflowTaskTimeout: '3 seconds',
+            workflowTaskTimeout: userFacingWorkflowTaskTimeout,
             typedSearchAttributes: [
               { key: targetKeySearchAttribute, value: key },
               { key: outcomeSearchAttribute, value: 'open' },

@@ -3,6 +3,7 @@
  * Same wire format as Prelude (the official SDK works against it unchanged), the verification
  * lifecycle enforced, an inbox of every message "sent", and signed webhooks.
  */
+import { closeGracefully } from '../graceful-close';
 import { buildSandboxApp } from './app';
 import { CallLog } from './calls';
 import { SandboxClock } from './clock';
@@ -64,7 +65,7 @@ export async function startSandbox(
     async stop() {
       clearInterval(sweep);
       await webhooks.stop();
-      await app.close();
+      await closeGracefully(app);
     },
   };
 }

@@ -11,6 +11,7 @@ import { verificationClientOptions, type VerificationClientOptions } from '../..
 import { dataConverterFor, parseKeyRing, type KeyRing } from '../../src/codec';
 import { PreludeClient } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
+import { closeGracefully } from '../../src/graceful-close';
 import { startServer } from '../../src/server';
 import { createVerificationWorker } from '../../src/worker';
 import type { WindowPolicy } from '../../workflows';
@@ -211,12 +212,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     },
     async stop() {
       if (server) {
-        // Fastify's close waits for a keep-alive connection that was busy when it began (a sandbox
-        // webhook being delivered) until its keep-alive timeout, 72 s: longer than a test hook may
-        // last. The stack is going away: its connections are cut.
-        const closing = server.app.close();
-        server.app.server.closeAllConnections();
-        await closing;
+        await closeGracefully(server.app);
       }
       await stopWorker();
       await connection.close();
