@@ -416,21 +416,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   return { summary: summary!, evidence: evidence!, notes, runDir: kept ? runDir : undefined };
 }
 
-/**
- * Kills a part every `killEveryMs` while flows run: the worker, but once the dev server (when a
- * third of the flows have started) and once the service (at two thirds). Each is restarted after
- * a pause; the next kill waits until the part is back.
- */
-async function killLoop({
-  parts,
-  options,
-  outages,
-  signal,
-  startSignal,
-  flowsDone,
-  startedShare,
-  log,
-}: {
+/** What the kill loop works with: the run's parts, options and signals, and where it notes outages. */
+interface KillLoopRun {
   parts: Record<'worker' | 'devserver' | 'service', Part>;
   options: ChaosOptions;
   outages: Outage[];
@@ -439,7 +426,15 @@ async function killLoop({
   flowsDone: Promise<void>;
   startedShare: () => number;
   log: (line: string) => void;
-}): Promise<void> {
+}
+
+/**
+ * Kills a part every `killEveryMs` while flows run: the worker, but once the dev server (when a
+ * third of the flows have started) and once the service (at two thirds). Each is restarted after
+ * a pause; the next kill waits until the part is back.
+ */
+async function killLoop(loop: KillLoopRun): Promise<void> {
+  const { parts, options, outages, signal, startSignal, flowsDone, startedShare, log } = loop;
   let done = false;
   void flowsDone.then(() => (done = true));
   let devServerDue = options.killDevServer;

@@ -142,17 +142,21 @@ export interface DeliveryStatusReport {
   channel?: string;
 }
 
-/** Why the window closed. */
-export type Outcome =
-  | 'verified'
-  | 'expired'
-  | 'max_checks'
-  | 'max_attempts'
-  | 'blocked'
-  | 'canceled'
-  | 'failed'
+/** Every reason a window closes, in the order the API reference lists them. */
+export const outcomes = [
+  'verified',
+  'expired',
+  'max_checks',
+  'max_attempts',
+  'blocked',
+  'canceled',
+  'failed',
   /** The first send was refused by the target's limits across windows: nothing was sent. */
-  | 'rate_limited';
+  'rate_limited',
+] as const;
+
+/** Why the window closed. */
+export type Outcome = (typeof outcomes)[number];
 
 /** One code sent in the window. */
 export interface AttemptRecord {

@@ -4,20 +4,11 @@
  * whether it was opened over HTTP or by backend code with the client helpers.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { VerificationState } from '../../workflows';
+import { outcomes, type VerificationState } from '../../workflows';
 import { channelLabel, countryOf, deliveryStatuses, oneOf, type LabelledTarget } from './labels';
 import { metricPrefix } from './service-metrics';
 
-const outcomes: ReadonlySet<string> = new Set([
-  'verified',
-  'expired',
-  'max_checks',
-  'max_attempts',
-  'blocked',
-  'canceled',
-  'failed',
-  'rate_limited',
-]);
+const windowOutcomes: ReadonlySet<string> = new Set(outcomes);
 
 const triggers: ReadonlySet<string> = new Set(['initial', 'user_retry', 'fallback', 'auto_retry']);
 
@@ -176,7 +167,11 @@ export class WorkerMetrics {
     const country = countryOf(window.target);
     const first = window.attempts[0];
     const windowChannel = first ? channelLabel(first.channel) : 'none';
-    this.windowsClosed.inc({ outcome: oneOf(outcomes, window.outcome), channel: windowChannel, country });
+    this.windowsClosed.inc({
+      outcome: oneOf(windowOutcomes, window.outcome),
+      channel: windowChannel,
+      country,
+    });
     for (const attempt of window.attempts) {
       const channel = channelLabel(attempt.channel);
       this.attempts.inc({

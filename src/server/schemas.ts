@@ -4,6 +4,7 @@
  * Requests' shapes come from the client helpers' schemas (src/client), the same ones backend code meets.
  */
 import { z } from 'zod';
+import { outcomes } from '../../workflows';
 
 /** A count or a number of seconds: a whole number, never negative. */
 const count = () => z.number().int().min(0);
@@ -80,17 +81,7 @@ export const windowSchema = z.object({
   target: z
     .object({ type: z.enum(['phone_number', 'email_address']), value: z.string() })
     .describe('masked: +33•••••••78, ad•••@example.com'),
-  status: z.enum([
-    'open',
-    'verified',
-    'expired',
-    'max_checks',
-    'max_attempts',
-    'blocked',
-    'canceled',
-    'failed',
-    'rate_limited',
-  ]),
+  status: z.enum(['open', ...outcomes]),
   verification_id: z.string().optional(),
   method: z.string().optional().describe("Prelude's method: message, voice, email, silent"),
   prediction: z.string().optional().describe("Watch's verdict (legitimate, suspicious), or unavailable"),

@@ -4,37 +4,9 @@
  * per-target limits across windows, one phone number whatever its spelling, and answers that fit
  * their deadline.
  */
-import { expectDocumented } from '../docs/openapi-conformance';
+import { api, strip } from '../support/api';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
-
-// Answers are JSON read field by field in the assertions below.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Answer = { status: number; body: Record<string, any>; headers: Headers };
-
-async function api(
-  stack: TestStack,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const response = await fetch(`${stack.serverUrl}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = {
-    status: response.status,
-    body: (await response.json()) as Answer['body'],
-    headers: response.headers,
-  };
-  // Every answer is as the OpenAPI document says.
-  await expectDocumented(method, path, answer.status, answer.body);
-  return answer;
-}
-
-const strip = ({ status, body }: Answer) => ({ status, body });
 
 describe('abuse resistance over HTTP', () => {
   let stack: TestStack;

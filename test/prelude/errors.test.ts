@@ -365,15 +365,20 @@ describe('errors without the sandbox', () => {
   });
 
   it('an error body that is not Prelude’s: the status decides, no request ID is invented', async () => {
-    const server = await serve(
-      startFixedServer(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' }),
-    );
-    const error = await failure(
-      new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }),
-    );
-    expect(error).toMatchObject({ kind: 'server', status: 503, code: 'http_503', retryable: true });
-    expect(error.message).toBe('Prelude answered HTTP 503');
-    expect(error.requestId).toBeUndefined();
+    for (const [status, kind] of [
+      [503, 'server'],
+      [429, 'rate_limited'],
+    ] as const) {
+      const server = await serve(
+        startFixedServer(status, `<html>HTTP ${status}</html>`, { 'content-type': 'text/html' }),
+      );
+      const error = await failure(
+        new PreludeClient({ apiKey, baseUrl: server.url }).watch.predict({ target: phoneTarget() }),
+      );
+      expect(error).toMatchObject({ kind, status, code: `http_${status}`, retryable: true });
+      expect(error.message).toBe(`Prelude answered HTTP ${status}`);
+      expect(error.requestId).toBeUndefined();
+    }
   });
 
   it('reads retry-after-ms, retry-after in seconds and as an HTTP date, and none', async () => {

@@ -3,7 +3,6 @@
  * tiny HTTP servers that answer what the sandbox never would, and the assertions that a failure is
  * one typed PreludeError carrying no key.
  */
-import { randomInt } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
@@ -80,15 +79,7 @@ export async function startTestSandbox(env: Record<string, string> = {}): Promis
   };
 }
 
-/** A phone number no other test uses. */
-export function uniqueNumber(): string {
-  return `+3367${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
-}
-
-/** A phone target no other test uses. */
-export function phoneTarget(value = uniqueNumber()) {
-  return { type: 'phone_number' as const, value };
-}
+export { phoneTarget, uniqueNumber } from '../support/phones';
 
 /** A request as one of our servers received it. */
 export interface ReceivedRequest {

@@ -2,7 +2,6 @@
  * A sandbox started for one suite, and a tiny HTTP client for it that returns status, headers and
  * JSON body — the wire format is what these suites assert.
  */
-import { randomInt } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
@@ -81,15 +80,7 @@ export async function startTestSandbox(env: Record<string, string> = {}): Promis
   };
 }
 
-/** A phone number no other test uses. */
-export function uniqueNumber(): string {
-  return `+3364${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
-}
-
-/** A phone target no other test uses. */
-export function phoneTarget(value = uniqueNumber()) {
-  return { type: 'phone_number' as const, value };
-}
+export { phoneTarget, uniqueNumber } from '../support/phones';
 
 /** A webhook as a receiver got it. */
 export interface ReceivedWebhook {

@@ -41,15 +41,23 @@ describe.each(['local', 'remote'] as const)(
       });
     });
 
-    it('remembers a right code whose every check attempt was lost, and verifies the user’s retry of it', async () => {
+    /**
+     * Opens a window and checks its right code with every answer lost: all three attempts reach
+     * Prelude (the first succeeds), and the check gives up as `prelude_unavailable`.
+     */
+    async function rightCodeWithEveryAnswerLost() {
       const target = uniquePhoneTarget();
       await startVerification(stack.client, { target }, stack.options);
       const code = await stack.latestCode(target.value);
-      // All three attempts reach Prelude (the first succeeds) and every answer is lost.
       await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
       await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
         code: 'prelude_unavailable',
       });
+      return { target, code };
+    }
+
+    it('remembers a right code whose every check attempt was lost, and verifies the user’s retry of it', async () => {
+      const { target, code } = await rightCodeWithEveryAnswerLost();
       expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
         outcome: 'open',
         checksUsed: 1,
@@ -62,13 +70,7 @@ describe.each(['local', 'remote'] as const)(
     });
 
     it('does not credit another code with a lost success', async () => {
-      const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target }, stack.options);
-      const code = await stack.latestCode(target.value);
-      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
-      await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
-        code: 'prelude_unavailable',
-      });
+      const { target } = await rightCodeWithEveryAnswerLost();
       expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
         status: 'expired_or_not_found',
       });
