@@ -189,6 +189,9 @@ describe('request IDs and logs', () => {
     });
     try {
       const phone = '+33698765432';
+      // Long enough that no random 12-character request ID contains them by chance.
+      const idempotencyKey = 'caller-key-7f3a9c4e';
+      const code = 'ZQ7XW9QJ';
       const answers = [
         await request(app, {
           method: 'GET',
@@ -201,9 +204,9 @@ describe('request IDs and logs', () => {
           headers: {
             'content-type': 'application/json',
             authorization: `Bearer ${token}`,
-            'idempotency-key': 'k1',
+            'idempotency-key': idempotencyKey,
           },
-          payload: JSON.stringify({ target: { type: 'phone_number', value: phone }, code: 'ZQ7' }),
+          payload: JSON.stringify({ target: { type: 'phone_number', value: phone }, code }),
         }),
         await request(app, { method: 'GET', url: `/${encodeURIComponent(phone)}` }),
       ];
@@ -223,7 +226,7 @@ describe('request IDs and logs', () => {
         '(no route)',
       ]);
       const text = lines.join('\n');
-      for (const secret of [phone.slice(3), token, 'ZQ7', 'k1', 'x-request-id'])
+      for (const secret of [phone.slice(3), token, code, idempotencyKey, 'x-request-id'])
         expect(text).not.toContain(secret);
     } finally {
       await app.close();
