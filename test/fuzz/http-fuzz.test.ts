@@ -683,13 +683,16 @@ describe('HTTP fuzz', () => {
   it('started no workflow for a refused request', async () => {
     const keys = [...windowsStarted].map((id) => id.slice(windowIdPrefix.length));
 
-    // Visibility lags behind: list until two listings a second apart agree.
-    const list = async () => {
-      const found: { id: string; type: string }[] = [];
-      for await (const wf of stack.client.workflow.list({ query: `TaskQueue = '${stack.taskQueue}'` }))
-        found.push({ id: wf.workflowId, type: wf.type });
-      return found;
-    };
+    // Visibility lags behind: list until two listings a second apart agree. Each listing has its own
+    // deadline: on a loaded machine one can be refused and retried for longer than the whole wait,
+    // and the wait then polls again rather than giving up after a single listing.
+    const list = () =>
+      stack.client.withDeadline(Date.now() + 10_000, async () => {
+        const found: { id: string; type: string }[] = [];
+        for await (const wf of stack.client.workflow.list({ query: `TaskQueue = '${stack.taskQueue}'` }))
+          found.push({ id: wf.workflowId, type: wf.type });
+        return found;
+      });
     let last: Awaited<ReturnType<typeof list>> | undefined;
     const listed = await eventually(
       async () => {
@@ -700,7 +703,7 @@ describe('HTTP fuzz', () => {
       },
       {
         description: 'two visibility listings a second apart that agree',
-        timeoutMs: 20_000,
+        timeoutMs: 60_000,
         intervalMs: 1_000,
       },
     );
@@ -717,7 +720,7 @@ describe('HTTP fuzz', () => {
       ({ id }) => !allowed.has(id) && !keys.some((key) => id.endsWith(key)),
     );
     expect(unexplained).toEqual([]);
-  }, 90_000);
+  }, 120_000);
   it('answers malformed HTTP below the routes in the same shape', async () => {
     // Requests Node's parser or Fastify's router refuse before any route runs; fast-check cannot
     // send them through node:http, so they go over a raw socket.
