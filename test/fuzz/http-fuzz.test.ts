@@ -540,7 +540,8 @@ function send(serverUrl: string, r: FuzzRequest): Promise<Answer> {
   if (body && r.signWith) headers['x-webhook-signature'] = signatureOf(body, r.signWith);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers, agent, timeout: 30_000 },
+      // Longer than the longest a route may take: forget waits up to 30 s for deletions to land.
+      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers, agent, timeout: 45_000 },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -554,7 +555,7 @@ function send(serverUrl: string, r: FuzzRequest): Promise<Answer> {
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error('no answer in 30 s')));
+    req.on('timeout', () => req.destroy(new Error('no answer in 45 s')));
     req.on('error', reject);
     req.end(body);
   });
