@@ -157,7 +157,7 @@ export async function runServer(
     url,
     metricsUrl: `${url}/metrics`,
     stop: async () => {
-      await closeGracefully(app);
+      await closeGracefully(app.server, () => app.close());
       if (!client) await temporal.connection.close();
     },
   };

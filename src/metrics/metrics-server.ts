@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { bearerMatches } from '../server/auth';
+import { closeGracefully } from '../graceful-close';
 
 /** Options of {@link startMetricsServer}. */
 export interface MetricsServerOptions {
@@ -43,7 +44,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}/metrics`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => closeGracefully(server),
   };
 }
 

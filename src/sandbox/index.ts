@@ -65,7 +65,7 @@ export async function startSandbox(
     async stop() {
       clearInterval(sweep);
       await webhooks.stop();
-      await closeGracefully(app);
+      await closeGracefully(app.server, () => app.close());
     },
   };
 }

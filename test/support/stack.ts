@@ -212,7 +212,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     },
     async stop() {
       if (server) {
-        await closeGracefully(server.app);
+        await closeGracefully(server.app.server, () => server.app.close());
       }
       await stopWorker();
       await connection.close();
