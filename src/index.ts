@@ -10,7 +10,7 @@ export { createVerificationWorker, writeWorkflowBundle, type VerificationWorkerO
 export { buildServer, startServer, type ServerOptions } from './server';
 export { startSandbox, type RunningSandbox } from './sandbox';
 export { startDevServer, type DevServer, type DevServerOptions } from './devserver';
-export { connectClient, connectWorker } from './connection';
+export { clientConnectionOptions, connectClient, connectWorker } from './connection';
 export { dataConverterFor, EncryptionCodec, parseKeyRing } from './codec';
 export { ConfigError, loadConfig, type Config } from '../temporal.config';
 export {

@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { verificationClientOptions } from '../../src/client';
+import { clientConnectionOptions } from '../../src/connection';
 import { buildServer, type ServerOptions } from '../../src/server';
 import { loadConfig } from '../../temporal.config';
 
@@ -12,8 +13,11 @@ import { loadConfig } from '../../temporal.config';
 export function offlineService(options: Partial<ServerOptions> = {}): FastifyInstance {
   const config = loadConfig({ PRIVACY_MODE: 'plaintext', VERIFY_ID_KEY: 'an-id-key-for-offline-tests' });
   return buildServer({
-    client: new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),
-    verification: verificationClientOptions(config),
+    client: new Client({
+      connection: Connection.lazy(clientConnectionOptions({ ...config.temporal, address: '127.0.0.1:1' })),
+    }),
+    // A route that does reach Temporal answers 503 unavailable soon.
+    verification: { ...verificationClientOptions(config), callTimeoutMs: 500 },
     bodyLimitBytes: config.service.bodyLimitBytes,
     ...options,
   });

@@ -10,6 +10,7 @@ import { Agent, createServer, request, type IncomingMessage, type Server } from 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
+import { clientConnectionOptions } from '../../src/connection';
 import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import { eventually } from '../support/eventually';
@@ -25,7 +26,9 @@ describe('stopping the HTTP service', () => {
   let probesReceived = 0;
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+    connection = await Connection.connect(
+      clientConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS }).temporal),
+    );
     // Takes every request and never answers it.
     silentPrelude = createServer(() => {
       probesReceived += 1;

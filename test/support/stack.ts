@@ -9,6 +9,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../../temporal.config';
 import { verificationClientOptions, type VerificationClientOptions } from '../../src/client';
 import { dataConverterFor, parseKeyRing, type KeyRing } from '../../src/codec';
+import { clientConnectionOptions } from '../../src/connection';
 import { PreludeClient } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 import { closeGracefully } from '../../src/graceful-close';
@@ -104,7 +105,8 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     ? undefined
     : (stackOptions.keyRing ?? parseKeyRing(`t1:${randomBytes(32).toString('base64')}`));
   const dataConverter = dataConverterFor(keyRing);
-  const connection = await Connection.connect({ address: config.temporal.address });
+  // As the service and the worker connect: the same retries, safe to close under.
+  const connection = await Connection.connect(clientConnectionOptions(config.temporal));
   const client = new Client({ connection, dataConverter });
   const options: VerificationClientOptions = {
     ...verificationClientOptions({ ...config, privacy: { ...config.privacy, mode: 'plaintext' } }),
