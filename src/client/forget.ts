@@ -22,9 +22,10 @@ export interface ForgetResult {
 /**
  * Deletes every workflow execution about a target: its verification windows (the open one
  * included, which is ended at once), their outcome reports and the webhook ingest runs filed under
- * its key. Deletion is Temporal's, and asynchronous: the executions leave visibility and their
- * histories are removed within seconds to tens of seconds. The target's limits entity is kept (times
- * only, under the key): forgetting must not reset a target's limits.
+ * its key. Deletion is Temporal's, and asynchronous: the open window goes at once; a run that closed
+ * moments before goes once the server has saved that its close was processed (every
+ * `history.transferProcessorUpdateAckInterval`, 30 s by default). The target's limits entity is
+ * kept (times only, under the key): forgetting must not reset a target's limits.
  *
  * @throws VerificationError `invalid_request` for a malformed target.
  */
