@@ -34,21 +34,26 @@ function signature(body: string): string {
  * deliveries looked like.
  */
 async function deliveredReport(stack: TestStack, windowId: string, { anyAttempt = false } = {}) {
-  return eventually(
-    async () => {
-      const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(windowId)}`);
-      const attempts: { delivery_status?: string }[] = body.attempts ?? [];
-      const delivered = anyAttempt ? attempts : attempts.slice(0, 1);
-      if (delivered.some((attempt) => attempt.delivery_status === 'delivered')) return body;
-      const response = await fetch(`${stack.sandbox.url}/sandbox/webhooks`);
-      const { deliveries } = (await response.json()) as { deliveries: unknown[] };
-      throw new Error(
-        `window ${JSON.stringify({ status: body.status, attempts: body.attempts })}; ` +
-          `the sandbox's newest deliveries: ${JSON.stringify(deliveries.slice(0, 6))}`,
-      );
-    },
-    { description: 'the delivered report in the window', timeoutMs: 30_000, intervalMs: 200 },
-  );
+  try {
+    return await eventually(
+      async () => {
+        const { body } = await api(stack, 'GET', `/verifications/${encodeURIComponent(windowId)}`);
+        const attempts: { delivery_status?: string }[] = body.attempts ?? [];
+        const delivered = anyAttempt ? attempts : attempts.slice(0, 1);
+        if (delivered.some((attempt) => attempt.delivery_status === 'delivered')) return body;
+        throw new Error(`window ${JSON.stringify({ status: body.status, attempts: body.attempts })}`);
+      },
+      { description: 'the delivered report in the window', timeoutMs: 30_000, intervalMs: 200 },
+    );
+  } catch (error) {
+    const deliveries = (await stack.webhookDeliveries()).slice(0, 6);
+    throw new Error(
+      `${(error as Error).message}; the sandbox's newest deliveries: ${JSON.stringify(deliveries)}`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
 
 describe('HTTP service end to end', () => {

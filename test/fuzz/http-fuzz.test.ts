@@ -710,8 +710,7 @@ describe('HTTP fuzz', () => {
     );
     // Webhooks of the sandbox's own (for the windows opened above) are accepted requests too; read
     // after the wait, so that delayed deliveries are in the list.
-    const response = await fetch(`${stack.sandbox.url}/sandbox/webhooks`);
-    const { deliveries } = (await response.json()) as { deliveries: { event_id: string }[] };
+    const deliveries = await stack.webhookDeliveries();
     const allowed = new Set([
       ...windowsStarted,
       ...[...eventsAccepted, ...deliveries.map((d) => d.event_id)].map(ingestWorkflowId),

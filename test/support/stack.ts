@@ -12,6 +12,7 @@ import { dataConverterFor, parseKeyRing, type KeyRing } from '../../src/codec';
 import { clientConnectionOptions } from '../../src/connection';
 import { PreludeClient } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
+import type { DeliveryRecord } from '../../src/sandbox/webhooks';
 import { closeGracefully } from '../../src/graceful-close';
 import { startServer } from '../../src/server';
 import { createVerificationWorker } from '../../src/worker';
@@ -42,6 +43,8 @@ export interface TestStack {
   advanceSandboxClock(seconds: number): Promise<void>;
   /** Every message the sandbox "sent" to a recipient, newest first. */
   messages(to: string): Promise<{ code: string | null; body: string; channel: string }[]>;
+  /** The sandbox's webhook deliveries, newest first (`GET /sandbox/webhooks`). */
+  webhookDeliveries(): Promise<DeliveryRecord[]>;
   /** The proxy the worker reaches Prelude through, when started `withProxy`. */
   proxy?: PreludeProxy;
   /**
@@ -183,6 +186,10 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
         body: JSON.stringify({ seconds }),
       });
       if (!response.ok) throw new Error(`sandbox clock refused: ${await response.text()}`);
+    },
+    async webhookDeliveries() {
+      const response = await fetch(`${sandbox.url}/sandbox/webhooks`);
+      return ((await response.json()) as { deliveries: DeliveryRecord[] }).deliveries;
     },
     async messages(to) {
       const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
