@@ -16,7 +16,10 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
       message: error instanceof Error ? error.message : String(error),
     });
   }
-  const details = [{ code: error.code, status: error.status, requestId: error.requestId }];
+  // The window reads status and wait from here (workflows/call-attempts.ts): a failure's own
+  // next-retry delay does not reach workflow code.
+  const { code, status, requestId, retryAfterMs } = error;
+  const details = [{ code, status, requestId, retryAfterMs }];
   return ApplicationFailure.create({
     type: `Prelude.${error.kind}`,
     message: `Prelude ${error.kind}: ${error.message}`,

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import {
   isLifecycleCode,
   PreludeError,
@@ -37,25 +36,14 @@ export interface LifecycleRefusal {
 }
 
 /**
- * Whether an earlier attempt of this same call may already have reached Prelude (its answer lost to
- * a timeout or a cut connection). Prelude has no idempotency key, so such an answer is read by its
- * lifecycle rules, not as if it were the first.
+ * Outcome of a create call. One attempt's: Prelude has no idempotency key, so whether an earlier
+ * attempt may have reached it is for the caller to know (the window makes its attempts itself,
+ * workflows/call-attempts.ts).
  */
-interface Retried {
-  retried: boolean;
-}
+export type CreateVerificationOutcome = { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal;
 
-/** Outcome of a create call. */
-export type CreateVerificationOutcome = (
-  { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal
-) &
-  Retried;
-
-/** Outcome of a check call. */
-export type CheckVerificationOutcome = (
-  { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal
-) &
-  Retried;
+/** Outcome of a check call (one attempt's, as for create). */
+export type CheckVerificationOutcome = { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal;
 
 /** Input of {@link VerifyActivities.checkVerification}. */
 export interface CheckVerificationInput {
@@ -98,18 +86,14 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
 export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
 
 /** A lifecycle call, run by {@link runActivityCall}: Prelude's lifecycle refusals come back as results. */
-async function callLifecycle<T>(
-  call: (signal: AbortSignal) => Promise<T>,
-): Promise<(T | LifecycleRefusal) & Retried> {
-  // Local and regular activities alike count attempts from 1.
-  const retried = Context.current().info.attempt > 1;
+async function callLifecycle<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T | LifecycleRefusal> {
   return runActivityCall(async (signal) => {
     try {
-      return { ...(await call(signal)), retried };
+      return await call(signal);
     } catch (error) {
       if (error instanceof PreludeError && error.kind === 'lifecycle' && isLifecycleCode(error.code)) {
         const { code, message, retryAfterMs } = error;
-        return { kind: 'refused' as const, code, message, retryAfterMs, retried };
+        return { kind: 'refused' as const, code, message, retryAfterMs };
       }
       throw error;
     }

@@ -29,9 +29,9 @@ export const heartbeatTimeout = '2 seconds';
  * lifecycle rules.
  */
 export const lifecycleRetry = {
-  initialInterval: '200 milliseconds',
+  initialInterval: 200,
   backoffCoefficient: 2,
-  maximumInterval: '2 seconds',
+  maximumInterval: 2_000,
   maximumAttempts: 3,
 } as const;
 
@@ -42,26 +42,18 @@ export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationAttemptTimeoutMs = 3_000;
 
-/** The lifecycle calls of windows started before call settings existed (kept for their replay). */
-export const legacyLifecycleOptions: ActivityOptions = {
-  startToCloseTimeout: '15 seconds',
-  heartbeatTimeout,
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 3,
-  },
-};
-
 /** Calls nobody waits on (Watch feedback, success messages): safe or harmless to repeat. */
 export const sideCallOptions: ActivityOptions = {
-  ...legacyLifecycleOptions,
-  retry: { ...legacyLifecycleOptions.retry, maximumAttempts: 5 },
+  startToCloseTimeout: '15 seconds',
+  heartbeatTimeout,
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
 };
 
 /** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
-export const notifySendOptions: ActivityOptions = legacyLifecycleOptions;
+export const notifySendOptions: ActivityOptions = {
+  ...sideCallOptions,
+  retry: { ...sideCallOptions.retry, maximumAttempts: 3 },
+};
 
 /** The webhook ingest: signalling a workflow is idempotent per event, so it retries until it lands. */
 export const ingestOptions: ActivityOptions = {
@@ -71,21 +63,30 @@ export const ingestOptions: ActivityOptions = {
 };
 
 /**
- * Options of a lifecycle call whose attempts each last at most `attemptTimeoutMs` (the heartbeat
- * timeout applies when it runs as a regular activity).
+ * Options of one attempt of a lifecycle call, at most `attemptTimeoutMs` long (the heartbeat timeout
+ * applies when it runs as a regular activity). The window makes the attempts itself, on
+ * `lifecycleRetry`'s schedule (see call-attempts.ts): it must know each attempt's fate, and Temporal's
+ * retries would show it only the last one.
  */
-export function lifecycleOptions(
-  attemptTimeoutMs: number,
-  retry: typeof lifecycleRetry | typeof predictRetry = lifecycleRetry,
-): LocalActivityOptions & ActivityOptions {
-  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry };
+export function lifecycleAttemptOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
+  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: { maximumAttempts: 1 } };
+}
+
+/** Options of Watch predict: safe to repeat, so Temporal retries it on `predictRetry`. */
+export function predictOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
+  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: predictRetry };
+}
+
+/** The pause before attempt `attempt + 1` on `lifecycleRetry`'s schedule, in ms. */
+export function lifecyclePauseMs(attempt: number): number {
+  const { initialInterval, backoffCoefficient, maximumInterval } = lifecycleRetry;
+  return Math.min(maximumInterval, initialInterval * backoffCoefficient ** (attempt - 1));
 }
 
 /** The longest a call with these retries can take: every attempt timing out, plus the pauses between. */
 function worstCaseMs(attemptTimeoutMs: number, { maximumAttempts }: { maximumAttempts: number }): number {
   let pauses = 0;
-  for (let attempt = 1; attempt < maximumAttempts; attempt += 1)
-    pauses += Math.min(2_000, 200 * 2 ** (attempt - 1));
+  for (let attempt = 1; attempt < maximumAttempts; attempt += 1) pauses += lifecyclePauseMs(attempt);
   return maximumAttempts * attemptTimeoutMs + pauses;
 }
 

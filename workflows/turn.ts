@@ -1,41 +1,45 @@
 /**
- * A turn the window's handlers take one at a time: sends (another is refused while one is under way)
- * and checks (each waits for the one before, so that it sees the budget and the outcome it left).
+ * The turn a window's handlers take one at a time: sends, checks, cancel and expiry. Whoever holds it
+ * reads and changes the window alone, so that an answer and the window's outcome always agree (a
+ * check that verifies cannot be overtaken by the deadline, a cancel cannot land between a check's
+ * call and its answer).
  *
- * Not async-mutex's `Mutex`: its `runExclusive` starts its work a microtask after the call, where a
- * `condition` resumes three microtasks after it, and settles a microtask after its work, where a
- * handler settles when its own body does. Those microtasks order an update's commands against those
- * of the main loop and of other handlers woken in the same workflow task (a timer canceled because a
- * delivery report came in with a check's answer, say), and the recorded histories of running windows
- * fix that order: replaying them with a `Mutex` fails as non-deterministic. A turn is awaited, taken
- * and released in its holder's own steps, so every command stays where the histories have it.
- *
- * Known flaw, kept on purpose: waiters that find the turn free in the same step (two checks arriving
- * in one workflow task, or freed by the same release) all go ahead, as the flags this replaces let
- * them. Histories of running windows record such checks running side by side; serialising them
- * needs a `patched()` branch, which adds a marker to every new window's history.
+ * A hand-off, not a flag awaited with `condition()`: the SDK resolves every condition that is true in
+ * one pass, so two waiters freed by one release would both go ahead. Here the release itself picks
+ * the next waiter, first come first served, and the turn never looks free in between.
  */
-import { condition } from '@temporalio/workflow';
-
 export class Turn {
   #taken = false;
+  readonly #waiting: (() => void)[] = [];
 
   /** Whether someone holds the turn. */
   get taken(): boolean {
     return this.#taken;
   }
 
-  /** Resolves once nobody holds the turn; the waiter then takes it with `take()`. */
-  whenFree(): Promise<void> {
-    return condition(() => !this.#taken);
+  /** Resolves once the caller holds the turn; the caller must `release()` it. */
+  async take(): Promise<void> {
+    if (!this.#taken) {
+      this.#taken = true;
+      return;
+    }
+    await new Promise<void>((handOver) => this.#waiting.push(handOver));
   }
 
-  /** Takes the turn (for a send, at once: its validator has refused it while the turn is taken). */
-  take(): void {
-    this.#taken = true;
-  }
-
+  /** Gives the turn to the longest waiter, or frees it when nobody waits. */
   release(): void {
-    this.#taken = false;
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#taken = false;
+  }
+
+  /** Runs `step` in its turn. */
+  async run<T>(step: () => Promise<T> | T): Promise<T> {
+    await this.take();
+    try {
+      return await step();
+    } finally {
+      this.release();
+    }
   }
 }

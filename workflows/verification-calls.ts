@@ -1,16 +1,11 @@
-/**
- * The activities a window calls Prelude (and the target's limits) through. How depends on when the
- * window was started: windows keep the calls their histories recorded, whatever the current defaults.
- */
+/** The activities a window calls Prelude (and the target's limits) through. */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
-  legacyLifecycleOptions,
-  lifecycleOptions,
-  predictRetry,
+  lifecycleAttemptOptions,
+  predictOptions,
   reservationAttemptTimeoutMs,
   reservationRetry,
-  sideCallOptions,
 } from './retry-policies';
 import type { LifecycleCallSettings } from './verification-messages';
 
@@ -18,30 +13,20 @@ import type { LifecycleCallSettings } from './verification-messages';
 export type LifecycleCalls = ReturnType<typeof lifecycleCalls>;
 
 /**
- * The calls a user waits on (see `lifecycleRetry` for why so few attempts). Local by default: the
- * call runs inside the workflow task that took the request, with no task dispatch.
+ * The calls a user waits on. Local by default: the call runs inside the workflow task that took the
+ * request, with no task dispatch. Create and check are single attempts: the window makes the
+ * attempts itself (call-attempts.ts).
  */
-export function lifecycleCalls(settings: LifecycleCallSettings | undefined) {
-  if (!settings) {
-    // Windows started before call settings existed: regular activities, 15 s attempts, 3 of them;
-    // Watch predict with the side calls' retries (it is safe to repeat).
-    const legacy = proxyActivities<Activities>(legacyLifecycleOptions);
-    return {
-      create: legacy,
-      check: legacy,
-      predict: proxyActivities<Activities>(sideCallOptions),
-      reserve: legacy,
-    };
-  }
+export function lifecycleCalls(settings: LifecycleCallSettings) {
   const proxy = settings.mode === 'local' ? proxyLocalActivities<Activities> : proxyActivities<Activities>;
   return {
-    create: proxy(lifecycleOptions(settings.attemptTimeoutMs)),
+    create: proxy(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
     // Checks are always regular activities: their scheduling is in history before Prelude is
-    // called, so a check cut short by a worker crash comes back as attempt 2 and its answer is read
-    // as a retry's. A local check re-run after a crash would look like a first attempt, and a right
-    // code that Prelude accepted just before the crash would read as expired.
-    check: proxyActivities<Activities>(lifecycleOptions(settings.attemptTimeoutMs)),
-    predict: proxy(lifecycleOptions(settings.attemptTimeoutMs, predictRetry)),
+    // called, so a check cut short by a worker crash ends as a timed-out attempt that the window
+    // knows may have been applied. A local check re-run after a crash would look like a first
+    // attempt, and a right code that Prelude accepted just before the crash would read as expired.
+    check: proxyActivities<Activities>(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
+    predict: proxy(predictOptions(settings.attemptTimeoutMs)),
     reserve: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
   };
 }

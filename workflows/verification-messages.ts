@@ -68,10 +68,9 @@ export interface VerificationInput {
   /** The key the workflow ID is built from (the target, or its HMAC). */
   targetKey: string;
   policy: WindowPolicy;
-  /** Absent in windows started before it existed: they keep regular activities with 15 s attempts. */
-  calls?: LifecycleCallSettings;
-  /** The target's limits across windows; absent in windows started before they existed. */
-  limits?: TargetLimits;
+  calls: LifecycleCallSettings;
+  /** The target's limits across windows. */
+  limits: TargetLimits;
 }
 
 /** Arguments of one send (the first one, or a resend). */

@@ -4,19 +4,18 @@
  * on the next channel when a code is not delivered, cancel and expiry close it. The workflow
  * (`verification.ts`) hands each message to these methods and waits out the window's time.
  *
- * The histories of running windows fix not only which commands each step issues but in which
- * microtask: an extra `await`, or an async wrapper between a handler and its body, moves a call or an
- * update's answer past commands of the main loop or of another handler woken in the same workflow
- * task, and their replay fails. So the handlers' bodies are these methods themselves, and each awaits
- * exactly where the code these histories were recorded with did.
+ * Every step that reads or changes the window (send, check, fallback, cancel, expiry) takes the one
+ * turn (turn.ts), in the order they came: an answer is decided by the window as its step leaves it,
+ * so an answer and the window's outcome always agree.
  */
-import { ActivityFailure, condition, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
   CheckVerificationOutcome,
   CreateVerificationInput,
   CreateVerificationOutcome,
   ReservationOutcome,
 } from '../activities';
+import { attemptLifecycleCall, AttemptsFailed, type Attempted } from './call-attempts';
 import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
 import { Turn } from './turn';
 import { applyDeliveryReport, nextChannel } from './verification-attempts';
@@ -37,7 +36,6 @@ import {
   type VerificationState,
   type WindowPolicy,
 } from './verification-messages';
-import type { TargetLimits } from './target-limits-messages';
 import type { WindowOutcomeInput } from './window-outcome';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
@@ -51,18 +49,16 @@ type SentResponse = Extract<CreateVerificationOutcome, { kind: 'sent' }>['respon
 type RefusedSend = Extract<CreateVerificationOutcome, { kind: 'refused' }>;
 
 export class VerificationWindow {
-  /** Windows started before call settings existed replay exactly as their histories recorded. */
-  readonly modern: boolean;
   readonly openedAt = Date.now();
   readonly expiresAt: number;
   readonly #input: VerificationInput;
   readonly #policy: WindowPolicy;
   readonly #calls: LifecycleCalls;
   readonly #state: VerificationState;
-  /** One send at a time, a fallback's included. */
-  readonly #sendTurn = new Turn();
-  /** One check at a time: each must see the budget and the outcome the previous one left. */
-  readonly #checkTurn = new Turn();
+  /** One step at a time: each sees the budget and the outcome the previous one left. */
+  readonly #turn = new Turn();
+  /** A send (a fallback's included) is accepted and not done: another is refused meanwhile. */
+  #sending = false;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -73,7 +69,6 @@ export class VerificationWindow {
     this.#input = input;
     this.#policy = input.policy;
     this.#calls = lifecycleCalls(input.calls);
-    this.modern = input.calls !== undefined;
     this.expiresAt = this.openedAt + input.policy.windowSeconds * 1000;
     this.#state = {
       windowId: workflowInfo().workflowId,
@@ -113,7 +108,7 @@ export class VerificationWindow {
     if (this.#state.sendsLeft === 0) {
       throw refusal(rejection.tooManyAttempts, `all ${this.#policy.maxSends} sends of this window are used`);
     }
-    if (this.#sendTurn.taken) throw refusal(rejection.prematureRetry, 'a send is already in progress', 1);
+    if (this.#sending) throw refusal(rejection.prematureRetry, 'a send is already in progress', 1);
     const next = this.#nextResendAt();
     if (next !== undefined && Date.now() < next) {
       throw refusal(
@@ -124,24 +119,24 @@ export class VerificationWindow {
     }
   }
 
-  /**
-   * The first send opens the window; later ones resend in it. Not async: the turn is taken, and the
-   * first call scheduled, in the handler's own step (the first window's task recorded the call
-   * before its deadline timer); `#open` and `#resend` give the turn back.
-   */
-  send(request: SendCodeRequest): Promise<SendCodeResult> {
+  /** The first send opens the window; later ones resend in it. */
+  async send(request: SendCodeRequest): Promise<SendCodeResult> {
     this.#bindKey(request.idempotency);
-    this.#sendTurn.take();
-    return this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request);
+    // Before the first await: a second send's validator, run in this same task, refuses it.
+    this.#sending = true;
+    try {
+      return await this.#turn.run(() =>
+        this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request),
+      );
+    } finally {
+      this.#sending = false;
+    }
   }
 
   async #open(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      // Windows without limits (started before them) must not even yield here: their histories
-      // recorded the create before the deadline timer.
-      const { limits } = this.#input;
-      const reservation = limits ? await this.#reserveSend(limits, true) : undefined;
-      if (reservation && !reservation.granted) {
+      const reservation = await this.#reserveSend(true);
+      if (!reservation.granted) {
         this.#close('rate_limited');
         throw targetRateLimited(reservation);
       }
@@ -152,8 +147,10 @@ export class VerificationWindow {
           return this.#sendResult('blocked');
         }
       }
-      const outcome = await this.#create(request);
-      if (outcome.kind === 'refused') return this.#afterRefusedSend(outcome, 'initial', 'success');
+      const { value: outcome, earlierMayHaveReached } = await this.#create(request);
+      if (outcome.kind === 'refused') {
+        return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'initial', 'success');
+      }
       const channel = requestedChannel(request);
       if (outcome.response.status === 'retry') {
         // Prelude already had a window open for this target: either an earlier attempt of this
@@ -162,7 +159,7 @@ export class VerificationWindow {
         // this window is a new one.
         // With no other window of this target in the period (the limits entity says so), the
         // earlier send can only have been this window's, lost to a crash.
-        const ownEarlierSend = outcome.retried || this.#state.targetUsage?.windowsUsed === 1;
+        const ownEarlierSend = earlierMayHaveReached || this.#state.targetUsage?.windowsUsed === 1;
         if (ownEarlierSend) this.#recordInferredSend('initial', 'success');
         this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
         return this.#sendResult('success');
@@ -173,23 +170,20 @@ export class VerificationWindow {
       // open a fresh one instead of resending into a window Prelude never opened.
       this.#close('failed', { failure: describe(error) });
       throw asUpdateFailure(error);
-    } finally {
-      this.#sendTurn.release();
     }
   }
 
   async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const { limits } = this.#input;
-      const reservation = limits ? await this.#reserveSend(limits, false) : undefined;
-      if (reservation && !reservation.granted) throw targetRateLimited(reservation);
-      const outcome = await this.#create(request);
-      if (outcome.kind === 'refused') return this.#afterRefusedSend(outcome, 'user_retry', 'retry');
+      const reservation = await this.#reserveSend(false);
+      if (!reservation.granted) throw targetRateLimited(reservation);
+      const { value: outcome, earlierMayHaveReached } = await this.#create(request);
+      if (outcome.kind === 'refused') {
+        return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'user_retry', 'retry');
+      }
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
       throw asUpdateFailure(error);
-    } finally {
-      this.#sendTurn.release();
     }
   }
 
@@ -198,12 +192,12 @@ export class VerificationWindow {
    * limits span every window of the target. The reservation is named after the send, so a retried
    * one, or one whose send then failed, is counted once.
    */
-  async #reserveSend(limits: TargetLimits, opensWindow: boolean): Promise<ReservationOutcome> {
+  async #reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
     const reservation = await this.#calls.reserve.reserveTargetSend({
       targetKey: this.#input.targetKey,
       reservationId: `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`,
       opensWindow,
-      limits,
+      limits: this.#input.limits,
     });
     if (reservation.granted) this.#state.targetUsage = reservation.usage;
     return reservation;
@@ -211,7 +205,7 @@ export class VerificationWindow {
 
   /**
    * Watch's verdict on the target, recorded in the state. Advisory: when Watch cannot be reached the
-   * send goes on, recorded as `unavailable` (windows started before kept failing the send).
+   * send goes on, recorded as `unavailable`.
    */
   async #predict(request: SendCodeRequest) {
     try {
@@ -224,35 +218,45 @@ export class VerificationWindow {
       this.#state.prediction = prediction.prediction;
       return prediction;
     } catch (error) {
-      if (!this.modern) throw error;
       log.warn('Watch predict failed; sending without a prediction', { error: describe(error) });
       this.#state.prediction = 'unavailable';
       return undefined;
     }
   }
 
-  /** Asks Prelude to send a code (not async: the call is scheduled in the caller's step). */
-  #create({
+  /**
+   * Asks Prelude to send a code. When every attempt failed, the last failure is the send's: a code
+   * that went out all the same is found by the next send's lifecycle rules (`retry`, `premature_retry`).
+   */
+  async #create({
     signals,
     options,
     dispatchId,
-  }: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>) {
+  }: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>): Promise<
+    Attempted<CreateVerificationOutcome>
+  > {
     const { target, windowId } = this.#state;
-    return this.#calls.create.createVerification({
-      target,
-      correlationId: windowId,
-      signals,
-      options,
-      dispatchId,
-    });
+    try {
+      return await attemptLifecycleCall(() =>
+        this.#calls.create.createVerification({ target, correlationId: windowId, signals, options, dispatchId }),
+      );
+    } catch (error) {
+      throw error instanceof AttemptsFailed ? error.lastFailure : error;
+    }
   }
 
   /**
-   * Prelude refused the send. Refused as premature on a retried call, it counts a send from the
-   * earlier attempt, whose answer was lost: the code went out, and the window counts it too.
+   * Prelude refused the send. Refused as premature after an attempt that may have reached it, it
+   * counts a send from that attempt, whose answer was lost: the code went out, and the window counts
+   * it too.
    */
-  #afterRefusedSend(refused: RefusedSend, trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
-    if (refused.retried && refused.code === 'premature_retry') {
+  #afterRefusedSend(
+    refused: RefusedSend,
+    earlierMayHaveReached: boolean,
+    trigger: AttemptRecord['trigger'],
+    status: string,
+  ): SendCodeResult {
+    if (earlierMayHaveReached && refused.code === 'premature_retry') {
       return this.#recordInferredSend(trigger, status);
     }
     this.#noteSendsUsedUp(refused.code);
@@ -362,24 +366,28 @@ export class VerificationWindow {
   async check({ code, idempotency }: CheckCodeRequest): Promise<CheckCodeResult> {
     // Bound before waiting for its turn, so that a concurrent request reusing the key is refused.
     this.#bindKey(idempotency);
-    await this.#checkTurn.whenFree();
-    this.#checkTurn.take();
-    try {
+    return this.#turn.run(async () => {
       // A closed window answers like no window at all, whatever closed it.
       if (!this.isOpen) return this.#answerCheck(idempotency, 'expired_or_not_found');
-      const outcome = await this.#calls.check.checkVerification({ target: this.#state.target, code });
-      return this.#judgeCheck(outcome, code, idempotency);
-    } catch (error) {
-      if (this.modern && error instanceof ActivityFailure && this.isOpen) this.#rememberUncertainCheck(code);
-      throw asUpdateFailure(error);
-    } finally {
-      this.#checkTurn.release();
-    }
+      let checked: Attempted<CheckVerificationOutcome>;
+      try {
+        checked = await attemptLifecycleCall(() =>
+          this.#calls.check.checkVerification({ target: this.#state.target, code }),
+        );
+      } catch (error) {
+        if (!(error instanceof AttemptsFailed)) throw asUpdateFailure(error);
+        // Only an attempt whose fate is unknown may have spent a check; an error answer did not.
+        if (error.mayHaveReached) this.#rememberUncertainCheck(code);
+        throw asUpdateFailure(error.lastFailure);
+      }
+      return this.#judgeCheck(checked.value, checked.earlierMayHaveReached, code, idempotency);
+    });
   }
 
   /** Reads Prelude's answer to a check by its lifecycle rules, and closes the window if it ends it. */
   #judgeCheck(
     outcome: CheckVerificationOutcome,
+    earlierMayHaveReachedThis: boolean,
     code: string,
     idempotency: IdempotencyBinding | undefined,
   ): CheckCodeResult {
@@ -390,7 +398,7 @@ export class VerificationWindow {
     }
     const { status } = outcome.response;
     const earlierMayHaveReached =
-      outcome.retried || this.#state.uncertainCodes?.includes(this.#codeHash(code));
+      earlierMayHaveReachedThis || this.#state.uncertainCodes?.includes(this.#codeHash(code));
     if (status === 'expired_or_not_found' && earlierMayHaveReached && Date.now() < this.expiresAt) {
       // Prelude closes a window early only on a right code. Our window is inside its lifetime
       // with checks left, so an earlier check of this very code (a retried attempt, or a check
@@ -406,9 +414,10 @@ export class VerificationWindow {
       this.#closeOutOfTime();
       return this.#answerCheck(idempotency, 'expired_or_not_found');
     }
-    // A retried wrong code was most likely counted by Prelude twice (the lost attempt and this
-    // one): the window counts both, so it never shows more checks than Prelude has left.
-    this.#spendChecks(status !== 'success' && outcome.retried ? 2 : 1);
+    // A wrong code retried after an attempt whose fate is unknown was most likely counted by
+    // Prelude twice (the lost attempt and this one): the window counts both, so it never shows more
+    // checks than Prelude has left.
+    this.#spendChecks(status !== 'success' && earlierMayHaveReachedThis ? 2 : 1);
     if (status === 'success') {
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
@@ -473,7 +482,7 @@ export class VerificationWindow {
   /** When, and on which channel, the latest attempt is to be resent; undefined when it is not. */
   fallbackDue(): Fallback | undefined {
     const attempt = this.#state.attempts.at(-1);
-    if (!attempt || !this.isOpen || this.#sendTurn.taken || this.#state.sendsLeft === 0) return undefined;
+    if (!attempt || !this.isOpen || this.#sending || this.#state.sendsLeft === 0) return undefined;
     if (this.#fellBackFrom.has(attempt.number)) return undefined;
     const channel = nextChannel(this.#policy.fallbackChannels ?? [], attempt.channel);
     if (channel === undefined) return undefined;
@@ -493,19 +502,28 @@ export class VerificationWindow {
   }
 
   /** Resends on the next channel. Best effort: a refusal or a failure is logged, and the window goes on. */
-  async fallBack({ attempt, channel }: Fallback): Promise<void> {
-    this.#fellBackFrom.add(attempt.number);
-    this.#sendTurn.take();
+  async fallBack(fallback: Fallback): Promise<void> {
+    this.#fellBackFrom.add(fallback.attempt.number);
+    this.#sending = true;
     try {
-      const { limits } = this.#input;
-      const reservation = limits ? await this.#reserveSend(limits, false) : undefined;
-      if (reservation && !reservation.granted) {
+      await this.#turn.run(() => this.#fallBackInTurn(fallback));
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  async #fallBackInTurn({ attempt, channel }: Fallback): Promise<void> {
+    // A check or a cancel that came first may have closed the window.
+    if (!this.isOpen) return;
+    try {
+      const reservation = await this.#reserveSend(false);
+      if (!reservation.granted) {
         log.warn('the target’s limits refused the fallback send', {
           retryAfterSeconds: reservation.retryAfterSeconds,
         });
         return;
       }
-      const outcome = await this.#create({
+      const { value: outcome } = await this.#create({
         options: channel === 'voice' ? { method: 'voice' } : { preferred_channel: channel },
       });
       if (outcome.kind === 'sent') {
@@ -517,8 +535,6 @@ export class VerificationWindow {
       }
     } catch (error) {
       log.warn('fallback send failed', { error: describe(error) });
-    } finally {
-      this.#sendTurn.release();
     }
   }
 
@@ -529,16 +545,18 @@ export class VerificationWindow {
     this.#refuseIfClosed();
   }
 
-  cancel(): VerificationState {
-    this.#close('canceled');
-    return this.snapshot();
+  /** Cancels in its turn: a check already under way decides the outcome it reports. */
+  cancel(): Promise<VerificationState> {
+    return this.#turn.run(() => {
+      this.#refuseIfClosed();
+      this.#close('canceled');
+      return this.snapshot();
+    });
   }
 
-  /** Time is up. A send or check already under way decides the outcome it reports; expiry waits for it. */
+  /** Time is up. Steps that came before take their turns first, and decide the outcome they report. */
   async expire(): Promise<void> {
-    if (!this.isOpen) return;
-    await condition(() => !this.#sendTurn.taken && !this.#checkTurn.taken);
-    this.#closeOutOfTime();
+    if (this.isOpen) await this.#turn.run(() => this.#closeOutOfTime());
   }
 
   /** What the closed window tells Prelude afterwards (see `window-outcome.ts`). */

@@ -7,7 +7,6 @@
  */
 import { allHandlersFinished, condition, setHandler, sleep, startChild } from '@temporalio/workflow';
 import { targetKeySearchAttribute } from './search-attributes';
-import { legacyFallBackUntilDeadline, legacyReportOutcome } from './verification-legacy';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -25,8 +24,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
   const window = new VerificationWindow(input);
 
   // Clients drive the window through these messages. The window starts with its first send (an
-  // update-with-start), whose handler runs as soon as it is registered: its first call comes before
-  // anything below, as every recorded history has it.
+  // update-with-start), whose handler runs as soon as it is registered.
   setHandler(stateQuery, () => window.snapshot());
   setHandler(sendCodeUpdate, (request) => window.send(request), {
     validator: (request) => window.validateSend(request),
@@ -39,15 +37,13 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
 
   // Open until a check, a cancel or a refusal closes it, or its time is up; meanwhile a code that is
   // not delivered is resent on the next fallback channel.
-  if (window.modern) await fallBackUntilDeadline(window);
-  else await legacyFallBackUntilDeadline(window);
+  await fallBackUntilDeadline(window);
 
   // Time is up, unless something closed it first. Then every caller gets its answer before the run
   // completes, and Prelude is told how the window ended.
   await window.expire();
   await condition(allHandlersFinished);
-  if (window.modern) await startOutcomeReport(window, input.targetKey);
-  else await legacyReportOutcome(window);
+  await startOutcomeReport(window, input.targetKey);
   return window.snapshot();
 }
 

@@ -29,6 +29,7 @@ import {
   publicSettings,
   settingsUpdateSchema,
   takeAnswerDrop,
+  takeCallFailure,
   type DroppableOperation,
   type SandboxSettings,
 } from './settings';
@@ -134,10 +135,17 @@ function parse<S extends z.ZodType>(schema: S, body: unknown, reply: FastifyRepl
   return undefined;
 }
 
+/** Prelude failing on its side: nothing is carried out. */
+function simulatedServerError(reply: FastifyReply): FastifyReply {
+  return preludeError(reply, 500, 'internal', 'simulated server error');
+}
+
 /** Builds the sandbox's HTTP server. */
 export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 4 << 20 });
   const { verify, notify, inbox, calls, clock, webhooks } = parts;
+  /** When each Prelude API request arrived (before any simulated latency), for the call log. */
+  const arrivals = new WeakMap<FastifyRequest, string>();
 
   /**
    * Answers a Verify call the engine carried out, and logs it; or, when the settings say this
@@ -153,7 +161,14 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   ): FastifyReply => {
     const { status, body, headers } = wireAnswer(result);
     const dropped = takeAnswerDrop(parts.settings, operation);
-    calls.add({ operation, target, status, answer: body, dropped });
+    calls.add({
+      operation,
+      target,
+      receivedAt: arrivals.get(request) ?? clock.iso(),
+      status,
+      answer: body,
+      dropped,
+    });
     if (dropped) {
       reply.hijack();
       request.raw.socket.destroy();
@@ -174,14 +189,14 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   void app.register(async (v2) => {
     // Faults and auth apply to the Prelude API only, never to the control routes.
     v2.addHook('onRequest', async (request, reply) => {
+      arrivals.set(request, clock.iso());
       const { settings } = parts;
       if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs));
       const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
       if (!bearer || (settings.apiKey !== undefined && bearer !== settings.apiKey)) {
         return preludeError(reply, 401, 'invalid_api_key', 'the API key is missing or invalid');
       }
-      if (Math.random() < settings.errorRate)
-        return preludeError(reply, 500, 'internal', 'simulated server error');
+      if (Math.random() < settings.errorRate) return simulatedServerError(reply);
       if (Math.random() < settings.rateLimitRate) {
         void reply.header('retry-after', '1');
         return preludeError(reply, 429, 'rate_limited', 'simulated rate limit');
@@ -192,6 +207,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       const body = parse(createVerificationRequestSchema, request.body, reply);
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
+      if (takeCallFailure(parts.settings, 'verification.create')) return simulatedServerError(reply);
       return deliver(request, reply, 'verification.create', body.target, verify.create(body));
     });
 
@@ -199,6 +215,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       const body = parse(checkVerificationRequestSchema, request.body, reply);
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
+      if (takeCallFailure(parts.settings, 'verification.check')) return simulatedServerError(reply);
       return deliver(request, reply, 'verification.check', body.target, verify.check(body));
     });
 

@@ -19,7 +19,9 @@ export interface CallRecord {
   id: string;
   operation: DroppableOperation;
   target: Target;
-  /** Sandbox time (see `GET /sandbox/clock`). */
+  /** Sandbox time (see `GET /sandbox/clock`) the request arrived, before any simulated latency. */
+  receivedAt: string;
+  /** Sandbox time the call was carried out. */
   at: string;
   /** The HTTP status of the answer. */
   status: number;

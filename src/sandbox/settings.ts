@@ -15,8 +15,12 @@
  *   and of the next two checks. Each operation named in an update gets that count (0 cancels);
  *   operations not named keep theirs. `GET /sandbox/config` shows the counts still to drop.
  *
- * Both count only calls that reach the engine: past the API key, the injected 500 / 429 faults
- * (`errorRate`, `rateLimitRate`) and request validation. Whatever the engine answered (`success`,
+ * - `failNextCalls` (default `{}`): the next calls of each operation named are answered 500 and
+ *   not carried out, as when Prelude itself failed, e.g. `{ "verification.check": 1 }`. Counted like
+ *   `dropNextAnswers`; these calls are not in the call log.
+ *
+ * The drops count only calls that reach the engine: past the API key, the injected 500 / 429 faults
+ * (`failNextCalls`, `errorRate`, `rateLimitRate`) and request validation. Whatever the engine answered (`success`,
  * `retry`, `failure`, a 429 lifecycle refusal…) is what is lost. Every such call, dropped or not,
  * is in `GET /sandbox/calls`, with the answer it got or would have got.
  */
@@ -33,11 +37,18 @@ export interface RuntimeKnobs {
   /** Share (0..1) of Verify create and check calls carried out whose answer is then dropped. */
   dropAnswerRate: number;
   /** How many of the next calls of each operation are carried out and their answers dropped. */
-  dropNextAnswers: Partial<Record<DroppableOperation, number>>;
+  dropNextAnswers: CallCounts;
+  /** How many of the next calls of each operation are answered 500 without being carried out. */
+  failNextCalls: CallCounts;
 }
+
+/** A number of upcoming calls, by operation. */
+type CallCounts = Partial<Record<DroppableOperation, number>>;
 
 /** Live settings (everything in the configuration section but where the server listens). */
 export type SandboxSettings = Omit<SandboxConfig, 'host' | 'port' | 'webhookPrivateKey'> & RuntimeKnobs;
+
+const callCounts = z.partialRecord(z.enum(droppableOperations), z.number().int().min(0).max(10_000));
 
 /** Body of `PUT /sandbox/config`: the configuration's live settings, with its limits, and the runtime knobs. */
 export const settingsUpdateSchema = z
@@ -45,7 +56,8 @@ export const settingsUpdateSchema = z
     ...valueShape(sandboxLiveSettings),
     apiKey: sandboxLiveSettings.apiKey.value.nullable(),
     dropAnswerRate: fraction.value,
-    dropNextAnswers: z.partialRecord(z.enum(droppableOperations), z.number().int().min(0).max(10_000)),
+    dropNextAnswers: callCounts,
+    failNextCalls: callCounts,
   })
   .partial()
   .strict();
@@ -54,19 +66,34 @@ export type SettingsUpdate = z.output<typeof settingsUpdateSchema>;
 /** The live settings from the configuration section. */
 export function initialSettings(config: SandboxConfig): SandboxSettings {
   const { host: _host, port: _port, webhookPrivateKey: _key, ...settings } = config;
-  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {} };
+  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {}, failNextCalls: {} };
 }
 
-/** Applies a validated update: `apiKey: null` unsets the key, `dropNextAnswers` merges by operation. */
+/**
+ * Applies a validated update: `apiKey: null` unsets the key, `dropNextAnswers` and `failNextCalls`
+ * merge by operation.
+ */
 export function applySettingsUpdate(settings: SandboxSettings, update: SettingsUpdate): void {
-  const { apiKey, dropNextAnswers, ...rest } = update;
+  const { apiKey, dropNextAnswers, failNextCalls, ...rest } = update;
   Object.assign(settings, rest);
   if (apiKey !== undefined) settings.apiKey = apiKey ?? undefined;
-  if (dropNextAnswers) {
-    const counts = { ...settings.dropNextAnswers, ...dropNextAnswers };
-    for (const operation of droppableOperations) if (!counts[operation]) delete counts[operation];
-    settings.dropNextAnswers = counts;
-  }
+  if (dropNextAnswers) settings.dropNextAnswers = mergeCounts(settings.dropNextAnswers, dropNextAnswers);
+  if (failNextCalls) settings.failNextCalls = mergeCounts(settings.failNextCalls, failNextCalls);
+}
+
+function mergeCounts(current: CallCounts, update: CallCounts): CallCounts {
+  const counts = { ...current, ...update };
+  for (const operation of droppableOperations) if (!counts[operation]) delete counts[operation];
+  return counts;
+}
+
+/** Spends one of `counts[operation]`; whether there was one. */
+function takeOne(counts: CallCounts, operation: DroppableOperation): boolean {
+  const left = counts[operation] ?? 0;
+  if (left === 0) return false;
+  if (left === 1) delete counts[operation];
+  else counts[operation] = left - 1;
+  return true;
 }
 
 /**
@@ -74,13 +101,13 @@ export function applySettingsUpdate(settings: SandboxSettings, update: SettingsU
  * `dropNextAnswers` when it is, before any draw against `dropAnswerRate`.
  */
 export function takeAnswerDrop(settings: SandboxSettings, operation: DroppableOperation): boolean {
-  const left = settings.dropNextAnswers[operation] ?? 0;
-  if (left > 0) {
-    if (left === 1) delete settings.dropNextAnswers[operation];
-    else settings.dropNextAnswers[operation] = left - 1;
-    return true;
-  }
+  if (takeOne(settings.dropNextAnswers, operation)) return true;
   return settings.dropAnswerRate > 0 && Math.random() < settings.dropAnswerRate;
+}
+
+/** Whether this call of `operation` is to be answered 500 unapplied (spends one of `failNextCalls`). */
+export function takeCallFailure(settings: SandboxSettings, operation: DroppableOperation): boolean {
+  return takeOne(settings.failNextCalls, operation);
 }
 
 /** Settings as `GET /sandbox/config` shows them: the API key is only said to be set or not. */

@@ -17,7 +17,8 @@ export async function captureSandboxKnobs(sandboxUrl: string, apiKey?: string): 
   if (!response.ok) throw new Error(`GET /sandbox/config: ${response.status} ${await response.text()}`);
   const {
     apiKeySet,
-    dropNextAnswers: _pending,
+    dropNextAnswers: _pendingDrops,
+    failNextCalls: _pendingFailures,
     ...knobs
   } = (await response.json()) as Record<string, unknown> & { apiKeySet: boolean };
   if (apiKeySet && apiKey === undefined) {
@@ -26,8 +27,9 @@ export async function captureSandboxKnobs(sandboxUrl: string, apiKey?: string): 
   const initial = {
     ...knobs,
     apiKey: apiKeySet ? apiKey : null,
-    // Answers still to drop are cancelled (0 cancels an operation's count).
+    // Answers still to drop, and calls still to fail, are cancelled (0 cancels an operation's count).
     dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
+    failNextCalls: { 'verification.create': 0, 'verification.check': 0 },
   };
   return async () => {
     const put = await fetch(`${sandboxUrl}/sandbox/config`, {

@@ -12,6 +12,7 @@ import { dataConverterFor, parseKeyRing, type KeyRing } from '../../src/codec';
 import { clientConnectionOptions } from '../../src/connection';
 import { PreludeClient } from '../../src/prelude';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
+import type { CallRecord } from '../../src/sandbox/calls';
 import type { DeliveryRecord } from '../../src/sandbox/webhooks';
 import { closeGracefully } from '../../src/graceful-close';
 import { startServer } from '../../src/server';
@@ -52,6 +53,8 @@ export interface TestStack {
    * (a key rotation); the HTTP service keeps the client it started with.
    */
   restartWorker(ring: KeyRing | undefined): Promise<void>;
+  /** The Verify calls the sandbox carried out for a recipient, newest first (`GET /sandbox/calls`). */
+  appliedCalls(to: string, operation?: CallRecord['operation']): Promise<CallRecord[]>;
   /** The newest code the sandbox "sent" to a target. */
   latestCode(to: string): Promise<string>;
   stop(): Promise<void>;
@@ -204,6 +207,12 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
         body: JSON.stringify(knobs),
       });
       if (!response.ok) throw new Error(`sandbox config refused: ${await response.text()}`);
+    },
+    async appliedCalls(to, operation) {
+      const query = new URLSearchParams({ to, ...(operation ? { operation } : {}) });
+      const response = await fetch(`${sandbox.url}/sandbox/calls?${query}`);
+      if (!response.ok) throw new Error(`GET /sandbox/calls: ${response.status} ${await response.text()}`);
+      return ((await response.json()) as { calls: CallRecord[] }).calls;
     },
     async latestCode(to) {
       const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);

@@ -2,6 +2,7 @@
  * Prelude has no idempotency key: when the answer of a call Prelude applied is lost (the sandbox
  * applies the call, then cuts the connection), the retried call's answer is read by Prelude's
  * lifecycle rules. A user who typed the right code is verified, and a code that went out is counted.
+ * A call Prelude answered with an error was not applied, and counts nothing.
  * Also: the history a plain verified window writes, event by event.
  */
 import { temporal } from '@temporalio/proto';
@@ -22,6 +23,7 @@ describe.each(['local', 'remote'] as const)(
     afterEach(async () => {
       await stack.configureSandbox({
         dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
+        failNextCalls: { 'verification.create': 0, 'verification.check': 0 },
       });
       await stack.configureSandbox({ minRetryDelaySeconds: 0 });
     });
@@ -85,6 +87,55 @@ describe.each(['local', 'remote'] as const)(
         status: 'failure',
         checksUsed: 2,
       });
+    });
+
+    /** The checks the sandbox carried out for a target: what Prelude counted. */
+    async function checksApplied(to: string): Promise<number> {
+      const url = `${stack.sandbox.url}/sandbox/calls?to=${encodeURIComponent(to)}&operation=verification.check`;
+      const { calls } = (await (await fetch(url)).json()) as { calls: unknown[] };
+      return calls.length;
+    }
+
+    it('counts a wrong code once when Prelude answered an attempt with an error first', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      await stack.configureSandbox({ failNextCalls: { 'verification.check': 1 } });
+      expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
+        status: 'failure',
+        checksUsed: 1,
+      });
+      expect(await checksApplied(target.value)).toBe(1);
+    });
+
+    it('spends no check when Prelude answered every attempt with an error', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      const code = await stack.latestCode(target.value);
+      await stack.configureSandbox({ failNextCalls: { 'verification.check': 3 } });
+      await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+        outcome: 'open',
+        checksUsed: 0,
+      });
+      expect(await checksApplied(target.value)).toBe(0);
+      // Nothing reached Prelude, so the same code is a first check, not a retry of a lost one.
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+        checksUsed: 1,
+      });
+      expect((await getVerification(stack.client, target, stack.options)).inferred).toBeUndefined();
+    });
+
+    it('counts a send once when Prelude answered its first attempt with an error', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({ failNextCalls: { 'verification.create': 1 } });
+      const sent = await startVerification(stack.client, { target }, stack.options);
+      expect(sent).toMatchObject({ status: 'success', sendsUsed: 1 });
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state.attempts).toEqual([expect.objectContaining({ trigger: 'initial' })]);
+      expect(state.attempts[0]?.inferred).toBeUndefined();
     });
 
     it('still reads a first check that finds no window as expired when no answer was lost', async () => {

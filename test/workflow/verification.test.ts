@@ -193,14 +193,47 @@ describe.each(['local', 'remote'] as const)('verification window (%s activities)
     expect((await getVerification(stack.client, target, stack.options)).checksUsed).toBe(1);
   });
 
-  it('serialises concurrent checks: each sees the budget the other left', async () => {
+  it('serialises concurrent checks: Prelude gets the next only once it answered the one before', async () => {
     const target = uniquePhoneTarget();
     await startVerification(stack.client, { target }, stack.options);
+    await stack.configureSandbox({ latencyMs: 300 });
     const answers = await Promise.all([
       checkCode(stack.client, { target, code: '0000000' }, stack.options),
       checkCode(stack.client, { target, code: '0000001' }, stack.options),
     ]);
     expect(answers.map((a) => a.checksLeft).sort()).toEqual([1, 2]);
+    // As Prelude saw them: the second check arrived after the first was carried out.
+    const [second, first] = await stack.appliedCalls(target.value, 'verification.check');
+    expect(Date.parse(second!.receivedAt)).toBeGreaterThanOrEqual(Date.parse(first!.at));
+  });
+
+  it('agrees with its outcome when checks are still waiting at the deadline', async () => {
+    // The deadline passes while one check is at Prelude and another waits for its turn: the waiting
+    // check and the expiry are both due when the first answer comes in.
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(
+      stack.client,
+      { target, policy: { windowSeconds: 3 } },
+      stack.options,
+    );
+    const code = await stack.latestCode(target.value);
+    await stack.configureSandbox({ latencyMs: 3_500 });
+    const wrongCode = code === '000000' ? '111111' : '000000';
+    const wrong = checkCode(stack.client, { target, code: wrongCode }, stack.options);
+    await eventually(
+      async () =>
+        (await stack.client.workflow.getHandle(sent.windowId).describe()).raw.pendingActivities?.length,
+      { description: 'the first check at Prelude' },
+    );
+    const right = checkCode(stack.client, { target, code }, stack.options);
+    const [wrongAnswer, rightAnswer] = await Promise.all([wrong, right]);
+    expect(wrongAnswer.status).toBe('failure');
+    const state = await getVerification(stack.client, target, stack.options);
+    // Whatever the order, the answers and the outcome agree, and both agree with Prelude.
+    expect(rightAnswer.status === 'success').toBe(state.outcome === 'verified');
+    expect(state.outcome).toBe('verified');
+    const applied = await stack.appliedCalls(target.value, 'verification.check');
+    expect(applied.map((call) => call.answer.status)).toEqual(['success', 'failure']);
   });
 
   it('answers expired_or_not_found to a check after the window was verified', async () => {

@@ -1,0 +1,77 @@
+/**
+ * A lifecycle call (create, check) made attempt by attempt by the window itself, so that it knows
+ * each attempt's fate. Prelude has no idempotency key: an attempt whose answer was lost may have
+ * been applied (a code sent, a check spent), and the window must read the next answer by Prelude's
+ * lifecycle rules. But only an attempt whose fate is unknown counts: one that Prelude answered with
+ * an error was not applied. With Temporal's own retries the window would see the last failure only.
+ */
+import { ActivityFailure, ApplicationFailure, sleep } from '@temporalio/workflow';
+import { lifecyclePauseMs, lifecycleRetry } from './retry-policies';
+
+/** A call's answer, and whether an earlier attempt of it may have reached Prelude. */
+export interface Attempted<T> {
+  value: T;
+  earlierMayHaveReached: boolean;
+}
+
+/** Every attempt failed; `mayHaveReached` when one of them may have been applied all the same. */
+export class AttemptsFailed extends Error {
+  override readonly name = 'AttemptsFailed';
+  constructor(
+    readonly lastFailure: unknown,
+    readonly mayHaveReached: boolean,
+  ) {
+    super(lastFailure instanceof Error ? lastFailure.message : String(lastFailure));
+  }
+}
+
+/** Runs `attempt` until it answers, on {@link lifecycleRetry}'s schedule. */
+export async function attemptLifecycleCall<T>(attempt: () => Promise<T>): Promise<Attempted<T>> {
+  let earlierMayHaveReached = false;
+  for (let number = 1; ; number += 1) {
+    try {
+      return { value: await attempt(), earlierMayHaveReached };
+    } catch (error) {
+      const fate = fateOf(error);
+      earlierMayHaveReached ||= fate.mayHaveReached;
+      if (!fate.retryable || number >= lifecycleRetry.maximumAttempts) {
+        throw new AttemptsFailed(error, earlierMayHaveReached);
+      }
+      await sleep(fate.retryAfterMs ?? lifecyclePauseMs(number));
+    }
+  }
+}
+
+interface Fate {
+  /** The attempt may have been applied: its answer, if any, never came back readable. */
+  mayHaveReached: boolean;
+  retryable: boolean;
+  retryAfterMs?: number;
+}
+
+/**
+ * What a failed attempt tells. Prelude answered with an error status (5xx, 429, 4xx): not applied.
+ * Anything else (a timeout, a cut connection, a worker that died mid-call, an unreadable 2xx) may
+ * have been. A wait Prelude asks for that is longer than the schedule's longest pause is not waited
+ * out: the caller is waiting on the answer, and gets Prelude's refusal now.
+ */
+function fateOf(error: unknown): Fate {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  if (!(failure instanceof ApplicationFailure)) return { mayHaveReached: true, retryable: true };
+  const { status, retryAfterMs } = answerOf(failure);
+  return {
+    mayHaveReached: status === undefined || (status >= 200 && status < 300),
+    retryable: !failure.nonRetryable && (retryAfterMs ?? 0) <= lifecycleRetry.maximumInterval,
+    retryAfterMs,
+  };
+}
+
+/** What Prelude answered, as the activity's failure details carry it (activities/failures.ts). */
+function answerOf(failure: ApplicationFailure): { status?: number; retryAfterMs?: number } {
+  const [details] = failure.details ?? [];
+  const { status, retryAfterMs } = (details ?? {}) as { status?: unknown; retryAfterMs?: unknown };
+  return {
+    status: typeof status === 'number' ? status : undefined,
+    retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
+  };
+}
