@@ -2,7 +2,7 @@
  * The per-target limits entity: counts the windows and sends of one target over a sliding period,
  * durably, across every window of that target. Reservations over the limits are refused by the
  * update's validator, so a flood of refused requests writes nothing to history. It continues as new
- * before its history grows long, and ends once nothing it counts is inside the period any more.
+ * when Temporal suggests it (its history grows with every grant), and ends once nothing it counts is inside the period any more.
  */
 import {
   allHandlersFinished,
@@ -24,8 +24,6 @@ import {
 
 /** Reservation IDs kept for deduplication: more than a period's worth of sends at any sane limit. */
 const recentKept = 200;
-/** Events after which the entity starts afresh (well under Temporal's own suggestion). */
-const historyEventsKept = 1_000;
 
 /** The limits entity of one target. */
 export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<void> {
@@ -98,10 +96,10 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     const last = Math.max(...windows, ...sends);
     if (!Number.isFinite(last)) break;
     await condition(
-      () => changed !== seen || workflowInfo().historyLength > historyEventsKept,
+      () => changed !== seen || workflowInfo().continueAsNewSuggested,
       last + periodMs() - Date.now(),
     );
-    if (workflowInfo().historyLength > historyEventsKept) {
+    if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof targetLimitsWorkflow>({
         targetKey: input.targetKey,

@@ -4,7 +4,9 @@
  * retention period removes them.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { windowIdPrefix } from '../../workflows';
+import { targetKeySearchAttribute } from '../../workflows/search-attributes';
+import { targetLimitsWorkflow } from '../../workflows/target-limits';
+import { windowIdPrefix } from '../../workflows/verification-messages';
 import type { Target } from '../prelude';
 import { isNotFound } from './calls';
 import { targetKey } from './ids';
@@ -41,7 +43,9 @@ export async function forgetTarget(
   executions.set(windowId, { workflowId: windowId });
   // …and every run filed under the target, closed windows and webhook ingests alike. The limits
   // entity stays: it holds only times under the key, and forgetting must not reset a target's limits.
-  const query = `(WorkflowId = '${windowId}' OR PreludeTargetKey = '${key}') AND WorkflowType != 'targetLimitsWorkflow'`;
+  const query =
+    `(WorkflowId = '${windowId}' OR ${targetKeySearchAttribute.name} = '${key}') ` +
+    `AND WorkflowType != '${targetLimitsWorkflow.name}'`;
   for await (const execution of client.workflow.list({ query })) {
     executions.set(`${execution.workflowId}/${execution.runId}`, execution);
   }

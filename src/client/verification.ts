@@ -214,7 +214,8 @@ async function pendingIfSending(client: Client, windowId: string, error: unknown
     }
     throw readError;
   }
-  const taken = description.status.name === 'RUNNING' && (description.historyLength ?? 0) > 2;
+  const taken =
+    description.status.name === 'RUNNING' && (description.historyLength ?? 0) > historyOfAnUntakenWindow;
   if (!taken) return error;
   return new VerificationError(
     'pending',
@@ -223,6 +224,9 @@ async function pendingIfSending(client: Client, windowId: string, error: unknown
     windowId,
   );
 }
+
+/** The events of a window no worker has taken yet: WorkflowExecutionStarted, WorkflowTaskScheduled. */
+const historyOfAnUntakenWindow = 2;
 
 /** No window, or a closed one, whatever closed it: one answer, so nothing is learnt about a target. */
 function noWindow(windowId: string): CheckCodeResult {

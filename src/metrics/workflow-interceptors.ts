@@ -16,7 +16,14 @@ import {
   type WorkflowInboundCallsInterceptor,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
-import type { DeliveryStatusReport, VerificationInput, VerificationState } from '../../workflows';
+import { verificationWorkflow } from '../../workflows/verification';
+import {
+  checkCodeUpdate,
+  deliveryStatusSignal,
+  type DeliveryStatusReport,
+  type VerificationInput,
+  type VerificationState,
+} from '../../workflows/verification-messages';
 import type { LabelledTarget } from './labels';
 import type { WindowMetricsSinks } from './window-sinks';
 
@@ -75,13 +82,13 @@ class WindowMetricsInterceptor implements WorkflowInboundCallsInterceptor {
     try {
       next(input);
     } catch (error) {
-      if (input.name === 'checkCode') this.#checked(refusalOf(error), input.updateId);
+      if (input.name === checkCodeUpdate.name) this.#checked(refusalOf(error), input.updateId);
       throw error;
     }
   }
 
   handleUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'handleUpdate'>) {
-    if (input.name !== 'checkCode') return next(input);
+    if (input.name !== checkCodeUpdate.name) return next(input);
     return observe(
       next(input),
       (result) => this.#checked((result as { status: string }).status, input.updateId),
@@ -90,7 +97,7 @@ class WindowMetricsInterceptor implements WorkflowInboundCallsInterceptor {
   }
 
   handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>) {
-    if (input.signalName === 'deliveryStatus') {
+    if (input.signalName === deliveryStatusSignal.name) {
       const report = input.args[0] as DeliveryStatusReport | undefined;
       // A redelivered report changes nothing in the window: it is not counted again either.
       if (report && !this.#reportsSeen.has(report.eventId)) {
@@ -109,4 +116,6 @@ class WindowMetricsInterceptor implements WorkflowInboundCallsInterceptor {
 
 /** The interceptors of each workflow run: verification windows only. */
 export const interceptors: WorkflowInterceptorsFactory = () =>
-  workflowInfo().workflowType === 'verificationWorkflow' ? { inbound: [new WindowMetricsInterceptor()] } : {};
+  workflowInfo().workflowType === verificationWorkflow.name
+    ? { inbound: [new WindowMetricsInterceptor()] }
+    : {};

@@ -9,6 +9,9 @@ import { EncryptionCodec } from '../../src/codec';
 import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import { ingestWorkflowId } from '../../workflows';
+import { targetKeySearchAttribute } from '../../workflows/search-attributes';
+import { targetLimitsWorkflow } from '../../workflows/target-limits';
+import { windowIdPrefix } from '../../workflows/verification-messages';
 import { expectDocumented } from '../docs/openapi-conformance';
 import { api, strip } from '../support/api';
 import { eventually } from '../support/eventually';
@@ -142,8 +145,10 @@ describe('HTTP service end to end', () => {
     // there, and a late report about the canceled run's attempt can be recorded on this run (README,
     // "Webhooks").
     await deliveredReport(stack, second.body.id, { anyAttempt: true });
-    const key = String(first.body.id).slice('verification-'.length);
-    const filed = `(WorkflowId = '${first.body.id}' OR PreludeTargetKey = '${key}') AND WorkflowType != 'targetLimitsWorkflow'`;
+    const key = String(first.body.id).slice(windowIdPrefix.length);
+    const filed =
+      `(WorkflowId = '${first.body.id}' OR ${targetKeySearchAttribute.name} = '${key}') ` +
+      `AND WorkflowType != '${targetLimitsWorkflow.name}'`;
     const filedRuns = async () => {
       const runs: { workflowId: string; runId: string }[] = [];
       for await (const run of stack.client.workflow.list({ query: filed })) runs.push(run);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../temporal.config';
+import { customSearchAttributes } from '../../workflows/search-attributes';
 import { createGreetingActivities } from '../fixtures/greeting-activities';
 
 describe('the Temporal chain on a real dev server', () => {
@@ -44,7 +45,7 @@ describe('the Temporal chain on a real dev server', () => {
       namespace: temporal.namespace,
     });
     expect(Object.keys(customAttributes ?? {})).toEqual(
-      expect.arrayContaining(['PreludeOutcome', 'PreludeTargetKey', 'PreludeVerificationId']),
+      expect.arrayContaining(customSearchAttributes.map((attribute) => attribute.name)),
     );
   });
 });
