@@ -27,6 +27,9 @@
  *   that, 120 s from the flow's start, or the run's deadline CHAOS_DEADLINE_MS);
  * - `lost_checks`: checks the sandbox spent on a flow's number (answered `success` or `failure`,
  *   from its call log) beyond the window's `checks_used`, summed over the flows;
+ * - `overcounted_checks`: the window's `checks_used` beyond the checks the sandbox spent, summed;
+ *   `overcounted_checks_without_a_crash`: those of flows where no worker or dev server kill fell
+ *   while a check was under way. Only an attempt cut by a crash has an unknown fate, so this is 0;
  * - `duplicate_sends`: codes the sandbox sent to a flow's number (create calls answered 200) beyond
  *   the window's `attempts`, summed;
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
@@ -108,6 +111,8 @@ export interface ChaosSummary {
   wrong_outcome: number;
   stuck: number;
   lost_checks: number;
+  overcounted_checks: number;
+  overcounted_checks_without_a_crash: number;
   duplicate_sends: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
@@ -352,6 +357,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       wrong_outcome: flows.filter((f) => f.verdict === 'wrong_outcome').length,
       stuck: flows.filter((f) => f.verdict === 'stuck').length,
       lost_checks: accounting.reduce((sum, a) => sum + a.lostChecks, 0),
+      overcounted_checks: accounting.reduce((sum, a) => sum + a.overcountedChecks, 0),
+      overcounted_checks_without_a_crash: accounting
+        .filter((a) => !checkCutByCrash(a.flow, outages))
+        .reduce((sum, a) => sum + a.overcountedChecks, 0),
       duplicate_sends: accounting.reduce((sum, a) => sum + a.duplicateSends, 0),
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
@@ -373,7 +382,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       );
     }
     evidence = accounting
-      .filter((a) => a.flow.verdict !== 'correct' || a.lostChecks > 0 || a.duplicateSends > 0)
+      .filter(
+        (a) =>
+          a.flow.verdict !== 'correct' ||
+          a.lostChecks > 0 ||
+          a.duplicateSends > 0 ||
+          (a.overcountedChecks > 0 && !checkCutByCrash(a.flow, outages)),
+      )
       .map((a) => a.evidence);
     if (!options.signal?.aborted) {
       for (const item of evidence.slice(0, 20)) {
@@ -480,6 +495,7 @@ async function untilTemporalAnswers(address: string, signal: AbortSignal): Promi
 interface Accounting {
   flow: FlowResult;
   lostChecks: number;
+  overcountedChecks: number;
   duplicateSends: number;
   evidence: FlowEvidence;
 }
@@ -518,6 +534,7 @@ async function account(
     results.push({
       flow,
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
+      overcountedChecks: known ? Math.max(0, known.checks_used - checks) : 0,
       duplicateSends: known ? Math.max(0, creates - known.attempts.length) : 0,
       evidence: { flow, windowId, window, sandboxCalls: calls },
     });
@@ -574,6 +591,16 @@ async function workflowHistory(
   } catch (error) {
     return `temporal workflow show failed: ${(error as Error).message}`;
   }
+}
+
+/** Whether a worker or dev server kill fell while one of the flow's checks was under way. */
+function checkCutByCrash(flow: FlowResult, outages: readonly Outage[]): boolean {
+  const checks = flow.steps.filter((s) => s.name === 'wrong_check' || s.name === 'right_check');
+  return outages.some(
+    (outage) =>
+      outage.part !== 'service' &&
+      checks.some((check) => outage.start >= check.start && outage.start <= (check.end ?? Infinity)),
+  );
 }
 
 /** One step of a flow that an outage hit: what hit it, and how long after the hit it was answered. */
@@ -714,8 +741,8 @@ async function main(): Promise<void> {
     signal: interrupt.signal,
   });
   console.log(JSON.stringify(report.summary));
-  const { flows: total, correct } = report.summary;
-  process.exitCode = correct === total && !interrupt.signal.aborted ? 0 : 1;
+  const { flows: total, correct, overcounted_checks_without_a_crash: overcounted } = report.summary;
+  process.exitCode = correct === total && overcounted === 0 && !interrupt.signal.aborted ? 0 : 1;
 }
 
 if (require.main === module) {
