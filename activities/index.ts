@@ -4,13 +4,11 @@
  */
 import type { Client } from '@temporalio/client';
 import type { PreludeClient } from '../src/prelude';
-import { createIngestActivities } from './ingest';
 import { createLimitsActivities } from './limits';
 import { createNotifyActivities } from './notify';
 import { createVerifyActivities } from './verify';
 import { createWatchActivities } from './watch';
 
-export * from './ingest';
 export * from './limits';
 export * from './notify';
 export * from './verify';
@@ -22,7 +20,7 @@ export interface ActivityDependencies {
   prelude: PreludeClient;
   /** The webhook URL Prelude should post to (`PRELUDE_CALLBACK_URL`). */
   callbackUrl?: string;
-  /** The Temporal client the ingest signals workflows with. */
+  /** The Temporal client the limits activities reach the per-target entity with. */
   client: Client;
 }
 
@@ -32,7 +30,6 @@ export function createActivities(deps: ActivityDependencies) {
     ...createVerifyActivities(deps),
     ...createWatchActivities(deps),
     ...createNotifyActivities(deps),
-    ...createIngestActivities(deps),
     ...createLimitsActivities(deps),
   };
 }

@@ -4,7 +4,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { targetKeySearchAttribute } from '../workflows/search-attributes';
 import { targetLimitsWorkflow } from '../workflows/target-limits';
+import type { OutcomeReport } from '../workflows/outcome-report';
 import {
+  outcomeReportSignal,
   reserveSendUpdate,
   targetLimitsIdPrefix,
   targetRateLimited,
@@ -26,15 +28,45 @@ export type ReservationOutcome =
 
 const refusalDetails = z.object({ retryAfterSeconds: z.number() });
 
-/** Builds the activity that asks a target's limits entity for leave to send. */
+/** Input of {@link LimitsActivities.handOverOutcomeReport}. */
+export interface HandOverOutcomeReportInput {
+  targetKey: string;
+  report: OutcomeReport;
+}
+
+/** Builds the activities that reach a target's limits entity. */
 export function createLimitsActivities({ client }: { client: Client }) {
+  /** How the entity is started when a call finds it ended (on the calling activity's task queue). */
+  const entityStart = (targetKey: string) => ({
+    workflowId: `${targetLimitsIdPrefix}${targetKey}`,
+    taskQueue: Context.current().info.taskQueue,
+    args: [{ targetKey }] as [{ targetKey: string }],
+    // Every send waits on this entity: a task stuck on a dead worker must move on fast.
+    workflowTaskTimeout: userFacingWorkflowTaskTimeout,
+    typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
+  });
   return {
+    /**
+     * Hands a closed window's report to the target's entity (started when it has ended), which makes
+     * it. A report handed over twice is made once.
+     */
+    async handOverOutcomeReport({ targetKey, report }: HandOverOutcomeReportInput): Promise<void> {
+      await runActivityCall((signal) =>
+        client.withAbortSignal(signal, () =>
+          client.workflow.signalWithStart(targetLimitsWorkflow, {
+            ...entityStart(targetKey),
+            signal: outcomeReportSignal,
+            signalArgs: [report],
+          }),
+        ),
+      );
+    },
+
     /**
      * Asks the target's limits entity (started on first use, on this activity's task queue) for one
      * send, and a window when `opensWindow`. Retried reservations are deduplicated by their ID.
      */
     async reserveTargetSend({ targetKey, ...request }: ReserveTargetSendInput): Promise<ReservationOutcome> {
-      const { taskQueue } = Context.current().info;
       return runActivityCall(async (signal) => {
         try {
           const usage = await client.withAbortSignal(signal, () =>
@@ -42,13 +74,8 @@ export function createLimitsActivities({ client }: { client: Client }) {
               args: [request],
               updateId: request.reservationId,
               startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
-                workflowId: `${targetLimitsIdPrefix}${targetKey}`,
-                taskQueue,
-                args: [{ targetKey }],
+                ...entityStart(targetKey),
                 workflowIdConflictPolicy: 'USE_EXISTING',
-                // Every send waits on this entity: a task stuck on a dead worker must move on fast.
-                workflowTaskTimeout: userFacingWorkflowTaskTimeout,
-                typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
               }),
             }),
           );

@@ -40,10 +40,12 @@ export interface LifecycleRefusal {
  * attempt may have reached it is for the caller to know (the window makes its attempts itself,
  * workflows/call-attempts.ts).
  */
-export type CreateVerificationOutcome = { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal;
+export type CreateVerificationOutcome =
+  { kind: 'sent'; response: CreateVerificationResponse } | LifecycleRefusal;
 
 /** Outcome of a check call (one attempt's, as for create). */
-export type CheckVerificationOutcome = { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal;
+export type CheckVerificationOutcome =
+  { kind: 'checked'; response: CheckVerificationResponse } | LifecycleRefusal;
 
 /** Input of {@link VerifyActivities.checkVerification}. */
 export interface CheckVerificationInput {

@@ -46,20 +46,18 @@ export const reservationAttemptTimeoutMs = 3_000;
 export const sideCallOptions: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
   heartbeatTimeout,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+  },
 };
 
 /** Notify sends: no idempotency key either, so as few attempts as the lifecycle calls. */
 export const notifySendOptions: ActivityOptions = {
   ...sideCallOptions,
   retry: { ...sideCallOptions.retry, maximumAttempts: 3 },
-};
-
-/** The webhook ingest: signalling a workflow is idempotent per event, so it retries until it lands. */
-export const ingestOptions: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  heartbeatTimeout,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 
 /**

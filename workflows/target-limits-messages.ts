@@ -1,9 +1,11 @@
 /**
  * The per-target limits entity's contract: one long-lived workflow per target key
  * (`target-limits-<key>`) that grants windows and sends across every window of the target, so that a
- * number cannot be pumped with SMS by opening window after window (toll fraud).
+ * number cannot be pumped with SMS by opening window after window (toll fraud). It also makes the
+ * reports of the target's closed windows (outcome-report.ts), so that no workflow runs per report.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { OutcomeReport } from './outcome-report';
 
 /** Every limits entity's workflow ID is this prefix followed by the target key. */
 export const targetLimitsIdPrefix = 'target-limits-';
@@ -44,6 +46,8 @@ export interface TargetLimitsInput {
   /** Recent reservation IDs, so that a retried reservation after continue-as-new is not counted twice. */
   recent?: string[];
   limits?: TargetLimits;
+  /** Closed windows' reports not made yet. */
+  reports?: OutcomeReport[];
 }
 
 /** The failure type a refused reservation carries (with `retryAfterSeconds` in its details). */
@@ -53,3 +57,10 @@ export const targetRateLimited = 'target_rate_limited';
 export const reserveSendUpdate = defineUpdate<TargetUsage, [ReserveSendRequest]>('reserveSend');
 /** The target's usage as it stands. */
 export const targetUsageQuery = defineQuery<TargetUsage>('usage');
+/** A closed window's report, for the entity to make (signalled with start: the entity may have ended). */
+export const outcomeReportSignal = defineSignal<[OutcomeReport]>('reportOutcome');
+/**
+ * Drops every report not made yet and continues as new at once, so that the target's personal data
+ * leaves the entity's history (forgetting a target); the counts are kept.
+ */
+export const forgetReportsUpdate = defineUpdate<void, []>('forgetReports');

@@ -2,7 +2,8 @@
  * The per-target limits entity: counts the windows and sends of one target over a sliding period,
  * durably, across every window of that target. Reservations over the limits are refused by the
  * update's validator, so a flood of refused requests writes nothing to history. It continues as new
- * when Temporal suggests it (its history grows with every grant), and ends once nothing it counts is inside the period any more.
+ * when Temporal suggests it (its history grows with every grant), and ends once nothing it counts
+ * is inside the period any more and every closed window's report handed to it is made.
  */
 import {
   allHandlersFinished,
@@ -12,7 +13,10 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { makeOutcomeReport } from './outcome-report';
 import {
+  forgetReportsUpdate,
+  outcomeReportSignal,
   reserveSendUpdate,
   targetRateLimited,
   targetUsageQuery,
@@ -32,6 +36,8 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   const recent = input.recent ?? [];
   let limits: TargetLimits | undefined = input.limits;
   let changed = 0;
+  let reports = input.reports ?? [];
+  let forgetting = false;
 
   const periodMs = (of: TargetLimits | undefined = limits) => (of?.periodSeconds ?? 0) * 1000;
   const inPeriod = (times: number[], of?: TargetLimits) => times.filter((t) => t > Date.now() - periodMs(of));
@@ -56,14 +62,23 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     Math.max(1, Math.ceil((Math.min(...times) + periodMs(of) - Date.now()) / 1000));
 
   setHandler(targetUsageQuery, usage);
+  setHandler(outcomeReportSignal, (report) => {
+    // Handed over twice (the window's call retried): made once.
+    if (recent.includes(report.reportId) || reports.some((r) => r.reportId === report.reportId)) return;
+    reports.push(report);
+    changed += 1;
+  });
+  setHandler(forgetReportsUpdate, () => {
+    reports = [];
+    forgetting = true;
+  });
   setHandler(
     reserveSendUpdate,
     (request: ReserveSendRequest): TargetUsage => {
       limits = request.limits;
       prune();
       if (!recent.includes(request.reservationId)) {
-        recent.push(request.reservationId);
-        if (recent.length > recentKept) recent.shift();
+        remember(recent, request.reservationId);
         if (request.opensWindow) windows.push(Date.now());
         sends.push(Date.now());
         changed += 1;
@@ -89,26 +104,43 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     },
   );
 
-  // Lives while something it counts is inside the period; each grant restarts the wait.
+  const startAfresh = async () => {
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof targetLimitsWorkflow>({
+      targetKey: input.targetKey,
+      windows,
+      sends,
+      recent,
+      limits,
+      reports,
+    });
+  };
+
+  // Lives while something it counts is inside the period or a report is to be made; each grant and
+  // each report restarts the wait.
   for (;;) {
+    const report = reports[0];
+    if (report) {
+      await makeOutcomeReport(report);
+      reports = reports.filter((r) => r !== report);
+      remember(recent, report.reportId);
+    }
+    if (forgetting || workflowInfo().continueAsNewSuggested) await startAfresh();
+    if (reports.length > 0) continue;
     const seen = changed;
     prune();
     const last = Math.max(...windows, ...sends);
     if (!Number.isFinite(last)) break;
     await condition(
-      () => changed !== seen || workflowInfo().continueAsNewSuggested,
+      () => changed !== seen || forgetting || workflowInfo().continueAsNewSuggested,
       last + periodMs() - Date.now(),
     );
-    if (workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof targetLimitsWorkflow>({
-        targetKey: input.targetKey,
-        windows,
-        sends,
-        recent,
-        limits,
-      });
-    }
   }
   await condition(allHandlersFinished);
+}
+
+/** Keeps an ID among the recent ones, the oldest dropped past {@link recentKept}. */
+function remember(recent: string[], id: string): void {
+  recent.push(id);
+  if (recent.length > recentKept) recent.shift();
 }

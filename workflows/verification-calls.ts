@@ -27,6 +27,7 @@ export function lifecycleCalls(settings: LifecycleCallSettings) {
     // attempt, and a right code that Prelude accepted just before the crash would read as expired.
     check: proxyActivities<Activities>(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
     predict: proxy(predictOptions(settings.attemptTimeoutMs)),
-    reserve: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
+    // The target's limits entity: reservations, and closed windows' reports.
+    entity: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
   };
 }

@@ -36,7 +36,7 @@ import {
   type VerificationState,
   type WindowPolicy,
 } from './verification-messages';
-import type { WindowOutcomeInput } from './window-outcome';
+import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
@@ -135,17 +135,20 @@ export class VerificationWindow {
 
   async #open(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const reservation = await this.#reserveSend(true);
+      // Neither waits for the other: a send pays for the slower of the two, not for both. A send
+      // the limits refuse has then asked Watch for nothing, which only a target over its windows
+      // for the period costs.
+      const [reservation, prediction] = await Promise.all([
+        this.#reserveSend(true),
+        this.#policy.fraudMode === 'off' ? undefined : this.#predict(request),
+      ]);
       if (!reservation.granted) {
         this.#close('rate_limited');
         throw targetRateLimited(reservation);
       }
-      if (this.#policy.fraudMode !== 'off') {
-        const prediction = await this.#predict(request);
-        if (this.#policy.fraudMode === 'enforce' && prediction?.prediction === 'suspicious') {
-          this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
-          return this.#sendResult('blocked');
-        }
+      if (this.#policy.fraudMode === 'enforce' && prediction?.prediction === 'suspicious') {
+        this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
+        return this.#sendResult('blocked');
       }
       const { value: outcome, earlierMayHaveReached } = await this.#create(request);
       if (outcome.kind === 'refused') {
@@ -193,7 +196,7 @@ export class VerificationWindow {
    * one, or one whose send then failed, is counted once.
    */
   async #reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
-    const reservation = await this.#calls.reserve.reserveTargetSend({
+    const reservation = await this.#calls.entity.reserveTargetSend({
       targetKey: this.#input.targetKey,
       reservationId: `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`,
       opensWindow,
@@ -238,7 +241,13 @@ export class VerificationWindow {
     const { target, windowId } = this.#state;
     try {
       return await attemptLifecycleCall(() =>
-        this.#calls.create.createVerification({ target, correlationId: windowId, signals, options, dispatchId }),
+        this.#calls.create.createVerification({
+          target,
+          correlationId: windowId,
+          signals,
+          options,
+          dispatchId,
+        }),
       );
     } catch (error) {
       throw error instanceof AttemptsFailed ? error.lastFailure : error;
@@ -559,16 +568,26 @@ export class VerificationWindow {
     if (this.isOpen) await this.#turn.run(() => this.#closeOutOfTime());
   }
 
-  /** What the closed window tells Prelude afterwards (see `window-outcome.ts`). */
-  outcomeReport(): WindowOutcomeInput {
+  /**
+   * Hands what the closed window tells Prelude afterwards (outcome-report.ts) to the target's limits
+   * entity, when there is anything to tell. Best effort: the outcome stands either way.
+   */
+  async handOverOutcomeReport(): Promise<void> {
     const { target, windowId, outcome, sendsUsed, policy } = this.#state;
-    return {
+    const report: OutcomeReport = {
       target,
       windowId,
       outcome,
       sendsUsed,
+      reportId: workflowInfo().runId,
       policy: { watchFeedback: policy.watchFeedback, successTemplateId: policy.successTemplateId },
     };
+    if (!hasOutcomeToReport(report)) return;
+    try {
+      await this.#calls.entity.handOverOutcomeReport({ targetKey: this.#input.targetKey, report });
+    } catch (error) {
+      log.warn('handing the outcome report over failed', { error: describe(error) });
+    }
   }
 
   /** A window out of time (ours, or Prelude's) ended on its sends when it had none left. */

@@ -5,8 +5,7 @@
  * is enforced by update validators, so refused requests never reach the history. The rules
  * themselves live in {@link VerificationWindow}; this file is the window's life, in order.
  */
-import { allHandlersFinished, condition, setHandler, sleep, startChild } from '@temporalio/workflow';
-import { targetKeySearchAttribute } from './search-attributes';
+import { allHandlersFinished, condition, setHandler, sleep } from '@temporalio/workflow';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -17,7 +16,6 @@ import {
   type VerificationState,
 } from './verification-messages';
 import { VerificationWindow } from './verification-window';
-import { hasOutcomeToReport, windowOutcomeWorkflow } from './window-outcome';
 
 /** The verification window. Returns its final state. */
 export async function verificationWorkflow(input: VerificationInput): Promise<VerificationState> {
@@ -43,7 +41,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
   // completes, and Prelude is told how the window ended.
   await window.expire();
   await condition(allHandlersFinished);
-  await startOutcomeReport(window, input.targetKey);
+  await window.handOverOutcomeReport();
   return window.snapshot();
 }
 
@@ -64,20 +62,4 @@ async function fallBackUntilDeadline(window: VerificationWindow): Promise<void> 
     const due = window.fallbackDueNow();
     if (due && !deadlinePassed) await window.fallBack(due);
   }
-}
-
-/**
- * Starts the run that reports a closed window's outcome (abandoned: it outlives the window), when
- * there is anything to report, so that the window can complete at once.
- */
-async function startOutcomeReport(window: VerificationWindow, targetKey: string): Promise<void> {
-  const report = window.outcomeReport();
-  if (!hasOutcomeToReport(report)) return;
-  await startChild(windowOutcomeWorkflow, {
-    // Named after the window's opening time, which replays identically (a run ID does not).
-    workflowId: `${report.windowId}-outcome-${window.openedAt}`,
-    args: [report],
-    parentClosePolicy: 'ABANDON',
-    typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
-  });
 }

@@ -3,6 +3,7 @@
  * Prelude's webhook events as they arrive, with the price each one carries.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type { IngestDisposition } from '../ingest';
 import type { WebhookEvent } from '../prelude';
 import { channelLabel, countryOf, currencyLabel, oneOf, type LabelledTarget } from './labels';
 
@@ -23,15 +24,9 @@ const webhookTypes: ReadonlySet<string> = new Set([
   'transactional.message.unknown',
 ]);
 
-/** What the webhook route did with an event: stored it, found it stored already, or refused it. */
+/** What the webhook route did with an event: signalled it (or found no open run for it), or refused it. */
 export type WebhookResult =
-  | 'accepted'
-  | 'duplicate'
-  | 'empty_body'
-  | 'invalid_signature'
-  | 'invalid_json'
-  | 'invalid_event'
-  | 'unavailable';
+  IngestDisposition | 'empty_body' | 'invalid_signature' | 'invalid_json' | 'invalid_event' | 'unavailable';
 
 /** Options of {@link ServiceMetrics}. */
 export interface ServiceMetricsOptions {
@@ -87,7 +82,7 @@ export class ServiceMetrics {
   recordWebhook(event: WebhookEvent | undefined, result: WebhookResult): void {
     const type = event ? oneOf(webhookTypes, event.type) : 'unknown';
     this.webhookEvents.inc({ type, result });
-    if (result !== 'accepted' || !event) return;
+    if (result !== 'applied' || !event) return;
     const payload = event.payload as {
       price?: { amount?: unknown; currency?: unknown };
       target?: LabelledTarget;

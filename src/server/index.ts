@@ -133,7 +133,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(metricsRoutes, { metrics, token: options.metricsToken });
   void app.register(webhookRoutes, {
     client: options.client,
-    taskQueue: options.verification.taskQueue,
     publicKey: options.webhookPublicKey,
     bodyLimitBytes: options.bodyLimitBytes,
     metrics,

@@ -4,6 +4,7 @@
  * Requests' shapes come from the client helpers' schemas (src/client), the same ones backend code meets.
  */
 import { z } from 'zod';
+import { ingestDispositions } from '../ingest';
 import { outcomes } from '../../workflows';
 
 /** A count or a number of seconds: a whole number, never negative. */
@@ -125,7 +126,13 @@ export const windowSchema = z.object({
 /** `POST /webhooks/prelude` answer. */
 export const webhookAnswerSchema = z
   .object({
-    status: z.enum(['accepted', 'duplicate']).describe('duplicate: a redelivery of an event already stored'),
+    status: z.literal('accepted'),
     event_id: z.string(),
+    disposition: z
+      .enum(ingestDispositions)
+      .describe(
+        'applied: signalled to its run (a redelivery is applied once); run_closed: its run has ended; ' +
+          'unknown_target: it names no run of ours; informational: no run waits for it',
+      ),
   })
-  .describe('the event is stored in Temporal (or was already)');
+  .describe('Temporal holds the event, or it names no open run of ours');

@@ -1,7 +1,8 @@
 /**
  * `POST /webhooks/prelude`: Prelude's signed webhooks. The raw body is kept for the signature
- * check; an accepted event becomes an ingest workflow named after the event, so a redelivery is
- * a no-op, and Prelude hears 200 only once Temporal holds the event (else 5xx, and it retries).
+ * check; an accepted event is signalled to the run it is about (../ingest), which applies an event
+ * ID once, and Prelude hears 200 only once Temporal holds the signal (else 5xx, and it retries). An
+ * event for a run that has ended, or for none of ours, is answered 200 and counted.
  *
  * Everything that is not a signed Prelude event is refused with a 4xx before Temporal is
  * contacted: no body, a body that is not JSON, a content type other than JSON, a body over the
@@ -9,8 +10,7 @@
  * logged: an event carries phone numbers.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -21,19 +21,13 @@ import {
   verifyWebhookSignature,
   type WebhookEvent,
 } from '../prelude';
-import {
-  ingestWorkflowId,
-  targetKeySearchAttribute,
-  webhookIngestWorkflow,
-  windowIdPrefix,
-} from '../../workflows';
+import { ingestEvent } from '../ingest';
 import { sendError } from './errors';
 import { errorAnswer, webhookAnswerSchema } from './schemas';
 
 /** What the webhook route needs. */
 export interface WebhookRouteOptions {
   client: Client;
-  taskQueue: string;
   /** PEM public key Prelude (or the sandbox) signs with; without it every webhook is refused. */
   publicKey?: string;
   bodyLimitBytes: number;
@@ -42,9 +36,8 @@ export interface WebhookRouteOptions {
 }
 
 /**
- * What an event ID or a target key must look like to go into a workflow ID or a search attribute:
- * printable ASCII, at most 255 characters. Prelude's are ~30 (`evt_01jn…`, an HMAC); anything else
- * would risk a refusal from Temporal, answered 5xx, that Prelude would retry for ever.
+ * What an event ID must look like to go into a window's history: printable ASCII, at most 255
+ * characters. Prelude's are ~30 (`evt_01jn…`); anything else is refused before Temporal is asked.
  */
 const idPattern = /^[\x21-\x7e]{1,255}$/;
 
@@ -79,8 +72,9 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
       schema: {
         summary: "Prelude's signed webhooks",
         description:
-          'Authenticated by `X-Webhook-Signature`, not by a bearer token. Each event is stored as a Temporal ' +
-          'workflow named after its ID, so a redelivery is applied once; 200 only once Temporal holds it.',
+          'Authenticated by `X-Webhook-Signature`, not by a bearer token. Each event is signalled to the ' +
+          'verification window (or notification) it names, which applies an event ID once; 200 only once ' +
+          'Temporal holds the signal, or when the event names no open run of ours.',
         tags: ['webhooks'],
         security: [],
         headers: signatureHeaders,
@@ -155,21 +149,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
       }
 
       try {
-        await options.client.workflow.start(webhookIngestWorkflow, {
-          workflowId: ingestWorkflowId(event.id),
-          taskQueue: options.taskQueue,
-          args: [event],
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          workflowIdConflictPolicy: 'FAIL',
-          typedSearchAttributes: searchAttributesOf(event),
-        });
-        record(event, 'accepted');
-        return { status: 'accepted' as const, event_id: event.id };
+        const { disposition } = await ingestEvent(options.client, event);
+        record(event, disposition);
+        return { status: 'accepted' as const, event_id: event.id, disposition };
       } catch (error) {
-        if (error instanceof WorkflowExecutionAlreadyStartedError) {
-          record(event, 'duplicate');
-          return { status: 'duplicate' as const, event_id: event.id };
-        }
         record(event, 'unavailable');
         request.log.error({ err: error, eventId: event.id }, 'could not hand the webhook event to Temporal');
         return sendError(reply, 503, 'unavailable', 'the event could not be stored; retry later');
@@ -186,21 +169,4 @@ function loadPublicKey(pem: string | undefined): KeyObject | Error | undefined {
   } catch (error) {
     return error as Error;
   }
-}
-
-/**
- * An ingest run about a verification window carries the window's target key (an opaque HMAC), so
- * that forgetting a target can find and delete its ingest runs along with its windows.
- */
-function searchAttributesOf(event: WebhookEvent): SearchAttributePair[] {
-  const key = windowCorrelationId(event)?.slice(windowIdPrefix.length);
-  return key && idPattern.test(key) ? [{ key: targetKeySearchAttribute, value: key }] : [];
-}
-
-/** `payload.metadata.correlation_id` of an event, when it names a verification window. */
-function windowCorrelationId(event: WebhookEvent): string | undefined {
-  const { metadata } = event.payload as { metadata?: unknown };
-  if (typeof metadata !== 'object' || metadata === null) return undefined;
-  const id = (metadata as { correlation_id?: unknown }).correlation_id;
-  return typeof id === 'string' && id.startsWith(windowIdPrefix) ? id : undefined;
 }

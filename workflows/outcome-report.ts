@@ -1,7 +1,8 @@
 /**
- * What a closed window tells Prelude afterwards (Watch feedback, the success message), in a run of
- * its own: the window itself completes at once, so the next start for the same target opens a new
- * window right away instead of meeting a closed one still busy reporting.
+ * What a closed window tells Prelude afterwards: Watch feedback, the success message. The window
+ * hands its report to the target's limits entity, which makes the calls (target-limits.ts): the
+ * window completes at once, so the next start for the same target opens a new window right away,
+ * and no workflow runs per report.
  */
 import { log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -10,21 +11,23 @@ import type { VerificationState, WindowPolicy } from './verification-messages';
 
 const sideCalls = proxyActivities<Activities>(sideCallOptions);
 
-/** Input of {@link windowOutcomeWorkflow}. */
-export type WindowOutcomeInput = Pick<VerificationState, 'target' | 'windowId' | 'outcome' | 'sendsUsed'> & {
+/** A closed window's report. */
+export type OutcomeReport = Pick<VerificationState, 'target' | 'windowId' | 'outcome' | 'sendsUsed'> & {
+  /** The window's run ID: the same report handed over twice is made once. */
+  reportId: string;
   policy: Pick<WindowPolicy, 'watchFeedback' | 'successTemplateId'>;
 };
 
-/** Whether a closed window has anything to report (most have not: no run is started then). */
-export function hasOutcomeToReport({ policy, outcome, sendsUsed, target }: WindowOutcomeInput): boolean {
+/** Whether a closed window has anything to report (most have not: nothing is handed over then). */
+export function hasOutcomeToReport({ policy, outcome, sendsUsed, target }: OutcomeReport): boolean {
   const feedback = policy.watchFeedback && sendsUsed > 0;
   const message = outcome === 'verified' && !!policy.successTemplateId && target.type === 'phone_number';
   return feedback || message;
 }
 
 /** Watch feedback and the success message: best effort, the window's outcome stands either way. */
-export async function windowOutcomeWorkflow(input: WindowOutcomeInput): Promise<void> {
-  const { target, policy, windowId, outcome, sendsUsed } = input;
+export async function makeOutcomeReport(report: OutcomeReport): Promise<void> {
+  const { target, policy, windowId, outcome, sendsUsed } = report;
   const verified = outcome === 'verified';
   try {
     if (policy.watchFeedback && sendsUsed > 0) {
