@@ -1,14 +1,17 @@
 /**
  * `POST /webhooks/prelude` at its edges, over HTTP against the real stack: everything that is not
- * a signed Prelude event is refused with a 4xx `{ code, message }` and starts nothing; a signed
- * event for no window is acknowledged and changes nothing; an ingest run about a window carries
- * the window's target key, so forgetting a target finds it. (The fuzz suite beside this one throws
- * random requests at the same route; these are the cases it must never get wrong, named.)
+ * a signed Prelude event is refused with a 4xx `{ code, message }` and signals nothing (the window it
+ * names has no signal with its event ID); a signed event is applied to its window once, however
+ * often it comes; a signed event for a window that has ended, or for none of ours, is acknowledged
+ * and changes nothing. (The fuzz suite beside this one throws random requests at the same route;
+ * these are the cases it must never get wrong, named.)
  */
 import { constants, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ingestWorkflowId, targetKeySearchAttribute, windowIdPrefix } from '../../workflows';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { cancelVerificationById, getVerificationById, startVerification } from '../../src/client';
+import { deliveryStatusSignal, windowIdPrefix, type DeliveryStatusReport } from '../../workflows';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
@@ -55,36 +58,70 @@ function post(
 
 const eventId = () => `evt_${randomBytes(13).toString('hex')}`;
 
-function deliveryEvent(id: string, correlationId: string, verificationId = 'vrf_edge') {
+function deliveryEvent(
+  id: string,
+  correlationId: string,
+  verificationId = 'vrf_edge',
+  { status = 'delivered', time = new Date().toISOString() } = {},
+) {
   return JSON.stringify({
     id,
     type: 'verify.delivery_status',
-    created_at: new Date().toISOString(),
+    created_at: time,
     payload: {
       id: 'dls_edge',
       attempt_id: `att_${id}`,
       verification_id: verificationId,
-      status: 'delivered',
-      time: new Date().toISOString(),
+      status,
+      time,
       metadata: { correlation_id: correlationId },
     },
   });
 }
 
-async function started(stack: TestStack, id: string): Promise<boolean> {
-  try {
-    await stack.client.workflow.getHandle(ingestWorkflowId(id)).describe();
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
+/** An open window of the stack's, with its Prelude verification ID. */
+interface Window {
+  id: string;
+  verificationId: string;
+}
+
+async function openWindow(stack: TestStack): Promise<Window> {
+  const sent = await startVerification(stack.client, { target: uniquePhoneTarget() }, stack.options);
+  if (sent.status !== 'success' || !sent.verificationId) throw new Error(`no window opened: ${sent.status}`);
+  return { id: sent.windowId, verificationId: sent.verificationId };
+}
+
+/**
+ * How many `deliveryStatus` signals in a run's history carry an event ID (decoded: payloads are
+ * encrypted). A signal is in the history once Temporal has taken it: no waiting needed.
+ */
+async function signalsCarrying(stack: TestStack, workflowId: string, eventId: string): Promise<number> {
+  const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+  let count = 0;
+  for (const event of history.events ?? []) {
+    const signal = event.workflowExecutionSignaledEventAttributes;
+    if (signal?.signalName !== deliveryStatusSignal.name) continue;
+    let payloads = (signal.input?.payloads ?? []) as Payload[];
+    for (const codec of [...(stack.dataConverter.payloadCodecs ?? [])].reverse())
+      payloads = await codec.decode(payloads);
+    const report = payloads[0] && defaultPayloadConverter.fromPayload<DeliveryStatusReport>(payloads[0]);
+    if (report?.eventId === eventId) count += 1;
   }
+  return count;
+}
+
+/** The window's attempts a webhook named `attemptId`. */
+async function attemptsNamed(stack: TestStack, windowId: string, attemptId: string) {
+  const state = await getVerificationById(stack.client, windowId, stack.options);
+  return state.attempts.filter((attempt) => attempt.attemptId === attemptId);
 }
 
 const errorBody = { code: expect.any(String), message: expect.any(String) };
 
 describe('webhook edge cases', () => {
   let stack: TestStack;
+  /** The window the refused events name: none of them may reach it. */
+  let window: Window;
   const json = { 'content-type': 'application/json' };
 
   beforeAll(async () => {
@@ -94,6 +131,7 @@ describe('webhook edge cases', () => {
         SANDBOX_WEBHOOK_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       },
     });
+    window = await openWindow(stack);
   });
   afterAll(async () => {
     await stack?.stop();
@@ -106,9 +144,9 @@ describe('webhook edge cases', () => {
     expect(missing).toEqual({ status: 400, body: { ...errorBody, code: 'empty_body' } });
   });
 
-  it('refuses a missing, malformed or wrong signature with 401 and starts nothing', async () => {
+  it('refuses a missing, malformed or wrong signature with 401 and signals nothing', async () => {
     const id = eventId();
-    const body = deliveryEvent(id, `${windowIdPrefix}${randomBytes(16).toString('hex')}`);
+    const body = deliveryEvent(id, window.id, window.verificationId);
     const { privateKey: otherKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const wrong = `rsassa-pss-sha256=${sign('sha256', Buffer.from(body), {
       key: otherKey,
@@ -130,7 +168,16 @@ describe('webhook edge cases', () => {
       body.replace('delivered', 'undeliverable'),
     );
     expect(tampered).toEqual({ status: 401, body: { ...errorBody, code: 'invalid_signature' } });
-    expect(await started(stack, id)).toBe(false);
+    expect(await signalsCarrying(stack, window.id, id)).toBe(0);
+    expect(await attemptsNamed(stack, window.id, `att_${id}`)).toEqual([]);
+
+    // The same event signed is applied: the refusals above were what kept it out.
+    const signed = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
+    expect(signed).toEqual({
+      status: 200,
+      body: { status: 'accepted', event_id: id, disposition: 'applied' },
+    });
+    expect(await signalsCarrying(stack, window.id, id)).toBe(1);
   });
 
   it('refuses a signed body that is not JSON, not an event, or has an unusable ID, with 400', async () => {
@@ -139,11 +186,13 @@ describe('webhook edge cases', () => {
       expect(answer.status).toBe(400);
       expect(answer.body).toEqual({ ...errorBody, code: expect.stringMatching(/^invalid_(json|event)$/) });
     }
-    for (const id of ['evt with space', 'evt_\u202e', 'x'.repeat(256)]) {
-      const body = deliveryEvent(id, 'nobody');
+    const unusable = ['evt with space', 'evt_\u202e', 'x'.repeat(256)];
+    for (const id of unusable) {
+      const body = deliveryEvent(id, window.id, window.verificationId);
       const answer = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
       expect(answer).toEqual({ status: 400, body: { ...errorBody, code: 'invalid_event' } });
     }
+    for (const id of unusable) expect(await signalsCarrying(stack, window.id, id)).toBe(0);
   });
 
   it('refuses a body over the limit with 413 and a content type other than JSON with 415', async () => {
@@ -152,7 +201,7 @@ describe('webhook edge cases', () => {
     expect(oversized).toEqual({ status: 413, body: { ...errorBody, code: 'payload_too_large' } });
 
     const id = eventId();
-    const body = deliveryEvent(id, 'nobody');
+    const body = deliveryEvent(id, window.id, window.verificationId);
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json']) {
       const answer = await post(
         stack,
@@ -163,65 +212,96 @@ describe('webhook edge cases', () => {
     }
     const untyped = await post(stack, { 'x-webhook-signature': signature(body) }, body);
     expect(untyped.status).toBe(415);
-    expect(await started(stack, id)).toBe(false);
+    expect(await signalsCarrying(stack, window.id, id)).toBe(0);
     // The JSON type with parameters is JSON.
     const charset = await post(
       stack,
       { 'content-type': 'application/json; charset=utf-8', 'x-webhook-signature': signature(body) },
       body,
     );
-    expect(charset).toEqual({ status: 200, body: { status: 'accepted', event_id: id } });
+    expect(charset).toEqual({
+      status: 200,
+      body: { status: 'accepted', event_id: id, disposition: 'applied' },
+    });
+    expect(await signalsCarrying(stack, window.id, id)).toBe(1);
   });
 
-  it('acknowledges a signed event for no window, and it changes nothing', async () => {
-    const nobody = `${windowIdPrefix}${randomBytes(16).toString('hex')}`;
+  it('applies a window’s event once: a redelivery of its event ID changes nothing', async () => {
+    const own = await openWindow(stack);
     const id = eventId();
-    const body = deliveryEvent(id, nobody);
+    const sentAt = new Date().toISOString();
+    const body = deliveryEvent(id, own.id, own.verificationId, { time: sentAt });
+    const deliver = (bytes: string) =>
+      post(stack, { ...json, 'x-webhook-signature': signature(bytes) }, bytes);
+    const accepted = { status: 200, body: { status: 'accepted', event_id: id, disposition: 'applied' } };
+
+    expect(await deliver(body)).toEqual(accepted);
+    const applied = await eventually(
+      async () => {
+        const [attempt, ...more] = await attemptsNamed(stack, own.id, `att_${id}`);
+        return attempt?.deliveryStatus === 'delivered' && more.length === 0 && attempt;
+      },
+      { description: 'the event applied to its window' },
+    );
+    expect(applied).toMatchObject({ deliveryStatus: 'delivered', deliveryUpdatedAt: sentAt });
+
+    // Prelude's redelivery (the same bytes), then the same event ID with a later, different report:
+    // each is taken (200), neither is applied again.
+    expect(await deliver(body)).toEqual(accepted);
+    const altered = deliveryEvent(id, own.id, own.verificationId, {
+      status: 'undeliverable',
+      time: new Date(Date.parse(sentAt) + 60_000).toISOString(),
+    });
+    expect(await deliver(altered)).toEqual(accepted);
+    expect(await signalsCarrying(stack, own.id, id)).toBe(3);
+    // A window takes its signals in order: once a later event is in, it has seen all three.
+    const marker = eventId();
+    const after = deliveryEvent(marker, own.id, own.verificationId);
+    expect(await deliver(after)).toMatchObject({ status: 200, body: { disposition: 'applied' } });
+    await eventually(async () => (await attemptsNamed(stack, own.id, `att_${marker}`)).length === 1, {
+      description: 'a later event applied to the window',
+    });
+    expect(await attemptsNamed(stack, own.id, `att_${id}`)).toEqual([applied]);
+  });
+
+  it('acknowledges a signed event for a window that has ended, and it changes nothing', async () => {
+    const ended = await openWindow(stack);
+    await cancelVerificationById(stack.client, ended.id, stack.options);
+    await stack.client.workflow.getHandle(ended.id).result();
+    const id = eventId();
+    const body = deliveryEvent(id, ended.id, ended.verificationId);
     const answer = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
-    expect(answer).toEqual({ status: 200, body: { status: 'accepted', event_id: id } });
-    const ingest = await stack.client.workflow.getHandle(ingestWorkflowId(id)).result();
-    expect(ingest).toMatchObject({ eventId: id, disposition: 'window_closed', workflowId: nobody });
+    expect(answer).toEqual({
+      status: 200,
+      body: { status: 'accepted', event_id: id, disposition: 'run_closed' },
+    });
+    expect(await signalsCarrying(stack, ended.id, id)).toBe(0);
+
+    // A window ID of ours that never ran: the same answer, and no run appears.
+    const nobody = `${windowIdPrefix}${randomBytes(16).toString('hex')}`;
+    const other = eventId();
+    const forNobody = deliveryEvent(other, nobody);
+    expect(await post(stack, { ...json, 'x-webhook-signature': signature(forNobody) }, forNobody)).toEqual({
+      status: 200,
+      body: { status: 'accepted', event_id: other, disposition: 'run_closed' },
+    });
     await expect(stack.client.workflow.getHandle(nobody).describe()).rejects.toThrow(WorkflowNotFoundError);
   });
 
-  it('files the ingest run of a window’s event under the window’s target key', async () => {
-    const start = await fetch(`${stack.serverUrl}/verifications`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ target: uniquePhoneTarget() }),
-    });
-    const window = (await start.json()) as { id: string; verification_id: string };
-    const key = window.id.slice(windowIdPrefix.length);
-    const id = eventId();
-    const body = deliveryEvent(id, window.id, window.verification_id);
-    expect(await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body)).toMatchObject({
-      status: 200,
-    });
-
-    const handle = stack.client.workflow.getHandle(ingestWorkflowId(id));
-    expect((await handle.result()) as unknown).toMatchObject({
-      disposition: 'applied',
-      workflowId: window.id,
-    });
-    const description = await handle.describe();
-    expect(description.typedSearchAttributes.get(targetKeySearchAttribute)).toBe(key);
-    // And visibility finds it by that key (eventually).
-    const query = `WorkflowType = 'webhookIngestWorkflow' AND ${targetKeySearchAttribute.name} = '${key}'`;
-    const found = await eventually(
-      async () => {
-        const listed: string[] = [];
-        for await (const wf of stack.client.workflow.list({ query })) listed.push(wf.workflowId);
-        return listed.includes(ingestWorkflowId(id)) && listed;
-      },
-      { description: 'the ingest run listed under the target key', timeoutMs: 10_000, intervalMs: 250 },
+  it('acknowledges a signed event that names no window of ours, and signals nothing', async () => {
+    // Another system's ID, and our window's target key without the prefix: neither is a window ID.
+    for (const correlationId of ['order-1234', window.id.slice(windowIdPrefix.length)]) {
+      const id = eventId();
+      const body = deliveryEvent(id, correlationId, window.verificationId);
+      const answer = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
+      expect(answer).toEqual({
+        status: 200,
+        body: { status: 'accepted', event_id: id, disposition: 'unknown_target' },
+      });
+      expect(await signalsCarrying(stack, window.id, id)).toBe(0);
+    }
+    await expect(stack.client.workflow.getHandle('order-1234').describe()).rejects.toThrow(
+      WorkflowNotFoundError,
     );
-    expect(found).toContain(ingestWorkflowId(id));
-
-    // An event whose correlation ID names no window of ours carries no key.
-    const other = eventId();
-    const notOurs = deliveryEvent(other, 'order-1234');
-    await post(stack, { ...json, 'x-webhook-signature': signature(notOurs) }, notOurs);
-    const otherDescription = await stack.client.workflow.getHandle(ingestWorkflowId(other)).describe();
-    expect(otherDescription.typedSearchAttributes.get(targetKeySearchAttribute)).toBeUndefined();
   });
 });

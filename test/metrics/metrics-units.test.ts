@@ -102,29 +102,45 @@ describe('service metrics', () => {
   const event = (payload: Record<string, unknown>, type = 'verify.attempt') =>
     ({ id: 'evt_1', type, created_at: '2030-01-01T00:00:00Z', payload }) as unknown as WebhookEvent;
 
-  it('add the price of each accepted event, by event, channel, country and currency', async () => {
+  it('add the price of each applied event, by event, channel, country and currency', async () => {
     const metrics = new ServiceMetrics();
     const target = phone('+33612345678');
     metrics.recordWebhook(
       event({ target, channel: 'sms', price: { amount: 0.25, currency: 'EUR' } }),
-      'accepted',
+      'applied',
     );
     metrics.recordWebhook(
       event({ target, channel: 'sms', price: { amount: '0.5', currency: 'EUR' } }),
-      'accepted',
+      'applied',
     );
-    metrics.recordWebhook(event({ target, price: { amount: 0.5, currency: 'EUR' } }), 'duplicate');
-    metrics.recordWebhook(event({ target, price: { amount: 0, currency: 'EUR' } }), 'accepted');
+    metrics.recordWebhook(event({ target, price: { amount: 0, currency: 'EUR' } }), 'applied');
+    // Counted, but not priced: no window of ours took them.
+    metrics.recordWebhook(
+      event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
+      'run_closed',
+    );
+    metrics.recordWebhook(
+      event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
+      'unknown_target',
+    );
+    metrics.recordWebhook(
+      event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
+      'unavailable',
+    );
     metrics.recordWebhook(undefined, 'invalid_signature');
     const page = await metrics.registry.metrics();
     expect(page).toContain(
       'prelude_temporal_prelude_cost_total{event="verify.attempt",channel="sms",country="FR",currency="EUR"} 0.75',
     );
+    expect(page).toContain('prelude_temporal_webhook_events_total{type="verify.attempt",result="applied"} 3');
     expect(page).toContain(
-      'prelude_temporal_webhook_events_total{type="verify.attempt",result="accepted"} 3',
+      'prelude_temporal_webhook_events_total{type="verify.attempt",result="run_closed"} 1',
     );
     expect(page).toContain(
-      'prelude_temporal_webhook_events_total{type="verify.attempt",result="duplicate"} 1',
+      'prelude_temporal_webhook_events_total{type="verify.attempt",result="unknown_target"} 1',
+    );
+    expect(page).toContain(
+      'prelude_temporal_webhook_events_total{type="verify.attempt",result="unavailable"} 1',
     );
     expect(page).toContain(
       'prelude_temporal_webhook_events_total{type="unknown",result="invalid_signature"} 1',

@@ -1,7 +1,7 @@
 /**
  * The webhook storm, short: a few hundred signed delivery events with duplicates, in any order, and
  * forgeries mixed in, through the real service, worker and dev server (`scripts/storm.ts` runs the
- * full 10,000).
+ * full 10,000); no workflow runs per event.
  */
 import { runStorm } from '../../scripts/storm';
 
@@ -14,5 +14,10 @@ describe('webhook storm', () => {
     expect(report).toMatchObject({ events: 400, forged: 20, duplicates: 120, genuine: 260, wrong: 0 });
     expect(report.applied_once).toBe(report.genuine);
     expect(report.http_status).toEqual({ '200': 380, '401': 20 });
+    // Every 200 is a signal in its window's history; the window applied each event once.
+    expect(report.signals).toBeGreaterThanOrEqual(380);
+    expect(report.repeated_signals).toBe(report.signals - report.genuine);
+    // Nothing runs per event: 8 windows and their 8 limits entities.
+    expect(report.executions).toBe(16);
   }, 90_000);
 });
