@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
 import { createBareActivities } from '../bench/bare-activities';
 import {
   bareCheckUpdate,
@@ -49,7 +50,12 @@ import { PreludeClient, type Target } from '../src/prelude';
 import { startSandbox } from '../src/sandbox';
 import { startServer } from '../src/server';
 import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
-import { deliveryStatusSignal, windowIdPrefix, type DeliveryStatusReport } from '../workflows';
+import {
+  deliveryStatusSignal,
+  targetLimitsIdPrefix,
+  windowIdPrefix,
+  type DeliveryStatusReport,
+} from '../workflows';
 
 const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open', 'startup'] as const;
 type ScenarioName = (typeof allScenarios)[number];
@@ -398,13 +404,17 @@ async function measureFlows(
     }
   }
 
-  // The history a finished flow leaves, for the "lean history" target.
+  // The history a finished flow leaves, for the "lean history" target, and the Temporal actions it
+  // cost (what Temporal Cloud bills), the project's limits entity included.
   const finished: Record<string, unknown> = { scenario: 'history' };
   for (const flow of flows) {
     const id = statsOf(flow, 'sequential').sampleId;
     if (!id) continue;
     await client.workflow.getHandle(id).result();
     finished[`${flow.name}_events_per_verified_window`] = (await historyLengths(client, [id]))[0];
+    const executions =
+      flow.name === 'project' ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`] : [id];
+    finished[`${flow.name}_actions_per_verified_window`] = await actionsOf(client, executions);
   }
   if (Object.keys(finished).length > 1) emit(finished);
 }
@@ -556,6 +566,29 @@ async function measureWebhooks(
     bare_start_p99_ms: percentiles(starts.ms).p99,
     ratio: Number((rate(deliveries) / rate(bareSignals)).toFixed(2)),
   });
+}
+
+/**
+ * The events of these executions' histories that Temporal Cloud bills as actions: starts, signals,
+ * updates, activities, local-activity markers, timers, child starts.
+ */
+async function actionsOf(client: Client, workflowIds: string[]): Promise<number> {
+  const { EventType } = temporal.api.enums.v1;
+  const billed = new Set([
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+  ]);
+  let actions = 0;
+  for (const workflowId of workflowIds) {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    actions += (history.events ?? []).filter((e) => billed.has(e.eventType!)).length;
+  }
+  return actions;
 }
 
 async function historyLengths(client: Client, workflowIds: string[]): Promise<number[]> {

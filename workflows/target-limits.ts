@@ -35,7 +35,6 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   let sends = input.sends ?? [];
   const recent = input.recent ?? [];
   let limits: TargetLimits | undefined = input.limits;
-  let changed = 0;
   let reports = input.reports ?? [];
   let forgetting = false;
 
@@ -66,7 +65,6 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     // Handed over twice (the window's call retried): made once.
     if (recent.includes(report.reportId) || reports.some((r) => r.reportId === report.reportId)) return;
     reports.push(report);
-    changed += 1;
   });
   setHandler(forgetReportsUpdate, () => {
     reports = [];
@@ -81,7 +79,6 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
         remember(recent, request.reservationId);
         if (request.opensWindow) windows.push(Date.now());
         sends.push(Date.now());
-        changed += 1;
       }
       return usage();
     },
@@ -116,8 +113,9 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     });
   };
 
-  // Lives while something it counts is inside the period or a report is to be made; each grant and
-  // each report restarts the wait.
+  // Lives while something it counts is inside the period or a report is to be made. A grant does not
+  // wake it (one timer per wait, not one per send): when the wait ends, it looks again at what is
+  // still counted.
   for (;;) {
     const report = reports[0];
     if (report) {
@@ -127,12 +125,11 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     }
     if (forgetting || workflowInfo().continueAsNewSuggested) await startAfresh();
     if (reports.length > 0) continue;
-    const seen = changed;
     prune();
     const last = Math.max(...windows, ...sends);
     if (!Number.isFinite(last)) break;
     await condition(
-      () => changed !== seen || forgetting || workflowInfo().continueAsNewSuggested,
+      () => reports.length > 0 || forgetting || workflowInfo().continueAsNewSuggested,
       last + periodMs() - Date.now(),
     );
   }

@@ -28,6 +28,9 @@ const webhookTypes: ReadonlySet<string> = new Set([
 export type WebhookResult =
   IngestDisposition | 'empty_body' | 'invalid_signature' | 'invalid_json' | 'invalid_event' | 'unavailable';
 
+/** Event IDs remembered so that a redelivered event's price is counted once: minutes of traffic. */
+const pricedEventsKept = 10_000;
+
 /** Options of {@link ServiceMetrics}. */
 export interface ServiceMetricsOptions {
   /** Also Node's own process metrics (CPU, memory, event loop lag): on for a deployed service. */
@@ -37,6 +40,8 @@ export interface ServiceMetricsOptions {
 /** The service's metrics, in a registry of their own (several services may share a process in tests). */
 export class ServiceMetrics {
   readonly registry = new Registry();
+  /** Event IDs whose price is counted, oldest first. */
+  readonly #priced = new Set<string>();
 
   readonly httpRequests = new Counter({
     name: `${metricPrefix}http_requests_total`,
@@ -78,11 +83,17 @@ export class ServiceMetrics {
     this.httpDuration.observe(labels, seconds);
   }
 
-  /** Counts a webhook event; an accepted one adds its price to the cost. */
+  /**
+   * Counts a webhook event; an applied one adds its price to the cost, once per event ID: Prelude
+   * delivers an event again until it hears 200, and each delivery is applied (the window ignores the
+   * repeats). The IDs are remembered per process, the newest {@link pricedEventsKept}.
+   */
   recordWebhook(event: WebhookEvent | undefined, result: WebhookResult): void {
     const type = event ? oneOf(webhookTypes, event.type) : 'unknown';
     this.webhookEvents.inc({ type, result });
-    if (result !== 'applied' || !event) return;
+    if (result !== 'applied' || !event || this.#priced.has(event.id)) return;
+    this.#priced.add(event.id);
+    if (this.#priced.size > pricedEventsKept) this.#priced.delete(this.#priced.values().next().value!);
     const payload = event.payload as {
       price?: { amount?: unknown; currency?: unknown };
       target?: LabelledTarget;

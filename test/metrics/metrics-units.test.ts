@@ -99,16 +99,17 @@ describe('worker metrics', () => {
 });
 
 describe('service metrics', () => {
-  const event = (payload: Record<string, unknown>, type = 'verify.attempt') =>
-    ({ id: 'evt_1', type, created_at: '2030-01-01T00:00:00Z', payload }) as unknown as WebhookEvent;
+  let nextId = 0;
+  const event = (payload: Record<string, unknown>, type = 'verify.attempt', id = `evt_${(nextId += 1)}`) =>
+    ({ id, type, created_at: '2030-01-01T00:00:00Z', payload }) as unknown as WebhookEvent;
 
-  it('add the price of each applied event, by event, channel, country and currency', async () => {
+  it('add the price of each applied event once, by event, channel, country and currency', async () => {
     const metrics = new ServiceMetrics();
     const target = phone('+33612345678');
-    metrics.recordWebhook(
-      event({ target, channel: 'sms', price: { amount: 0.25, currency: 'EUR' } }),
-      'applied',
-    );
+    const first = event({ target, channel: 'sms', price: { amount: 0.25, currency: 'EUR' } });
+    metrics.recordWebhook(first, 'applied');
+    // Delivered again by Prelude: applied (and counted) again, priced once.
+    metrics.recordWebhook(first, 'applied');
     metrics.recordWebhook(
       event({ target, channel: 'sms', price: { amount: '0.5', currency: 'EUR' } }),
       'applied',
@@ -132,7 +133,7 @@ describe('service metrics', () => {
     expect(page).toContain(
       'prelude_temporal_prelude_cost_total{event="verify.attempt",channel="sms",country="FR",currency="EUR"} 0.75',
     );
-    expect(page).toContain('prelude_temporal_webhook_events_total{type="verify.attempt",result="applied"} 3');
+    expect(page).toContain('prelude_temporal_webhook_events_total{type="verify.attempt",result="applied"} 4');
     expect(page).toContain(
       'prelude_temporal_webhook_events_total{type="verify.attempt",result="run_closed"} 1',
     );
