@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { preludeFailureType } from '../src/errors';
 import { PreludeError } from '../src/prelude';
 
 /**
@@ -18,7 +19,7 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
   }
   const details = [{ code: error.code, status: error.status, requestId: error.requestId }];
   return ApplicationFailure.create({
-    type: `Prelude.${error.kind}`,
+    type: preludeFailureType(error.kind),
     message: `Prelude ${error.kind}: ${error.message}`,
     nonRetryable: !error.retryable,
     nextRetryDelay: error.kind === 'rate_limited' ? error.retryAfterMs : undefined,

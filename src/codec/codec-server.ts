@@ -16,10 +16,11 @@ import { DecryptionError, EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const bodySchema = z.object({
+/** The body of both codec endpoints, in and out. */
+export const codecPayloadsSchema = z.object({
   payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })),
 });
-type JsonPayload = z.infer<typeof bodySchema>['payloads'][number];
+type JsonPayload = z.infer<typeof codecPayloadsSchema>['payloads'][number];
 
 const fromJson = (p: JsonPayload): Payload => ({
   metadata: Object.fromEntries(
@@ -82,7 +83,7 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
   for (const operation of ['encode', 'decode'] as const) {
     app.options(`/codec/${operation}`, async (_request, reply) => reply.code(204).send());
     app.post(`/codec/${operation}`, async (request, reply) => {
-      const body = bodySchema.safeParse(request.body);
+      const body = codecPayloadsSchema.safeParse(request.body);
       if (!body.success) {
         return reply.code(400).send({ code: 'invalid_request', message: describeZodError(body.error) });
       }

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sendError } from './errors';
+import type { FastifyRequest } from 'fastify';
+import { ServiceError } from './errors';
+import { isSignedWebhook } from './webhooks';
 
 /**
  * Whether an `Authorization` header bears one of the tokens. Compared in constant time; more than one
@@ -20,15 +21,16 @@ export function bearerMatches(header: string | undefined, tokens: readonly strin
 
 /**
  * An onRequest hook that lets through only requests bearing one of the tokens (none configured: all
- * pass, which the service allows only on loopback). It runs before the body is read, so an
+ * pass, which the service allows only on loopback; the webhook route is authenticated by its
+ * signature). It runs before the body is read, so an
  * unauthenticated caller cannot make the service parse anything. The tokens never reach a log or an
  * answer.
  */
 export function requireBearer(tokens: readonly string[]) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    if (tokens.length === 0) return;
+  return async (request: FastifyRequest) => {
+    if (tokens.length === 0 || isSignedWebhook(request)) return;
     if (!bearerMatches(request.headers.authorization, tokens)) {
-      return sendError(reply, 401, 'unauthorized', 'a valid bearer token is required');
+      throw new ServiceError('unauthorized', 'a valid bearer token is required');
     }
   };
 }
