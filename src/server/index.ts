@@ -124,7 +124,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       strictPreflight: false,
     });
     // Before the body is read: an unauthenticated caller cannot make the service parse anything.
-    scope.addHook('onRequest', requireBearer(options.apiToken ? [options.apiToken] : []));
+    requireBearer(scope, options.apiToken ? [options.apiToken] : []);
     await scope.register(verificationRoutes, {
       client: options.client,
       verification: options.verification,

@@ -26,7 +26,7 @@ export async function metricsRoutes(
   app: FastifyInstance,
   { metrics, token }: { metrics: ServiceMetrics; token?: string },
 ): Promise<void> {
-  app.addHook('onRequest', requireBearer(token ? [token] : []));
+  requireBearer(app, token ? [token] : []);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',
     {
@@ -43,7 +43,7 @@ export async function metricsRoutes(
             description: 'Prometheus text format',
             content: { 'text/plain': { schema: z.string() } },
           },
-          ...errorAnswers('unauthorized'),
+          ...errorAnswers(),
         },
       },
     },

@@ -19,7 +19,7 @@ import { answerError } from './errors';
 import { windowRoutes } from './verifications';
 import { webhookRoutes } from './webhooks';
 
-export { isSignedWebhook } from './webhooks';
+export { isSignedWebhookRoute } from './webhooks';
 
 /** What {@link verificationRoutes} needs. */
 export interface VerificationRoutesOptions {
@@ -48,7 +48,7 @@ export interface VerificationRoutesOptions {
  * the app's own hooks throw, e.g. its authentication's, goes on to the app's error handler.
  *
  * The webhook route is authenticated by Prelude's signature, not by a caller's credential: its
- * app's authentication hook lets it through where {@link isSignedWebhook} says so. The body limit of webhook events is the app's `bodyLimit`. In plaintext ID mode
+ * app's authentication hook lets it through where {@link isSignedWebhookRoute} says so. The body limit of webhook events is the app's `bodyLimit`. In plaintext ID mode
  * (`idKey: null`), window IDs hold an e-mail address: give the app `routerOptions.maxParamLength`
  * of at least 400.
  */

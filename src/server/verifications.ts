@@ -54,9 +54,11 @@ const idempotencyHeaders = z.looseObject({
 const windowParams = (pattern: RegExp) =>
   z.object({ id: z.string().regex(pattern).describe('a window ID, as POST /verifications answered it') });
 
-/** The error answers of the routes that spend a send or a check, beyond their own 400. */
+/**
+ * The error answers of the routes that spend a send or a check, beyond their own 400. (Not 401: the
+ * app that mounts the routes authenticates, and declares its own answer.)
+ */
 const spendingErrors = [
-  'unauthorized',
   'idempotency_key_reused',
   'premature_retry',
   'too_many_attempts',
@@ -256,7 +258,7 @@ export async function windowRoutes(
         body: forgetBodySchema,
         response: {
           200: forgetAnswerSchema,
-          ...errorAnswers(...bodyErrors, 'unauthorized', 'unavailable'),
+          ...errorAnswers(...bodyErrors, 'unavailable'),
         },
       },
     },
@@ -277,7 +279,7 @@ export async function windowRoutes(
       params: windowParams(windowIdPattern(options.idKey)),
       response: {
         200: windowSchema.describe(answer),
-        ...errorAnswers('unauthorized', 'not_found', 'unavailable'),
+        ...errorAnswers('not_found', 'unavailable'),
       },
     },
   });

@@ -11,7 +11,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServiceMetrics, WebhookResult } from '../metrics';
@@ -62,11 +62,12 @@ const eventBody = otherWebhookEventSchema.describe(
 const webhookRouteConfig = { preludeSignature: true };
 
 /**
- * Whether a request is for the webhook route, which Prelude's signature authenticates: an app's
- * authentication hook lets such a request through (the route refuses it unless it is signed).
+ * Whether a route is the webhook route, which Prelude's signature authenticates: an app's
+ * authentication hook lets its requests through (`isSignedWebhookRoute(request.routeOptions.config)`);
+ * the route refuses them unless they are signed.
  */
-export function isSignedWebhook(request: FastifyRequest): boolean {
-  return (request.routeOptions.config as Partial<typeof webhookRouteConfig>).preludeSignature === true;
+export function isSignedWebhookRoute(config: unknown): boolean {
+  return (config as Partial<typeof webhookRouteConfig> | undefined)?.preludeSignature === true;
 }
 
 /** Registers the webhook route (in its own scope: it alone parses JSON bodies as raw bytes). */
