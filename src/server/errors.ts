@@ -10,7 +10,7 @@ import { errorTable, statusOf, type ErrorCode } from '../errors';
 import { describeIssues } from '../issues';
 
 /** The body of every error answer. */
-export interface ErrorBody {
+interface ErrorBody {
   code: ErrorCode;
   message: string;
   retry_after_seconds?: number;
@@ -93,7 +93,7 @@ export interface ErrorCodeParams {
  * `invalid_idempotency_key`; a refinement may name its own code (`override_not_allowed`); anything
  * else is `invalid_request`, naming the problems as `path: message`.
  */
-export function validationAnswer(error: FastifyError): Answer {
+function validationAnswer(error: FastifyError): Answer {
   const issues = (error.validation ?? []).map((issue) => ({
     path: issue.instancePath.split('/').filter(Boolean),
     message: issue.message ?? 'invalid',
