@@ -47,10 +47,10 @@ export interface VerificationRoutesOptions {
  * `retry_after_seconds` with `Retry-After` where a code says when to ask again). A 4xx error that
  * the app's own hooks throw, e.g. its authentication's, goes on to the app's error handler.
  *
- * The webhook route is authenticated by Prelude's signature, not by a caller's credential: its
- * app's authentication hook lets it through where {@link isSignedWebhookRoute} says so. The body limit of webhook events is the app's `bodyLimit`. In plaintext ID mode
- * (`idKey: null`), window IDs hold an e-mail address: give the app `routerOptions.maxParamLength`
- * of at least 400.
+ * The webhook route is authenticated by Prelude's signature, not by a caller's credential: the
+ * app's authentication hook lets it through where {@link isSignedWebhookRoute} says so. Webhook
+ * events are held to the app's `bodyLimit`. In plaintext ID mode (`idKey: null`) window IDs hold an
+ * e-mail address: give the app a `routerOptions.maxParamLength` of at least 400.
  */
 export const verificationRoutes: FastifyPluginAsync<VerificationRoutesOptions> = async (
   app: FastifyInstance,
