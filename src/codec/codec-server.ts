@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { describeZodError } from '../issues';
 import { bearerMatches } from '../server/auth';
+import { sendError } from '../server/errors';
 import { DecryptionError, EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
 
@@ -74,9 +75,7 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
       return reply.code(204).send();
     }
     if (!authorized(request)) {
-      return reply
-        .code(401)
-        .send({ code: 'unauthorized', message: 'the codec endpoints need a valid CODEC_API_TOKEN bearer' });
+      return sendError(reply, 'unauthorized', 'the codec endpoints need a valid CODEC_API_TOKEN bearer');
     }
   });
 
@@ -85,14 +84,13 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
     app.post(`/codec/${operation}`, async (request, reply) => {
       const body = codecPayloadsSchema.safeParse(request.body);
       if (!body.success) {
-        return reply.code(400).send({ code: 'invalid_request', message: describeZodError(body.error) });
+        return sendError(reply, 'invalid_request', describeZodError(body.error));
       }
       try {
         const payloads = await codec[operation](body.data.payloads.map(fromJson));
         return { payloads: payloads.map(toJson) };
       } catch (error) {
-        if (error instanceof DecryptionError)
-          return reply.code(400).send({ code: 'undecryptable', message: error.message });
+        if (error instanceof DecryptionError) return sendError(reply, 'undecryptable', error.message);
         throw error;
       }
     });
