@@ -19,15 +19,17 @@ const bin = (name: string) => join(__dirname, '..', '..', 'node_modules', '.bin'
  * failure of the run; a run that printed no report fails with what it said instead.
  */
 async function report(command: string, args: string[]): Promise<unknown> {
-  const { stdout, stderr } = await run(command, args).catch(
+  // Redocly reports usage over the network unless told not to.
+  const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' };
+  const { stdout, stderr } = await run(command, args, { env }).catch(
     (error: { stdout?: string; stderr?: string }) => ({
       stdout: error.stdout ?? '',
       stderr: error.stderr ?? '',
     }),
   );
-  const json = stdout.slice(stdout.search(/[[{]/));
-  if (!json) throw new Error(`${command} printed no report: ${stderr}`);
-  return JSON.parse(json);
+  const start = stdout.search(/[[{]/);
+  if (start < 0) throw new Error(`${command} printed no report: ${stderr}`);
+  return JSON.parse(stdout.slice(start));
 }
 
 /** Spectral's severities, by number. */
