@@ -46,7 +46,9 @@ const frameworkCodes: Partial<Record<string, ErrorCode>> = {
  */
 export function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof VerificationError && error.code === 'pending') {
-    return reply.code(202).send({ status: 'pending', id: error.windowId, message: error.message });
+    return reply
+      .code(statusOf('pending'))
+      .send({ status: 'pending', id: error.windowId, message: error.message });
   }
   const answer = knownAnswer(error);
   if (answer === undefined) {
