@@ -130,7 +130,7 @@ function grpcStatusOf(error: unknown): GrpcServiceError | undefined {
   return undefined;
 }
 
-/** The details a refusal carries (see the workflow's `refuse`). */
+/** The details a refusal carries (see the workflow's `refusal`). */
 const retryDetailsSchema = z.object({ retryAfterSeconds: z.number().optional() });
 
 /** The error a failure of the window means, by the error table. */

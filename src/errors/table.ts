@@ -125,6 +125,7 @@ export type VerificationErrorCode = keyof typeof verificationErrors;
 /** Any code an error answer of the service carries. */
 export type ErrorCode = keyof typeof errorTable;
 
+/** Failure type → code, from the entries' `failureTypes`. */
 const codeOfType = new Map<string, VerificationErrorCode>(
   Object.entries(verificationErrors).flatMap(([code, entry]) =>
     ('failureTypes' in entry ? entry.failureTypes : []).map((type) => [type, code as VerificationErrorCode]),

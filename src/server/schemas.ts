@@ -14,6 +14,20 @@ const count = () => z.number().int().min(0);
 const time = (description?: string) =>
   z.string().meta({ format: 'date-time', ...(description === undefined ? {} : { description }) });
 
+/** Codes any request can be answered with, whatever its route. */
+const answeredAnywhere: ErrorCode[] = ['request_timeout', 'headers_too_large', 'internal'];
+
+/** The body of every error answer. */
+const errorSchema = z.object({
+  code: z.string().describe('what went wrong, as a stable code'),
+  message: z.string().describe('what went wrong, for a person'),
+});
+
+/** An error answer that says when to ask again. */
+const retryErrorSchema = errorSchema.extend({
+  retry_after_seconds: count().optional().describe('when to try again (also in the Retry-After header)'),
+});
+
 /**
  * The error answers of an operation that can answer these codes, by status, each described by the
  * error table: what every code of the status means, and `retry_after_seconds` where one carries it.
@@ -33,20 +47,6 @@ export function errorAnswers(...codes: ErrorCode[]): Record<number, z.ZodType> {
     }),
   );
 }
-
-/** Codes any request can be answered with, whatever its route. */
-const answeredAnywhere: ErrorCode[] = ['request_timeout', 'headers_too_large', 'internal'];
-
-/** The body of every error answer. */
-const errorSchema = z.object({
-  code: z.string().describe('what went wrong, as a stable code'),
-  message: z.string().describe('what went wrong, for a person'),
-});
-
-/** An error answer that says when to ask again. */
-const retryErrorSchema = errorSchema.extend({
-  retry_after_seconds: count().optional().describe('when to try again (also in the Retry-After header)'),
-});
 
 /** `POST /verifications` answer. */
 export const startAnswerSchema = z
