@@ -10,9 +10,15 @@ import { request } from './offline-service';
 
 const teamKey = 'the-teams-own-credential';
 
+/** Every route the team's app serves, as `METHOD url`. */
+const routes: string[] = [];
+
 /** The team's app: its own auth hook and error answers, and one route of its own. */
 async function teamApp(stack: TestStack): Promise<FastifyInstance> {
   const app = Fastify();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
+  });
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) =>
     reply.code(error.statusCode ?? 500).send({ team_error: error.message }),
   );
@@ -51,6 +57,18 @@ describe('verificationRoutes mounted in a team’s app', () => {
   afterAll(async () => {
     await app?.close();
     await stack?.stop();
+  });
+
+  it('adds the verification and webhook routes under the prefix, and nothing else', () => {
+    expect(routes.filter((route) => !route.startsWith('HEAD ')).sort()).toEqual([
+      'DELETE /verify/verifications/:id',
+      'GET /team/broken',
+      'GET /verify/verifications/:id',
+      'POST /verify/verifications',
+      'POST /verify/verifications/check',
+      'POST /verify/verifications/forget',
+      'POST /verify/webhooks/prelude',
+    ]);
   });
 
   it('sends a code and checks it under the prefix, behind the team’s credential', async () => {
