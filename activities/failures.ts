@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { preludeFailureType } from '../src/errors';
 import { PreludeError } from '../src/prelude';
 
 /**
@@ -21,7 +22,7 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
   const { code, status, requestId, retryAfterMs } = error;
   const details = [{ code, status, requestId, retryAfterMs }];
   return ApplicationFailure.create({
-    type: `Prelude.${error.kind}`,
+    type: preludeFailureType(error.kind),
     message: `Prelude ${error.kind}: ${error.message}`,
     nonRetryable: !error.retryable,
     nextRetryDelay: error.kind === 'rate_limited' ? error.retryAfterMs : undefined,

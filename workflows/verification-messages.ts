@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateVerificationRequest, Target } from '../src/prelude';
-import type { TargetLimits, TargetUsage } from './target-limits-messages';
+import { targetRateLimited, type TargetLimits, type TargetUsage } from './target-limits-messages';
 
 /** What is being verified, already normalised (E.164 phone number or lower-cased e-mail). */
 export type VerificationTarget = Target;
@@ -237,7 +237,7 @@ export const rejection = {
   prematureRetry: 'premature_retry',
   tooManyAttempts: 'too_many_attempts',
   tooManyChecks: 'too_many_checks',
-  targetRateLimited: 'target_rate_limited',
+  targetRateLimited,
   idempotencyKeyReused: 'idempotency_key_reused',
 } as const;
 

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, type QueryDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { rejection } from '../../workflows';
+import { codeOfFailure, verificationErrors } from '../errors';
 import { VerificationError } from './errors';
 
 /** The deadline every helper's call runs under. */
@@ -130,33 +130,15 @@ function grpcStatusOf(error: unknown): GrpcServiceError | undefined {
   return undefined;
 }
 
-/** The details a refusal carries (see the workflow's `refuse`). */
+/** The details a refusal carries (see the workflow's `refusal`). */
 const retryDetailsSchema = z.object({ retryAfterSeconds: z.number().optional() });
 
-/** Maps the failure types the workflow rejects with (see `rejection`) to error codes. */
+/** The error a failure of the window means, by the error table. */
 function fromFailure(failure: ApplicationFailure): VerificationError {
-  const retryAfterSeconds = retryDetailsSchema.safeParse(failure.details?.[0]).data?.retryAfterSeconds;
-  switch (failure.type) {
-    case rejection.prematureRetry:
-      return new VerificationError('premature_retry', failure.message, retryAfterSeconds);
-    case rejection.targetRateLimited:
-      return new VerificationError('target_rate_limited', failure.message, retryAfterSeconds);
-    case rejection.tooManyAttempts:
-      return new VerificationError('too_many_attempts', failure.message);
-    case rejection.tooManyChecks:
-      return new VerificationError('too_many_checks', failure.message);
-    case rejection.invalidCode:
-      return new VerificationError('invalid_code', failure.message);
-    case rejection.windowClosed:
-      return new VerificationError('not_found', failure.message);
-    case rejection.idempotencyKeyReused:
-      return new VerificationError('idempotency_key_reused', failure.message);
-    case 'Prelude.invalid_request':
-      return new VerificationError('invalid_request', failure.message);
-    case 'Prelude.auth':
-    case 'Prelude.invalid_response':
-      return new VerificationError('prelude_error', failure.message);
-    default:
-      return new VerificationError('prelude_unavailable', failure.message);
-  }
+  const code = codeOfFailure(failure.type);
+  const retryAfterSeconds =
+    'retryAfter' in verificationErrors[code]
+      ? retryDetailsSchema.safeParse(failure.details?.[0]).data?.retryAfterSeconds
+      : undefined;
+  return new VerificationError(code, failure.message, retryAfterSeconds);
 }

@@ -20,3 +20,11 @@ export function targetKey(normalizedTarget: Target, idKey: string | null): strin
 export function windowId(normalizedTarget: Target, idKey: string | null): string {
   return `${windowIdPrefix}${targetKey(normalizedTarget, idKey)}`;
 }
+
+/**
+ * What a window ID looks like: the prefix and a target key, an HMAC (32 hex digits) or, in plaintext
+ * mode, the target itself (an e-mail address is at most 320 characters).
+ */
+export function windowIdPattern(idKey: string | null): RegExp {
+  return new RegExp(`^${windowIdPrefix}${idKey === null ? '[^/]{1,330}' : '[0-9a-f]{32}'}$`);
+}

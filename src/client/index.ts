@@ -1,6 +1,6 @@
 /** Helpers for backend code: start, check, inspect and cancel verification windows. */
 export * from './errors';
-export { targetKey, windowId } from './ids';
+export { targetKey, windowId, windowIdPattern } from './ids';
 export * from './schemas';
 export * from './verification';
 export * from './notification';

@@ -12,14 +12,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { describeZodError } from '../issues';
 import { bearerMatches } from '../server/auth';
+import { sendError } from '../server/errors';
 import { DecryptionError, EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const bodySchema = z.object({
+/** The body of both codec endpoints, in and out. */
+export const codecPayloadsSchema = z.object({
   payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })),
 });
-type JsonPayload = z.infer<typeof bodySchema>['payloads'][number];
+type JsonPayload = z.infer<typeof codecPayloadsSchema>['payloads'][number];
 
 const fromJson = (p: JsonPayload): Payload => ({
   metadata: Object.fromEntries(
@@ -73,25 +75,22 @@ export async function codecServerRoutes(app: FastifyInstance, options: CodecServ
       return reply.code(204).send();
     }
     if (!authorized(request)) {
-      return reply
-        .code(401)
-        .send({ code: 'unauthorized', message: 'the codec endpoints need a valid CODEC_API_TOKEN bearer' });
+      return sendError(reply, 'unauthorized', 'the codec endpoints need a valid CODEC_API_TOKEN bearer');
     }
   });
 
   for (const operation of ['encode', 'decode'] as const) {
     app.options(`/codec/${operation}`, async (_request, reply) => reply.code(204).send());
     app.post(`/codec/${operation}`, async (request, reply) => {
-      const body = bodySchema.safeParse(request.body);
+      const body = codecPayloadsSchema.safeParse(request.body);
       if (!body.success) {
-        return reply.code(400).send({ code: 'invalid_request', message: describeZodError(body.error) });
+        return sendError(reply, 'invalid_request', describeZodError(body.error));
       }
       try {
         const payloads = await codec[operation](body.data.payloads.map(fromJson));
         return { payloads: payloads.map(toJson) };
       } catch (error) {
-        if (error instanceof DecryptionError)
-          return reply.code(400).send({ code: 'undecryptable', message: error.message });
+        if (error instanceof DecryptionError) return sendError(reply, 'undecryptable', error.message);
         throw error;
       }
     });

@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sendError } from './errors';
+import type { FastifyInstance } from 'fastify';
+import { ServiceError } from './errors';
+import { errorAnswers } from './schemas';
+import { isSignedWebhookRoute } from './webhooks';
 
 /**
  * Whether an `Authorization` header bears one of the tokens. Compared in constant time; more than one
@@ -19,16 +21,25 @@ export function bearerMatches(header: string | undefined, tokens: readonly strin
 }
 
 /**
- * An onRequest hook that lets through only requests bearing one of the tokens (none configured: all
- * pass, which the service allows only on loopback). It runs before the body is read, so an
- * unauthenticated caller cannot make the service parse anything. The tokens never reach a log or an
- * answer.
+ * Puts every route registered in `scope` from here on behind one of the tokens (none configured: all
+ * pass, which the service allows only on loopback), but the webhook route, which Prelude's
+ * signature authenticates. The check is an onRequest hook: it runs before the body is read, so an
+ * unauthenticated caller cannot make the service parse anything. The tokens never reach a log or
+ * an answer. Each route's schema gets the 401 answer, so the OpenAPI document shows it where it is
+ * given.
  */
-export function requireBearer(tokens: readonly string[]) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    if (tokens.length === 0) return;
+export function requireBearer(scope: FastifyInstance, tokens: readonly string[]): void {
+  scope.addHook('onRoute', (route) => {
+    if (isSignedWebhookRoute(route.config)) return;
+    route.schema = { ...route.schema, response: { ...(route.schema?.response as object), ...unauthorized } };
+  });
+  scope.addHook('onRequest', async (request) => {
+    if (tokens.length === 0 || isSignedWebhookRoute(request.routeOptions.config)) return;
     if (!bearerMatches(request.headers.authorization, tokens)) {
-      return sendError(reply, 401, 'unauthorized', 'a valid bearer token is required');
+      throw new ServiceError('unauthorized', 'a valid bearer token is required');
     }
-  };
+  });
 }
+
+/** The answer {@link requireBearer} gives, as a route's schema declares it. */
+const unauthorized = { 401: errorAnswers('unauthorized')[401] };

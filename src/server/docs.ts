@@ -7,6 +7,8 @@ import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform } from 'fastify-type-provider-zod';
+import { codecPayloadsSchema } from '../codec';
+import { errorAnswers } from './schemas';
 
 const description = `Durable [Prelude](https://prelude.so) verifications on Temporal: one workflow per verification window.
 
@@ -20,26 +22,38 @@ const schemaTransform = createJsonSchemaTransform({});
  * The codec routes (src/codec) declare no schema of their own: they are described here. Preflight
  * routes are the CORS plugin's and the codec's own business, not operations.
  */
-const transform: SwaggerTransform = (input) => {
-  const methods = [input.route.method].flat();
-  if (methods.includes('OPTIONS')) return { schema: { hide: true }, url: input.url };
-  if (input.url.startsWith('/codec/')) {
-    const operation = input.url.slice('/codec/'.length);
-    return {
-      url: input.url,
-      schema: {
-        summary: `Temporal's remote codec: ${operation} payloads`,
-        description:
-          'For the Temporal Web UI and CLI (`--codec-endpoint`): `{ payloads: [{ metadata, data }] }` in and out, base64. ' +
-          'Behind its own credential, `CODEC_API_TOKEN`, not the service token.',
-        tags: ['codec'],
-        security: [{ codecToken: [] }],
-      },
-    };
-  }
+const transform: SwaggerTransform = (given) => {
+  const methods = [given.route.method].flat();
+  if (methods.includes('OPTIONS')) return { schema: { hide: true }, url: given.url };
+  const codecOperation = /^\/codec\/(encode|decode)$/.exec(given.url)?.[1] as 'encode' | 'decode' | undefined;
+  const input = codecOperation ? { ...given, schema: codecSchema(codecOperation) } : given;
   const transformed = schemaTransform(input as Parameters<typeof schemaTransform>[0]);
   return { ...transformed, schema: withoutSafeIntegerBounds(transformed.schema) };
 };
+
+/** The schema of a codec route, as the route would declare it. */
+function codecSchema(operation: 'encode' | 'decode') {
+  return {
+    operationId: `${operation}Payloads`,
+    summary: `Temporal's remote codec: ${operation} payloads`,
+    description:
+      'For the Temporal Web UI and CLI (`--codec-endpoint`): `{ payloads: [{ metadata, data }] }` in and out, base64. ' +
+      'Behind its own credential, `CODEC_API_TOKEN`, not the service token.',
+    tags: ['codec'],
+    security: [{ codecToken: [] }],
+    body: codecPayloadsSchema,
+    response: {
+      200: codecPayloadsSchema.describe(`the payloads, ${operation}d`),
+      ...errorAnswers(
+        'invalid_request',
+        'payload_too_large',
+        'unsupported_media_type',
+        'unauthorized',
+        ...(operation === 'decode' ? (['undecryptable'] as const) : []),
+      ),
+    },
+  };
+}
 
 /**
  * zod bounds every whole number by JavaScript's safe integers; those bounds say nothing a reader
@@ -67,12 +81,22 @@ export function generateOpenApi(app: FastifyInstance, { codec }: { codec: boolea
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'prelude-temporal', version: '0.1.0', description },
+      info: {
+        title: 'prelude-temporal',
+        version: '0.1.0',
+        description,
+        contact: { name: 'prelude-temporal maintainers' },
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
+      // The service that serves this document: a client is generated once and pointed at each deployment.
+      servers: [{ url: '/', description: 'the service serving this document' }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'SERVICE_API_TOKEN' },
-          codecToken: { type: 'http', scheme: 'bearer', description: 'CODEC_API_TOKEN' },
           metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when set' },
+          ...(codec
+            ? { codecToken: { type: 'http', scheme: 'bearer', description: 'CODEC_API_TOKEN' } }
+            : {}),
         },
       },
       security: [{ bearer: [] }],

@@ -1,77 +1,119 @@
-import type { FastifyError, FastifyReply } from 'fastify';
-import { VerificationError, type VerificationErrorCode } from '../client';
+/**
+ * How the service answers errors: routes and hooks throw, and {@link answerError}, the one error
+ * handler, answers `{ code, message }` with the status the error table (src/errors) gives the code,
+ * plus `retry_after_seconds` and `Retry-After` when the error says when to ask again.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { VerificationError } from '../client';
+import { errorTable, statusOf, type ErrorCode } from '../errors';
 import { describeIssues } from '../issues';
 
 /** The body of every error answer. */
-export interface ErrorBody {
-  code: string;
+interface ErrorBody {
+  code: ErrorCode;
   message: string;
   retry_after_seconds?: number;
 }
 
-/** Sends `{ code, message }` with a status. */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ code, message } satisfies ErrorBody);
+/** An error a route or hook throws to be answered with one of the service's own codes. */
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-const statusOf: Record<VerificationErrorCode, number> = {
-  premature_retry: 429,
-  too_many_attempts: 429,
-  target_rate_limited: 429,
-  too_many_checks: 429,
-  invalid_code: 400,
-  invalid_request: 400,
-  invalid_idempotency_key: 400,
-  idempotency_key_reused: 422,
-  not_found: 404,
-  prelude_unavailable: 503,
-  prelude_error: 502,
-  unavailable: 503,
-  pending: 202,
+/** Sends `{ code, message }` with the code's status: for the router's errors, which no handler throws. */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(statusOf(code)).send({ code, message } satisfies ErrorBody);
+}
+
+/** Fastify's own refusals of a body, by its error code; any other of its 4xx is `invalid_request`. */
+const frameworkCodes: Partial<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
 };
 
-/** Answers a helper's VerificationError with its HTTP status; anything else is rethrown (→ 500). */
-export function sendVerificationError(reply: FastifyReply, error: unknown): FastifyReply {
-  if (!(error instanceof VerificationError)) throw error;
-  if (error.code === 'pending') {
-    return reply.code(202).send({ status: 'pending', id: error.windowId, message: error.message });
+/**
+ * The error handler. A `pending` send keeps its own answer (202, the window to read). Another 4xx
+ * error that is not the service's (a hook of the app the routes are mounted in, e.g. its own auth)
+ * is passed on to the app's error handler, so that the app's answer stands; anything else unknown
+ * is logged and answered 500 `internal`, without its message (it may quote a request).
+ */
+export function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof VerificationError && error.code === 'pending') {
+    return reply
+      .code(statusOf('pending'))
+      .send({ status: 'pending', id: error.windowId, message: error.message });
   }
-  const body: ErrorBody = { code: error.code, message: error.message };
-  if (error.retryAfterSeconds !== undefined) {
-    body.retry_after_seconds = error.retryAfterSeconds;
-    void reply.header('retry-after', String(error.retryAfterSeconds));
+  const answer = knownAnswer(error);
+  if (answer === undefined) {
+    if (error.statusCode && error.statusCode < 500) throw error;
+    request.log.error({ err: error }, 'request failed');
+    return sendError(reply, 'internal', 'internal error');
   }
-  return reply.code(statusOf[error.code]).send(body);
+  const body: ErrorBody = { code: answer.code, message: answer.message };
+  if (answer.retryAfterSeconds !== undefined) {
+    body.retry_after_seconds = answer.retryAfterSeconds;
+    void reply.header('retry-after', String(answer.retryAfterSeconds));
+  }
+  return reply.code(statusOf(answer.code)).send(body);
+}
+
+/** An error answer before it is sent. */
+interface Answer {
+  code: ErrorCode;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+/** The answer to an error of the service's own; undefined for any other. */
+function knownAnswer(error: FastifyError): Answer | undefined {
+  if (error instanceof VerificationError) {
+    return { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
+  }
+  if (error instanceof ServiceError) return { code: error.code, message: error.message };
+  if (hasZodFastifySchemaValidationErrors(error)) return validationAnswer(error);
+  if (error.code?.startsWith('FST_ERR_') && error.statusCode && error.statusCode < 500) {
+    return { code: frameworkCodes[error.code] ?? 'invalid_request', message: error.message };
+  }
+  return undefined;
 }
 
 /** The issue code a request schema's refinement carries to answer with its own error code. */
 export interface ErrorCodeParams {
-  code: string;
+  code: ErrorCode;
 }
 
 /**
  * The answer to a request its route's schema refused, decided once for every route: a path parameter
- * that is not an ID of ours names nothing (404 `not_found`); a malformed `Idempotency-Key` header is
+ * that is not an ID of ours names nothing (`not_found`); a malformed `Idempotency-Key` header is
  * `invalid_idempotency_key`; a refinement may name its own code (`override_not_allowed`); anything
  * else is `invalid_request`, naming the problems as `path: message`.
  */
-export function validationAnswer(error: FastifyError): { status: number; code: string; message: string } {
+function validationAnswer(error: FastifyError): Answer {
   const issues = (error.validation ?? []).map((issue) => ({
     path: issue.instancePath.split('/').filter(Boolean),
     message: issue.message ?? 'invalid',
-    ownCode: (issue.params as { params?: Partial<ErrorCodeParams> } | undefined)?.params?.code,
+    ownCode: (issue.params as { params?: { code?: string } } | undefined)?.params?.code,
   }));
   const first = issues[0];
   switch (error.validationContext) {
     case 'params':
-      return { status: 404, code: 'not_found', message: 'no such window' };
+      return { code: 'not_found', message: 'no such window' };
     case 'headers':
       if (first?.path[0] === 'idempotency-key') {
-        return { status: 400, code: 'invalid_idempotency_key', message: first.message };
+        return { code: 'invalid_idempotency_key', message: first.message };
       }
-      return { status: 400, code: 'invalid_request', message: `header ${describeIssues(issues, 'headers')}` };
+      return { code: 'invalid_request', message: `header ${describeIssues(issues, 'headers')}` };
     default:
-      if (first?.ownCode) return { status: 400, code: first.ownCode, message: first.message };
-      return { status: 400, code: 'invalid_request', message: describeIssues(issues) };
+      if (first?.ownCode && first.ownCode in errorTable) {
+        return { code: first.ownCode as ErrorCode, message: first.message };
+      }
+      return { code: 'invalid_request', message: describeIssues(issues) };
   }
 }

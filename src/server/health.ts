@@ -8,8 +8,9 @@ import { temporal } from '@temporalio/proto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendError } from './errors';
-import { errorAnswer } from './schemas';
+import type { ErrorCode } from '../errors';
+import { ServiceError } from './errors';
+import { errorAnswers } from './schemas';
 
 /** What readiness checks. */
 export interface ReadinessOptions {
@@ -23,7 +24,7 @@ export interface ReadinessOptions {
 }
 
 /** A readiness verdict: ready, or the first reason not to be. */
-type Readiness = { ready: true } | { ready: false; code: string; message: string };
+type Readiness = { ready: true } | { ready: false; code: ErrorCode; message: string };
 
 /** Each check's deadline. */
 const checkTimeoutMs = 2_000;
@@ -43,10 +44,12 @@ export async function healthRoutes(app: FastifyInstance, options: ReadinessOptio
     {
       logLevel: 'warn',
       schema: {
+        operationId: 'liveness',
         summary: 'Liveness: the process answers',
+        description: 'Answers as long as the process serves requests; asks nothing of Temporal or Prelude.',
         tags: ['operations'],
         security: [],
-        response: { 200: z.object({ status: z.literal('ok') }).describe('alive') },
+        response: { 200: z.object({ status: z.literal('ok') }).describe('alive'), ...errorAnswers() },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -56,22 +59,22 @@ export async function healthRoutes(app: FastifyInstance, options: ReadinessOptio
     {
       logLevel: 'warn',
       schema: {
+        operationId: 'readiness',
         summary: 'Readiness: Temporal answers, a worker polls the task queue, Prelude answers',
         description: 'Worked out at most once every 5 s, however many probes ask.',
         tags: ['operations'],
         security: [],
         response: {
           200: z.object({ status: z.literal('ready') }).describe('ready'),
-          503: errorAnswer(
-            '`temporal_unavailable`, `no_worker`, `prelude_unavailable`: the first check that failed',
-          ),
+          // The first check that failed.
+          ...errorAnswers('temporal_unavailable', 'no_worker', 'prelude_unavailable'),
         },
       },
     },
-    async (_request, reply) => {
+    async () => {
       const verdict = await readiness();
-      if (verdict.ready) return { status: 'ready' as const };
-      return sendError(reply, 503, verdict.code, verdict.message);
+      if (!verdict.ready) throw new ServiceError(verdict.code, verdict.message);
+      return { status: 'ready' as const };
     },
   );
 }

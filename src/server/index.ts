@@ -4,25 +4,22 @@
  * (zod, through Fastify's type provider): Fastify validates requests and serialises answers with them,
  * errors become `{ code, message }` in one place, and the OpenAPI document is generated from them.
  */
+import { STATUS_CODES } from 'node:http';
 import cors from '@fastify/cors';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import {
-  hasZodFastifySchemaValidationErrors,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { VerificationClientOptions } from '../client';
 import { codecServerRoutes, type CodecServerOptions } from '../codec';
+import { statusOf } from '../errors';
 import { ServiceMetrics } from '../metrics';
 import { requireBearer } from './auth';
 import { docsRoutes, generateOpenApi } from './docs';
-import { sendError, validationAnswer } from './errors';
+import { answerError, sendError } from './errors';
 import { healthRoutes } from './health';
 import { loggerOptions, newRequestId } from './logging';
 import { countRequests, metricsRoutes } from './metrics';
-import { verificationRoutes } from './verifications';
-import { webhookRoutes } from './webhooks';
+import { verificationRoutes } from './plugin';
 
 export { maskTarget } from './masking';
 
@@ -68,21 +65,20 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // phone number a caller put there by mistake).
     frameworkErrors: (error, _request, reply) =>
       error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? sendError(reply, 404, 'not_found', 'no such resource')
-        : sendError(reply, 400, 'invalid_request', 'malformed URL'),
+        ? sendError(reply, 'not_found', 'no such resource')
+        : sendError(reply, 'invalid_request', 'malformed URL'),
     // Requests Node refuses before any route runs (oversized headers, a control character in one,
     // an unknown method) get the same JSON shape, then the connection is closed.
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
-      const [status, reason] =
+      const code =
         error.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, 'Request Header Fields Too Large']
+          ? 'headers_too_large'
           : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'Request Timeout']
-            : [400, 'Bad Request'];
-      const body = JSON.stringify({
-        code: status === 431 ? 'headers_too_large' : 'invalid_request',
-        message: reason,
-      });
+            ? 'request_timeout'
+            : 'invalid_request';
+      const status = statusOf(code);
+      const reason = STATUS_CODES[status];
+      const body = JSON.stringify({ code, message: reason });
       if (socket.writable) {
         socket.end(
           `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
@@ -95,26 +91,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (hasZodFastifySchemaValidationErrors(error)) {
-      const { status, code, message } = validationAnswer(error);
-      return sendError(reply, status, code, message);
-    }
-    if (error.statusCode && error.statusCode < 500) {
-      const code =
-        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-          ? 'payload_too_large'
-          : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-            ? 'unsupported_media_type'
-            : 'invalid_request';
-      return sendError(reply, error.statusCode, code, error.message);
-    }
-    request.log.error({ err: error }, 'request failed');
-    return sendError(reply, 500, 'internal', 'internal error');
-  });
+  // The routes' own scope has the same handler; this one answers the others (health, metrics, codec).
+  app.setErrorHandler(answerError);
   app.setNotFoundHandler((request, reply) =>
     // The path is not echoed: it may be a caller's mistake holding a phone number.
-    sendError(reply, 404, 'not_found', `no route for ${request.method} at this path`),
+    sendError(reply, 'not_found', `no route for ${request.method} at this path`),
   );
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
@@ -131,12 +112,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     preludeUrl: options.preludeUrl,
   });
   void app.register(metricsRoutes, { metrics, token: options.metricsToken });
-  void app.register(webhookRoutes, {
-    client: options.client,
-    publicKey: options.webhookPublicKey,
-    bodyLimitBytes: options.bodyLimitBytes,
-    metrics,
-  });
   void app.register(async (scope) => {
     // CORS first: a browser's preflight carries no token.
     await scope.register(cors, {
@@ -149,11 +124,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       strictPreflight: false,
     });
     // Before the body is read: an unauthenticated caller cannot make the service parse anything.
-    scope.addHook('onRequest', requireBearer(options.apiToken ? [options.apiToken] : []));
+    requireBearer(scope, options.apiToken ? [options.apiToken] : []);
     await scope.register(verificationRoutes, {
       client: options.client,
-      options: options.verification,
+      verification: options.verification,
       allowOverrides: options.allowOverrides,
+      webhookPublicKey: options.webhookPublicKey,
+      metrics,
     });
   });
   if (options.codec) void app.register(codecServerRoutes, options.codec);

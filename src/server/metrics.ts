@@ -7,7 +7,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServiceMetrics } from '../metrics';
 import { requireBearer } from './auth';
-import { errorAnswer } from './schemas';
+import { errorAnswers } from './schemas';
 
 /** Counts every answer of `app` (and of everything registered in it afterwards). */
 export function countRequests(app: FastifyInstance, metrics: ServiceMetrics): void {
@@ -26,21 +26,24 @@ export async function metricsRoutes(
   app: FastifyInstance,
   { metrics, token }: { metrics: ServiceMetrics; token?: string },
 ): Promise<void> {
-  app.addHook('onRequest', requireBearer(token ? [token] : []));
+  requireBearer(app, token ? [token] : []);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',
     {
       logLevel: 'warn',
       schema: {
+        operationId: 'metrics',
         summary: 'Prometheus metrics of the service (the worker serves its own on METRICS_PORT)',
+        description: 'Requests by route and status, and webhook events with the prices they carry.',
         tags: ['operations'],
-        security: token ? [{ metricsToken: [] }] : [],
+        // METRICS_TOKEN when the operator set one, else open.
+        security: [{ metricsToken: [] }, {}],
         response: {
           200: {
             description: 'Prometheus text format',
             content: { 'text/plain': { schema: z.string() } },
           },
-          401: errorAnswer('`unauthorized`: METRICS_TOKEN is set and was not sent'),
+          ...errorAnswers(),
         },
       },
     },

@@ -4,6 +4,7 @@
  * Requests' shapes come from the client helpers' schemas (src/client), the same ones backend code meets.
  */
 import { z } from 'zod';
+import { errorTable, statusOf, type ErrorCode } from '../errors';
 import { ingestDispositions } from '../ingest';
 import { outcomes } from '../../workflows';
 
@@ -14,17 +15,39 @@ const count = () => z.number().int().min(0);
 const time = (description?: string) =>
   z.string().meta({ format: 'date-time', ...(description === undefined ? {} : { description }) });
 
+/** Codes any request can be answered with, whatever its route. */
+const answeredAnywhere: ErrorCode[] = ['request_timeout', 'headers_too_large', 'internal'];
+
 /** The body of every error answer. */
-export const errorSchema = z.object({
+const errorSchema = z.object({
   code: z.string().describe('what went wrong, as a stable code'),
   message: z.string().describe('what went wrong, for a person'),
-  retry_after_seconds: count()
-    .optional()
-    .describe('with a 429: when to try again (also in the Retry-After header)'),
 });
 
-/** An error answer, described for one status of one route. */
-export const errorAnswer = (description: string) => errorSchema.describe(description);
+/** An error answer that says when to ask again. */
+const retryErrorSchema = errorSchema.extend({
+  retry_after_seconds: count().optional().describe('when to try again (also in the Retry-After header)'),
+});
+
+/**
+ * The error answers of an operation that can answer these codes, by status, each described by the
+ * error table: what every code of the status means, and `retry_after_seconds` where one carries it.
+ * The answers any request can get (headers too large, a request too slow, a failure of the service)
+ * are added.
+ */
+export function errorAnswers(...codes: ErrorCode[]): Record<number, z.ZodType> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set([...codes, ...answeredAnywhere])) {
+    byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, ofStatus]) => {
+      const retryAfter = ofStatus.some((code) => 'retryAfter' in errorTable[code]);
+      const description = ofStatus.map((code) => `\`${code}\`: ${errorTable[code].description}`).join('; ');
+      return [status, (retryAfter ? retryErrorSchema : errorSchema).describe(description)];
+    }),
+  );
+}
 
 /** `POST /verifications` answer. */
 export const startAnswerSchema = z

@@ -16,15 +16,16 @@ import {
   startVerification,
   startVerificationRequestSchema,
   targetInputSchema,
+  windowIdPattern,
   type VerificationClientOptions,
 } from '../client';
 import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
-import { sendVerificationError, type ErrorCodeParams } from './errors';
+import type { ErrorCodeParams } from './errors';
 import { maskTarget } from './masking';
 import { overridesNeedingLeave, refusedOverrides } from './overrides';
 import {
   checkAnswerSchema,
-  errorAnswer,
+  errorAnswers,
   forgetAnswerSchema,
   pendingAnswerSchema,
   startAnswerSchema,
@@ -53,34 +54,23 @@ const idempotencyHeaders = z.looseObject({
 const windowParams = (pattern: RegExp) =>
   z.object({ id: z.string().regex(pattern).describe('a window ID, as POST /verifications answered it') });
 
-const unauthorized = errorAnswer('`unauthorized`: a valid bearer token is required');
-const unavailable = errorAnswer(
-  '`unavailable` (Temporal or a worker did not answer in time), `prelude_unavailable`',
-);
-const tooMany = errorAnswer(
-  '`premature_retry`, `too_many_attempts`, `too_many_checks`, `target_rate_limited`, with `retry_after_seconds`',
-);
-const keyReused = errorAnswer('`idempotency_key_reused`: this Idempotency-Key was used for another request');
-const preludeError = errorAnswer('`prelude_error`: Prelude refused the request');
-const noWindow = errorAnswer('`not_found`: no such window');
+/**
+ * The error answers of the routes that spend a send or a check, beyond their own 400. (Not 401: the
+ * app that mounts the routes authenticates, and declares its own answer.)
+ */
+const spendingErrors = [
+  'idempotency_key_reused',
+  'premature_retry',
+  'too_many_attempts',
+  'too_many_checks',
+  'target_rate_limited',
+  'prelude_error',
+  'prelude_unavailable',
+  'unavailable',
+] as const;
 
-/** The error answers of the routes that spend a send or a check, beyond their own 400. */
-const spendingErrors = {
-  401: unauthorized,
-  422: keyReused,
-  429: tooMany,
-  502: preludeError,
-  503: unavailable,
-};
-
-/** Runs a route's work, answering a helper's VerificationError with its HTTP status. */
-async function answering<T>(reply: FastifyReply, work: () => Promise<T>): Promise<T | FastifyReply> {
-  try {
-    return await work();
-  } catch (error) {
-    return sendVerificationError(reply, error);
-  }
-}
+/** The refusals of a body by Fastify itself, before the route's schema. */
+const bodyErrors = ['invalid_request', 'payload_too_large', 'unsupported_media_type'] as const;
 
 /** `POST /verifications` answer. */
 export function startAnswer(result: SendCodeResult) {
@@ -145,22 +135,23 @@ export function stateAnswer(state: VerificationState) {
   };
 }
 
-/** What the verification routes need. */
-export interface VerificationRouteOptions {
+/** What the window routes need. */
+export interface WindowRouteOptions {
   client: Client;
   options: VerificationClientOptions;
   /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
   allowOverrides?: readonly string[];
 }
 
-/** Registers the verification routes. */
-export async function verificationRoutes(
+/**
+ * Registers the routes on verification windows. A helper's VerificationError reaches the scope's
+ * error handler, which answers it by the error table.
+ */
+export async function windowRoutes(
   app: FastifyInstance,
-  { client, options, allowOverrides = [] }: VerificationRouteOptions,
+  { client, options, allowOverrides = [] }: WindowRouteOptions,
 ): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const windowIdPattern =
-    options.idKey === null ? /^verification-[^/]{1,330}$/ : /^verification-[0-9a-f]{32}$/;
   // Window IDs hold the target in plaintext mode: they go into logs only when they are opaque.
   const logWindow = (request: FastifyRequest, reply: FastifyReply, windowId: string) => {
     if (options.idKey === null) return;
@@ -206,76 +197,90 @@ export async function verificationRoutes(
     '/verifications',
     {
       schema: {
+        operationId: 'sendCode',
         summary: 'Send a code: open a window, or resend in the open one',
+        description:
+          'With no open window for the target, a window opens and Prelude sends the first code; with one, ' +
+          'the code is sent again (after the resend cooldown). Every answer about a target without an open ' +
+          'window looks the same.',
         tags: ['verifications'],
         headers: idempotencyHeaders,
         body: startBody,
         response: {
           200: startAnswerSchema,
           202: pendingAnswerSchema,
-          400: errorAnswer(
-            '`invalid_request`, `invalid_idempotency_key`, `override_not_allowed`: nothing was sent',
+          ...errorAnswers(
+            ...bodyErrors,
+            'invalid_idempotency_key',
+            'override_not_allowed',
+            ...spendingErrors,
           ),
-          ...spendingErrors,
         },
       },
     },
-    async (request, reply) =>
-      answering(reply, async () => startAnswer(await spend(request, reply, startVerification))),
+    async (request, reply) => startAnswer(await spend(request, reply, startVerification)),
   );
 
   routes.post(
     '/verifications/check',
     {
       schema: {
+        operationId: 'checkCode',
         summary: 'Check a code the user typed',
+        description:
+          'Checks the code against the open window of the target and answers at once: verified, wrong code ' +
+          '(with the checks left), or no open window.',
         tags: ['verifications'],
         headers: idempotencyHeaders,
         body: checkBodySchema,
         response: {
           200: checkAnswerSchema,
-          400: errorAnswer('`invalid_request`, `invalid_code`, `invalid_idempotency_key`'),
-          ...spendingErrors,
+          ...errorAnswers(...bodyErrors, 'invalid_code', 'invalid_idempotency_key', ...spendingErrors),
         },
       },
     },
-    async (request, reply) =>
-      answering(reply, async () => {
-        const result = await spend(request, reply, checkCode);
-        return checkAnswer(result.windowId, result);
-      }),
+    async (request, reply) => {
+      const result = await spend(request, reply, checkCode);
+      return checkAnswer(result.windowId, result);
+    },
   );
 
   routes.post(
     '/verifications/forget',
     {
       schema: {
+        operationId: 'forgetTarget',
         summary: 'Erase a target: every window and webhook event Temporal holds about it',
+        description:
+          "Deletes the target's windows, open or closed, and the webhook events about them. Its per-target " +
+          'limits stay (they hold only times): forgetting does not reset them.',
         tags: ['verifications'],
         body: forgetBodySchema,
         response: {
           200: forgetAnswerSchema,
-          400: errorAnswer('`invalid_request`'),
-          401: unauthorized,
-          503: unavailable,
+          ...errorAnswers(...bodyErrors, 'unavailable'),
         },
       },
     },
-    async (request, reply) =>
-      answering(reply, async () => {
-        const { targetKey, deleted } = await forgetTarget(client, request.body.target, options);
-        return { status: 'forgotten' as const, target_key: targetKey, deleted };
-      }),
+    async (request) => {
+      const { targetKey, deleted } = await forgetTarget(client, request.body.target, options);
+      return { status: 'forgotten' as const, target_key: targetKey, deleted };
+    },
   );
 
   // The routes on one window by its ID. Only window IDs: anything else is 404 before Temporal is
   // asked (no other workflow is reachable).
-  const windowRoute = (summary: string, answer: string) => ({
+  const windowRoute = (operationId: string, summary: string, description: string, answer: string) => ({
     schema: {
+      operationId,
       summary,
+      description,
       tags: ['verifications'],
-      params: windowParams(windowIdPattern),
-      response: { 200: windowSchema.describe(answer), 401: unauthorized, 404: noWindow, 503: unavailable },
+      params: windowParams(windowIdPattern(options.idKey)),
+      response: {
+        200: windowSchema.describe(answer),
+        ...errorAnswers('not_found', 'unavailable'),
+      },
     },
   });
   const windowState = async (
@@ -289,12 +294,22 @@ export async function verificationRoutes(
 
   routes.get(
     '/verifications/:id',
-    windowRoute("A window's state, its target masked", 'the window'),
-    async (request, reply) => answering(reply, () => windowState(request, reply, getVerificationById)),
+    windowRoute(
+      'getVerification',
+      "A window's state, its target masked",
+      'Attempts with their channel and delivery status, checks used and left, deadline and outcome.',
+      'the window',
+    ),
+    async (request, reply) => windowState(request, reply, getVerificationById),
   );
   routes.delete(
     '/verifications/:id',
-    windowRoute('Cancel an open window', 'the canceled window'),
-    async (request, reply) => answering(reply, () => windowState(request, reply, cancelVerificationById)),
+    windowRoute(
+      'cancelVerification',
+      'Cancel an open window',
+      'Closes the open window as `canceled`: no code of it is accepted any more. `not_found` when no window is open.',
+      'the canceled window',
+    ),
+    async (request, reply) => windowState(request, reply, cancelVerificationById),
   );
 }

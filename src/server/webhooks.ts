@@ -22,17 +22,16 @@ import {
   type WebhookEvent,
 } from '../prelude';
 import { ingestEvent } from '../ingest';
-import { sendError } from './errors';
-import { errorAnswer, webhookAnswerSchema } from './schemas';
+import { ServiceError } from './errors';
+import { errorAnswers, webhookAnswerSchema } from './schemas';
 
 /** What the webhook route needs. */
 export interface WebhookRouteOptions {
   client: Client;
   /** PEM public key Prelude (or the sandbox) signs with; without it every webhook is refused. */
   publicKey?: string;
-  bodyLimitBytes: number;
-  /** Where events and their prices are counted. */
-  metrics: ServiceMetrics;
+  /** Where events and their prices are counted; absent: not counted. */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -52,24 +51,39 @@ const eventBody = otherWebhookEventSchema.describe(
   'a Prelude webhook event: verify.authentication, verify.attempt, verify.delivery_status, transactional.message.*, …',
 );
 
+/** The webhook route's config: it is authenticated by Prelude's signature, not by a caller's credential. */
+const webhookRouteConfig = { preludeSignature: true };
+
+/**
+ * Whether a route is the webhook route, which Prelude's signature authenticates: an app's
+ * authentication hook lets its requests through (`isSignedWebhookRoute(request.routeOptions.config)`);
+ * the route refuses them unless they are signed.
+ */
+export function isSignedWebhookRoute(config: unknown): boolean {
+  return (config as Partial<typeof webhookRouteConfig> | undefined)?.preludeSignature === true;
+}
+
 /** Registers the webhook route (in its own scope: it alone parses JSON bodies as raw bytes). */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteOptions): Promise<void> {
   // Only JSON is parsed; any other content type is answered 415 by Fastify before the handler.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     'application/json',
-    { parseAs: 'buffer', bodyLimit: options.bodyLimitBytes },
+    // The app's body limit applies.
+    { parseAs: 'buffer' },
     (_req, body, done) => done(null, body),
   );
   const publicKey = loadPublicKey(options.publicKey);
 
   const record = (event: WebhookEvent | undefined, result: WebhookResult) =>
-    options.metrics.recordWebhook(event, result);
+    options.metrics?.recordWebhook(event, result);
 
   app.withTypeProvider<ZodTypeProvider>().post(
     '/webhooks/prelude',
     {
+      config: webhookRouteConfig,
       schema: {
+        operationId: 'receivePreludeWebhook',
         summary: "Prelude's signed webhooks",
         description:
           'Authenticated by `X-Webhook-Signature`, not by a bearer token. Each event is signalled to the ' +
@@ -81,14 +95,17 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
         body: eventBody,
         response: {
           200: webhookAnswerSchema,
-          400: errorAnswer(
-            '`empty_body`, `invalid_json`, `invalid_event`, `invalid_request`: nothing was stored',
-          ),
-          401: errorAnswer('`invalid_signature`'),
-          413: errorAnswer('`payload_too_large`'),
-          415: errorAnswer('`unsupported_media_type`: events are application/json'),
-          503: errorAnswer(
-            '`unavailable` (Temporal did not take the event: Prelude retries), `webhook_key_missing`, `webhook_key_invalid`',
+          ...errorAnswers(
+            'empty_body',
+            'invalid_json',
+            'invalid_event',
+            'invalid_request',
+            'invalid_signature',
+            'payload_too_large',
+            'unsupported_media_type',
+            'unavailable',
+            'webhook_key_missing',
+            'webhook_key_invalid',
           ),
         },
       },
@@ -100,22 +117,22 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
           ? (value: unknown) => ({ value })
           : validatorCompiler(route as unknown as Parameters<typeof validatorCompiler>[0]),
     },
-    async (request, reply) => {
+    async (request) => {
       if (publicKey === undefined) {
-        return sendError(reply, 503, 'webhook_key_missing', 'PRELUDE_WEBHOOK_PUBLIC_KEY is not configured');
+        throw new ServiceError('webhook_key_missing', 'PRELUDE_WEBHOOK_PUBLIC_KEY is not configured');
       }
       if (publicKey instanceof Error) {
-        return sendError(reply, 503, 'webhook_key_invalid', 'PRELUDE_WEBHOOK_PUBLIC_KEY is not a public key');
+        throw new ServiceError('webhook_key_invalid', 'PRELUDE_WEBHOOK_PUBLIC_KEY is not a public key');
       }
       const raw: unknown = request.body;
       if (!Buffer.isBuffer(raw) || raw.length === 0) {
         record(undefined, 'empty_body');
-        return sendError(reply, 400, 'empty_body', 'a webhook event is a JSON body');
+        throw new ServiceError('empty_body', 'a webhook event is a JSON body');
       }
       const signature = verifyWebhookSignature(raw, request.headers['x-webhook-signature'], publicKey);
       if (!signature.valid) {
         record(undefined, 'invalid_signature');
-        return sendError(reply, 401, 'invalid_signature', `signature ${signature.reason}`);
+        throw new ServiceError('invalid_signature', `signature ${signature.reason}`);
       }
 
       let json: unknown;
@@ -124,25 +141,18 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
       } catch {
         record(undefined, 'invalid_json');
         // The parser's message quotes the body; the answer does not.
-        return sendError(reply, 400, 'invalid_json', 'the body is not JSON');
+        throw new ServiceError('invalid_json', 'the body is not JSON');
       }
       let event: WebhookEvent;
       try {
         event = parseWebhookEvent(json);
       } catch (error) {
         record(undefined, 'invalid_event');
-        return sendError(
-          reply,
-          400,
-          'invalid_event',
-          `not a Prelude webhook event: ${(error as Error).message}`,
-        );
+        throw new ServiceError('invalid_event', `not a Prelude webhook event: ${(error as Error).message}`);
       }
       if (!idPattern.test(event.id)) {
         record(undefined, 'invalid_event');
-        return sendError(
-          reply,
-          400,
+        throw new ServiceError(
           'invalid_event',
           'not a Prelude webhook event: id: expected 1 to 255 printable ASCII characters',
         );
@@ -155,7 +165,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRouteO
       } catch (error) {
         record(event, 'unavailable');
         request.log.error({ err: error, eventId: event.id }, 'could not hand the webhook event to Temporal');
-        return sendError(reply, 503, 'unavailable', 'the event could not be stored; retry later');
+        throw new ServiceError('unavailable', 'the event could not be stored; retry later');
       }
     },
   );

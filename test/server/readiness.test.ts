@@ -9,6 +9,7 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { healthRoutes } from '../../src/server/health';
+import { answerError } from '../../src/server/errors';
 import { eventually } from '../support/eventually';
 import { request } from './offline-service';
 
@@ -49,6 +50,8 @@ async function readinessApp(client: Client, preludeUrl?: string, cacheMs = 60_00
   apps.push(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // As the service answers a route's error.
+  app.setErrorHandler(answerError);
   await app.register(healthRoutes, { client, taskQueue: 'prelude-verify', preludeUrl, cacheMs });
   return app;
 }
