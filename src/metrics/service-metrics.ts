@@ -3,7 +3,7 @@
  * Prelude's webhook events as they arrive, with the price each one carries.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { IngestDisposition } from '../ingest';
+import { ingestDispositions, type IngestDisposition } from '../ingest';
 import type { WebhookEvent } from '../prelude';
 import { channelLabel, countryOf, currencyLabel, oneOf, type LabelledTarget } from './labels';
 
@@ -84,14 +84,16 @@ export class ServiceMetrics {
   }
 
   /**
-   * Counts a webhook event; an applied one adds its price to the cost, once per event ID: Prelude
-   * delivers an event again until it hears 200, and each delivery is applied (the window ignores the
-   * repeats). The IDs are remembered per process, the newest {@link pricedEventsKept}.
+   * Counts a webhook event; one taken (whatever became of it: Prelude charged for it all the same)
+   * adds its price to the cost, once per event ID: Prelude delivers an event again until it hears
+   * 200, and each delivery is taken (the window ignores the repeats). The IDs are remembered per
+   * process, the newest {@link pricedEventsKept}.
    */
   recordWebhook(event: WebhookEvent | undefined, result: WebhookResult): void {
     const type = event ? oneOf(webhookTypes, event.type) : 'unknown';
     this.webhookEvents.inc({ type, result });
-    if (result !== 'applied' || !event || this.#priced.has(event.id)) return;
+    const taken = (ingestDispositions as readonly string[]).includes(result);
+    if (!taken || !event || this.#priced.has(event.id)) return;
     this.#priced.add(event.id);
     if (this.#priced.size > pricedEventsKept) this.#priced.delete(this.#priced.values().next().value!);
     const payload = event.payload as {

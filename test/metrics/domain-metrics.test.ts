@@ -120,7 +120,7 @@ describe('domain metrics', () => {
     expect(
       sample(servicePage, 'prelude_temporal_webhook_events_total', {
         type: 'verify.delivery_status',
-        result: 'accepted',
+        result: 'applied',
       }),
     ).toBeGreaterThanOrEqual(1);
     expect(

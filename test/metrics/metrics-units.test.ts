@@ -103,7 +103,7 @@ describe('service metrics', () => {
   const event = (payload: Record<string, unknown>, type = 'verify.attempt', id = `evt_${(nextId += 1)}`) =>
     ({ id, type, created_at: '2030-01-01T00:00:00Z', payload }) as unknown as WebhookEvent;
 
-  it('add the price of each applied event once, by event, channel, country and currency', async () => {
+  it('add the price of each event taken, once, by event, channel, country and currency', async () => {
     const metrics = new ServiceMetrics();
     const target = phone('+33612345678');
     const first = event({ target, channel: 'sms', price: { amount: 0.25, currency: 'EUR' } });
@@ -115,7 +115,7 @@ describe('service metrics', () => {
       'applied',
     );
     metrics.recordWebhook(event({ target, price: { amount: 0, currency: 'EUR' } }), 'applied');
-    // Counted, but not priced: no window of ours took them.
+    // Taken, so priced, though no open window of ours was there for them.
     metrics.recordWebhook(
       event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
       'run_closed',
@@ -124,6 +124,7 @@ describe('service metrics', () => {
       event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
       'unknown_target',
     );
+    // Counted, not priced: not taken (Prelude delivers it again).
     metrics.recordWebhook(
       event({ target, channel: 'sms', price: { amount: 0.5, currency: 'EUR' } }),
       'unavailable',
@@ -131,7 +132,7 @@ describe('service metrics', () => {
     metrics.recordWebhook(undefined, 'invalid_signature');
     const page = await metrics.registry.metrics();
     expect(page).toContain(
-      'prelude_temporal_prelude_cost_total{event="verify.attempt",channel="sms",country="FR",currency="EUR"} 0.75',
+      'prelude_temporal_prelude_cost_total{event="verify.attempt",channel="sms",country="FR",currency="EUR"} 1.75',
     );
     expect(page).toContain('prelude_temporal_webhook_events_total{type="verify.attempt",result="applied"} 4');
     expect(page).toContain(

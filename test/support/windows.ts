@@ -1,28 +1,52 @@
 /**
- * What the workflow suites read off a window beyond its state: the run that reports its outcome
- * (Watch feedback, the success message), found in the window's own history.
+ * What the workflow suites read off a window beyond its state: the report of its outcome (Watch
+ * feedback, the success message), which the window hands to its target's limits entity.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { outcomeReportSignal, targetLimitsIdPrefix } from '../../workflows/target-limits-messages';
+import { windowIdPrefix } from '../../workflows/verification-messages';
+import { eventually } from './eventually';
 
 /**
- * Waits for the window's run to complete, then names the child run it started to report its
- * outcome, or `undefined` when it started none (nothing to report: no feedback asked for, no
- * success message). Deterministic: the window starts that run before it completes.
+ * Waits for the window's run to complete, then names the limits entity it handed its outcome report
+ * to, or `undefined` when it handed none over (nothing to report: no feedback asked for, no success
+ * message). Deterministic: the window hands its report over before it completes.
  */
 export async function outcomeReportOf(client: Client, windowId: string): Promise<string | undefined> {
-  const handle = client.workflow.getHandle(windowId);
-  await handle.result();
-  const history = await handle.fetchHistory();
-  const started = history.events?.find(
-    (event) => event.startChildWorkflowExecutionInitiatedEventAttributes,
-  )?.startChildWorkflowExecutionInitiatedEventAttributes;
-  return started?.workflowId ?? undefined;
+  await client.workflow.getHandle(windowId).result();
+  const entityId = `${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`;
+  return (await reportSignalIndex(client, entityId)) === undefined ? undefined : entityId;
 }
 
-/** Waits for the window's outcome report to complete (it fails if the window started none). */
+/** Waits until the entity has made the window's outcome report (it fails if the window handed none over). */
 export async function outcomeReported(client: Client, windowId: string): Promise<string> {
-  const reportId = await outcomeReportOf(client, windowId);
-  if (!reportId) throw new Error(`the window ${windowId} started no outcome report`);
-  await client.workflow.getHandle(reportId).result();
-  return reportId;
+  const entityId = await outcomeReportOf(client, windowId);
+  if (!entityId) throw new Error(`the window ${windowId} handed over no outcome report`);
+  const handle = client.workflow.getHandle(entityId);
+  await eventually(
+    async () => {
+      const { raw } = await handle.describe();
+      const events = (await handle.fetchHistory()).events ?? [];
+      const signalled = await reportSignalIndex(client, entityId);
+      const calls = events.slice(signalled).filter((e) => e.activityTaskScheduledEventAttributes).length;
+      return calls > 0 && (raw.pendingActivities ?? []).length === 0;
+    },
+    { description: `the outcome report of ${windowId} made by ${entityId}`, timeoutMs: 20_000 },
+  );
+  return entityId;
+}
+
+/** Where in the entity's history the report was handed over, if it was. */
+async function reportSignalIndex(client: Client, entityId: string): Promise<number | undefined> {
+  const history = await client.workflow
+    .getHandle(entityId)
+    .fetchHistory()
+    .catch((error: unknown) => {
+      if (error instanceof WorkflowNotFoundError) return { events: [] };
+      throw error;
+    });
+  const at = (history.events ?? []).findIndex(
+    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === outcomeReportSignal.name,
+  );
+  return at < 0 ? undefined : at;
 }
