@@ -49,7 +49,7 @@ import { PreludeClient, type Target } from '../src/prelude';
 import { startSandbox } from '../src/sandbox';
 import { startServer } from '../src/server';
 import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
-import { ingestWorkflowId } from '../workflows';
+import { ingestWorkflowId } from '../workflows/messages';
 
 const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open', 'startup'] as const;
 type ScenarioName = (typeof allScenarios)[number];

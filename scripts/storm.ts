@@ -36,7 +36,7 @@ import {
   targetKeySearchAttribute,
   windowIdPrefix,
   type DeliveryStatusReport,
-} from '../workflows';
+} from '../workflows/messages';
 
 /** Options of {@link runStorm}. */
 export interface StormOptions {

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, type QueryDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { rejection } from '../../workflows';
+import { rejection } from '../../workflows/messages';
 import { VerificationError } from './errors';
 
 /** The deadline every helper's call runs under. */

@@ -4,8 +4,8 @@
  * retention period removes them.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { windowIdPrefix } from '../../workflows';
-import type { Target } from '../prelude';
+import { windowIdPrefix } from '../../workflows/messages';
+import type { Target } from '../prelude/schemas';
 import { isNotFound } from './calls';
 import { targetKey } from './ids';
 import { normalize } from './input';

@@ -16,7 +16,7 @@ import {
   type WorkflowInboundCallsInterceptor,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
-import type { DeliveryStatusReport, VerificationInput, VerificationState } from '../../workflows';
+import type { DeliveryStatusReport, VerificationInput, VerificationState } from '../../workflows/messages';
 import type { LabelledTarget } from './labels';
 import type { WindowMetricsSinks } from './window-sinks';
 

@@ -4,7 +4,7 @@
  * Requests' shapes come from the client helpers' schemas (src/client), the same ones backend code meets.
  */
 import { z } from 'zod';
-import { outcomes } from '../../workflows';
+import { outcomes } from '../../workflows/messages';
 
 /** A count or a number of seconds: a whole number, never negative. */
 const count = () => z.number().int().min(0);

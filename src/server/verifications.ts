@@ -18,7 +18,7 @@ import {
   targetInputSchema,
   type VerificationClientOptions,
 } from '../client';
-import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
+import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows/messages';
 import { sendVerificationError, type ErrorCodeParams } from './errors';
 import { maskTarget } from './masking';
 import { overridesNeedingLeave, refusedOverrides } from './overrides';

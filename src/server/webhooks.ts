@@ -21,12 +21,8 @@ import {
   verifyWebhookSignature,
   type WebhookEvent,
 } from '../prelude';
-import {
-  ingestWorkflowId,
-  targetKeySearchAttribute,
-  webhookIngestWorkflow,
-  windowIdPrefix,
-} from '../../workflows';
+import { webhookIngestWorkflow } from '../../workflows';
+import { ingestWorkflowId, targetKeySearchAttribute, windowIdPrefix } from '../../workflows/messages';
 import { sendError } from './errors';
 import { errorAnswer, webhookAnswerSchema } from './schemas';
 

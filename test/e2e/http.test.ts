@@ -8,7 +8,7 @@ import type { Payload } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/codec';
 import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
-import { ingestWorkflowId } from '../../workflows';
+import { ingestWorkflowId } from '../../workflows/messages';
 import { expectDocumented } from '../docs/openapi-conformance';
 import { api, strip } from '../support/api';
 import { eventually } from '../support/eventually';

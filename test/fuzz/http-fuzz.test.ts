@@ -11,7 +11,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { windowId } from '../../src/client';
-import { ingestWorkflowId, windowIdPrefix } from '../../workflows';
+import { ingestWorkflowId, windowIdPrefix } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 

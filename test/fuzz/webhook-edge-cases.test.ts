@@ -8,7 +8,7 @@
 import { constants, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ingestWorkflowId, targetKeySearchAttribute, windowIdPrefix } from '../../workflows';
+import { ingestWorkflowId, targetKeySearchAttribute, windowIdPrefix } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 

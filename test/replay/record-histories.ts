@@ -23,7 +23,7 @@ import {
 import { parseKeyRing } from '../../src/codec';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
-import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows';
+import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows/messages';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const undeliverable = '+33699999002';
