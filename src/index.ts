@@ -31,7 +31,7 @@ export { targetKey, windowId } from './client';
 export { clientConnectionOptions, connectClient } from './connection';
 export { dataConverterFor } from './codec/encryption-codec';
 export { parseKeyRing, type KeyRing } from './codec/key-ring';
-export { ConfigError, loadConfig, type Config } from '../temporal.config';
+export { ConfigError, loadConfig, privacyKeys, type Config } from '../temporal.config';
 export { normalizeTarget } from './prelude/targets';
 export type { Target } from './prelude/schemas';
 export type {
