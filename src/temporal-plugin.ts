@@ -17,8 +17,8 @@ import {
   sharedWorkerMetrics,
   windowInterceptorsModule,
   windowMetricsSinks,
+  type WorkerMetrics,
 } from './metrics';
-import type { WorkerMetrics } from './metrics';
 import { PreludeClient, type PreludeClientOptions } from './prelude';
 
 /** What {@link verificationPlugin} needs. */
