@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client, type ClientOptions, type ClientPlugin } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import type { BundleOptions, BundlerPlugin, WorkerOptions, WorkerPlugin } from '@temporalio/worker';
+import type {
+  BundleOptions,
+  BundlerPlugin,
+  ReplayWorkerOptions,
+  WorkerOptions,
+  WorkerPlugin,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { dataConverterFor } from './codec/encryption-codec';
 import type { KeyRing } from './codec/key-ring';
@@ -97,6 +103,11 @@ export class VerificationPlugin implements WorkerPlugin, ClientPlugin, BundlerPl
       },
       sinks: { ...options.sinks, ...windowMetricsSinks(metrics) },
     };
+  }
+
+  /** The codec, for a replay Worker: recorded histories are encrypted too. */
+  configureReplayWorker(options: ReplayWorkerOptions): ReplayWorkerOptions {
+    return { ...options, dataConverter: this.#withCodec(options.dataConverter) };
   }
 
   /** Our workflows beside the team's, with the window interceptors and the failure converter. */
