@@ -55,7 +55,7 @@ import {
   targetLimitsIdPrefix,
   windowIdPrefix,
   type DeliveryStatusReport,
-} from '../workflows';
+} from '../workflows/messages';
 
 const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open', 'startup'] as const;
 type ScenarioName = (typeof allScenarios)[number];

@@ -37,7 +37,7 @@ import {
   targetLimitsIdPrefix,
   windowIdPrefix,
   type DeliveryStatusReport,
-} from '../workflows';
+} from '../workflows/messages';
 
 /** Options of {@link runStorm}. */
 export interface StormOptions {

@@ -11,10 +11,10 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection } from '@temporalio/worker';
 import type { TemporalConfig } from '../temporal.config';
 
-function connectionOptions(config: TemporalConfig) {
+/** What every connection to Temporal shares, a client's or a worker's: address, TLS, API key. */
+export function serverConnectionOptions(config: TemporalConfig) {
   return {
     address: config.address,
     ...(config.apiKey ? { apiKey: config.apiKey } : {}),
@@ -31,18 +31,13 @@ function connectionOptions(config: TemporalConfig) {
  * made safe to close under.
  */
 export function clientConnectionOptions(config: TemporalConfig): ConnectionOptions {
-  return { ...connectionOptions(config), interceptors: clientInterceptors() };
+  return { ...serverConnectionOptions(config), interceptors: clientInterceptors() };
 }
 
 /** A Temporal client for backend code and the HTTP service. */
 export async function connectClient(config: TemporalConfig, dataConverter?: DataConverter): Promise<Client> {
   const connection = await Connection.connect(clientConnectionOptions(config));
   return new Client({ connection, namespace: config.namespace, dataConverter });
-}
-
-/** The connection a worker polls with. */
-export function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(config));
 }
 
 /**

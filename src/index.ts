@@ -1,26 +1,42 @@
 /**
- * prelude-temporal: Prelude verification and Notify flows run durably on Temporal.
+ * `prelude-temporal`: what backend code calls to verify its users, and nothing it does not need.
  *
- * Backend code mostly needs the helpers (`startVerification`, `checkCode`, `getVerification`,
- * `cancelVerification`, `startNotification`) and a worker (`createVerificationWorker`); the rest is
- * here for those who assemble their own deployment.
+ * It loads no Fastify, no sandbox and no `@temporalio/worker` (the worker is
+ * `prelude-temporal/worker`, the HTTP routes `prelude-temporal/fastify`, test servers
+ * `prelude-temporal/testing`), so a backend handler that only checks codes starts fast. Modules are
+ * imported one by one rather than through their component's index where that index would load more
+ * (the Prelude HTTP client, the codec's HTTP endpoints).
  */
-export * from './client';
-export { createVerificationWorker, writeWorkflowBundle, type VerificationWorkerOptions } from './worker';
-export { buildServer, startServer, type ServerOptions } from './server';
-export { startSandbox, type RunningSandbox } from './sandbox';
-export { startDevServer, type DevServer, type DevServerOptions } from './devserver';
-export { clientConnectionOptions, connectClient, connectWorker } from './connection';
-export { dataConverterFor, EncryptionCodec, parseKeyRing } from './codec';
-export { ConfigError, loadConfig, type Config } from '../temporal.config';
 export {
-  PreludeClient,
-  PreludeError,
-  normalizeTarget,
-  parseWebhookEvent,
-  verifyWebhookSignature,
-  type Target,
-  type WebhookEvent,
-} from './prelude';
-export { createActivities, type Activities } from '../activities';
-export * from '../workflows';
+  cancelVerification,
+  checkCode,
+  getVerification,
+  startVerification,
+  verificationClientOptions,
+  type StartVerificationRequest,
+  type StartVerificationResult,
+  type CheckCodeRequestInput,
+  type VerificationClientOptions,
+} from './client';
+export {
+  getNotification,
+  notificationClientOptions,
+  startNotification,
+  type NotificationClientOptions,
+  type StartNotificationRequest,
+} from './client';
+export { forgetTarget, type ForgetResult } from './client';
+export { VerificationError, type VerificationErrorCode } from './client';
+export { targetKey, windowId } from './client';
+export { clientConnectionOptions, connectClient } from './connection';
+export { dataConverterFor } from './codec/encryption-codec';
+export { parseKeyRing, type KeyRing } from './codec/key-ring';
+export { ConfigError, loadConfig, privacyKeys, type Config } from '../temporal.config';
+export { normalizeTarget } from './prelude/targets';
+export type { Target } from './prelude/schemas';
+export type {
+  CheckCodeResult,
+  NotificationState,
+  SendCodeResult,
+  VerificationState,
+} from '../workflows/messages';

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { privacyKeys, type Config, type PrivacyKeys } from '../temporal.config';
 import { verificationClientOptions } from './client';
 import { dataConverterFor } from './codec';
-import { connectClient, connectWorker } from './connection';
+import { connectClient } from './connection';
 import { startDevServer } from './devserver';
 import {
   installSdkMetrics,
@@ -21,7 +21,7 @@ import { startSandbox } from './sandbox';
 import { closeGracefully } from './graceful-close';
 import { startServer } from './server';
 import { untilTemporalAnswers } from './wait-for-temporal';
-import { createVerificationWorker } from './worker';
+import { connectWorker, createVerificationWorker } from './worker';
 
 /** Stops what a start function started. */
 export type Stop = () => Promise<void>;

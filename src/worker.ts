@@ -7,9 +7,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, Worker, type NativeConnection } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import type { TemporalConfig } from '../temporal.config';
 import { createActivities } from '../activities';
 import { failureConverterPath } from './codec/failure-converter';
+import { serverConnectionOptions } from './connection';
 import {
   preludeCallMetrics,
   sharedWorkerMetrics,
@@ -40,6 +42,11 @@ export interface VerificationWorkerOptions {
   workflowBundle?: string;
   /** Where the windows and Prelude calls are counted; defaults to {@link sharedWorkerMetrics}. */
   metrics?: WorkerMetrics;
+}
+
+/** The connection a worker polls with (a client's connection is `connectClient`'s). */
+export function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect(serverConnectionOptions(config));
 }
 
 /** Creates (does not run) a worker for the verification workflows and their activities. */

@@ -1,9 +1,8 @@
-/** Every workflow the worker runs, and the messages clients send them. */
+/**
+ * Every workflow the worker runs, and nothing else: this is the bundle's entry (`workflowsPath`), and
+ * the Temporal bundler registers every function exported here as a workflow type. Messages and other
+ * shared values live in `./messages.ts`.
+ */
 export { notificationWorkflow } from './notification';
 export { verificationWorkflow } from './verification';
-export * from './verification-messages';
-export * from './search-attributes';
-export * from './notification-messages';
 export { targetLimitsWorkflow } from './target-limits';
-export * from './target-limits-messages';
-export * from './retry-policies';

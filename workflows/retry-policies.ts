@@ -3,7 +3,7 @@
  * imported by workflow code and by the configuration (which checks that a send fits the helpers'
  * deadline).
  */
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/common';
 
 /**
  * The workflow task timeout of the runs a user waits on (windows, the per-target limits entity): a

@@ -9,7 +9,7 @@ import { targetKeySearchAttribute } from '../../workflows/search-attributes';
 import { targetLimitsWorkflow } from '../../workflows/target-limits';
 import { forgetReportsUpdate, targetLimitsIdPrefix } from '../../workflows/target-limits-messages';
 import { windowIdPrefix } from '../../workflows/verification-messages';
-import type { Target } from '../prelude';
+import type { Target } from '../prelude/schemas';
 import { isNotFound } from './calls';
 import { targetKey } from './ids';
 import { normalize } from './input';

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Target } from '../prelude';
+import type { Target } from '../prelude/schemas';
 import { windowIdPrefix } from '../../workflows/verification-messages';
 
 /**

@@ -1,7 +1,9 @@
 /** The helpers' input checks: a malformed request is a `VerificationError`, never a raw zod or Prelude error. */
 import { z } from 'zod';
 import { describeZodError } from '../issues';
-import { normalizeTarget, PreludeError, type Target } from '../prelude';
+import { PreludeError } from '../prelude/errors';
+import type { Target } from '../prelude/schemas';
+import { normalizeTarget } from '../prelude/targets';
 import { VerificationError } from './errors';
 
 /** `value` parsed by `schema`, or `invalid_request` naming what is wrong. */

@@ -6,14 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Config } from '../../temporal.config';
+import { notificationWorkflow } from '../../workflows';
 import {
   notificationIdPrefix,
   notificationStateQuery,
-  notificationWorkflow,
   outcomeSearchAttribute,
   type NotificationState,
-} from '../../workflows';
-import { notifySendRequestSchema } from '../prelude';
+} from '../../workflows/messages';
+import { notifySendRequestSchema } from '../prelude/schemas';
 import { call, readState, toVerificationError, type CallOptions, type CallSettings } from './calls';
 import { parse } from './input';
 

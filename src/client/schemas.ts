@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { verifyPolicySettings } from '../../temporal.config';
 import { valueShape } from '../env';
-import { createVerificationRequestSchema, targetSchema } from '../prelude';
+import { createVerificationRequestSchema, targetSchema } from '../prelude/schemas';
 
 /** A target as a caller gives it; normalised (E.164, lower-cased e-mail) before use. */
 export const targetInputSchema = z.object({

@@ -7,6 +7,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { lifecycleAttemptMarginMs, privacyKeys, type Config } from '../../temporal.config';
+import { verificationWorkflow } from '../../workflows';
 import {
   cancelUpdate,
   checkCodeUpdate,
@@ -15,8 +16,6 @@ import {
   sendCodeUpdate,
   stateQuery,
   targetKeySearchAttribute,
-  userFacingWorkflowTaskTimeout,
-  verificationWorkflow,
   codePattern,
   type CheckCodeResult,
   type IdempotencyBinding,
@@ -25,8 +24,9 @@ import {
   type SendCodeResult,
   type VerificationState,
   type WindowPolicy,
-} from '../../workflows';
-import type { Target } from '../prelude';
+} from '../../workflows/messages';
+import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
+import type { Target } from '../prelude/schemas';
 import { call, readState, type CallOptions, type CallSettings } from './calls';
 import { normalize, parse } from './input';
 import { VerificationError, type VerificationErrorCode } from './errors';

@@ -4,7 +4,7 @@
  * whether it was opened over HTTP or by backend code with the client helpers.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { outcomes, type VerificationState } from '../../workflows';
+import { outcomes, type VerificationState } from '../../workflows/messages';
 import { channelLabel, countryOf, deliveryStatuses, oneOf, type LabelledTarget } from './labels';
 import { metricPrefix } from './service-metrics';
 

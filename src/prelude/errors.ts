@@ -3,7 +3,7 @@
  * status, body and headers only: the transport's own error carries the request (and so the API
  * key), and never leaves this module.
  */
-import { isAxiosError } from 'axios';
+import type { AxiosError } from 'axios';
 import { errorBodySchema } from './schemas';
 
 /** What kind of failure, i.e. what a caller should do about it. */
@@ -158,4 +158,14 @@ function parseRetryAfter(headers: Record<string, unknown>): number | undefined {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * Axios's own `isAxiosError` test, without importing axios at run time: the backend helpers use
+ * `PreludeError` and must not load the HTTP client (the package root's load time).
+ */
+function isAxiosError(error: unknown): error is AxiosError {
+  return (
+    typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true
+  );
 }

@@ -1,4 +1,4 @@
-import type { VerificationTarget } from '../../workflows';
+import type { VerificationTarget } from '../../workflows/messages';
 
 /**
  * A target as the HTTP API shows it: enough to recognise (`+33•••••••78`, `jo•••@example.com`), not

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { errorTable, statusOf, type ErrorCode } from '../errors';
 import { ingestDispositions } from '../ingest';
-import { outcomes } from '../../workflows';
+import { outcomes } from '../../workflows/messages';
 
 /** A count or a number of seconds: a whole number, never negative. */
 const count = () => z.number().int().min(0);

@@ -19,7 +19,7 @@ import {
   windowIdPattern,
   type VerificationClientOptions,
 } from '../client';
-import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows';
+import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows/messages';
 import type { ErrorCodeParams } from './errors';
 import { maskTarget } from './masking';
 import { overridesNeedingLeave, refusedOverrides } from './overrides';

@@ -16,7 +16,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import fc from 'fast-check';
 import { windowId } from '../../src/client';
 import { ingestDispositions } from '../../src/ingest';
-import { windowIdPrefix } from '../../workflows';
+import { windowIdPrefix } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 

@@ -11,7 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { cancelVerificationById, getVerificationById, startVerification } from '../../src/client';
-import { deliveryStatusSignal, windowIdPrefix, type DeliveryStatusReport } from '../../workflows';
+import { deliveryStatusSignal, windowIdPrefix, type DeliveryStatusReport } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 

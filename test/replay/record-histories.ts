@@ -24,8 +24,7 @@ import {
 import { parseKeyRing } from '../../src/codec';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
-import { targetLimitsIdPrefix } from '../../workflows/target-limits-messages';
-import { windowIdPrefix } from '../../workflows/verification-messages';
+import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows/messages';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const undeliverable = '+33699999002';

@@ -22,7 +22,12 @@ export interface CliProcess {
 
 /** Runs `prelude-temporal <command>` in `cwd` with exactly `env` (plus PATH and HOME). */
 export function runCli(command: string, cwd: string, env: Record<string, string>): CliProcess {
-  const child: ChildProcess = spawn(process.execPath, [cliPath, command], {
+  return runNode([cliPath, command], cwd, env);
+}
+
+/** Runs `node <args>` as {@link runCli} does: its own process group, with exactly `env` (plus PATH and HOME). */
+export function runNode(args: string[], cwd: string, env: Record<string, string>): CliProcess {
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,7 +17,7 @@ import type { DeliveryRecord } from '../../src/sandbox/webhooks';
 import { closeGracefully } from '../../src/graceful-close';
 import { startServer } from '../../src/server';
 import { createVerificationWorker } from '../../src/worker';
-import type { WindowPolicy } from '../../workflows';
+import type { WindowPolicy } from '../../workflows/messages';
 import { startPreludeProxy, type PreludeProxy } from './prelude-proxy';
 import { captureSandboxKnobs } from './sandbox-knobs';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse as parseYaml } from 'yaml';
 import { configVariables } from '../../temporal.config';
-import { customSearchAttributes } from '../../workflows';
+import { customSearchAttributes } from '../../workflows/messages';
 
 const root = join(__dirname, '..', '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');

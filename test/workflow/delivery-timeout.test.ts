@@ -5,7 +5,7 @@
  * through the service's webhook route, and its `deliveryDelayMs` knob decides when `delivered` comes.
  */
 import { getVerification, startVerification, type VerificationClientOptions } from '../../src/client';
-import type { VerificationState } from '../../workflows';
+import type { VerificationState } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 

@@ -6,7 +6,7 @@
  * proxy that can take Watch down while Verify keeps working.
  */
 import { getVerification, startVerification, type VerificationClientOptions } from '../../src/client';
-import type { FraudMode } from '../../workflows';
+import type { FraudMode } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 describe('the fraud check before the first send', () => {

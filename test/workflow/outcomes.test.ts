@@ -13,7 +13,7 @@ import {
   VerificationError,
   type VerificationClientOptions,
 } from '../../src/client';
-import { outcomeSearchAttribute, type WindowPolicy } from '../../workflows';
+import { outcomeSearchAttribute, type WindowPolicy } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 import { outcomeReportOf, outcomeReported } from '../support/windows';
 

@@ -13,7 +13,8 @@ import {
   VerificationError,
 } from '../../src/client';
 import { normalizeTarget } from '../../src/prelude';
-import { reserveSendUpdate, targetLimitsIdPrefix, targetLimitsWorkflow } from '../../workflows';
+import { targetLimitsWorkflow } from '../../workflows';
+import { reserveSendUpdate, targetLimitsIdPrefix } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 async function creates(stack: TestStack, to: string): Promise<number> {

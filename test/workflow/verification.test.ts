@@ -9,7 +9,11 @@ import {
   VerificationError,
   windowId,
 } from '../../src/client';
-import { deliveryStatusSignal, outcomeSearchAttribute, verificationIdSearchAttribute } from '../../workflows';
+import {
+  deliveryStatusSignal,
+  outcomeSearchAttribute,
+  verificationIdSearchAttribute,
+} from '../../workflows/messages';
 import { eventually, StopWaiting } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
