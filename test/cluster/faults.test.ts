@@ -75,8 +75,8 @@ describe('faults on a production-shaped cluster', () => {
     };
     try {
       await fault(cluster.workers[0]!, 500);
-      await fault(cluster.temporal.history, 500);
-      await fault(cluster.postgres, 500);
+      await fault(cluster.temporal!.history, 500);
+      await fault(cluster.postgres!, 500);
     } finally {
       faultsDone = true;
     }
@@ -101,8 +101,8 @@ describe('faults on a production-shaped cluster', () => {
     expect(faults.map(({ part }) => part)).toEqual(['worker-1', 'temporal-history', 'postgres']);
     for (const { inFlight } of faults) expect(inFlight).toBeGreaterThan(0);
     expect(cluster.workers[0]!.stats.kills).toBe(1);
-    expect(cluster.temporal.history.stats.kills).toBe(1);
-    expect(cluster.postgres.stats.kills).toBe(1);
+    expect(cluster.temporal!.history.stats.kills).toBe(1);
+    expect(cluster.postgres!.stats.kills).toBe(1);
   });
 
   it('answered every flow right: each right code verified its window', () => {

@@ -10,24 +10,16 @@
  * built (`npm run build`). Everything it started is stopped by process group on `stop()`, and on
  * the way out of the process whatever happens.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, portIsFree } from '../../src/free-port';
+import { freePort } from '../../src/free-port';
 import { packageRoot } from '../../src/package-root';
 import { Part } from '../../scripts/chaos/processes';
-import { ensurePostgresInstalled, initPostgres, postgresPart, type PostgresSettings } from './postgres';
+import { startDevServerPart, startTemporalOnPostgres } from './servers';
 import { projectPart, runSetup, type ProjectEnv } from './project';
-import {
-  applySchema,
-  temporalInstall,
-  temporalServiceParts,
-  temporalServices,
-  untilListening,
-  type ServicePorts,
-  type TemporalService,
-} from './temporal-server';
+import type { TemporalService } from './temporal-server';
 
 export { dynamicConfigFile, historyShards, temporalServices } from './temporal-server';
 export { postgresMajor } from './postgres';
@@ -38,8 +30,13 @@ export interface ClusterOptions {
   workers?: number;
   /** HTTP services; default 2. */
   services?: number;
-  /** The server's dynamic config file; default the project's. */
-  dynamicConfigPath?: string;
+  /**
+   * `cluster` (default): Temporal on PostgreSQL; `devserver`: the Temporal CLI's dev server, as
+   * `npm start` runs it, for comparison (the project's parts are the same).
+   */
+  server?: 'cluster' | 'devserver';
+  /** The server's dynamic config file; default the project's; `null`: the server's defaults. */
+  dynamicConfigPath?: string | null;
   /** Configuration the project's parts get on top of the cluster's own (VERIFY_*, SANDBOX_*, …). */
   env?: ProjectEnv;
   /** Keep the run directory (logs, configs, the database) after `stop()`. */
@@ -64,8 +61,9 @@ export interface Cluster {
   env: ProjectEnv;
   /** What `prelude-temporal setup` printed. */
   setupOutput: string;
-  postgres: Part;
-  temporal: Record<TemporalService, Part>;
+  /** The database and the server's services (absent on a dev server). */
+  postgres?: Part;
+  temporal?: Record<TemporalService, Part>;
   sandbox: Part;
   workers: Part[];
   services: Part[];
@@ -103,55 +101,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     const ports = await distinctFreePorts(20);
     const take = () => ports.shift()!;
-    const db: PostgresSettings = {
-      port: take(),
-      user: 'temporal',
-      password: randomBytes(18).toString('base64url'),
-    };
-
-    const [install] = await Promise.all([temporalInstall(), ensurePostgresInstalled(log)]);
-    const dataDir = await initPostgres(join(runDir, 'postgres'), db);
-    const postgres = part(postgresPart(dataDir, db, logDir));
-    await postgres.start(signal);
-    await applySchema(install, db);
-    log(`PostgreSQL ${db.port} ready with the schema (${Date.now() - started} ms)`);
-
-    // The membership table keeps ports as a smallint: they must be below 32768, where the OS's
-    // ephemeral range (what freePort hands out) usually is not.
-    const membership = await freePortsBelow(32_768, temporalServices.length);
-    const servicePorts = Object.fromEntries(
-      temporalServices.map((name) => [
-        name,
-        {
-          grpc: take(),
-          membership: membership.shift()!,
-          metrics: take(),
-          ...(name === 'frontend' ? { http: take() } : {}),
-        },
-      ]),
-    ) as Record<TemporalService, ServicePorts>;
-    const specs = temporalServiceParts({
-      install,
-      db,
-      ports: servicePorts,
-      runDir,
-      logDir,
-      dynamicConfigPath: options.dynamicConfigPath,
-    });
-    const temporal = Object.fromEntries(
-      temporalServices.map((name, index) => [name, part(specs[index]!)]),
-    ) as Record<TemporalService, Part>;
-    // The first service to start writes the cluster's metadata record, which two at once race on;
-    // the others then join it through the database's membership table, together.
-    await temporal.frontend.start(signal);
-    await Promise.all(
-      temporalServices.filter((name) => name !== 'frontend').map((name) => temporal[name].start(signal)),
-    );
-    await untilListening(servicePorts.frontend.grpc, AbortSignal.timeout(90_000), () =>
-      Boolean(temporal.frontend.process?.hasExited()),
-    );
-    const temporalAddress = `127.0.0.1:${servicePorts.frontend.grpc}`;
-    log(`Temporal ${temporalAddress} up: ${temporalServices.join(', ')} (${Date.now() - started} ms)`);
+    const server =
+      options.server === 'devserver'
+        ? await startDevServerPart(part, { runDir, logDir, port: take() })
+        : await startTemporalOnPostgres(part, {
+            runDir,
+            logDir,
+            ports: ports.splice(0, 10),
+            dynamicConfigPath: options.dynamicConfigPath,
+            log,
+          });
+    const temporalAddress = server.address;
+    log(`Temporal ${temporalAddress} up (${Date.now() - started} ms)`);
 
     const sandboxPort = take();
     const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
@@ -208,8 +169,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       idKey,
       env,
       setupOutput,
-      postgres,
-      temporal,
+      postgres: server.postgres,
+      temporal: server.temporal,
       sandbox,
       workers,
       services,
@@ -221,15 +182,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await stop();
     throw error;
   }
-}
-
-async function freePortsBelow(limit: number, count: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < count) {
-    const port = randomInt(20_000, limit);
-    if (!ports.includes(port) && (await portIsFree('127.0.0.1', port))) ports.push(port);
-  }
-  return ports;
 }
 
 async function distinctFreePorts(count: number): Promise<number[]> {

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     [
       '',
       `prelude-temporal on a production-shaped Temporal cluster (ready in ${(cluster.startedInMs / 1000).toFixed(1)} s):`,
-      `  Temporal       ${cluster.temporalAddress}  (frontend, history, matching, worker; PostgreSQL ${cluster.postgres.spec.args.join(' ').match(/-p (\d+)/)?.[1]})`,
+      `  Temporal       ${cluster.temporalAddress}  (frontend, history, matching, worker on PostgreSQL)`,
       ...cluster.serviceUrls.map((url, index) => `  HTTP service   ${url}   (service ${index + 1})`),
       `  Workers        ${cluster.workers.length}`,
       `  Prelude        sandbox at ${cluster.sandboxUrl}   (inbox ${cluster.sandboxUrl}/sandbox/messages)`,

@@ -98,7 +98,7 @@ function serverConfig(
   service: TemporalService,
   db: PostgresSettings,
   ports: Record<TemporalService, ServicePorts>,
-  dynamicConfigPath: string,
+  dynamicConfigPath: string | null,
 ): unknown {
   const datastore = (databaseName: string, maxConns: number) => ({
     sql: {
@@ -159,7 +159,9 @@ function serverConfig(
       },
     },
     dcRedirectionPolicy: { policy: 'noop' },
-    dynamicConfigClient: { filepath: dynamicConfigPath, pollInterval: '10s' },
+    ...(dynamicConfigPath
+      ? { dynamicConfigClient: { filepath: dynamicConfigPath, pollInterval: '10s' } }
+      : {}),
   };
 }
 
@@ -171,8 +173,8 @@ export interface TemporalServicesOptions {
   /** Where the configs go. */
   runDir: string;
   logDir: string;
-  /** The dynamic config file; default: the project's (deploy/temporal/dynamicconfig.yaml). */
-  dynamicConfigPath?: string;
+  /** The dynamic config file; default: the project's (deploy/temporal/dynamicconfig.yaml); `null`: none. */
+  dynamicConfigPath?: string | null;
 }
 
 /**
@@ -180,7 +182,10 @@ export interface TemporalServicesOptions {
  * each service gets its own directory with a `cluster.yaml`.
  */
 export function temporalServiceParts(options: TemporalServicesOptions): PartSpec[] {
-  const dynamicConfigPath = options.dynamicConfigPath ?? join(packageRoot(__dirname), dynamicConfigFile);
+  const dynamicConfigPath =
+    options.dynamicConfigPath === undefined
+      ? join(packageRoot(__dirname), dynamicConfigFile)
+      : options.dynamicConfigPath;
   return temporalServices.map((service) => {
     const configDir = join(options.runDir, `temporal-${service}`);
     mkdirSync(configDir, { recursive: true });
