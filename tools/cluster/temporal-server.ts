@@ -27,6 +27,12 @@ export const historyShards = 4;
 /** The dynamic config file every production-shaped stack of the project uses (compose too). */
 export const dynamicConfigFile = 'deploy/temporal/dynamicconfig.yaml';
 
+/** Each database, and its versioned schema steps under the module's schema/postgresql/v12. */
+export const schemaSteps = [
+  ['temporal', 'temporal/versioned'],
+  ['temporal_visibility', 'visibility/versioned'],
+] as const;
+
 /** Ports of one service. */
 export interface ServicePorts {
   grpc: number;
@@ -82,10 +88,7 @@ export async function applySchema(install: TemporalInstall, db: PostgresSettings
     // Through the environment: a password on the command line is readable by every local user.
     SQL_PASSWORD: db.password,
   };
-  for (const [database, versioned] of [
-    ['temporal', 'temporal/versioned'],
-    ['temporal_visibility', 'visibility/versioned'],
-  ] as const) {
+  for (const [database, versioned] of schemaSteps) {
     const tool = (...args: string[]) => run(install.sqlTool, ['--db', database, ...args], { env });
     await tool('create-database');
     await tool('setup-schema', '-v', '0.0');
