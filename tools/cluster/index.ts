@@ -6,6 +6,8 @@
  *   internal worker (4 history shards, deploy/temporal/dynamicconfig.yaml) → `prelude-temporal
  *   setup` → Prelude sandbox → project workers → HTTP services
  *
+ * or, for comparison (`server: 'devserver'`), the same project parts on the CLI's dev server.
+ *
  * Used by `npm run cluster`, `npm run test:cluster` and `npm run bench:cluster`. `dist/` must be
  * built (`npm run build`). Everything it started is stopped by process group on `stop()`, and on
  * the way out of the process whatever happens.
@@ -88,13 +90,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     all.push(made);
     return made;
   };
+  // A start that fails keeps its directory: the parts' logs say why.
+  let keepRunDir = options.keepRunDir ?? false;
   const stop = async () => {
     for (const running of [...all].reverse()) {
       await running
         .stop()
         .catch((error: unknown) => log(`stopping ${running.spec.name}: ${(error as Error).message}`));
     }
-    if (options.keepRunDir) log(`run directory kept: ${runDir}`);
+    if (keepRunDir) log(`run directory kept: ${runDir}`);
     else rmSync(runDir, { recursive: true, force: true });
   };
   const signal = AbortSignal.any([]);
@@ -178,7 +182,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       stop,
     };
   } catch (error) {
-    options.keepRunDir = true;
+    keepRunDir = true;
     await stop();
     throw error;
   }
