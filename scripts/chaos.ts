@@ -492,7 +492,8 @@ async function untilTemporalAnswers(address: string, signal: AbortSignal): Promi
   }
 }
 
-interface Accounting {
+/** A flow's lost checks and duplicate sends (see the module comment), with what shows why. */
+export interface Accounting {
   flow: FlowResult;
   lostChecks: number;
   overcountedChecks: number;
@@ -508,7 +509,7 @@ interface CallRecord {
 }
 
 /** Lost checks and duplicate sends of each flow: the sandbox's call log against the window. */
-async function account(
+export async function account(
   flows: FlowResult[],
   where: { serviceUrl: string; sandboxUrl: string; apiToken: string; idKey: string },
 ): Promise<Accounting[]> {

@@ -7,14 +7,21 @@
  *   sandbox    the Prelude sandbox alone
  *   worker     a worker (production: point TEMPORAL_* and PRELUDE_* at the real services)
  *   server     the HTTP service
+ *   setup      prepare a Temporal server's namespace (search attributes; `--create-namespace`) and
+ *              report the server settings the project relies on
  *   bundle     write the prebuilt workflow bundle (part of `npm run build`)
  */
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, loadProcessEnv } from '../temporal.config';
 import { loadOrCreateDevKeys, withDevKeys } from './dev-keys';
+import { clientConnectionOptions } from './connection';
 import { PortTakenError, startDevServer } from './devserver';
 import { startSandbox } from './sandbox';
+import { describeSetup, setupTemporal, SetupError } from './setup';
 import { runLocalStack, runServer, runWorker, splitAddress, type Stop } from './stack';
+import { untilTemporalAnswers } from './wait-for-temporal';
 import { writeWorkflowBundle } from './worker';
 
 const commands: Record<string, () => Promise<Stop | undefined>> = {
@@ -59,6 +66,40 @@ const commands: Record<string, () => Promise<Stop | undefined>> = {
     return stop;
   },
 
+  async setup() {
+    const { values } = parseArgs({
+      args: process.argv.slice(3),
+      options: {
+        'create-namespace': { type: 'boolean', default: false },
+        'retention-days': { type: 'string', default: '7' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    const retentionDays = Number(values['retention-days']);
+    const { temporal } = loadConfig();
+    // A cluster started a moment ago may not answer yet; an address that never does is an error.
+    const connection = await untilTemporalAnswers(
+      temporal,
+      () => Connection.connect(clientConnectionOptions(temporal)),
+      AbortSignal.timeout(60_000),
+    ).catch((error: unknown) => {
+      throw new SetupError(`Temporal at ${temporal.address} did not answer: ${(error as Error).message}`);
+    });
+    try {
+      const report = await setupTemporal(connection, {
+        namespace: temporal.namespace,
+        createNamespace: values['create-namespace'],
+        retentionDays,
+      });
+      console.log(values.json ? JSON.stringify(report) : describeSetup(report));
+      // A server without a required setting cannot run the project: the deployment must stop here.
+      if (!report.ready) process.exitCode = 3;
+    } finally {
+      await connection.close();
+    }
+    return undefined;
+  },
+
   async bundle() {
     console.log(`workflow bundle written to ${await writeWorkflowBundle()}`);
     return undefined;
@@ -92,6 +133,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError || error instanceof PortTakenError ? error.message : error);
+  const known =
+    error instanceof ConfigError || error instanceof PortTakenError || error instanceof SetupError;
+  // parseArgs refuses unknown or malformed options with a TypeError whose code says so.
+  const badArgument = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
+  console.error(known || badArgument ? (error as Error).message : error);
+  if (badArgument) process.exit(2);
   process.exit(1);
 });

@@ -8,6 +8,13 @@ import { join } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse as parseYaml } from 'yaml';
 import { configVariables } from '../../temporal.config';
+import { postgresMajor } from '../../tools/cluster/postgres';
+import {
+  dynamicConfigFile,
+  historyShards,
+  schemaSteps,
+  temporalServices,
+} from '../../tools/cluster/temporal-server';
 import { customSearchAttributes } from '../../workflows/messages';
 
 const root = join(__dirname, '..', '..');
@@ -29,14 +36,12 @@ describe('deployment files', () => {
     expect(used.filter((name) => !known.has(name))).toEqual([]);
   });
 
-  it('compose registers every custom search attribute the workflows set', () => {
-    for (const attribute of customSearchAttributes) {
-      expect(compose).toContain(`--name ${attribute.name} --type Keyword`);
+  it('compose registers the search attributes with `prelude-temporal setup` before the worker and the service start', () => {
+    expect(compose).toMatch(/temporal-setup:\n {4}build: \.\n {4}command: \['setup', '--create-namespace'\]/);
+    for (const service of ['worker', 'server']) {
+      const block = compose.slice(compose.indexOf(`\n  ${service}:\n`) + 1).split(/\n {2}(?=\w)/)[0]!;
+      expect(block).toMatch(/temporal-setup:\n\s+condition: service_completed_successfully/);
     }
-  });
-
-  it('compose enables Update-with-Start on its Temporal server', () => {
-    expect(compose).toMatch(/frontend\.enableExecuteMultiOperation:\n\s+- value: true/);
   });
 
   it('the README documents every configuration variable', () => {
@@ -133,12 +138,61 @@ describe('the compose stack, checked for real', () => {
   });
 
   it('enables Update-with-Start and eager activities on its Temporal server', () => {
-    const dynamic = parseYaml(compose.configs['temporal-dynamic-config']!.content!) as Record<
+    const dynamic = parseYaml(read(compose.configs['temporal-dynamic-config']!.file!)) as Record<
       string,
       { value: unknown }[]
     >;
     expect(dynamic['frontend.enableExecuteMultiOperation']).toEqual([{ value: true }]);
+    expect(dynamic['frontend.enableUpdateWorkflowExecution']).toEqual([{ value: true }]);
     expect(dynamic['system.enableActivityEagerExecution']).toEqual([{ value: true }]);
+  });
+
+  describe('in step with `npm run cluster` (tools/cluster), which test:cluster runs', () => {
+    type Service = { image?: string; environment?: Record<string, unknown>; command?: string[] };
+    const services = compose.services as Record<string, Service>;
+    const serverVersion = /^version="([^"]+)"$/m.exec(read('tools/cluster/temporal-server.sh'))![1]!;
+    const serverContainers = Object.values(services).filter((service) =>
+      service.image?.startsWith('temporalio/server:'),
+    );
+
+    it('runs the Temporal server and its tools at the version the cluster builds', () => {
+      expect(serverVersion).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(serverContainers.map((service) => service.image)).toEqual(
+        temporalServices.map(() => `temporalio/server:${serverVersion}`),
+      );
+      expect(services['temporal-schema']!.image).toBe(`temporalio/admin-tools:${serverVersion}`);
+    });
+
+    it('runs each server service in a container of its own, with the cluster’s history shards', () => {
+      expect(serverContainers.map((service) => service.environment!.SERVICES)).toEqual([...temporalServices]);
+      for (const service of serverContainers) {
+        expect(service.environment!.NUM_HISTORY_SHARDS).toBe(historyShards);
+      }
+    });
+
+    it('uses the same PostgreSQL major version', () => {
+      expect(services.postgresql!.image).toBe(`postgres:${postgresMajor}`);
+    });
+
+    it('mounts the one dynamic config file the cluster points its services at', () => {
+      expect(compose.configs['temporal-dynamic-config']).toEqual({ file: `./${dynamicConfigFile}` });
+      expect(existsSync(join(root, dynamicConfigFile))).toBe(true);
+      const mounted = services.temporal as Service & { configs: { source: string; target: string }[] };
+      expect(mounted.configs).toContainEqual({
+        source: 'temporal-dynamic-config',
+        target: mounted.environment!.DYNAMIC_CONFIG_FILE_PATH,
+      });
+    });
+
+    it('applies the schema with the same steps', () => {
+      const command = services['temporal-schema']!.command!.join(' ');
+      const expected = schemaSteps.flatMap(([database, versioned]) => [
+        `temporal-sql-tool --db ${database} create-database`,
+        `temporal-sql-tool --db ${database} setup-schema -v 0.0`,
+        `temporal-sql-tool --db ${database} update-schema -d /etc/temporal/schema/postgresql/v12/${versioned}`,
+      ]);
+      expect(command.split(' && ')).toEqual(expected);
+    });
   });
 
   it('passes its services only variables the configuration reads, shared ones included', () => {
