@@ -29,6 +29,7 @@ import {
   setting,
   url,
   wholeNumber,
+  type EnvSection,
 } from './src/env';
 import { sendChannels } from './src/prelude/schemas';
 import { sandboxEnv } from './src/sandbox/config';
@@ -279,10 +280,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = loadProcessEnv()): Config {
     Object.fromEntries(Object.keys(sections).map((section) => [section, env])),
   );
   if (parsed.success) return parsed.data;
-  throw new ConfigError(
-    parsed.error.issues.map((issue) => ({
-      // path is [section, VARIABLE]; the variable's name is what a user can act on.
-      variable: String(issue.path[1] ?? issue.path[0] ?? 'configuration'),
+  // path is [section, VARIABLE]; the variable's name is what a user can act on.
+  throw configError(parsed.error.issues, (path) => path[1] ?? path[0]);
+}
+
+/**
+ * Reads one table's section from the environment the way {@link loadConfig} reads the configuration:
+ * how the benchmarks and the chaos and storm runs read their own knobs (`BENCH_*`, `CHAOS_*`, …).
+ *
+ * @throws ConfigError naming every variable with a bad value.
+ */
+export function loadSection<Out>(section: EnvSection<Out>, env: NodeJS.ProcessEnv = loadProcessEnv()): Out {
+  const parsed = section.schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  throw configError(parsed.error.issues, (path) => path[0]);
+}
+
+function configError(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  variableOf: (path: readonly PropertyKey[]) => PropertyKey | undefined,
+): ConfigError {
+  return new ConfigError(
+    issues.map((issue) => ({
+      variable: String(variableOf(issue.path) ?? 'configuration'),
       message: issue.message,
     })),
   );

@@ -3,7 +3,7 @@
  * with 500s, 429s and latency, worker, service) while the worker is killed a few times and the
  * service once (`npm run chaos` runs 150 flows, 30+ worker kills and a dev server kill).
  */
-import { runChaos } from '../../scripts/chaos';
+import { runChaos } from './chaos';
 
 describe('chaos', () => {
   it('verifies every flow whose right code was sent, through worker and service crashes', async () => {

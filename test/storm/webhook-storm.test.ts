@@ -1,9 +1,9 @@
 /**
  * The webhook storm, short: a few hundred signed delivery events with duplicates, in any order, and
- * forgeries mixed in, through the real service, worker and dev server (`scripts/storm.ts` runs the
+ * forgeries mixed in, through the real service, worker and dev server (`test/storm/storm.ts` runs the
  * full 10,000); no workflow runs per event.
  */
-import { runStorm } from '../../scripts/storm';
+import { runStorm } from './storm';
 
 describe('webhook storm', () => {
   it('applies every genuine event exactly once and every forged one to nothing', async () => {

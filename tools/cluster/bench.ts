@@ -6,7 +6,7 @@
  * - BENCH_WINDOWS (default 100) flows one at a time, then BENCH_WINDOWS at BENCH_CONCURRENCY
  *   (default 10) with two workers, then the same with one (the other stopped);
  * - each flow is `startVerification`, the code from the sandbox's inbox (in neither figure), and
- *   `checkCode`, from this process through one client, as scripts/bench.ts measures the project;
+ *   `checkCode`, from this process through one client, as bench/bench.ts measures the project;
  * - servers: `devserver`, `cluster` (deploy/temporal/dynamicconfig.yaml), and `cluster-defaults`
  *   (the server's default dynamic config), unless BENCH_SERVERS (a comma list) names fewer.
  *
@@ -16,7 +16,9 @@ import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import { percentiles, pool, round1, since } from '../../bench/measure';
-import { loadConfig } from '../../temporal.config';
+import { z } from 'zod';
+import { loadConfig, loadSection } from '../../temporal.config';
+import { envSection, list, setting, wholeNumber } from '../../src/env';
 import { checkCode, startVerification, verificationClientOptions } from '../../src/client';
 import { dataConverterFor } from '../../src/codec';
 import { connectClient } from '../../src/connection';
@@ -30,13 +32,15 @@ const servers = {
 } satisfies Record<string, ClusterOptions>;
 type ServerName = keyof typeof servers;
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
-  return value;
-}
+/** The benchmark's knobs, read like the configuration (`loadSection`). */
+const clusterBenchEnv = envSection({
+  windows: setting('BENCH_WINDOWS', wholeNumber(1, 100_000), 100),
+  concurrency: setting('BENCH_CONCURRENCY', wholeNumber(1, 1_000), 10),
+  servers: setting(
+    'BENCH_SERVERS',
+    list(z.array(z.enum(Object.keys(servers) as [ServerName, ...ServerName[]]))),
+  ),
+});
 
 // Sequential numbers from a random start: unique in the run, so no flow meets an open window.
 let nextNumber = randomInt(0, 5_000_000);
@@ -127,14 +131,9 @@ async function measure(name: ServerName, windows: number, concurrency: number): 
 }
 
 async function main(): Promise<void> {
-  const windows = positiveInt('BENCH_WINDOWS', 100);
-  const concurrency = positiveInt('BENCH_CONCURRENCY', 10);
-  const names = (process.env.BENCH_SERVERS ?? Object.keys(servers).join(',')).split(',').map((raw) => {
-    const name = raw.trim();
-    if (!(name in servers))
-      throw new Error(`BENCH_SERVERS: unknown "${name}" (known: ${Object.keys(servers)})`);
-    return name as ServerName;
-  });
+  const knobs = loadSection(clusterBenchEnv);
+  const { windows, concurrency } = knobs;
+  const names = knobs.servers.length > 0 ? knobs.servers : (Object.keys(servers) as ServerName[]);
   // Ctrl-C: exiting runs the hook that kills every part's process group.
   process.on('SIGINT', () => process.exit(130));
   process.on('SIGTERM', () => process.exit(143));

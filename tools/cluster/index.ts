@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/free-port';
 import { packageRoot } from '../../src/package-root';
-import { Part } from '../../scripts/chaos/processes';
+import { Part } from '../processes';
 import { startDevServerPart, startTemporalOnPostgres } from './servers';
 import { projectPart, runSetup, type ProjectEnv } from './project';
 import type { TemporalService } from './temporal-server';

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { untilPrinted, type PartSpec } from '../../scripts/chaos/processes';
+import { untilPrinted, type PartSpec } from '../processes';
 
 const run = promisify(execFile);
 

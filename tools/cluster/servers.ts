@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { devServerAnswers, devServerFlags, temporalCliPath } from '../../src/devserver';
 import { freePort, portIsFree } from '../../src/free-port';
-import type { Part, PartSpec } from '../../scripts/chaos/processes';
+import type { Part, PartSpec } from '../processes';
 import { ensurePostgresInstalled, initPostgres, postgresPart, type PostgresSettings } from './postgres';
 import {
   applySchema,

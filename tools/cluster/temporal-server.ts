@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { packageRoot } from '../../src/package-root';
-import type { PartSpec } from '../../scripts/chaos/processes';
+import type { PartSpec } from '../processes';
 import type { PostgresSettings } from './postgres';
 
 const run = promisify(execFile);

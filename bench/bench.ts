@@ -31,17 +31,13 @@ import { performance } from 'node:perf_hooks';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { createBareActivities } from '../bench/bare-activities';
-import {
-  bareCheckUpdate,
-  bareLocalWindow,
-  bareSendUpdate,
-  bareStart,
-  bareWindow,
-} from '../bench/bare-workflows';
-import { percentiles, pool, rotate, round1, since, split } from '../bench/measure';
-import type { WorkerProcessMessage } from '../bench/worker-process';
-import { loadConfig } from '../temporal.config';
+import { createBareActivities } from './bare-activities';
+import { bareCheckUpdate, bareLocalWindow, bareSendUpdate, bareStart, bareWindow } from './bare-workflows';
+import { percentiles, pool, rotate, round1, since, split } from './measure';
+import type { WorkerProcessMessage } from './worker-process';
+import { z } from 'zod';
+import { loadConfig, loadSection } from '../temporal.config';
+import { envSection, list, setting, wholeNumber } from '../src/env';
 import { checkCode, startVerification, verificationClientOptions } from '../src/client';
 import { dataConverterFor } from '../src/codec';
 import { connectClient } from '../src/connection';
@@ -61,26 +57,16 @@ const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open',
 type ScenarioName = (typeof allScenarios)[number];
 type FlowName = Extract<ScenarioName, 'project' | 'bare' | 'floor' | 'prelude'>;
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
-  return value;
-}
-
-const windows = positiveInt('BENCH_WINDOWS', 200);
-const concurrency = positiveInt('BENCH_CONCURRENCY', 20);
-const openWindows = positiveInt('BENCH_OPEN', 2000);
-const selected = new Set<ScenarioName>(
-  process.env.BENCH_SCENARIOS
-    ? process.env.BENCH_SCENARIOS.split(',').map((name) => {
-        const scenario = allScenarios.find((known) => known === name.trim());
-        if (!scenario) throw new Error(`BENCH_SCENARIOS: unknown "${name}" (known: ${allScenarios})`);
-        return scenario;
-      })
-    : allScenarios,
-);
+/** The benchmark's knobs, read like the configuration (`loadSection`). */
+const benchEnv = envSection({
+  windows: setting('BENCH_WINDOWS', wholeNumber(1, 100_000), 200),
+  concurrency: setting('BENCH_CONCURRENCY', wholeNumber(1, 1_000), 20),
+  openWindows: setting('BENCH_OPEN', wholeNumber(1, 100_000), 2000),
+  scenarios: setting('BENCH_SCENARIOS', list(z.array(z.enum(allScenarios)))),
+});
+const knobs = loadSection(benchEnv);
+const { windows, concurrency, openWindows } = knobs;
+const selected = new Set<ScenarioName>(knobs.scenarios.length > 0 ? knobs.scenarios : allScenarios);
 // Concurrent flows run in a few rounds of at least five waves each: enough rounds to interleave the
 // scenarios, chunks long enough that a round's ramp-up and tail do not dominate its throughput.
 const rounds = Math.min(10, Math.max(1, Math.floor(windows / (concurrency * 5))));
@@ -198,7 +184,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       connection: workerConnection,
       namespace,
       taskQueue: bareQueue,
-      workflowsPath: require.resolve('../bench/bare-workflows'),
+      workflowsPath: require.resolve('./bare-workflows'),
       activities: createBareActivities(prelude),
       dataConverter,
     }),
@@ -613,7 +599,7 @@ interface WorkerProcess {
 
 async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   const started = performance.now();
-  const child = fork(join(__dirname, '..', 'bench', 'worker-process.js'), [], {
+  const child = fork(join(__dirname, 'worker-process.js'), [], {
     // --expose-gc: the worker collects garbage before it reports its heap.
     execArgv: ['--expose-gc'],
     env: {

@@ -5,8 +5,8 @@
  * the medians and their ratio (goal: at most 1.3) print as JSON lines.
  */
 import { join } from 'node:path';
-import { loadCost, type LoadCost } from '../bench/load-probe';
-import { percentiles } from '../bench/measure';
+import { loadCost, type LoadCost } from './load-probe';
+import { percentiles } from './measure';
 
 const root = join(__dirname, '..', '..');
 const scenarios: Record<string, string[]> = {

@@ -5,7 +5,7 @@
  * Prints one JSON line and exits non-zero when any genuine event was not applied exactly once or
  * any forged one was not refused 401 and applied to nothing.
  *
- *   tsc -p tsconfig.json && node dist/scripts/storm.js
+ *   tsc -p tsconfig.json && node dist/test/storm/storm.js
  *
  * STORM_EVENTS (default 10000) requests, of which STORM_DUPLICATES (0.3) are repeats and STORM_FORGED
  * (0.05) forged; STORM_WINDOWS (50) windows; STORM_CONCURRENCY (32) requests in flight; STORM_SEED
@@ -28,16 +28,18 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultPayloadConverter, type DataConverter, type Payload } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { cancelVerificationById, getVerificationById, startVerification } from '../src/client';
-import { startDevServer } from '../src/devserver';
-import { writeWorkflowBundle } from '../src/worker';
-import { startStack, uniquePhoneTarget, type TestStack } from '../test/support/stack';
+import { cancelVerificationById, getVerificationById, startVerification } from '../../src/client';
+import { startDevServer } from '../../src/devserver';
+import { writeWorkflowBundle } from '../../src/worker';
+import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+import { loadSection } from '../../temporal.config';
+import { envSection, fraction, setting, wholeNumber } from '../../src/env';
 import {
   deliveryStatusSignal,
   targetLimitsIdPrefix,
   windowIdPrefix,
   type DeliveryStatusReport,
-} from '../workflows/messages';
+} from '../../workflows/messages';
 
 /** Options of {@link runStorm}. */
 export interface StormOptions {
@@ -547,23 +549,26 @@ function shuffle<T>(items: T[], random: () => number): void {
   }
 }
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-}
+/** The storm's knobs, read like the configuration (`loadSection`); unset, the defaults above. */
+const stormEnv = envSection({
+  events: setting('STORM_EVENTS', wholeNumber(1, 10_000_000), defaultStormOptions.events),
+  duplicateShare: setting('STORM_DUPLICATES', fraction, defaultStormOptions.duplicateShare),
+  forgedShare: setting('STORM_FORGED', fraction, defaultStormOptions.forgedShare),
+  windows: setting('STORM_WINDOWS', wholeNumber(1, 100_000), defaultStormOptions.windows),
+  concurrency: setting('STORM_CONCURRENCY', wholeNumber(1, 1_000), defaultStormOptions.concurrency),
+  seed: setting('STORM_SEED', wholeNumber(0, 2 ** 31), defaultStormOptions.seed),
+  timeoutSeconds: setting(
+    'STORM_TIMEOUT_SECONDS',
+    wholeNumber(1, 86_400),
+    defaultStormOptions.timeoutMs / 1000,
+  ),
+});
 
 async function main(): Promise<void> {
+  const { timeoutSeconds, ...knobs } = loadSection(stormEnv);
   const options: StormOptions = {
-    events: numberFromEnv('STORM_EVENTS', defaultStormOptions.events),
-    duplicateShare: numberFromEnv('STORM_DUPLICATES', defaultStormOptions.duplicateShare),
-    forgedShare: numberFromEnv('STORM_FORGED', defaultStormOptions.forgedShare),
-    windows: numberFromEnv('STORM_WINDOWS', defaultStormOptions.windows),
-    concurrency: numberFromEnv('STORM_CONCURRENCY', defaultStormOptions.concurrency),
-    seed: numberFromEnv('STORM_SEED', defaultStormOptions.seed),
-    timeoutMs: numberFromEnv('STORM_TIMEOUT_SECONDS', defaultStormOptions.timeoutMs / 1000) * 1000,
+    ...knobs,
+    timeoutMs: timeoutSeconds * 1000,
     progress: (line) => console.error(`[storm] ${line}`),
   };
   // However the run goes, the process ends: the storm's deadline plus time to start and stop.

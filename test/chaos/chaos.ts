@@ -52,9 +52,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { percentiles } from '../bench/measure';
-import { configVariables } from '../temporal.config';
-import { windowId as windowIdOf } from '../src/client';
+import { percentiles } from '../../bench/measure';
+import { configVariables, loadSection } from '../../temporal.config';
+import { envSection, setting, wholeNumber } from '../../src/env';
+import { windowId as windowIdOf } from '../../src/client';
 import {
   devServerAnswers,
   devServerFlags,
@@ -62,7 +63,7 @@ import {
   packageRoot,
   portIsFree,
   temporalCliPath,
-} from '../src/devserver';
+} from '../../src/devserver';
 import {
   runFlow,
   type FlowContext,
@@ -70,8 +71,8 @@ import {
   type StepName,
   type StepRecord,
   type WindowAnswer,
-} from './chaos/flow';
-import { Part, untilPrinted, type PartSpec } from './chaos/processes';
+} from './flow';
+import { Part, untilPrinted, type PartSpec } from '../../tools/processes';
 
 const run = promisify(execFile);
 
@@ -691,15 +692,6 @@ function uniquePhoneNumbers(count: number): string[] {
   return [...numbers];
 }
 
-/** A whole number from the environment. */
-function envInt(name: string, fallback: number, min = 0): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number ≥ ${min}`);
-  return value;
-}
-
 /** The configuration the parts take from this process's environment: policy, timeouts, sandbox knobs. */
 function passedOnEnv(): Record<string, string> {
   const own = new Set(['VERIFY_ID_KEY', 'SANDBOX_PORT', 'SANDBOX_HOST']);
@@ -713,8 +705,32 @@ function passedOnEnv(): Record<string, string> {
   );
 }
 
+/** The run's knobs, read like the configuration (`loadSection`); unset, the defaults above. */
+const chaosEnv = envSection({
+  flows: setting('CHAOS_FLOWS', wholeNumber(1, 100_000), defaultChaosOptions.flows),
+  concurrency: setting('CHAOS_CONCURRENCY', wholeNumber(1, 1_000), defaultChaosOptions.concurrency),
+  killEveryMs: setting('CHAOS_KILL_EVERY_MS', wholeNumber(500, 3_600_000), defaultChaosOptions.killEveryMs),
+  minWorkerKills: setting(
+    'CHAOS_MIN_WORKER_KILLS',
+    wholeNumber(0, 10_000),
+    defaultChaosOptions.minWorkerKills,
+  ),
+  maxWorkerKills: setting('CHAOS_MAX_WORKER_KILLS', wholeNumber(0, Number.MAX_SAFE_INTEGER)),
+  restartPauseMs: setting(
+    'CHAOS_RESTART_PAUSE_MS',
+    wholeNumber(0, 3_600_000),
+    defaultChaosOptions.restartPauseMs,
+  ),
+  killDevServer: setting('CHAOS_KILL_DEVSERVER', wholeNumber(0, 1), 1),
+  killService: setting('CHAOS_KILL_SERVICE', wholeNumber(0, 1), 1),
+  stuckAfterMs: setting('CHAOS_STUCK_MS', wholeNumber(1_000, 3_600_000), defaultChaosOptions.stuckAfterMs),
+  deadlineMs: setting('CHAOS_DEADLINE_MS', wholeNumber(10_000, 86_400_000)),
+  keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
+});
+
 async function main(): Promise<void> {
-  const flows = envInt('CHAOS_FLOWS', defaultChaosOptions.flows, 1);
+  const knobs = loadSection(chaosEnv);
+  const { flows } = knobs;
   const interrupt = new AbortController();
   let interrupted = 0;
   const onSignal = (name: string) => {
@@ -728,16 +744,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const report = await runChaos({
     flows,
-    concurrency: envInt('CHAOS_CONCURRENCY', defaultChaosOptions.concurrency, 1),
-    killEveryMs: envInt('CHAOS_KILL_EVERY_MS', defaultChaosOptions.killEveryMs, 500),
-    minWorkerKills: envInt('CHAOS_MIN_WORKER_KILLS', defaultChaosOptions.minWorkerKills),
-    maxWorkerKills: envInt('CHAOS_MAX_WORKER_KILLS', Number.MAX_SAFE_INTEGER),
-    restartPauseMs: envInt('CHAOS_RESTART_PAUSE_MS', defaultChaosOptions.restartPauseMs),
-    killDevServer: envInt('CHAOS_KILL_DEVSERVER', 1) > 0,
-    killService: envInt('CHAOS_KILL_SERVICE', 1) > 0,
-    stuckAfterMs: envInt('CHAOS_STUCK_MS', defaultChaosOptions.stuckAfterMs, 1_000),
-    deadlineMs: envInt('CHAOS_DEADLINE_MS', Math.max(120_000, flows * 4_000), 10_000),
-    keepRunDir: envInt('CHAOS_KEEP', 0) > 0,
+    concurrency: knobs.concurrency,
+    killEveryMs: knobs.killEveryMs,
+    minWorkerKills: knobs.minWorkerKills,
+    maxWorkerKills: knobs.maxWorkerKills ?? Number.MAX_SAFE_INTEGER,
+    restartPauseMs: knobs.restartPauseMs,
+    killDevServer: knobs.killDevServer > 0,
+    killService: knobs.killService > 0,
+    stuckAfterMs: knobs.stuckAfterMs,
+    deadlineMs: knobs.deadlineMs ?? Math.max(120_000, flows * 4_000),
+    keepRunDir: knobs.keep > 0,
     env: passedOnEnv(),
     signal: interrupt.signal,
   });
