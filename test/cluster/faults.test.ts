@@ -2,15 +2,15 @@
  * Faults on a production-shaped cluster while verification flows run over HTTP, spread over both
  * services: one project worker killed with SIGKILL (and started again), the Temporal history
  * service killed and restarted, PostgreSQL killed and restarted. Each flow is the chaos run's
- * (scripts/chaos/flow.ts: open, code from the inbox, a wrong code and the same request again, the
+ * (test/chaos/flow.ts: open, code from the inbox, a wrong code and the same request again, the
  * right code, the window until verified), and the flows are counted by its rules against the
  * sandbox's record of the calls it carried out (`GET /sandbox/calls`): every flow correct, no check
  * spent that the window does not know of, no code sent that the window does not count.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { account } from '../../scripts/chaos';
-import { runFlow, type FlowResult } from '../../scripts/chaos/flow';
-import type { Part } from '../../scripts/chaos/processes';
+import { account } from '../chaos/chaos';
+import { runFlow, type FlowResult } from '../chaos/flow';
+import type { Part } from '../../tools/processes';
 import type { Cluster } from '../../tools/cluster';
 import { clusterForSuite, phoneTarget } from './support';
 
