@@ -15,7 +15,6 @@ import {
   schemaSteps,
   temporalServices,
 } from '../../tools/cluster/temporal-server';
-import { customSearchAttributes } from '../../workflows/messages';
 
 const root = join(__dirname, '..', '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
