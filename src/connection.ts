@@ -2,15 +2,10 @@
  * Connections to Temporal from configuration: the dev server on a laptop, a self-hosted cluster
  * with mTLS, or Temporal Cloud with an API key.
  */
-import { InterceptingCall, Metadata, status, type Interceptor } from '@grpc/grpc-js';
-import {
-  Client,
-  Connection,
-  defaultGrpcRetryOptions,
-  makeGrpcRetryInterceptor,
-  type ConnectionOptions,
-} from '@temporalio/client';
+import type { Interceptor } from '@grpc/grpc-js';
+import { Client, Connection, defaultGrpcRetryOptions, type ConnectionOptions } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { retryInterceptor } from './grpc-retry';
 import type { TemporalConfig } from '../temporal.config';
 
 /** What every connection to Temporal shares, a client's or a worker's: address, TLS, API key. */
@@ -41,33 +36,15 @@ export async function connectClient(config: TemporalConfig, dataConverter?: Data
 }
 
 /**
- * The SDK's retries, made safe to close under. The SDK sends a failed call again from a timer; when
- * the connection is closed before the timer fires (a service stopped while Temporal is unreachable,
- * a worker stopped while an activity's call waits to be retried), grpc-js throws "Channel has been
- * shut down" from that timer, an uncaught exception that ends the process. Below the retries, a call
- * that cannot be created ends as CANCELLED instead, which is not retried: its caller gets the error.
+ * The SDK's retry decisions (`defaultGrpcRetryOptions()`), made safe when Temporal is unreachable
+ * or the connection is closed. The SDK's own retry interceptor can end the process: it throws
+ * "savedMessageNext is not a function" from a gRPC callback when a call's first attempt cannot be
+ * created (a call made on a closed connection: an activity or a request handled as its worker or
+ * service stops), and grpc-js throws "Channel has been shut down" from its retry timer when the
+ * connection is closed while a call waits to be retried (a service stopped during a Temporal
+ * outage). Ours (src/grpc-retry.ts) ends such a call as CANCELLED, an error its caller gets, and
+ * ends a call cancelled while it waits to be retried instead of sending it again.
  */
 function clientInterceptors(): Interceptor[] {
-  return [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), endCallsThatCannotStart];
+  return [retryInterceptor(defaultGrpcRetryOptions())];
 }
-
-const endCallsThatCannotStart: Interceptor = (options, nextCall) => {
-  try {
-    return new InterceptingCall(nextCall(options));
-  } catch (error) {
-    const details = error instanceof Error ? error.message : String(error);
-    return new InterceptingCall({
-      start: (_metadata, listener) =>
-        process.nextTick(() =>
-          listener?.onReceiveStatus?.({ code: status.CANCELLED, details, metadata: new Metadata() }),
-        ),
-      sendMessage: () => undefined,
-      sendMessageWithContext: () => undefined,
-      halfClose: () => undefined,
-      startRead: () => undefined,
-      cancelWithStatus: () => undefined,
-      getPeer: () => '',
-      getAuthContext: () => null,
-    });
-  }
-};
