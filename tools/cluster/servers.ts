@@ -3,11 +3,11 @@
  * four server services) and, for comparison, the CLI's dev server as `npm start` runs it. Each
  * part is a supervised process made by the caller's `part` (so the caller stops them all).
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { devServerAnswers, devServerFlags, temporalCliPath } from '../../src/devserver';
-import { freePort, portIsFree } from '../../src/free-port';
+import { freePort } from '../../src/free-port';
 import type { Part, PartSpec } from '../processes';
 import { ensurePostgresInstalled, initPostgres, postgresPart, type PostgresSettings } from './postgres';
 import {
@@ -43,7 +43,10 @@ interface ServerDirs {
 export async function startTemporalOnPostgres(
   part: MakePart,
   options: ServerDirs & {
-    /** 10 free ports: the database, each service's gRPC and metrics, the frontend's HTTP. */
+    /**
+     * 14 free ports below 32768: the database, each service's gRPC and metrics, the frontend's HTTP,
+     * each service's membership port (kept as a smallint in the membership table).
+     */
     ports: number[];
     dynamicConfigPath?: string | null;
     log: (line: string) => void;
@@ -65,9 +68,7 @@ export async function startTemporalOnPostgres(
   await applySchema(install, db);
   log(`PostgreSQL ${db.port} ready with the schema (${Date.now() - started} ms)`);
 
-  // The membership table keeps ports as a smallint: they must be below 32768, where the OS's
-  // ephemeral range (what freePort hands out) usually is not.
-  const membership = await freePortsBelow(32_768, temporalServices.length);
+  const membership = temporalServices.map(() => take());
   const ports = Object.fromEntries(
     temporalServices.map((name) => [
       name,
@@ -126,13 +127,4 @@ export async function startDevServerPart(
   });
   await devserver.start(AbortSignal.any([]));
   return { address };
-}
-
-async function freePortsBelow(limit: number, count: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < count) {
-    const port = randomInt(20_000, limit);
-    if (!ports.includes(port) && (await portIsFree('127.0.0.1', port))) ports.push(port);
-  }
-  return ports;
 }
