@@ -23,13 +23,15 @@ export async function outcomeReported(client: Client, windowId: string): Promise
   const entityId = await outcomeReportOf(client, windowId);
   if (!entityId) throw new Error(`the window ${windowId} handed over no outcome report`);
   const handle = client.workflow.getHandle(entityId);
+  // Made: the entity scheduled a call after the hand-over and is quiet again, with no call and no
+  // workflow task pending. Between two calls of one report a workflow task is always pending.
   await eventually(
     async () => {
       const { raw } = await handle.describe();
       const events = (await handle.fetchHistory()).events ?? [];
       const signalled = await reportSignalIndex(client, entityId);
       const calls = events.slice(signalled).filter((e) => e.activityTaskScheduledEventAttributes).length;
-      return calls > 0 && (raw.pendingActivities ?? []).length === 0;
+      return calls > 0 && (raw.pendingActivities ?? []).length === 0 && !raw.pendingWorkflowTask;
     },
     { description: `the outcome report of ${windowId} made by ${entityId}`, timeoutMs: 20_000 },
   );
