@@ -279,9 +279,15 @@ describe('HTTP service end to end', () => {
         (a) => a.attempt_id === event.payload.attempt_id,
       );
     };
-    const once = await eventually(async () => (await ours()).length > 0 && ours(), {
-      description: 'the report in the window',
-    });
+    const once = await eventually(
+      async () => {
+        const attempts = await ours();
+        return attempts.length > 0 && attempts;
+      },
+      {
+        description: 'the report in the window',
+      },
+    );
     expect(once).toEqual([expect.objectContaining({ delivery_status: 'in_transit' })]);
     // Delivered again: signalled again, and the window, which knows the event ID, changes nothing.
     expect(await post()).toEqual(accepted);
