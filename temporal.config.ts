@@ -139,6 +139,78 @@ const verifyEnv = envSection({
 /** Defaults of every verification window's policy and the helpers' deadline. */
 export type VerifyConfig = z.output<typeof verifyEnv.schema>;
 
+// ---- Send guards ------------------------------------------------------------------------------
+
+const countryCode = /^[A-Z]{2}$/;
+
+const guardEnv = envSection({
+  mode: setting('GUARD_MODE', oneOf(['on', 'off']), 'on'),
+  countries: setting(
+    'GUARD_COUNTRIES',
+    read(
+      commaList.transform((items, ctx): '*' | string[] => {
+        const codes = items.map((item) => item.toUpperCase());
+        if (codes.length === 0 || (codes.length === 1 && codes[0] === '*')) return '*';
+        if (!codes.every((code) => countryCode.test(code))) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be * or list ISO 3166-1 alpha-2 country codes, such as GB,FR',
+          });
+          return z.NEVER;
+        }
+        return codes;
+      }),
+    ),
+  ),
+  country: {
+    sends: setting('GUARD_COUNTRY_SENDS', wholeNumber(1, 10_000_000), 1_000),
+    periodSeconds: setting('GUARD_COUNTRY_PERIOD_SECONDS', wholeNumber(60, 31 * 86_400), 3_600),
+    burst: setting('GUARD_COUNTRY_BURST', wholeNumber(1, 1_000_000), 100),
+    burstSeconds: setting('GUARD_COUNTRY_BURST_SECONDS', wholeNumber(1, 86_400), 60),
+    perCountry: setting(
+      'GUARD_COUNTRY_BUDGETS',
+      read(
+        commaList.pipe(
+          z
+            .array(
+              z
+                .string()
+                .regex(/^[A-Za-z]{2}:\d{1,8}$/, 'must list COUNTRY:SENDS pairs, such as GB:5000,FR:200')
+                .transform((pair) => [pair.slice(0, 2).toUpperCase(), Number(pair.slice(3))] as const),
+            )
+            .transform((pairs) => Object.fromEntries(pairs) as Record<string, number>),
+        ),
+      ),
+    ),
+  },
+  shards: setting('GUARD_SHARDS', wholeNumber(1, 64), 4),
+  ip: {
+    sends: setting('GUARD_IP_SENDS', wholeNumber(1, 1_000_000), 20),
+    periodSeconds: setting('GUARD_IP_PERIOD_SECONDS', wholeNumber(60, 31 * 86_400), 3_600),
+  },
+  device: {
+    sends: setting('GUARD_DEVICE_SENDS', wholeNumber(1, 1_000_000), 10),
+    periodSeconds: setting('GUARD_DEVICE_PERIOD_SECONDS', wholeNumber(60, 31 * 86_400), 3_600),
+  },
+  block: {
+    numbers: setting('GUARD_BLOCK_NUMBERS', wholeNumber(1, 100_000), 10),
+    trailingDigits: setting('GUARD_BLOCK_DIGITS', wholeNumber(1, 8), 3),
+    periodSeconds: setting('GUARD_BLOCK_PERIOD_SECONDS', wholeNumber(60, 86_400), 600),
+    mode: setting('GUARD_BLOCK_MODE', oneOf(['off', 'monitor', 'enforce']), 'enforce'),
+  },
+  exempt: setting(
+    'GUARD_EXEMPT_NUMBERS',
+    list(
+      z.array(
+        z.string().regex(/^\+\d{1,15}\*?$/, 'must list E.164 numbers, or prefixes ending in * (+447700900*)'),
+      ),
+    ),
+  ),
+});
+
+/** What stops SMS pumping: see src/guards/settings.ts. */
+export type GuardConfig = z.output<typeof guardEnv.schema>;
+
 // ---- Notify -----------------------------------------------------------------------------------
 
 const notifyEnv = envSection({
@@ -154,6 +226,7 @@ const serviceEnv = envSection({
   host: setting('HOST', nonEmpty, '127.0.0.1'),
   port: setting('PORT', port, 3000),
   apiToken: setting('SERVICE_API_TOKEN', token),
+  adminToken: setting('SERVICE_ADMIN_TOKEN', token),
   bodyLimitBytes: setting('SERVICE_BODY_LIMIT_BYTES', wholeNumber(1_024, 10_485_760), 65_536),
   allowOverrides: setting('SERVICE_ALLOW_OVERRIDES', list(z.array(z.string()))),
   corsOrigins: setting(
@@ -242,6 +315,7 @@ const sections = {
   prelude: preludeEnv,
   sandbox: sandboxEnv,
   verify: verifyEnv,
+  guards: guardEnv,
   notify: notifyEnv,
   service: serviceEnv,
   metrics: metricsEnv,

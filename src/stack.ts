@@ -54,6 +54,20 @@ function keysFor(config: Config): PrivacyKeys {
   return keys;
 }
 
+/** The send guards turned down are an explicit opt-out: said on stderr at start. */
+function warnOfGuardOptOuts(config: Config): void {
+  if (config.guards.mode === 'off') {
+    console.warn(
+      'WARNING: GUARD_MODE=off: no country budget, allow-list, IP, device or number-block guard applies: ' +
+        'SMS pumping is stopped only by the per-target limits.',
+    );
+  } else if (config.guards.block.mode !== 'enforce') {
+    console.warn(
+      `WARNING: GUARD_BLOCK_MODE=${config.guards.block.mode}: number-block velocity is not refused.`,
+    );
+  }
+}
+
 /** A running worker: stops it, and says where its metrics are served (if they are). */
 export type RunningWorker = Stop & { metricsUrl?: string };
 
@@ -129,11 +143,13 @@ export async function runServer(
     (await untilTemporalAnswers(config.temporal, () =>
       connectClient(config.temporal, dataConverterFor(keyRing)),
     ));
+  warnOfGuardOptOuts(config);
   const servesCodec = keyRing && (config.privacy.codecTokens.length > 0 || localUiOrigin);
   const { app, url } = await startServer({
     client: temporal,
     verification: verificationClientOptions(config),
     apiToken: config.service.apiToken,
+    adminToken: config.service.adminToken,
     allowOverrides: config.service.allowOverrides,
     webhookPublicKey: config.prelude.webhookPublicKey ?? (await sandboxWebhookKey(config)),
     bodyLimitBytes: config.service.bodyLimitBytes,

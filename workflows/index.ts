@@ -6,3 +6,4 @@
 export { notificationWorkflow } from './notification';
 export { verificationWorkflow } from './verification';
 export { targetLimitsWorkflow } from './target-limits';
+export { sendGuardWorkflow } from './send-guard';

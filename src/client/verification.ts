@@ -26,6 +26,8 @@ import {
   type WindowPolicy,
 } from '../../workflows/messages';
 import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
+import { guardSend, type GuardPass } from '../guards/check';
+import type { SendGuardSettings } from '../guards/settings';
 import type { Target } from '../prelude/schemas';
 import { call, readState, type CallOptions, type CallSettings } from './calls';
 import { normalize, parse } from './input';
@@ -57,11 +59,13 @@ export interface VerificationClientOptions extends CallOptions {
   calls: LifecycleCallSettings;
   /** Windows and sends a target gets per period, across windows (`VERIFY_*_PER_TARGET`). */
   limits: TargetLimits;
+  /** What every phone send passes first, against SMS pumping (`GUARD_*`). */
+  guards: SendGuardSettings;
 }
 
 /** The helpers' options as configured (see temporal.config.ts). */
 export function verificationClientOptions(
-  config: Pick<Config, 'temporal' | 'verify' | 'privacy' | 'prelude'>,
+  config: Pick<Config, 'temporal' | 'verify' | 'privacy' | 'prelude' | 'guards'>,
 ): VerificationClientOptions {
   return {
     taskQueue: config.temporal.taskQueue,
@@ -74,22 +78,31 @@ export function verificationClientOptions(
       attemptTimeoutMs: config.prelude.timeoutMs + lifecycleAttemptMarginMs,
     },
     limits: config.verify.targetLimits,
+    guards: config.guards,
   };
 }
 
 /** What the window helpers' calls are about. */
 const windowCall: CallSettings = { notFound: 'no verification window is open for that target' };
 
-/** The answer to {@link startVerification}: Prelude's create answer plus the window's bookkeeping. */
-export type StartVerificationResult = SendCodeResult;
+/**
+ * The answer to {@link startVerification}: Prelude's create answer plus the window's bookkeeping,
+ * and what the send guards noticed (for the operator's metrics and logs, not for the caller).
+ */
+export type StartVerificationResult = SendCodeResult & { guard?: GuardPass };
 
 /**
  * Sends a code to a target: opens a verification window (a new workflow) when none is open, or
  * resends in the open one — Prelude's create-or-retry rule, made durable with Update-with-Start.
  *
  * @returns `status` in Prelude's words: `success` (new window), `retry` (resend), `blocked`, …
+ * A phone send passes the send guards first (src/guards): a refused one writes nothing and sends
+ * nothing.
+ *
  * @throws VerificationError `premature_retry` (with `retryAfterSeconds`), `too_many_attempts`,
- *   `invalid_request`, `prelude_unavailable`, `prelude_error`, `unavailable`.
+ *   `target_rate_limited`, `country_not_allowed`, `country_budget_exhausted`, `ip_rate_limited`,
+ *   `device_rate_limited`, `number_block_velocity`, `invalid_request`, `prelude_unavailable`,
+ *   `prelude_error`, `unavailable`.
  */
 export async function startVerification(
   client: Client,
@@ -108,11 +121,12 @@ export async function startVerification(
     input.policy,
   );
   const updateId = idempotency ? `send-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID();
+  const guard = await guardSend(client, { target, signals: input.signals, requestId: `guard-${updateId}` }, options);
   // A window that has just closed, but whose run has not completed yet, refuses the send; the run
   // completes at once, and the next attempt opens a new window.
   const windowId = windowIdOf(target, options.idKey);
   try {
-    return await call(
+    const sent = await call(
       client,
       options,
       () =>
@@ -144,6 +158,7 @@ export async function startVerification(
         }),
       { ...windowCall, retryIf: isClosedWindowRefusal },
     );
+    return guard.country ? { ...sent, guard } : sent;
   } catch (error) {
     throw await pendingIfSending(client, windowId, error);
   }

@@ -5,6 +5,7 @@
  * read it, and nothing else decides a code or a status.
  */
 import type { PreludeErrorKind } from '../prelude/errors';
+import { guardRefusal } from '../../workflows/send-guard-messages';
 import { rejection } from '../../workflows/verification-messages';
 
 /** What the table says about one error code. */
@@ -44,6 +45,34 @@ export const verificationErrors = {
     status: 429,
     description: 'the target used its windows or sends across windows for the period',
     failureTypes: [rejection.targetRateLimited],
+    retryAfter: true,
+  },
+  country_not_allowed: {
+    status: 403,
+    description: 'codes are not sent to numbers of this country (GUARD_COUNTRIES): nothing was written or sent',
+  },
+  country_budget_exhausted: {
+    status: 429,
+    description: "the country's SMS budget or burst limit is used for now; other countries are unaffected",
+    failureTypes: [guardRefusal.countryBudget],
+    retryAfter: true,
+  },
+  ip_rate_limited: {
+    status: 429,
+    description: 'too many sends from this IP address (signals.ip) for the period',
+    failureTypes: [guardRefusal.ip],
+    retryAfter: true,
+  },
+  device_rate_limited: {
+    status: 429,
+    description: 'too many sends from this device (signals.device_id) for the period',
+    failureTypes: [guardRefusal.device],
+    retryAfter: true,
+  },
+  number_block_velocity: {
+    status: 429,
+    description: 'too many different numbers of this number range were sent codes within minutes',
+    failureTypes: [guardRefusal.block],
     retryAfter: true,
   },
   too_many_checks: {

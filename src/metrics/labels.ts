@@ -3,7 +3,7 @@
  * status, a country code. Never a phone number, an e-mail address, a code, a target key or an ID —
  * they would be personal data in the metrics store, and one series per person besides.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { regionOf } from '../guards/ranges';
 import { channels as preludeChannels } from '../prelude/schemas';
 
 /** What a target is for the metrics: its type, and for a phone number nothing but its value. */
@@ -19,8 +19,8 @@ export interface LabelledTarget {
 export function countryOf(target: LabelledTarget | undefined): string {
   if (!target) return 'unknown';
   if (target.type === 'email_address') return 'none';
-  const country = parsePhoneNumberFromString(target.value)?.country;
-  return country && /^[A-Z]{2}$/.test(country) ? country : 'unknown';
+  const region = regionOf(target.value);
+  return region === 'ZZ' ? 'unknown' : region;
 }
 
 /** Prelude's channels; anything else is `other`, nothing is `unknown`. */

@@ -72,6 +72,20 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly sendsRefused = new Counter({
+    name: `${metricPrefix}sends_refused_total`,
+    help: 'Sends a guard refused before anything was written or sent, by reason (the error code) and country',
+    labelNames: ['reason', 'country'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sendsFlagged = new Counter({
+    name: `${metricPrefix}sends_flagged_total`,
+    help: 'Sends a guard let through in monitor mode but would have refused, by reason and country',
+    labelNames: ['reason', 'country'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: ServiceMetricsOptions = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

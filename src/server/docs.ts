@@ -77,7 +77,10 @@ function withoutSafeIntegerBounds<T>(value: T): T {
  * Registers the document generator on the whole service (it collects every route registered after
  * it: register it first) and `app.swagger()`, the document.
  */
-export function generateOpenApi(app: FastifyInstance, { codec }: { codec: boolean }): void {
+export function generateOpenApi(
+  app: FastifyInstance,
+  { codec, admin = false }: { codec: boolean; admin?: boolean },
+): void {
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -97,6 +100,9 @@ export function generateOpenApi(app: FastifyInstance, { codec }: { codec: boolea
           ...(codec
             ? { codecToken: { type: 'http', scheme: 'bearer', description: 'CODEC_API_TOKEN' } }
             : {}),
+          ...(admin
+            ? { adminToken: { type: 'http', scheme: 'bearer', description: 'SERVICE_ADMIN_TOKEN' } }
+            : {}),
         },
       },
       security: [{ bearer: [] }],
@@ -105,6 +111,9 @@ export function generateOpenApi(app: FastifyInstance, { codec }: { codec: boolea
         { name: 'webhooks', description: "Prelude's delivery reports, verified by signature" },
         { name: 'operations', description: 'Health, readiness and Prometheus metrics' },
         ...(codec ? [{ name: 'codec', description: 'Decrypting payloads for the Temporal Web UI' }] : []),
+        ...(admin
+          ? [{ name: 'admin', description: "The send guards' run-time controls, behind their own token" }]
+          : []),
       ],
     },
     transform,

@@ -15,6 +15,7 @@ import { statusOf } from '../errors';
 import { ServiceMetrics } from '../metrics';
 import { requireBearer } from './auth';
 import { docsRoutes, generateOpenApi } from './docs';
+import { adminRoutes } from './admin';
 import { answerError, sendError } from './errors';
 import { healthRoutes } from './health';
 import { loggerOptions, newRequestId } from './logging';
@@ -29,6 +30,8 @@ export interface ServerOptions {
   verification: VerificationClientOptions;
   /** Bearer token every route but the webhook, health, metrics and docs routes requires. */
   apiToken?: string;
+  /** Bearer token of the admin routes (`SERVICE_ADMIN_TOKEN`); absent: they are not served. */
+  adminToken?: string;
   /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
   allowOverrides?: readonly string[];
   /** PEM public key webhooks are verified with. */
@@ -104,7 +107,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const metrics = options.metrics ?? new ServiceMetrics();
   countRequests(app, metrics);
 
-  generateOpenApi(app, { codec: options.codec !== undefined });
+  generateOpenApi(app, { codec: options.codec !== undefined, admin: options.adminToken !== undefined });
   void app.register(docsRoutes);
   void app.register(healthRoutes, {
     client: options.client,
@@ -133,6 +136,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       metrics,
     });
   });
+  if (options.adminToken) {
+    void app.register(adminRoutes, {
+      client: options.client,
+      verification: options.verification,
+      token: options.adminToken,
+    });
+  }
   if (options.codec) void app.register(codecServerRoutes, options.codec);
   return app;
 }

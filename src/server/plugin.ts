@@ -63,6 +63,7 @@ export const verificationRoutes: FastifyPluginAsync<VerificationRoutesOptions> =
     client: options.client,
     options: options.verification,
     allowOverrides: options.allowOverrides,
+    metrics: options.metrics,
   });
   await app.register(webhookRoutes, {
     client: options.client,

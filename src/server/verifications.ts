@@ -20,6 +20,11 @@ import {
   type VerificationClientOptions,
 } from '../client';
 import type { CheckCodeResult, SendCodeResult, VerificationState } from '../../workflows/messages';
+import { VerificationError } from '../client/errors';
+import { normalizeTarget } from '../prelude/targets';
+import { guardErrorCodes } from '../guards/check';
+import { regionOf } from '../guards/ranges';
+import type { ServiceMetrics } from '../metrics';
 import type { ErrorCodeParams } from './errors';
 import { maskTarget } from './masking';
 import { overridesNeedingLeave, refusedOverrides } from './overrides';
@@ -141,6 +146,8 @@ export interface WindowRouteOptions {
   options: VerificationClientOptions;
   /** Start fields a caller may set beyond the safe ones (`SERVICE_ALLOW_OVERRIDES`; `*`: all). */
   allowOverrides?: readonly string[];
+  /** Where sends the guards refused or flagged are counted; absent: not counted (still logged). */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -149,7 +156,7 @@ export interface WindowRouteOptions {
  */
 export async function windowRoutes(
   app: FastifyInstance,
-  { client, options, allowOverrides = [] }: WindowRouteOptions,
+  { client, options, allowOverrides = [], metrics }: WindowRouteOptions,
 ): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   // Window IDs hold the target in plaintext mode: they go into logs only when they are opaque.
@@ -214,11 +221,37 @@ export async function windowRoutes(
             'invalid_idempotency_key',
             'override_not_allowed',
             ...spendingErrors,
+            ...guardErrorCodes,
           ),
         },
       },
     },
-    async (request, reply) => startAnswer(await spend(request, reply, startVerification)),
+    async (request, reply) => {
+      // What the guards refused or flagged, for the operator: counted and logged by reason and
+      // country, never with the number, the IP or the device.
+      const countryOfBody = () => {
+        const target = request.body.target;
+        return target.type === 'phone_number' ? regionOf(normalizeTarget(target).value) : 'none';
+      };
+      try {
+        const result = await spend(request, reply, startVerification);
+        for (const reason of result.guard?.flags ?? []) {
+          metrics?.sendsFlagged.inc({ reason, country: result.guard!.country! });
+          request.log.warn({ reason, country: result.guard!.country }, 'send flagged by a guard');
+        }
+        return startAnswer(result);
+      } catch (error) {
+        if (
+          error instanceof VerificationError &&
+          (guardErrorCodes as readonly string[]).includes(error.code)
+        ) {
+          const country = countryOfBody();
+          metrics?.sendsRefused.inc({ reason: error.code, country });
+          request.log.warn({ reason: error.code, country }, 'send refused by a guard');
+        }
+        throw error;
+      }
+    },
   );
 
   routes.post(

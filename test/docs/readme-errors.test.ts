@@ -20,7 +20,7 @@ function paragraphFromTable(): string {
   const retrying = codes.filter((code) => 'retryAfter' in errorTable[code]).map((code) => `\`${code}\``);
   return (
     'Error codes of the HTTP API, by status (one table, `src/errors/table.ts`; `/docs` says what each ' +
-    `means and which operation answers it): ${byStatus.join('; ')}. ${retrying.join(' and ')} come with ` +
+    `means and which operation answers it): ${byStatus.join('; ')}. ${`${retrying.slice(0, -1).join(', ')} and ${retrying.at(-1)}`} come with ` +
     '`retry_after_seconds` and a `Retry-After` header.'
   );
 }

@@ -64,6 +64,10 @@ export interface TestStack {
 export interface StackOptions {
   /** Sandbox settings as environment variables (e.g. `SANDBOX_WINDOW_SECONDS`). */
   sandboxEnv?: Record<string, string>;
+  /** Other configuration variables, as a deployment sets them (e.g. `GUARD_COUNTRY_SENDS`). */
+  env?: Record<string, string>;
+  /** The admin routes' token (`SERVICE_ADMIN_TOKEN`); absent: not served. */
+  adminToken?: string;
   /** Policy of every window the stack's helpers start. */
   policy?: Partial<WindowPolicy>;
   callbackUrl?: string;
@@ -96,6 +100,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     SANDBOX_PORT: '0',
     SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
     ...stackOptions.sandboxEnv,
+    ...stackOptions.env,
   });
   const sandbox = await startSandbox(config.sandbox);
   const restoreKnobs = await captureSandboxKnobs(sandbox.url, config.sandbox.apiKey);
@@ -134,6 +139,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       client,
       verification: options,
       apiToken: stackOptions.apiToken,
+      adminToken: stackOptions.adminToken,
       allowOverrides: stackOptions.allowOverrides,
       webhookPublicKey: sandbox.publicKeyPem,
       bodyLimitBytes: config.service.bodyLimitBytes,

@@ -1,0 +1,138 @@
+/**
+ * The guards a phone send passes before anything about it is written or sent: the country
+ * allow-list (decided here, from the number alone), then one update to the shard of the country's
+ * budget that counts the number's block, which also applies the per-IP, per-device and per-block
+ * caps. A refusal is the update's validator's: nothing reaches a history, no window opens and
+ * Prelude is not called.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
+import { sendGuardWorkflow } from '../../workflows/send-guard';
+import {
+  guardSendUpdate,
+  sendGuardIdPrefix,
+  type GuardFlag,
+  type GuardRequest,
+  type ShardLimits,
+} from '../../workflows/send-guard-messages';
+import type { Target } from '../prelude/schemas';
+import type { StartVerificationRequest } from '../client/schemas';
+import { call, type CallOptions } from '../client/calls';
+import { VerificationError, type VerificationErrorCode } from '../client/errors';
+import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
+import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
+
+/** The error codes of a send a guard refused. */
+export const guardErrorCodes = [
+  'country_not_allowed',
+  'country_budget_exhausted',
+  'ip_rate_limited',
+  'device_rate_limited',
+  'number_block_velocity',
+] as const satisfies readonly VerificationErrorCode[];
+
+/** What the guards need of the helpers' options. */
+export interface GuardOptions extends CallOptions {
+  taskQueue: string;
+  idKey: string | null;
+  guards: SendGuardSettings;
+}
+
+/** A send the guards let through, and what they noticed. */
+export interface GuardPass {
+  /** The country judged, when the send was a phone send the guards applied to. */
+  country?: string;
+  flags: GuardFlag[];
+}
+
+/** The workflow ID of one shard of a country's guard. */
+export function guardShardId(taskQueue: string, country: string, shard: number): string {
+  return `${sendGuardIdPrefix}${taskQueue}-${country}-${shard}`;
+}
+
+/** The limits shard `shard` of `country` applies, the country's budget split evenly. */
+export function shardLimits(settings: SendGuardSettings, country: string, shard: number): ShardLimits {
+  const shards = shardsOf(settings, country);
+  return {
+    budget: {
+      sends: shareOf(countryBudget(settings, country), shards, shard),
+      periodSeconds: settings.country.periodSeconds,
+      burst: shareOf(settings.country.burst, shards, shard),
+      burstSeconds: settings.country.burstSeconds,
+    },
+    ip: settings.ip,
+    device: settings.device,
+    block: {
+      numbers: settings.block.numbers,
+      periodSeconds: settings.block.periodSeconds,
+      mode: settings.block.mode,
+    },
+  };
+}
+
+/**
+ * Judges a send before it happens.
+ *
+ * @throws VerificationError `country_not_allowed`, `country_budget_exhausted`, `ip_rate_limited`,
+ *   `device_rate_limited`, `number_block_velocity` (each with `retryAfterSeconds` but the first),
+ *   `unavailable`.
+ */
+export async function guardSend(
+  client: Client,
+  {
+    target,
+    signals,
+    requestId,
+  }: { target: Target; signals?: StartVerificationRequest['signals']; requestId: string },
+  options: GuardOptions,
+): Promise<GuardPass> {
+  const { guards } = options;
+  if (guards.mode === 'off' || target.type !== 'phone_number' || isExempt(target.value, guards.exempt)) {
+    return { flags: [] };
+  }
+  const country = regionOf(target.value);
+  if (guards.countries !== '*' && !guards.countries.includes(country)) {
+    throw new VerificationError('country_not_allowed', 'codes are not sent to numbers of this country');
+  }
+  const block = blockOf(target.value, guards.block.trailingDigits);
+  const shard = shardOf(block, shardsOf(guards, country));
+  const keyOf = (kind: string, value: string | undefined) =>
+    value === undefined || value === '' ? undefined : hashed(kind, value, options.idKey);
+  const request: GuardRequest = {
+    requestId,
+    block,
+    numberKey: hashed('number', target.value, options.idKey),
+    ipKey: keyOf('ip', signals?.ip),
+    deviceKey: keyOf('device', signals?.device_id),
+    limits: shardLimits(guards, country, shard),
+  };
+  const grant = await call(
+    client,
+    options,
+    () =>
+      client.workflow.executeUpdateWithStart(guardSendUpdate, {
+        args: [request],
+        updateId: requestId,
+        startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
+          workflowId: guardShardId(options.taskQueue, country, shard),
+          taskQueue: options.taskQueue,
+          args: [{ country, shard }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
+          workflowTaskTimeout: userFacingWorkflowTaskTimeout,
+        }),
+      }),
+    { notFound: 'the send guard did not answer' },
+  );
+  return { country, flags: grant.flags };
+}
+
+/**
+ * An HMAC key of an IP, a device ID or a number, as targets are keyed: what the guard entity holds
+ * cannot be linked back without the ID key. (In plaintext mode a plain hash: still not in clear.)
+ */
+function hashed(kind: string, value: string, idKey: string | null): string {
+  const mac = idKey === null ? createHash('sha256') : createHmac('sha256', idKey);
+  return mac.update(`${kind}:${value}`).digest('hex').slice(0, 24);
+}

@@ -1,0 +1,41 @@
+/**
+ * The send guards' settings (`GUARD_*`, read in temporal.config.ts): what stops SMS pumping, where
+ * each send goes to a fresh number, beyond the per-target limits that stop one number being flooded.
+ */
+import type { Allowance } from '../../workflows/send-guard-messages';
+
+/** How the guards judge a phone send. */
+export interface SendGuardSettings {
+  /** `off` is the explicit, logged opt-out (`GUARD_MODE=off`). */
+  mode: 'on' | 'off';
+  /** Countries a code may be sent to (ISO 3166-1 alpha-2); `*`: all. */
+  countries: '*' | readonly string[];
+  /** Each country's SMS budget: sends per period, and a burst limit over a shorter one. */
+  country: Allowance & { burst: number; burstSeconds: number; perCountry: Readonly<Record<string, number>> };
+  /** Entities a country's budget is spread over, so that no one of them caps the send rate. */
+  shards: number;
+  ip: Allowance;
+  device: Allowance;
+  /** Distinct numbers of one block (numbers sharing all but their last `trailingDigits` digits) per period. */
+  block: {
+    numbers: number;
+    trailingDigits: number;
+    periodSeconds: number;
+    mode: 'monitor' | 'enforce' | 'off';
+  };
+  /** Numbers no guard applies to: exact E.164 numbers, or prefixes ending in `*` (test numbers). */
+  exempt: readonly string[];
+}
+
+/** A country's budget (sends per period), as configured. */
+export function countryBudget(settings: SendGuardSettings, country: string): number {
+  return settings.country.perCountry[country] ?? settings.country.sends;
+}
+
+/**
+ * How many shards a country's budget is spread over: the configured number, but never more than
+ * the budget or the burst (each shard must get at least one send of each).
+ */
+export function shardsOf(settings: SendGuardSettings, country: string): number {
+  return Math.max(1, Math.min(settings.shards, countryBudget(settings, country), settings.country.burst));
+}

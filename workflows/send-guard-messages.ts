@@ -1,0 +1,101 @@
+/**
+ * The send guards' contract: one long-lived entity per (task queue, country, shard) that counts the
+ * country's SMS sends over a sliding period, and inside its share of the country the sends per IP,
+ * per device and the distinct numbers per number block. A country is not personal data; IPs, devices
+ * and numbers arrive as HMAC keys. Requests over a limit are refused by the update's validator, so a
+ * refused send writes nothing to history.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+
+/** Every guard entity's workflow ID starts with this, followed by `<task queue>-<country>-<shard>`. */
+export const sendGuardIdPrefix = 'send-guard-';
+
+/** The failure types a refused guard request carries (with `retryAfterSeconds` in its details). */
+export const guardRefusal = {
+  countryBudget: 'country_budget_exhausted',
+  ip: 'ip_rate_limited',
+  device: 'device_rate_limited',
+  block: 'number_block_velocity',
+} as const;
+
+/** What a guard noticed but let through (`GUARD_BLOCK_MODE=monitor`). */
+export type GuardFlag = 'number_block_velocity';
+
+/** How many events a key gets per period. */
+export interface Allowance {
+  sends: number;
+  periodSeconds: number;
+}
+
+/** The limits one shard applies: its share of the country's budget, and the per-key caps. */
+export interface ShardLimits {
+  /** This shard's share of the country's sends per period, and of its burst. */
+  budget: Allowance & { burst: number; burstSeconds: number };
+  ip: Allowance;
+  device: Allowance;
+  /** Distinct numbers of one block per period; `monitor` flags instead of refusing. */
+  block: { numbers: number; periodSeconds: number; mode: 'monitor' | 'enforce' | 'off' };
+}
+
+/** One send asking to pass. */
+export interface GuardRequest {
+  /** The same request asked twice (a retried call) is counted once. */
+  requestId: string;
+  /** The number's block: its leading digits (a range of numbers, not a person). */
+  block: string;
+  /** HMAC keys: the number, and the caller's IP and device when the caller passed them. */
+  numberKey: string;
+  ipKey?: string;
+  deviceKey?: string;
+  /** The limits in force (configuration may change between requests; the newest applies). */
+  limits: ShardLimits;
+}
+
+/** A granted request's answer. */
+export interface GuardGrant {
+  flags: GuardFlag[];
+}
+
+/** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */
+export interface BudgetOverride {
+  sends: number;
+  burst: number;
+  until?: string;
+}
+
+/** What a shard counts now (its `usage` query, and the admin route's answer, summed). */
+export interface ShardUsage {
+  sendsUsed: number;
+  sendsLeft: number;
+  burstUsed: number;
+  blocks: number;
+  ips: number;
+  devices: number;
+  override?: BudgetOverride;
+}
+
+/** Times (ms) of events, by key. */
+export type Timeline = Record<string, number[]>;
+
+/** The entity's input, and what it carries over when it continues as new. */
+export interface SendGuardInput {
+  country: string;
+  shard: number;
+  sends?: number[];
+  ips?: Timeline;
+  devices?: Timeline;
+  /** Per block, the number keys seen and when. */
+  blocks?: Record<string, { key: string; at: number }[]>;
+  recent?: string[];
+  limits?: ShardLimits;
+  override?: BudgetOverride;
+}
+
+/** Asks leave for one send; refused over a limit. */
+export const guardSendUpdate = defineUpdate<GuardGrant, [GuardRequest]>('guardSend');
+/** Sets (or, with `null`, removes) the operator's budget of this shard. */
+export const setBudgetUpdate = defineUpdate<ShardUsage, [BudgetOverride | null]>('setBudget');
+/** Forgets every send counted so far (the operator's reset). */
+export const resetGuardUpdate = defineUpdate<ShardUsage, []>('resetGuard');
+/** What the shard counts now. */
+export const guardUsageQuery = defineQuery<ShardUsage>('guardUsage');
