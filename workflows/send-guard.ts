@@ -150,6 +150,18 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             budget.burstSeconds,
           );
         }
+        // The range first: it is the mark of pumping, whoever sends.
+        if (of.block.mode === 'enforce') {
+          const { full, times } = blockFull(request);
+          if (full) {
+            refuse(
+              guardRefusal.block,
+              'too many different numbers of this range right now',
+              times,
+              of.block.periodSeconds,
+            );
+          }
+        }
         const ipTimes = within(request.ipKey ? ips[request.ipKey] : [], of.ip.periodSeconds);
         if (ipTimes.length >= of.ip.sends) {
           refuse(guardRefusal.ip, 'too many sends from this IP address', ipTimes, of.ip.periodSeconds);
@@ -165,17 +177,6 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             deviceTimes,
             of.device.periodSeconds,
           );
-        }
-        if (of.block.mode === 'enforce') {
-          const { full, times } = blockFull(request);
-          if (full) {
-            refuse(
-              guardRefusal.block,
-              'too many different numbers of this range right now',
-              times,
-              of.block.periodSeconds,
-            );
-          }
         }
       },
     },

@@ -121,7 +121,11 @@ export async function startVerification(
     input.policy,
   );
   const updateId = idempotency ? `send-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID();
-  const guard = await guardSend(client, { target, signals: input.signals, requestId: `guard-${updateId}` }, options);
+  const guard = await guardSend(
+    client,
+    { target, signals: input.signals, requestId: `guard-${updateId}` },
+    options,
+  );
   // A window that has just closed, but whose run has not completed yet, refuses the send; the run
   // completes at once, and the next attempt opens a new window.
   const windowId = windowIdOf(target, options.idKey);

@@ -49,7 +49,8 @@ export const verificationErrors = {
   },
   country_not_allowed: {
     status: 403,
-    description: 'codes are not sent to numbers of this country (GUARD_COUNTRIES): nothing was written or sent',
+    description:
+      'codes are not sent to numbers of this country (GUARD_COUNTRIES): nothing was written or sent',
   },
   country_budget_exhausted: {
     status: 429,

@@ -80,9 +80,10 @@ export async function adminRoutes(
 ): Promise<void> {
   requireBearer(app, [token]);
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const schema = (operationId: string, summary: string) => ({
+  const schema = (operationId: string, summary: string, description: string) => ({
     operationId,
     summary,
+    description,
     tags: ['admin'],
     security: [{ adminToken: [] }],
     params: countryParams,
@@ -91,14 +92,24 @@ export async function adminRoutes(
 
   routes.get(
     '/admin/guards/:country',
-    { schema: schema('getCountryGuard', "A country's send guard: what it counts and its budget") },
+    {
+      schema: schema(
+        'getCountryGuard',
+        "A country's send guard: what it counts and its budget",
+        'The sends counted in the current period and burst, over every shard of the country.',
+      ),
+    },
     async (request) => guardAnswer(await countryGuardUsage(client, request.params.country, verification)),
   );
   routes.put(
     '/admin/guards/:country/budget',
     {
       schema: {
-        ...schema('setCountryBudget', "Lift (or lower) a country's SMS budget, at once"),
+        ...schema(
+          'setCountryBudget',
+          "Lift (or lower) a country's SMS budget, at once",
+          'Replaces the configured budget on every shard of the country until `until` (or until removed); what was counted stays counted.',
+        ),
         body: budgetBodySchema,
       },
     },
@@ -107,13 +118,25 @@ export async function adminRoutes(
   );
   routes.delete(
     '/admin/guards/:country/budget',
-    { schema: schema('removeCountryBudget', 'Put the configured budget back') },
+    {
+      schema: schema(
+        'removeCountryBudget',
+        'Put the configured budget back',
+        "Removes the operator's budget from every shard: the configured one applies again.",
+      ),
+    },
     async (request) =>
       guardAnswer(await setCountryBudget(client, request.params.country, null, verification)),
   );
   routes.post(
     '/admin/guards/:country/reset',
-    { schema: schema('resetCountryGuard', "Forget every send a country's guard counted") },
+    {
+      schema: schema(
+        'resetCountryGuard',
+        "Forget every send a country's guard counted",
+        'Clears the budget, IP, device and number-block counts of every shard of the country.',
+      ),
+    },
     async (request) => guardAnswer(await resetCountryGuard(client, request.params.country, verification)),
   );
 }

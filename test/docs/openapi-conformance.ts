@@ -18,7 +18,8 @@ let documentOnce: Promise<OpenApiDocument> | undefined;
 /** The service's document, generated as `/openapi.json` serves it (the service is built, never started). */
 export function serviceDocument(): Promise<OpenApiDocument> {
   documentOnce ??= (async () => {
-    const app = offlineService();
+    // With the admin routes, which the suites call too.
+    const app = offlineService({ adminToken: 'an-admin-token-for-tests' });
     try {
       await app.ready();
       return app.swagger() as unknown as OpenApiDocument;

@@ -43,6 +43,7 @@ describe('the OpenAPI document, linted', () => {
     file = join(dir, 'openapi.json');
     // As `npm start` serves it: with the Web UI's codec endpoints.
     const app = offlineService({
+      adminToken: 'an-admin-token-for-tests',
       codec: {
         keyRing: parseKeyRing(`k1:${Buffer.alloc(32, 1).toString('base64')}`),
         tokens: [],

@@ -18,6 +18,7 @@ const notOperations = (route: RouteOptions) =>
 describe('the OpenAPI document', () => {
   it('documents every route the service serves, and only those', async () => {
     const app = offlineService({
+      adminToken: 'an-admin-token-for-tests',
       codec: {
         keyRing: parseKeyRing(`k1:${Buffer.alloc(32, 1).toString('base64')}`),
         tokens: [],
@@ -87,7 +88,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('is what /openapi.json serves', async () => {
-    const app = offlineService();
+    const app = offlineService({ adminToken: 'an-admin-token-for-tests' });
     try {
       const served = await request(app, { method: 'GET', url: '/openapi.json' });
       expect(served.json()).toEqual(JSON.parse(JSON.stringify(await serviceDocument())));
