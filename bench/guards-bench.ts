@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:guards`: does a send guard become the bottleneck? Sends through `startVerification`
+ * to fresh numbers of one country (spread over its ranges, each from its own IP and device, as real
+ * users come), with the guards off, on (GUARD_SHARDS shards), and on with a single shard, interleaved
+ * round by round in one run on one dev server, one sandbox and one worker.
+ *
+ * - `closed`: BENCH_SENDS sends per scenario at BENCH_CONCURRENCY in flight, no budget binding: the
+ *   most sends per second each scenario carries.
+ * - `paced`: the guards configured at 10 times the default budget and burst, and sends offered at 10
+ *   times the default burst rate for BENCH_PACED_SECONDS: every send must pass, at what latency.
+ *
+ * Prints JSON lines; compare the ratios, not absolute times, across machines.
+ * Uses TEMPORAL_ADDRESS when set, otherwise starts a headless dev server.
+ */
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfig, loadSection } from '../temporal.config';
+import { envSection, setting, wholeNumber } from '../src/env';
+import { startVerification, verificationClientOptions, VerificationError } from '../src/client';
+import { dataConverterFor } from '../src/codec';
+import { connectClient } from '../src/connection';
+import { startDevServer } from '../src/devserver';
+import { resetCountryGuard } from '../src/guards/admin';
+import type { SendGuardSettings } from '../src/guards/settings';
+import { PreludeClient } from '../src/prelude';
+import { startSandbox } from '../src/sandbox';
+import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
+import { percentiles, pool, rotate, round1, since, split } from './measure';
+
+const knobs = loadSection(
+  envSection({
+    sends: setting('BENCH_SENDS', wholeNumber(10, 100_000), 600),
+    concurrency: setting('BENCH_CONCURRENCY', wholeNumber(1, 1_000), 16),
+    pacedSeconds: setting('BENCH_PACED_SECONDS', wholeNumber(5, 3_600), 30),
+  }),
+);
+
+function emit(line: Record<string, unknown>): void {
+  console.log(JSON.stringify(line));
+}
+
+// Fresh UK numbers a block (1000 numbers) apart, so that no range is pumped.
+let nextNumber = randomInt(0, 1_000_000);
+const nextNumberValue = () => {
+  nextNumber = (nextNumber + 1_009) % 1_000_000;
+  return `+447400${String(nextNumber).padStart(6, '0')}`;
+};
+const randomIp = () => `10.${randomInt(0, 256)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    await run(cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));
+    }
+  }
+}
+
+async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
+  const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
+  if (devServer) cleanups.push(() => devServer.stop());
+  const config = loadConfig({
+    ...process.env,
+    TEMPORAL_ADDRESS: devServer?.address ?? process.env.TEMPORAL_ADDRESS,
+    PRIVACY_MODE: 'encrypted',
+    VERIFY_ID_KEY: randomBytes(24).toString('base64'),
+    PAYLOAD_CODEC_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    SANDBOX_PORT: '0',
+    SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+    SANDBOX_NUMBER_RATE_LIMIT: '0',
+  });
+  const sandbox = await startSandbox(config.sandbox);
+  cleanups.push(() => sandbox.stop());
+  const prelude = new PreludeClient({ apiKey: 'bench', baseUrl: sandbox.url, timeoutMs: 10_000 });
+  const dataConverter = dataConverterFor(config.privacy.keyRing);
+  const client = await connectClient(config.temporal, dataConverter);
+  cleanups.push(() => client.connection.close());
+  const bundle = await writeWorkflowBundle(join(tmpdir(), `prelude-temporal-guards-${randomUUID()}.js`));
+  cleanups.push(async () => rmSync(bundle, { force: true }));
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  cleanups.push(() => connection.close());
+  const taskQueue = `bench-guards-${randomUUID()}`;
+  const worker = await createVerificationWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue,
+    client,
+    prelude,
+    dataConverter,
+    workflowBundle: bundle,
+  });
+  const running = worker.run();
+  running.catch(() => undefined);
+  cleanups.push(async () => {
+    worker.shutdown();
+    await running;
+  });
+
+  const base = { ...verificationClientOptions(config), taskQueue };
+  const defaults = config.guards;
+  const unbound: SendGuardSettings['country'] = {
+    ...defaults.country,
+    sends: 10_000_000,
+    burst: 1_000_000,
+  };
+  const scenarios: { name: string; guards: SendGuardSettings }[] = [
+    { name: 'guards off', guards: { ...defaults, mode: 'off' } },
+    { name: `guards on, ${defaults.shards} shards`, guards: { ...defaults, country: unbound } },
+    { name: 'guards on, 1 shard', guards: { ...defaults, country: unbound, shards: 1 } },
+  ];
+
+  /** One send from a fresh user; its latency, or the refusal's code. */
+  const send = async (guards: SendGuardSettings): Promise<{ ms: number } | { refused: string }> => {
+    const started = performance.now();
+    try {
+      await startVerification(
+        client,
+        {
+          target: { type: 'phone_number', value: nextNumberValue() },
+          signals: { ip: randomIp(), device_id: randomUUID() },
+        },
+        { ...base, guards },
+      );
+      return { ms: since(started) };
+    } catch (error) {
+      if (error instanceof VerificationError) return { refused: error.code };
+      throw error;
+    }
+  };
+
+  // Warm-up: isolates, caches, connections, and each scenario's guard entities started.
+  for (const scenario of scenarios) await pool(32, 8, async () => void (await send(scenario.guards)));
+
+  // Closed loop: each scenario's most sends per second, round by round.
+  const closed = new Map(scenarios.map((s) => [s.name, { ms: [] as number[], refused: 0, wallMs: 0 }]));
+  const rounds = 5;
+  for (const [round, count] of split(knobs.sends, rounds).entries()) {
+    for (const scenario of rotate(scenarios, round)) {
+      const into = closed.get(scenario.name)!;
+      into.wallMs += await pool(count, knobs.concurrency, async () => {
+        const answer = await send(scenario.guards);
+        if ('ms' in answer) into.ms.push(answer.ms);
+        else into.refused++;
+      });
+    }
+  }
+  const summaries = new Map<string, { sends_per_s: number; send_p50_ms: number }>();
+  for (const scenario of scenarios) {
+    const stats = closed.get(scenario.name)!;
+    const { p50, p95 } = percentiles(stats.ms);
+    const summary = { sends_per_s: round1((stats.ms.length / stats.wallMs) * 1000), send_p50_ms: p50 };
+    summaries.set(scenario.name, summary);
+    emit({
+      bench: 'guards',
+      mode: 'closed',
+      concurrency: knobs.concurrency,
+      scenario: scenario.name,
+      sends: stats.ms.length,
+      refused: stats.refused,
+      ...summary,
+      send_p95_ms: p95,
+    });
+  }
+  const off = summaries.get('guards off')!;
+  for (const scenario of scenarios.slice(1)) {
+    const on = summaries.get(scenario.name)!;
+    emit({
+      bench: 'guards',
+      mode: 'closed',
+      ratio: `${scenario.name} / guards off`,
+      sends_per_s: Number((on.sends_per_s / off.sends_per_s).toFixed(2)),
+      send_p50: Number((on.send_p50_ms / off.send_p50_ms).toFixed(2)),
+    });
+  }
+
+  // Paced: 10 times the default burst rate, against guards set at 10 times the default budget.
+  const tenTimes: SendGuardSettings = {
+    ...defaults,
+    country: { ...defaults.country, sends: defaults.country.sends * 10, burst: defaults.country.burst * 10 },
+  };
+  const ratePerS = (defaults.country.burst * 10) / defaults.country.burstSeconds;
+  // What the closed loop counted would use up the burst: the paced run starts from a reset guard.
+  await resetCountryGuard(client, 'GB', { ...base, guards: tenTimes });
+  for (const scenario of [
+    { name: 'guards off', guards: { ...defaults, mode: 'off' as const } },
+    { name: 'guards on at 10x the default budget', guards: tenTimes },
+  ]) {
+    const total = Math.round(ratePerS * knobs.pacedSeconds);
+    const answers: Promise<{ ms: number } | { refused: string }>[] = [];
+    const started = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = started + (i * 1000) / ratePerS;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      answers.push(send(scenario.guards));
+    }
+    const settled = await Promise.all(answers);
+    const wallMs = since(started);
+    const ms = settled.flatMap((a) => ('ms' in a ? [a.ms] : []));
+    const { p50, p95 } = percentiles(ms);
+    emit({
+      bench: 'guards',
+      mode: 'paced',
+      scenario: scenario.name,
+      offered_per_s: round1(ratePerS),
+      default_burst_per_s: round1(defaults.country.burst / defaults.country.burstSeconds),
+      sends: total,
+      passed: ms.length,
+      refused: total - ms.length,
+      achieved_per_s: round1((ms.length / wallMs) * 1000),
+      send_p50_ms: p50,
+      send_p95_ms: p95,
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
