@@ -26,6 +26,14 @@ export {
   type StartNotificationRequest,
 } from './client';
 export { forgetTarget, type ForgetResult } from './client';
+export {
+  countryGuardUsage,
+  resetCountryGuard,
+  setCountryBudget,
+  type CountryBudget,
+  type CountryGuardUsage,
+} from './guards/admin';
+export type { SendGuardSettings } from './guards/settings';
 export { VerificationError, type VerificationErrorCode } from './client';
 export { targetKey, windowId } from './client';
 export { clientConnectionOptions, connectClient } from './connection';
