@@ -22,6 +22,10 @@ import {
   startVerification,
 } from '../../src/client';
 import { parseKeyRing } from '../../src/codec';
+import { resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
+import { guardShardId } from '../../src/guards/check';
+import { blockOf, shardOf } from '../../src/guards/ranges';
+import { shardsOf } from '../../src/guards/settings';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
 import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows/messages';
@@ -136,6 +140,33 @@ async function terminateAfterReport(stack: TestStack, workflowId: string): Promi
   await handle.terminate('recorded for replay');
 }
 
+/**
+ * A send guard shard's life: sends with and without signals, one refused by the range's velocity,
+ * an operator's budget set and removed, a reset; then ended (it would live out its period).
+ */
+async function guardedSends(stack: TestStack): Promise<string> {
+  const options = {
+    ...stack.options,
+    guards: { ...stack.options.guards, block: { ...stack.options.guards.block, numbers: 2 } },
+  };
+  const inBlock = (n: number) => `+33645000${String(n).padStart(3, '0')}`;
+  const send = (value: string, signals?: { ip: string; device_id: string }) =>
+    startVerification(stack.client, { target: { type: 'phone_number', value }, signals }, options);
+  await send(inBlock(1), { ip: '192.0.2.1', device_id: 'device-1' });
+  await send(inBlock(2));
+  await send(inBlock(3)).catch(() => undefined);
+  await setCountryBudget(stack.client, 'FR', { sends: 2_000 }, options);
+  await setCountryBudget(stack.client, 'FR', null, options);
+  await resetCountryGuard(stack.client, 'FR', options);
+  const shard = shardOf(
+    blockOf(inBlock(1), options.guards.block.trailingDigits),
+    shardsOf(options.guards, 'FR'),
+  );
+  const workflowId = guardShardId(stack.taskQueue, 'FR', shard);
+  await stack.client.workflow.getHandle(workflowId).terminate('recorded for replay');
+  return workflowId;
+}
+
 async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
@@ -177,6 +208,7 @@ async function main(): Promise<void> {
           join(outDir, `${activityMode}-target-limits-with-report.json`),
           entityOf('verified-after-resend-and-wrong-code'),
         );
+        await record(stack, join(outDir, `${activityMode}-send-guard.json`), await guardedSends(stack));
       } finally {
         await stack.stop();
       }
