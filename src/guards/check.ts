@@ -51,6 +51,16 @@ export function guardShardId(taskQueue: string, country: string, shard: number):
   return `${sendGuardIdPrefix}${taskQueue}-${country}-${shard}`;
 }
 
+/** The guard shard that counts the sends to a phone number (in E.164). */
+export function guardShardOf(
+  e164: string,
+  { taskQueue, guards }: Pick<GuardOptions, 'taskQueue' | 'guards'>,
+) {
+  const country = regionOf(e164);
+  const shard = shardOf(blockOf(e164, guards.block.trailingDigits), shardsOf(guards, country));
+  return { country, shard, workflowId: guardShardId(taskQueue, country, shard) };
+}
+
 /** The limits shard `shard` of `country` applies, the country's budget split evenly. */
 export function shardLimits(settings: SendGuardSettings, country: string, shard: number): ShardLimits {
   const shards = shardsOf(settings, country);
@@ -91,12 +101,11 @@ export async function guardSend(
   if (guards.mode === 'off' || target.type !== 'phone_number' || isExempt(target.value, guards.exempt)) {
     return { flags: [] };
   }
-  const country = regionOf(target.value);
+  const { country, shard, workflowId } = guardShardOf(target.value, options);
   if (guards.countries !== '*' && !guards.countries.includes(country)) {
     throw new VerificationError('country_not_allowed', 'codes are not sent to numbers of this country');
   }
   const block = blockOf(target.value, guards.block.trailingDigits);
-  const shard = shardOf(block, shardsOf(guards, country));
   const keyOf = (kind: string, value: string | undefined) =>
     value === undefined || value === '' ? undefined : hashed(kind, value, options.idKey);
   const request: GuardRequest = {
@@ -115,7 +124,7 @@ export async function guardSend(
         args: [request],
         updateId: requestId,
         startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
-          workflowId: guardShardId(options.taskQueue, country, shard),
+          workflowId,
           taskQueue: options.taskQueue,
           args: [{ country, shard }],
           workflowIdConflictPolicy: 'USE_EXISTING',

@@ -9,6 +9,7 @@ import { EncryptionCodec } from '../../src/codec';
 import { runServer } from '../../src/stack';
 import { loadConfig } from '../../temporal.config';
 import { targetKeySearchAttribute } from '../../workflows/search-attributes';
+import { sendGuardWorkflow } from '../../workflows/send-guard';
 import { targetLimitsWorkflow } from '../../workflows/target-limits';
 import { windowIdPrefix } from '../../workflows/verification-messages';
 import { expectDocumented } from '../docs/openapi-conformance';
@@ -115,17 +116,21 @@ describe('HTTP service end to end', () => {
     const { body: final } = await api(stack, 'GET', `/verifications/${encodeURIComponent(started.body.id)}`);
     expect(final.status).toBe('verified');
 
-    // The whole verification, its delivery webhooks included, ran as two executions: the window and
-    // the target's limits entity. Nothing runs per webhook event.
+    // The whole verification, its delivery webhooks included, ran as two executions of its own: the
+    // window and the target's limits entity. Nothing runs per webhook event. The send passed one
+    // send guard shard, an entity shared by every send to its country's shard (not per verification).
     const startedHere = `TaskQueue = '${stack.taskQueue}' AND StartTime >= '${since}'`;
+    const guards = `WorkflowType = '${sendGuardWorkflow.name}'`;
+    const ownExecutions = `${startedHere} AND WorkflowType != '${sendGuardWorkflow.name}'`;
     const executions = await eventually(
       async () => {
-        const { count } = await stack.client.workflow.count(startedHere);
+        const { count } = await stack.client.workflow.count(ownExecutions);
         return count >= 2 && count;
       },
       { description: 'the window and its limits entity in the visibility listing', timeoutMs: 15_000 },
     );
     expect(executions).toBe(2);
+    expect((await stack.client.workflow.count(`${startedHere} AND ${guards}`)).count).toBeLessThanOrEqual(1);
     expect(final.attempts[0].delivery_status).toBe('delivered');
   });
 

@@ -30,6 +30,7 @@ import { defaultPayloadConverter, type DataConverter, type Payload } from '@temp
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { cancelVerificationById, getVerificationById, startVerification } from '../../src/client';
 import { startDevServer } from '../../src/devserver';
+import { guardShardOf } from '../../src/guards/check';
 import { writeWorkflowBundle } from '../../src/worker';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 import { loadSection } from '../../temporal.config';
@@ -85,8 +86,10 @@ export interface StormReport {
   signals: number;
   /** Signals of an event its window had already applied (redeliveries): the window ignored them. */
   repeated_signals: number;
-  /** Workflow runs on the stack's task queue: the windows and their limits entities, none per event. */
+  /** Workflow runs on the stack's task queue: the windows, their limits entities and guard shards, none per event. */
   executions: number;
+  /** Distinct send guard shards the windows' sends passed: entities shared by a country's sends. */
+  guard_shards: number;
   /** Window reads (queries) that failed under load and were tried again. */
   read_retries: number;
   /** The first problems found (at most 20). */
@@ -118,6 +121,8 @@ interface Window {
   id: string;
   targetKey: string;
   verificationId: string;
+  /** The send guard shard that counted the window's send (shared by every number of its shard). */
+  guardShard: string;
 }
 
 interface StormEvent {
@@ -367,9 +372,11 @@ async function storm(stack: TestStack, privateKey: KeyObject, options: StormOpti
     }
   }
 
-  // No workflow runs per event: the task queue holds each window and its target's limits entity
-  // (visibility lags: list until it agrees, or the deadline passes).
-  const expected = new Set(windows.flatMap((w) => [w.id, `${targetLimitsIdPrefix}${w.targetKey}`]));
+  // No workflow runs per event: the task queue holds each window, its target's limits entity and the
+  // send guard shards the sends passed (visibility lags: list until it agrees, or the deadline passes).
+  const expected = new Set(
+    windows.flatMap((w) => [w.id, `${targetLimitsIdPrefix}${w.targetKey}`, w.guardShard]),
+  );
   let runs: { id: string; runId: string }[] = [];
   const until = Math.max(deadline, Date.now() + 20_000);
   for (;;) {
@@ -381,7 +388,7 @@ async function storm(stack: TestStack, privateKey: KeyObject, options: StormOpti
       const missing = [...expected].filter((id) => !ids.has(id));
       problem(
         `${runs.length} runs on the task queue, expected ${expected.size} (${windows.length} windows and ` +
-          `their limits entities); not expected: ${extra.slice(0, 5).join(', ') || 'none'}; ` +
+          `their limits entities, and guard shards); not expected: ${extra.slice(0, 5).join(', ') || 'none'}; ` +
           `missing: ${missing.slice(0, 5).join(', ') || 'none'}`,
       );
       break;
@@ -413,6 +420,7 @@ async function storm(stack: TestStack, privateKey: KeyObject, options: StormOpti
     signals: signalCount,
     repeated_signals: repeatedSignals,
     executions: runs.length,
+    guard_shards: new Set(windows.map((w) => w.guardShard)).size,
     read_retries: readFailures,
     problems: problems.slice(0, 20),
   };
@@ -451,13 +459,15 @@ async function openWindows(stack: TestStack, count: number, concurrency: number)
     Array.from({ length: count }, (_, n) => n),
     Math.min(concurrency, 8),
     async () => {
-      const result = await startVerification(stack.client, { target: uniquePhoneTarget() }, stack.options);
+      const target = uniquePhoneTarget();
+      const result = await startVerification(stack.client, { target }, stack.options);
       if (result.status !== 'success' || !result.verificationId)
         throw new Error(`a window did not open: ${result.status}`);
       windows.push({
         id: result.windowId,
         targetKey: result.windowId.slice(windowIdPrefix.length),
         verificationId: result.verificationId,
+        guardShard: guardShardOf(target.value, stack.options).workflowId,
       });
     },
   );

@@ -6,10 +6,8 @@
  * counted against the sandbox's own record of the calls it applied.
  */
 import { checkCode, startVerification, VerificationError } from '../../src/client';
-import { guardShardId } from '../../src/guards/check';
+import { guardShardOf } from '../../src/guards/check';
 import { countryGuardUsage, resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
-import { blockOf, regionOf, shardOf } from '../../src/guards/ranges';
-import { shardsOf } from '../../src/guards/settings';
 import { windowId } from '../../src/client';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -59,12 +57,9 @@ describe('send guards', () => {
 
   /** The history length of the guard shard that counts `value` (0 when it never ran). */
   const shardHistory = async (value: string) => {
-    const country = regionOf(value);
-    const shards = shardsOf(stack.options.guards, country);
-    const shard = shardOf(blockOf(value, stack.options.guards.block.trailingDigits), shards);
     try {
       const described = await stack.client.workflow
-        .getHandle(guardShardId(stack.taskQueue, country, shard))
+        .getHandle(guardShardOf(value, stack.options).workflowId)
         .describe();
       return described.historyLength;
     } catch {
