@@ -139,7 +139,9 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   for (const scenario of scenarios) await pool(32, 8, async () => void (await send(scenario.guards)));
 
   // Closed loop: each scenario's most sends per second, round by round.
-  const closed = new Map(scenarios.map((s) => [s.name, { ms: [] as number[], refused: 0, wallMs: 0 }]));
+  const closed = new Map(
+    scenarios.map((s) => [s.name, { ms: [] as number[], refused: {} as Record<string, number>, wallMs: 0 }]),
+  );
   const rounds = 5;
   for (const [round, count] of split(knobs.sends, rounds).entries()) {
     for (const scenario of rotate(scenarios, round)) {
@@ -147,7 +149,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       into.wallMs += await pool(count, knobs.concurrency, async () => {
         const answer = await send(scenario.guards);
         if ('ms' in answer) into.ms.push(answer.ms);
-        else into.refused++;
+        else into.refused[answer.refused] = (into.refused[answer.refused] ?? 0) + 1;
       });
     }
   }
@@ -202,6 +204,9 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       answers.push(send(scenario.guards));
     }
     const settled = await Promise.all(answers);
+    const refusedBy: Record<string, number> = {};
+    for (const answer of settled)
+      if ('refused' in answer) refusedBy[answer.refused] = (refusedBy[answer.refused] ?? 0) + 1;
     const wallMs = since(started);
     const ms = settled.flatMap((a) => ('ms' in a ? [a.ms] : []));
     const { p50, p95 } = percentiles(ms);
@@ -213,7 +218,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       default_burst_per_s: round1(defaults.country.burst / defaults.country.burstSeconds),
       sends: total,
       passed: ms.length,
-      refused: total - ms.length,
+      refused: refusedBy,
       achieved_per_s: round1((ms.length / wallMs) * 1000),
       send_p50_ms: p50,
       send_p95_ms: p95,

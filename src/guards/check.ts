@@ -20,6 +20,7 @@ import type { Target } from '../prelude/schemas';
 import type { StartVerificationRequest } from '../client/schemas';
 import { call, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
+import { inLane } from './lanes';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
 import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
 
@@ -116,24 +117,35 @@ export async function guardSend(
     deviceKey: keyOf('device', signals?.device_id),
     limits: shardLimits(guards, country, shard),
   };
-  const grant = await call(
-    client,
-    options,
-    () =>
-      client.workflow.executeUpdateWithStart(guardSendUpdate, {
-        args: [request],
-        updateId: requestId,
-        startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
-          workflowId,
-          taskQueue: options.taskQueue,
-          args: [{ country, shard }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
-          workflowTaskTimeout: userFacingWorkflowTaskTimeout,
+  // The wait for a lane counts against the call's deadline.
+  const deadline = Date.now() + options.callTimeoutMs;
+  const grant = await inLane(workflowId, () => {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new VerificationError(
+        'unavailable',
+        `no answer within ${options.callTimeoutMs} ms: is a worker running on the task queue?`,
+      );
+    }
+    return call(
+      client,
+      { callTimeoutMs: left },
+      () =>
+        client.workflow.executeUpdateWithStart(guardSendUpdate, {
+          args: [request],
+          updateId: requestId,
+          startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
+            workflowId,
+            taskQueue: options.taskQueue,
+            args: [{ country, shard }],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
+            workflowTaskTimeout: userFacingWorkflowTaskTimeout,
+          }),
         }),
-      }),
-    { notFound: 'the send guard did not answer' },
-  );
+      { notFound: 'the send guard did not answer' },
+    );
+  });
   return { country, flags: grant.flags };
 }
 
