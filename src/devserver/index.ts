@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { customSearchAttributes } from '../../workflows/search-attributes';
-import { freePort, portIsFree, PortTakenError } from '../free-port';
+import { freeListenPorts, portIsFree, PortTakenError } from '../free-port';
 import { packageRoot } from '../package-root';
 
 export { freePort, portIsFree, PortTakenError } from '../free-port';
@@ -101,16 +101,37 @@ export function devServerFlags(): string[] {
  */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
-  const port = options.port ?? (await freePort(ip));
-  if (options.port !== undefined && !(await portIsFree(ip, port))) {
+  if (options.port !== undefined && !(await portIsFree(ip, options.port))) {
     throw new PortTakenError(
-      `${ip}:${port} is already taken (another \`npm start\` or Temporal server?): stop it, or set ` +
+      `${ip}:${options.port} is already taken (another \`npm start\` or Temporal server?): stop it, or set ` +
         'TEMPORAL_ADDRESS to a free port for this stack',
     );
   }
+  // Ports the server was not given are drawn afresh each time, and a server that exits while
+  // starting (a port was taken before it bound it) is started again, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    const [drawnPort, httpPort, metricsPort] = (await freeListenPorts(3, ip)) as [number, number, number];
+    try {
+      return await launch(options, ip, options.port ?? drawnPort, httpPort, metricsPort);
+    } catch (error) {
+      if (!(error instanceof DevServerExitedError) || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** The dev server ended before it answered. */
+class DevServerExitedError extends Error {}
+
+async function launch(
+  options: DevServerOptions,
+  ip: string,
+  port: number,
+  httpPort: number,
+  metricsPort: number,
+): Promise<DevServer> {
   const cli = await temporalCliPath();
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'error'];
-  args.push('--http-port', String(await freePort(ip)), '--metrics-port', String(await freePort(ip)));
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   if (options.uiPort === false) args.push('--headless');
   else if (options.uiPort !== undefined) args.push('--ui-port', String(options.uiPort));
   if (options.dbFile) {
@@ -124,10 +145,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     stdio: ['ignore', options.stdio ?? 'pipe', options.stdio ?? 'pipe'],
     env: process.env,
   });
-  const output: string[] = [];
+  // The first lines say why it failed (a panic's message), the last ones where.
+  const head: string[] = [];
+  const tail: string[] = [];
   const keep = (chunk: Buffer) => {
-    output.push(chunk.toString());
-    if (output.length > 50) output.shift();
+    if (head.length < 10) head.push(chunk.toString());
+    else {
+      tail.push(chunk.toString());
+      if (tail.length > 40) tail.shift();
+    }
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -137,10 +163,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await waitUntilReady(address, child, options.readyTimeoutMs ?? 60_000);
   } catch (error) {
     await stopProcess(child);
-    const tail = output.join('').trim().split('\n').slice(-20).join('\n');
-    throw new Error(`${(error as Error).message}${tail ? `\n--- dev server output ---\n${tail}` : ''}`, {
-      cause: error,
-    });
+    const lines = (text: string[]) => text.join('').trim().split('\n');
+    const output = [
+      ...lines(head).slice(0, 20),
+      ...(tail.length ? ['…', ...lines(tail).slice(-20)] : []),
+    ].join('\n');
+    const Failure = child.exitCode !== null ? DevServerExitedError : Error;
+    throw new Failure(
+      `${(error as Error).message}${output ? `\n--- dev server output ---\n${output}` : ''}`,
+      {
+        cause: error,
+      },
+    );
   }
   const uiPort = options.uiPort === false ? undefined : (options.uiPort ?? port + 1000);
   return {

@@ -5,7 +5,7 @@
  */
 import { IllegalStateError } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
-import { freePort } from '../free-port';
+import { freeListenPorts } from '../free-port';
 
 let installed: Promise<string | undefined> | undefined;
 
@@ -18,7 +18,8 @@ let installed: Promise<string | undefined> | undefined;
  */
 export function installSdkMetrics(): Promise<string | undefined> {
   installed ??= (async () => {
-    const bindAddress = `127.0.0.1:${await freePort()}`;
+    const [port] = await freeListenPorts(1);
+    const bindAddress = `127.0.0.1:${port}`;
     try {
       Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress } } } });
       return `http://${bindAddress}/metrics`;

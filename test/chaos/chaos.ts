@@ -56,10 +56,10 @@ import { percentiles } from '../../bench/measure';
 import { configVariables, loadSection } from '../../temporal.config';
 import { envSection, setting, wholeNumber } from '../../src/env';
 import { windowId as windowIdOf } from '../../src/client';
+import { freeListenPorts } from '../../src/free-port';
 import {
   devServerAnswers,
   devServerFlags,
-  freePort,
   packageRoot,
   portIsFree,
   temporalCliPath,
@@ -203,7 +203,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   // accounting reads a whole stack.
   const startSignal = options.signal ?? AbortSignal.any([]);
 
-  const ports = await distinctFreePorts(6);
+  const ports = await freeListenPorts(6);
   const [temporalPort, httpPort, metricsPort, sandboxPort, servicePort] = ports as [
     number,
     number,
@@ -678,12 +678,6 @@ function describeEvidence({ flow, windowId, window, sandboxCalls, history }: Flo
     `  requests: ${requests}`,
     ...(history ? [`  history:\n${history.replace(/^/gm, '    ')}`] : []),
   ].join('\n');
-}
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
 }
 
 function uniquePhoneNumbers(count: number): string[] {

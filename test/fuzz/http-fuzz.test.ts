@@ -11,10 +11,10 @@
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import fc from 'fast-check';
 import { windowId } from '../../src/client';
+import { isNotFound } from '../../src/client/calls';
 import { guardShardOf } from '../../src/guards/check';
 import { normalizeTarget } from '../../src/prelude/targets';
 import { ingestDispositions } from '../../src/ingest';
@@ -666,8 +666,9 @@ async function signalledEventIds(stack: TestStack, workflowId: string, runId: st
   try {
     history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
   } catch (error) {
-    // Forget deletes a target's runs: one listed may be gone, and took no signal since.
-    if (error instanceof WorkflowNotFoundError) return [];
+    // Forget deletes a target's runs: one listed may be gone, and took no signal since (fetching its
+    // history answers gRPC NOT_FOUND, not the client's own WorkflowNotFoundError).
+    if (isNotFound(error)) return [];
     throw error;
   }
   const ids: string[] = [];

@@ -12,11 +12,11 @@
  * built (`npm run build`). Everything it started is stopped by process group on `stop()`, and on
  * the way out of the process whatever happens.
  */
-import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { portIsFree } from '../../src/free-port';
+import { freeListenPorts } from '../../src/free-port';
 import { packageRoot } from '../../src/package-root';
 import { Part } from '../processes';
 import { startDevServerPart, startTemporalOnPostgres } from './servers';
@@ -103,7 +103,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   const signal = AbortSignal.any([]);
   try {
-    const ports = await distinctFreePorts(24);
+    const ports = await freeListenPorts(24);
     const take = () => ports.shift()!;
     const server =
       options.server === 'devserver'
@@ -185,35 +185,5 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     keepRunDir = true;
     await stop();
     throw error;
-  }
-}
-
-/**
- * Ports for every part, chosen at once before the first starts, below the OS's ephemeral range: while
- * the cluster starts, its parts' own outgoing connections (gRPC between the services, PostgreSQL)
- * take local ports from that range, and one of them took a port chosen there before its server bound
- * it. Below 32768 too: the membership table keeps ports as a smallint.
- */
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const below = ephemeralPortsStart();
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = lowestListenPort + randomInt(below - lowestListenPort);
-    if (!ports.has(port) && (await portIsFree('127.0.0.1', port))) ports.add(port);
-  }
-  return [...ports];
-}
-
-/** Where listening ports are drawn from: above the well-known and registered ports most used. */
-const lowestListenPort = 10_000;
-
-/** The first port of the OS's ephemeral range (Linux's default when it cannot be read). */
-function ephemeralPortsStart(): number {
-  try {
-    const [start] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
-    const port = Number(start);
-    return Number.isInteger(port) && port > lowestListenPort + 1_000 ? Math.min(port, 32_768) : 32_768;
-  } catch {
-    return 32_768;
   }
 }
