@@ -29,10 +29,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { createBareActivities } from './bare-activities';
 import { bareCheckUpdate, bareLocalWindow, bareSendUpdate, bareStart, bareWindow } from './bare-workflows';
+import { runBenchmark, type Cleanups } from './harness';
 import { percentiles, pool, rotate, round1, since, split } from './measure';
 import type { WorkerProcessMessage } from './worker-process';
 import { z } from 'zod';
@@ -106,21 +107,7 @@ const nextTarget = (): Target => {
 
 const mib = (bytes: number) => round1(bytes / 2 ** 20);
 
-async function main(): Promise<void> {
-  // Workers log their lifecycle and the workflows' own lines at INFO: noise between the JSON lines.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  // Everything started is stopped in reverse order, whatever fails.
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    await run(cleanups);
-  } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));
-    }
-  }
-}
-
-async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
+async function run(cleanups: Cleanups): Promise<void> {
   const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
   if (devServer) cleanups.push(() => devServer.stop());
 
@@ -693,7 +680,4 @@ function printTable(): void {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runBenchmark(run);

@@ -17,7 +17,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, loadSection } from '../temporal.config';
 import { envSection, setting, wholeNumber } from '../src/env';
 import { startVerification, verificationClientOptions, VerificationError } from '../src/client';
@@ -29,6 +29,7 @@ import type { SendGuardSettings } from '../src/guards/settings';
 import { PreludeClient } from '../src/prelude';
 import { startSandbox } from '../src/sandbox';
 import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
+import { runBenchmark, type Cleanups } from './harness';
 import { percentiles, pool, rotate, round1, since, split } from './measure';
 
 const knobs = loadSection(
@@ -51,19 +52,7 @@ const nextNumberValue = () => {
 };
 const randomIp = () => `10.${randomInt(0, 256)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
-async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    await run(cleanups);
-  } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));
-    }
-  }
-}
-
-async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
+async function run(cleanups: Cleanups): Promise<void> {
   const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
   if (devServer) cleanups.push(() => devServer.stop());
   const config = loadConfig({
@@ -226,7 +215,4 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runBenchmark(run);

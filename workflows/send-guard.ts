@@ -27,6 +27,7 @@ import {
   type ShardUsage,
   type Timeline,
 } from './send-guard-messages';
+import { remember } from './recent-ids';
 
 /** Request IDs kept for deduplication. */
 const recentKept = 500;
@@ -107,7 +108,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       prune(limits);
       const flags: GuardFlag[] = [];
       if (recent.includes(request.requestId)) return { flags };
-      remember(recent, request.requestId);
+      remember(recent, request.requestId, recentKept);
       const at = now();
       sends.push(at);
       if (request.ipKey) (ips[request.ipKey] ??= []).push(at);
@@ -131,25 +132,33 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             details: [{ retryAfterSeconds: retryAfter(times, seconds) }],
           });
         };
+        /** Refuses when `times` already hold `limit` events within `seconds`. */
+        const cap = (
+          type: string,
+          message: string,
+          times: number[] | undefined,
+          limit: number,
+          seconds: number,
+        ) => {
+          const counted = within(times, seconds);
+          if (counted.length >= limit) refuse(type, message, counted, seconds);
+        };
         const budget = budgetOf(of);
-        const inPeriod = within(sends, budget.periodSeconds);
-        if (inPeriod.length >= budget.sends) {
-          refuse(
-            guardRefusal.countryBudget,
-            "this country's SMS budget is used for the period",
-            inPeriod,
-            budget.periodSeconds,
-          );
-        }
-        const inBurst = within(sends, budget.burstSeconds);
-        if (inBurst.length >= budget.burst) {
-          refuse(
-            guardRefusal.countryBudget,
-            'too many SMS to this country right now',
-            inBurst,
-            budget.burstSeconds,
-          );
-        }
+        const { countryBudget } = guardRefusal;
+        cap(
+          countryBudget,
+          "this country's SMS budget is used for the period",
+          sends,
+          budget.sends,
+          budget.periodSeconds,
+        );
+        cap(
+          countryBudget,
+          'too many SMS to this country right now',
+          sends,
+          budget.burst,
+          budget.burstSeconds,
+        );
         // The range first: it is the mark of pumping, whoever sends.
         if (of.block.mode === 'enforce') {
           const { full, times } = blockFull(request);
@@ -162,22 +171,22 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             );
           }
         }
-        const ipTimes = within(request.ipKey ? ips[request.ipKey] : [], of.ip.periodSeconds);
-        if (ipTimes.length >= of.ip.sends) {
-          refuse(guardRefusal.ip, 'too many sends from this IP address', ipTimes, of.ip.periodSeconds);
-        }
-        const deviceTimes = within(
-          request.deviceKey ? devices[request.deviceKey] : [],
+        const ipTimes = request.ipKey ? ips[request.ipKey] : undefined;
+        cap(
+          guardRefusal.ip,
+          'too many sends from this IP address',
+          ipTimes,
+          of.ip.sends,
+          of.ip.periodSeconds,
+        );
+        const deviceTimes = request.deviceKey ? devices[request.deviceKey] : undefined;
+        cap(
+          guardRefusal.device,
+          'too many sends from this device',
+          deviceTimes,
+          of.device.sends,
           of.device.periodSeconds,
         );
-        if (deviceTimes.length >= of.device.sends) {
-          refuse(
-            guardRefusal.device,
-            'too many sends from this device',
-            deviceTimes,
-            of.device.periodSeconds,
-          );
-        }
       },
     },
   );
@@ -239,10 +248,4 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     }
   }
   await condition(allHandlersFinished);
-}
-
-/** Keeps an ID among the recent ones, the oldest dropped past {@link recentKept}. */
-function remember(recent: string[], id: string): void {
-  recent.push(id);
-  if (recent.length > recentKept) recent.shift();
 }

@@ -25,6 +25,7 @@ import {
   type TargetLimitsInput,
   type TargetUsage,
 } from './target-limits-messages';
+import { remember } from './recent-ids';
 
 /** Reservation IDs kept for deduplication: more than a period's worth of sends at any sane limit. */
 const recentKept = 200;
@@ -76,7 +77,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
       limits = request.limits;
       prune();
       if (!recent.includes(request.reservationId)) {
-        remember(recent, request.reservationId);
+        remember(recent, request.reservationId, recentKept);
         if (request.opensWindow) windows.push(Date.now());
         sends.push(Date.now());
       }
@@ -121,7 +122,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     if (report) {
       await makeOutcomeReport(report);
       reports = reports.filter((r) => r !== report);
-      remember(recent, report.reportId);
+      remember(recent, report.reportId, recentKept);
     }
     if (forgetting || workflowInfo().continueAsNewSuggested) await startAfresh();
     if (reports.length > 0) continue;
@@ -134,10 +135,4 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     );
   }
   await condition(allHandlersFinished);
-}
-
-/** Keeps an ID among the recent ones, the oldest dropped past {@link recentKept}. */
-function remember(recent: string[], id: string): void {
-  recent.push(id);
-  if (recent.length > recentKept) recent.shift();
 }

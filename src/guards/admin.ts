@@ -4,10 +4,8 @@
  * every shard of the country; a shard that is not running counts nothing and is left alone, except
  * by a budget set, which starts it.
  */
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
-import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardUsageQuery,
   resetGuardUpdate,
@@ -16,7 +14,7 @@ import {
 } from '../../workflows/send-guard-messages';
 import { call, isNotFound } from '../client/calls';
 import { VerificationError } from '../client/errors';
-import { guardShardId, type GuardOptions } from './check';
+import { guardShardId, guardShardStart, type GuardOptions } from './check';
 import { shareOf } from './ranges';
 import { countryBudget, shardsOf } from './settings';
 
@@ -103,13 +101,7 @@ export async function setCountryBudget(
         client.workflow.executeUpdateWithStart(setBudgetUpdate, {
           args: [share],
           updateId: randomUUID(),
-          startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
-            workflowId,
-            taskQueue: options.taskQueue,
-            args: [{ country, shard }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowTaskTimeout: userFacingWorkflowTaskTimeout,
-          }),
+          startWorkflowOperation: guardShardStart(options.taskQueue, { country, shard, workflowId }),
         }),
       settings,
     );
@@ -167,12 +159,10 @@ function summed(
   usages: (ShardUsage | undefined)[],
   options: GuardOptions,
 ): CountryGuardUsage {
-  const limits = { sends: 0 };
-  const total = { sendsUsed: 0, sendsLeft: 0, burstUsed: 0 };
+  const total = { sendsUsed: 0, burstUsed: 0 };
   let override: CountryGuardUsage['override'];
-  usages.forEach((usage, shard) => {
-    limits.sends += shareOf(countryBudget(options.guards, country), usages.length, shard);
-    if (!usage) return;
+  for (const usage of usages) {
+    if (!usage) continue;
     total.sendsUsed += usage.sendsUsed;
     total.burstUsed += usage.burstUsed;
     if (usage.override) {
@@ -182,9 +172,14 @@ function summed(
         ...(usage.override.until ? { until: usage.override.until } : {}),
       };
     }
-  });
-  // A shard that is not running has its whole share left.
-  const budget = override?.sends ?? limits.sends;
-  total.sendsLeft = Math.max(0, budget - total.sendsUsed);
-  return { country, shards: usages.length, ...total, ...(override ? { override } : {}) };
+  }
+  // The shards' shares add up to the country's budget; a shard that is not running has its whole share left.
+  const budget = override?.sends ?? countryBudget(options.guards, country);
+  return {
+    country,
+    shards: usages.length,
+    ...total,
+    sendsLeft: Math.max(0, budget - total.sendsUsed),
+    ...(override ? { override } : {}),
+  };
 }

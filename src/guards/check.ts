@@ -62,6 +62,21 @@ export function guardShardOf(
   return { country, shard, workflowId: guardShardId(taskQueue, country, shard) };
 }
 
+/** How a guard shard is started by the first update that finds it not running (Update-with-Start). */
+export function guardShardStart(
+  taskQueue: string,
+  { country, shard, workflowId }: { country: string; shard: number; workflowId: string },
+) {
+  return new WithStartWorkflowOperation(sendGuardWorkflow, {
+    workflowId,
+    taskQueue,
+    args: [{ country, shard }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
+    workflowTaskTimeout: userFacingWorkflowTaskTimeout,
+  });
+}
+
 /** The limits shard `shard` of `country` applies, the country's budget split evenly. */
 export function shardLimits(settings: SendGuardSettings, country: string, shard: number): ShardLimits {
   const shards = shardsOf(settings, country);
@@ -134,14 +149,7 @@ export async function guardSend(
         client.workflow.executeUpdateWithStart(guardSendUpdate, {
           args: [request],
           updateId: requestId,
-          startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
-            workflowId,
-            taskQueue: options.taskQueue,
-            args: [{ country, shard }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
-            workflowTaskTimeout: userFacingWorkflowTaskTimeout,
-          }),
+          startWorkflowOperation: guardShardStart(options.taskQueue, { country, shard, workflowId }),
         }),
       { notFound: 'the send guard did not answer' },
     );
