@@ -1,5 +1,9 @@
 import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { targetKeySearchAttribute } from '../workflows/search-attributes';
@@ -11,9 +15,11 @@ import {
   targetLimitsIdPrefix,
   targetRateLimited,
   type ReserveSendRequest,
+  type TargetLimitsInput,
   type TargetUsage,
 } from '../workflows/target-limits-messages';
 import { userFacingWorkflowTaskTimeout } from '../workflows/retry-policies';
+import { isNotFound } from '../src/client/calls';
 import { runActivityCall } from './failures';
 
 /** Input of {@link LimitsActivities.reserveTargetSend}. */
@@ -27,6 +33,23 @@ export type ReservationOutcome =
   | { granted: false; retryAfterSeconds: number; message: string };
 
 const refusalDetails = z.object({ retryAfterSeconds: z.number() });
+
+/** A reservation the entity refused, as the activity answers it; undefined for any other failure. */
+function refusalOf(error: unknown): Extract<ReservationOutcome, { granted: false }> | undefined {
+  if (
+    !(error instanceof WorkflowUpdateFailedError) ||
+    !(error.cause instanceof ApplicationFailure) ||
+    error.cause.type !== targetRateLimited
+  ) {
+    return undefined;
+  }
+  const details = refusalDetails.safeParse(error.cause.details?.[0]);
+  return {
+    granted: false,
+    retryAfterSeconds: details.success ? details.data.retryAfterSeconds : 1,
+    message: error.cause.message,
+  };
+}
 
 /** Input of {@link LimitsActivities.handOverOutcomeReport}. */
 export interface HandOverOutcomeReportInput {
@@ -45,6 +68,48 @@ export function createLimitsActivities({ client }: { client: Client }) {
     workflowTaskTimeout: userFacingWorkflowTaskTimeout,
     typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
   });
+  /**
+   * Starts the target's entity with a first reservation counted in its input (see
+   * reserveTargetSend); `undefined` when an entity started meanwhile, which then judges it.
+   */
+  const grantByStarting = async (
+    targetKey: string,
+    request: ReserveSendRequest,
+    signal: AbortSignal,
+  ): Promise<ReservationOutcome | undefined> => {
+    const now = Date.now();
+    const input: TargetLimitsInput = {
+      targetKey,
+      windows: request.opensWindow ? [now] : [],
+      sends: [now],
+      recent: [request.reservationId],
+      limits: request.limits,
+    };
+    try {
+      await client.withAbortSignal(signal, () =>
+        client.workflow.start(targetLimitsWorkflow, {
+          ...entityStart(targetKey),
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+      throw error;
+    }
+    const { maxWindows, maxSends, periodSeconds } = request.limits;
+    const windowsUsed = request.opensWindow ? 1 : 0;
+    return {
+      granted: true as const,
+      usage: {
+        windowsUsed,
+        windowsLeft: Math.max(0, maxWindows - windowsUsed),
+        sendsUsed: 1,
+        sendsLeft: Math.max(0, maxSends - 1),
+        nextReleaseAt: new Date(now + periodSeconds * 1000).toISOString(),
+      },
+    };
+  };
   return {
     /**
      * Hands a closed window's report to the target's entity (started when it has ended), which makes
@@ -63,37 +128,38 @@ export function createLimitsActivities({ client }: { client: Client }) {
     },
 
     /**
-     * Asks the target's limits entity (started on first use, on this activity's task queue) for one
-     * send, and a window when `opensWindow`. Retried reservations are deduplicated by their ID.
+     * Asks the target's limits entity for one send, and a window when `opensWindow`. Retried
+     * reservations are deduplicated by their ID.
+     *
+     * When no entity runs for the target (its first send of the period, the common case), nothing of
+     * it is counted, so the reservation is granted by starting the entity with it in its input: no
+     * workflow task stands between the send and Prelude. An entity that another call started
+     * meanwhile fails the start, and is asked.
      */
     async reserveTargetSend({ targetKey, ...request }: ReserveTargetSendInput): Promise<ReservationOutcome> {
       return runActivityCall(async (signal) => {
-        try {
-          const usage = await client.withAbortSignal(signal, () =>
-            client.workflow.executeUpdateWithStart(reserveSendUpdate, {
-              args: [request],
-              updateId: request.reservationId,
-              startWorkflowOperation: new WithStartWorkflowOperation(targetLimitsWorkflow, {
-                ...entityStart(targetKey),
-                workflowIdConflictPolicy: 'USE_EXISTING',
+        const ask = async (): Promise<ReservationOutcome> => {
+          try {
+            const usage = await client.withAbortSignal(signal, () =>
+              client.workflow.getHandle(entityStart(targetKey).workflowId).executeUpdate(reserveSendUpdate, {
+                args: [request],
+                updateId: request.reservationId,
               }),
-            }),
-          );
-          return { granted: true as const, usage };
-        } catch (error) {
-          if (
-            error instanceof WorkflowUpdateFailedError &&
-            error.cause instanceof ApplicationFailure &&
-            error.cause.type === targetRateLimited
-          ) {
-            const details = refusalDetails.safeParse(error.cause.details?.[0]);
-            return {
-              granted: false as const,
-              retryAfterSeconds: details.success ? details.data.retryAfterSeconds : 1,
-              message: error.cause.message,
-            };
+            );
+            return { granted: true as const, usage };
+          } catch (error) {
+            const refusal = refusalOf(error);
+            if (refusal) return refusal;
+            throw error;
           }
-          throw error;
+        };
+        // A window's first send is most often its target's first of the period: start first then.
+        if (request.opensWindow) return (await grantByStarting(targetKey, request, signal)) ?? (await ask());
+        try {
+          return await ask();
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          return (await grantByStarting(targetKey, request, signal)) ?? (await ask());
         }
       });
     },

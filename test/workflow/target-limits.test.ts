@@ -5,6 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createLimitsActivities } from '../../activities/limits';
 import {
   cancelVerification,
   getVerification,
@@ -14,7 +17,7 @@ import {
 } from '../../src/client';
 import { normalizeTarget } from '../../src/prelude';
 import { targetLimitsWorkflow } from '../../workflows';
-import { reserveSendUpdate, targetLimitsIdPrefix } from '../../workflows/messages';
+import { reserveSendUpdate, targetLimitsIdPrefix, targetUsageQuery } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 async function creates(stack: TestStack, to: string): Promise<number> {
@@ -59,6 +62,31 @@ describe('per-target limits across windows', () => {
     expect(refused).toMatchObject({ code: 'target_rate_limited' });
     expect(await creates(stack, target.value)).toBe(sentBefore);
     expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('rate_limited');
+  });
+
+  it("counts a target's first send by starting its entity with it, once however often it is asked", async () => {
+    const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
+    const handle = stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`);
+    const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
+    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const limits = { maxWindows: 1, maxSends: 2, periodSeconds: 3_600 };
+    const reserve = (reservationId: string, opensWindow: boolean) =>
+      activity.run(reserveTargetSend, { targetKey: key, reservationId, opensWindow, limits });
+
+    const first = await reserve('run-1:1', true);
+    expect(first).toMatchObject({ granted: true, usage: { windowsUsed: 1, sendsUsed: 1, sendsLeft: 1 } });
+    // No entity ran: it was started with the count in its input, no update waited on a worker.
+    const history = await handle.fetchHistory();
+    expect(history.events?.map((e) => e.eventType)).not.toContain(
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    );
+    // The same reservation asked again (a retried attempt whose answer was lost): counted once.
+    expect(await reserve('run-1:1', true)).toMatchObject({ granted: true, usage: { sendsUsed: 1 } });
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 1 });
+    // The entity now runs: the next reservations are judged by it.
+    expect(await reserve('run-1:2', false)).toMatchObject({ granted: true, usage: { sendsUsed: 2 } });
+    expect(await reserve('run-2:1', true)).toMatchObject({ granted: false });
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 2 });
   });
 
   it('keeps counting another target separately', async () => {
