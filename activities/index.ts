@@ -6,11 +6,13 @@ import type { Client } from '@temporalio/client';
 import type { PreludeClient } from '../src/prelude';
 import { createLimitsActivities } from './limits';
 import { createNotifyActivities } from './notify';
+import { createSendActivities } from './send';
 import { createVerifyActivities } from './verify';
 import { createWatchActivities } from './watch';
 
 export * from './limits';
 export * from './notify';
+export * from './send';
 export * from './verify';
 export * from './watch';
 export { toActivityFailure } from './failures';
@@ -31,6 +33,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createWatchActivities(deps),
     ...createNotifyActivities(deps),
     ...createLimitsActivities(deps),
+    ...createSendActivities(deps),
   };
 }
 

@@ -58,20 +58,22 @@ interface Fate {
 function fateOf(error: unknown): Fate {
   const failure = error instanceof ActivityFailure ? error.cause : error;
   if (!(failure instanceof ApplicationFailure)) return { mayHaveReached: true, retryable: true };
-  const { status, retryAfterMs } = answerOf(failure);
+  const { status, retryAfterMs, notSent } = answerOf(failure);
   return {
-    mayHaveReached: status === undefined || (status >= 200 && status < 300),
+    mayHaveReached: !notSent && (status === undefined || (status >= 200 && status < 300)),
     retryable: !failure.nonRetryable && (retryAfterMs ?? 0) <= lifecycleRetry.maximumInterval,
     retryAfterMs,
   };
 }
 
 /** What Prelude answered, as the activity's failure details carry it (activities/failures.ts). */
-function answerOf(failure: ApplicationFailure): { status?: number; retryAfterMs?: number } {
+function answerOf(failure: ApplicationFailure): { status?: number; retryAfterMs?: number; notSent: boolean } {
   const [details] = failure.details ?? [];
-  const { status, retryAfterMs } = (details ?? {}) as { status?: unknown; retryAfterMs?: unknown };
+  const { status, retryAfterMs, notSent } = (details ?? {}) as Record<string, unknown>;
   return {
     status: typeof status === 'number' ? status : undefined,
     retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
+    // A step before Prelude failed (activities/send.ts): the attempt never reached it.
+    notSent: notSent === true,
   };
 }

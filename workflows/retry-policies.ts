@@ -70,6 +70,11 @@ export function lifecycleAttemptOptions(attemptTimeoutMs: number): LocalActivity
   return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: { maximumAttempts: 1 } };
 }
 
+/** Options of one attempt of a send's reservation and create in one call (activities/send.ts). */
+export function reserveAndCreateOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
+  return lifecycleAttemptOptions(reservationAttemptTimeoutMs + attemptTimeoutMs);
+}
+
 /** Options of Watch predict: safe to repeat, so Temporal retries it on `predictRetry`. */
 export function predictOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
   return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: predictRetry };
@@ -94,9 +99,14 @@ function worstCaseMs(attemptTimeoutMs: number, { maximumAttempts }: { maximumAtt
  * caller could be told "no answer" while the send still goes out.
  */
 export function sendWorstCaseMs(attemptTimeoutMs: number): number {
-  return (
+  const oneAfterTheOther =
     worstCaseMs(reservationAttemptTimeoutMs, reservationRetry) +
     worstCaseMs(attemptTimeoutMs, predictRetry) +
-    worstCaseMs(attemptTimeoutMs, lifecycleRetry)
+    worstCaseMs(attemptTimeoutMs, lifecycleRetry);
+  // In one call (reserveWithCreate), beside predict (`enforce` fraud mode takes the other way).
+  const inOneCall = Math.max(
+    worstCaseMs(attemptTimeoutMs, predictRetry),
+    worstCaseMs(reservationAttemptTimeoutMs + attemptTimeoutMs, lifecycleRetry),
   );
+  return Math.max(oneAfterTheOther, inOneCall);
 }

@@ -4,6 +4,7 @@ import type { Activities } from '../activities';
 import {
   lifecycleAttemptOptions,
   predictOptions,
+  reserveAndCreateOptions,
   reservationAttemptTimeoutMs,
   reservationRetry,
 } from './retry-policies';
@@ -21,6 +22,7 @@ export function lifecycleCalls(settings: LifecycleCallSettings) {
   const proxy = settings.mode === 'local' ? proxyLocalActivities<Activities> : proxyActivities<Activities>;
   return {
     create: proxy(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
+    send: proxy(reserveAndCreateOptions(settings.attemptTimeoutMs)),
     // Checks are always regular activities: their scheduling is in history before Prelude is
     // called, so a check cut short by a worker crash ends as a timed-out attempt that the window
     // knows may have been applied. A local check re-run after a crash would look like a first

@@ -60,6 +60,12 @@ export interface LifecycleCallSettings {
   mode: 'local' | 'remote';
   /** Deadline of one attempt: the Prelude client's own timeout plus a margin. */
   attemptTimeoutMs: number;
+  /**
+   * The limits reservation and Prelude's create made in one call (activities/send.ts), so that a
+   * send runs its calls in one round. Set by the helpers since 0.1.0's histories; a window started
+   * without it makes them one after the other, as it always did.
+   */
+  reserveWithCreate?: boolean;
 }
 
 /** Workflow input: everything a window needs, fixed when it starts. */

@@ -10,10 +10,13 @@
  */
 import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
+  Activities,
   CheckVerificationOutcome,
   CreateVerificationInput,
   CreateVerificationOutcome,
   ReservationOutcome,
+  ReserveAndCreateOutcome,
+  ReserveTargetSendInput,
 } from '../activities';
 import { attemptLifecycleCall, AttemptsFailed, type Attempted } from './call-attempts';
 import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
@@ -45,6 +48,7 @@ export interface Fallback {
   channel: string;
 }
 
+type Prediction = Awaited<ReturnType<Activities['predictTarget']>>;
 type SentResponse = Extract<CreateVerificationOutcome, { kind: 'sent' }>['response'];
 type RefusedSend = Extract<CreateVerificationOutcome, { kind: 'refused' }>;
 
@@ -135,13 +139,7 @@ export class VerificationWindow {
 
   async #open(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      // Neither waits for the other: a send pays for the slower of the two, not for both. A send
-      // the limits refuse has then asked Watch for nothing, which only a target over its windows
-      // for the period costs.
-      const [reservation, prediction] = await Promise.all([
-        this.#reserveSend(true),
-        this.#policy.fraudMode === 'off' ? undefined : this.#predict(request),
-      ]);
+      const { reservation, created, prediction } = await this.#reserveAndCreateFirst(request);
       if (!reservation.granted) {
         this.#close('rate_limited');
         throw targetRateLimited(reservation);
@@ -150,7 +148,7 @@ export class VerificationWindow {
         this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
         return this.#sendResult('blocked');
       }
-      const { value: outcome, earlierMayHaveReached } = await this.#create(request);
+      const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
         return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'initial', 'success');
       }
@@ -176,11 +174,35 @@ export class VerificationWindow {
     }
   }
 
+  /**
+   * The first send's calls, each as soon as it can go: the reservation and Watch predict do not
+   * wait for each other, and the create goes with the reservation (one call, `reserveWithCreate`)
+   * unless the prediction decides whether it goes at all (`enforce`). `created` is absent when the
+   * create is still to be made. A send the limits refuse has then asked Watch for nothing, which
+   * only a target over its windows for the period costs.
+   */
+  async #reserveAndCreateFirst(request: SendCodeRequest): Promise<{
+    reservation: ReservationOutcome;
+    created?: Attempted<CreateVerificationOutcome>;
+    prediction?: Prediction;
+  }> {
+    // The reservation is asked first, then Watch: replayed histories expect the calls in this order.
+    const predict = () => (this.#policy.fraudMode === 'off' ? undefined : this.#predict(request));
+    if (this.#input.calls.reserveWithCreate && this.#policy.fraudMode !== 'enforce') {
+      const [sent, prediction] = await Promise.all([this.#reserveAndCreate(request, true), predict()]);
+      return { ...sent, prediction };
+    }
+    const [reservation, prediction] = await Promise.all([this.#reserveSend(true), predict()]);
+    return { reservation, prediction };
+  }
+
   async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const reservation = await this.#reserveSend(false);
+      const { reservation, created } = this.#input.calls.reserveWithCreate
+        ? await this.#reserveAndCreate(request, false)
+        : { reservation: await this.#reserveSend(false), created: undefined };
       if (!reservation.granted) throw targetRateLimited(reservation);
-      const { value: outcome, earlierMayHaveReached } = await this.#create(request);
+      const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
         return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'user_retry', 'retry');
       }
@@ -196,21 +218,55 @@ export class VerificationWindow {
    * one, or one whose send then failed, is counted once.
    */
   async #reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
-    const reservation = await this.#calls.entity.reserveTargetSend({
+    return this.#noteUsage(await this.#calls.entity.reserveTargetSend(this.#reservation(opensWindow)));
+  }
+
+  /** The reservation of the next send: named after it, so that it is counted once. */
+  #reservation(opensWindow: boolean): ReserveTargetSendInput {
+    return {
       targetKey: this.#input.targetKey,
       reservationId: `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`,
       opensWindow,
       limits: this.#input.limits,
-    });
+    };
+  }
+
+  #noteUsage(reservation: ReservationOutcome): ReservationOutcome {
     if (reservation.granted) this.#state.targetUsage = reservation.usage;
     return reservation;
+  }
+
+  /**
+   * The reservation and, when granted, the create, in one call made attempt by attempt like the
+   * create alone (a retried attempt's reservation is the same one, counted once).
+   */
+  async #reserveAndCreate(
+    request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
+    opensWindow: boolean,
+  ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
+    const reservation = this.#reservation(opensWindow);
+    const create = this.#createInput(request);
+    let attempted: Attempted<ReserveAndCreateOutcome>;
+    try {
+      attempted = await attemptLifecycleCall(() =>
+        this.#calls.send.reserveAndCreateVerification({ reservation, create }),
+      );
+    } catch (error) {
+      throw error instanceof AttemptsFailed ? error.lastFailure : error;
+    }
+    const { value, earlierMayHaveReached } = attempted;
+    this.#noteUsage(value.reservation);
+    return {
+      reservation: value.reservation,
+      created: value.created && { value: value.created, earlierMayHaveReached },
+    };
   }
 
   /**
    * Watch's verdict on the target, recorded in the state. Advisory: when Watch cannot be reached the
    * send goes on, recorded as `unavailable`.
    */
-  async #predict(request: SendCodeRequest) {
+  async #predict(request: SendCodeRequest): Promise<Prediction | undefined> {
     try {
       const prediction = await this.#calls.predict.predictTarget({
         target: this.#state.target,
@@ -238,20 +294,20 @@ export class VerificationWindow {
   }: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>): Promise<
     Attempted<CreateVerificationOutcome>
   > {
-    const { target, windowId } = this.#state;
+    const input = this.#createInput({ signals, options, dispatchId });
     try {
-      return await attemptLifecycleCall(() =>
-        this.#calls.create.createVerification({
-          target,
-          correlationId: windowId,
-          signals,
-          options,
-          dispatchId,
-        }),
-      );
+      return await attemptLifecycleCall(() => this.#calls.create.createVerification(input));
     } catch (error) {
       throw error instanceof AttemptsFailed ? error.lastFailure : error;
     }
+  }
+
+  #createInput({
+    signals,
+    options,
+    dispatchId,
+  }: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>): CreateVerificationInput {
+    return { target: this.#state.target, correlationId: this.#state.windowId, signals, options, dispatchId };
   }
 
   /**
@@ -525,16 +581,19 @@ export class VerificationWindow {
     // A check or a cancel that came first may have closed the window.
     if (!this.isOpen) return;
     try {
-      const reservation = await this.#reserveSend(false);
+      const request = {
+        options: channel === 'voice' ? { method: 'voice' as const } : { preferred_channel: channel },
+      };
+      const { reservation, created } = this.#input.calls.reserveWithCreate
+        ? await this.#reserveAndCreate(request, false)
+        : { reservation: await this.#reserveSend(false), created: undefined };
       if (!reservation.granted) {
         log.warn('the target’s limits refused the fallback send', {
           retryAfterSeconds: reservation.retryAfterSeconds,
         });
         return;
       }
-      const { value: outcome } = await this.#create({
-        options: channel === 'voice' ? { method: 'voice' } : { preferred_channel: channel },
-      });
+      const { value: outcome } = created ?? (await this.#create(request));
       if (outcome.kind === 'sent') {
         // The failed attempt's channel as it stands now: a report may have named it meanwhile.
         this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });

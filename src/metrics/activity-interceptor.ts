@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { ApplicationFailure, CancelledFailure, type Context } from '@temporalio/activity';
 import type { ActivityInterceptors, ActivityInterceptorsFactory } from '@temporalio/worker';
+import { reservationFailed } from '../../activities/send';
 import type { LabelledTarget } from './labels';
 import type { WorkerMetrics } from './worker-metrics';
 
@@ -30,10 +31,26 @@ function errorKind(error: unknown): string {
   return 'unexpected';
 }
 
+/**
+ * Activities that make a Prelude call after a step of their own, by the call they make and how to
+ * find its outcome in their input and result (none when the first step ended them: no call).
+ */
+const composedOperations: Record<
+  string,
+  { operation: string; input(args: unknown[]): unknown; outcome(result: unknown): unknown }
+> = {
+  reserveAndCreateVerification: {
+    operation: 'createVerification',
+    input: (args) => (args[0] as { create?: unknown } | undefined)?.create,
+    outcome: (result) => (result as { created?: unknown } | undefined)?.created,
+  },
+};
+
 /** Builds the interceptor for each activity execution. */
 export function preludeCallMetrics(metrics: WorkerMetrics): ActivityInterceptorsFactory {
   return (ctx: Context): ActivityInterceptors => {
-    const operation = ctx.info.activityType;
+    const composed = composedOperations[ctx.info.activityType];
+    const operation = composed?.operation ?? ctx.info.activityType;
     if (!preludeOperations.has(operation)) return {};
     return {
       inbound: {
@@ -42,15 +59,24 @@ export function preludeCallMetrics(metrics: WorkerMetrics): ActivityInterceptors
           const seconds = () => (performance.now() - started) / 1000;
           try {
             const result = await next(input);
-            const outcome = result as { kind?: string; code?: string; response?: { status?: string } };
+            if (composed && composed.outcome(result) === undefined) return result;
+            const outcome = (composed ? composed.outcome(result) : result) as {
+              kind?: string;
+              code?: string;
+              response?: { status?: string };
+            };
             const refused = outcome?.kind === 'refused';
             metrics.preludeCall(operation, refused ? 'refused' : 'ok', seconds());
             if (operation === 'createVerification') {
-              const target = (input.args[0] as { target?: LabelledTarget } | undefined)?.target;
+              const args = composed ? [composed.input(input.args)] : input.args;
+              const target = (args[0] as { target?: LabelledTarget } | undefined)?.target;
               metrics.sendAnswered(target, (refused ? outcome.code : outcome?.response?.status) ?? 'other');
             }
             return result;
           } catch (error) {
+            // Its first step failed: Prelude was not called.
+            if (composed && error instanceof ApplicationFailure && error.type === reservationFailed)
+              throw error;
             metrics.preludeCall(operation, 'error', seconds(), errorKind(error));
             throw error;
           }

@@ -4,10 +4,12 @@
  * continue-as-new.
  */
 import { randomUUID } from 'node:crypto';
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/activity';
+import { Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLimitsActivities } from '../../activities/limits';
+import { createSendActivities, reservationFailed } from '../../activities/send';
 import {
   cancelVerification,
   getVerification,
@@ -87,6 +89,35 @@ describe('per-target limits across windows', () => {
     expect(await reserve('run-1:2', false)).toMatchObject({ granted: true, usage: { sendsUsed: 2 } });
     expect(await reserve('run-2:1', true)).toMatchObject({ granted: false });
     expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 2 });
+  });
+
+  it('sends nothing when the limits cannot be asked, and says the attempt never reached Prelude', async () => {
+    const target = normalizeTarget(uniquePhoneTarget());
+    const key = targetKey(target, stack.options.idKey);
+    // A namespace that does not exist: every call to the limits entity fails.
+    const unreachable = new Client({
+      connection: stack.client.connection,
+      namespace: `missing-${randomUUID()}`,
+    });
+    const { reserveAndCreateVerification } = createSendActivities({
+      prelude: stack.prelude,
+      client: unreachable,
+    });
+    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const failure = await activity
+      .run(reserveAndCreateVerification, {
+        reservation: {
+          targetKey: key,
+          reservationId: 'run-1:1',
+          opensWindow: true,
+          limits: stack.options.limits,
+        },
+        create: { target, correlationId: `window-${key}` },
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: reservationFailed, details: [{ notSent: true }] });
+    expect(await creates(stack, target.value)).toBe(0);
   });
 
   it('keeps counting another target separately', async () => {
