@@ -156,6 +156,12 @@ export function wholeNumber(min: number, max: number) {
   };
 }
 
+/** A whole number from `min` to `max`, or none when the variable is unset or empty. */
+export function optionalWholeNumber(min: number, max: number) {
+  const { value, text } = wholeNumber(min, max);
+  return { value: value.optional(), text: optionalString.pipe(text.optional()) };
+}
+
 /** A TCP port, 0 meaning any free one. */
 export const port = wholeNumber(0, 65_535);
 

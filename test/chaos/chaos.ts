@@ -54,7 +54,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { percentiles } from '../../bench/measure';
 import { configVariables, loadSection } from '../../temporal.config';
-import { envSection, setting, wholeNumber } from '../../src/env';
+import { envSection, optionalWholeNumber, setting, wholeNumber } from '../../src/env';
 import { windowId as windowIdOf } from '../../src/client';
 import { freeListenPorts } from '../../src/free-port';
 import {
@@ -700,7 +700,7 @@ function passedOnEnv(): Record<string, string> {
 }
 
 /** The run's knobs, read like the configuration (`loadSection`); unset, the defaults above. */
-const chaosEnv = envSection({
+export const chaosEnv = envSection({
   flows: setting('CHAOS_FLOWS', wholeNumber(1, 100_000), defaultChaosOptions.flows),
   concurrency: setting('CHAOS_CONCURRENCY', wholeNumber(1, 1_000), defaultChaosOptions.concurrency),
   killEveryMs: setting('CHAOS_KILL_EVERY_MS', wholeNumber(500, 3_600_000), defaultChaosOptions.killEveryMs),
@@ -709,7 +709,7 @@ const chaosEnv = envSection({
     wholeNumber(0, 10_000),
     defaultChaosOptions.minWorkerKills,
   ),
-  maxWorkerKills: setting('CHAOS_MAX_WORKER_KILLS', wholeNumber(0, Number.MAX_SAFE_INTEGER)),
+  maxWorkerKills: setting('CHAOS_MAX_WORKER_KILLS', optionalWholeNumber(0, Number.MAX_SAFE_INTEGER)),
   restartPauseMs: setting(
     'CHAOS_RESTART_PAUSE_MS',
     wholeNumber(0, 3_600_000),
@@ -718,7 +718,7 @@ const chaosEnv = envSection({
   killDevServer: setting('CHAOS_KILL_DEVSERVER', wholeNumber(0, 1), 1),
   killService: setting('CHAOS_KILL_SERVICE', wholeNumber(0, 1), 1),
   stuckAfterMs: setting('CHAOS_STUCK_MS', wholeNumber(1_000, 3_600_000), defaultChaosOptions.stuckAfterMs),
-  deadlineMs: setting('CHAOS_DEADLINE_MS', wholeNumber(10_000, 86_400_000)),
+  deadlineMs: setting('CHAOS_DEADLINE_MS', optionalWholeNumber(10_000, 86_400_000)),
   keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
 });
 
