@@ -92,6 +92,8 @@ interface FlowStats {
   wallMs: number;
   /** A workflow this scenario ran, to count its history events. */
   sampleId?: string;
+  /** The workflows of its last flows, to read where their time went. */
+  recentIds: string[];
 }
 
 const output: Record<string, unknown>[] = [];
@@ -320,7 +322,7 @@ async function measureFlows(
   const stats = new Map<string, FlowStats>();
   const statsOf = (flow: Flow, mode: string) => {
     const key = `${flow.name}/${mode}`;
-    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0 });
+    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0, recentIds: [] });
     return stats.get(key)!;
   };
   const runFlow = async (flow: Flow, into: FlowStats, reading = 0) => {
@@ -338,6 +340,7 @@ async function measureFlows(
     into.check.push(checkMs);
     into.total.push(sendMs + checkMs);
     into.sampleId = workflowId;
+    if (workflowId) into.recentIds = [...into.recentIds.slice(-29), workflowId];
   };
 
   // Warm-up: the first tasks of each kind pay for isolates, caches, JIT and connections.
@@ -416,6 +419,61 @@ async function measureFlows(
     finished[`${flow.name}_actions_per_verified_window`] = await actionsOf(client, executions);
   }
   if (Object.keys(finished).length > 1) emit(finished);
+
+  // Where each scenario's time went, hop by hop, in its last sequential flows (after_reading's too).
+  for (const mode of modes.filter((m) => m !== 'concurrent')) {
+    for (const flow of flows) {
+      const ids = statsOf(flow, mode).recentIds;
+      if (ids.length > 0) emit({ scenario: 'hops', of: flow.name, mode, ...(await hopsOf(client, ids)) });
+    }
+  }
+}
+
+/**
+ * p50 of each hop of a verified window, from its history's event times (the server's clock): the
+ * send's first workflow task (waiting for a worker, then run), and the check's two tasks around its
+ * activity, the wait between the activity's end and the second task included. Flows whose check runs
+ * no activity (the floor) have only the send's hops.
+ */
+async function hopsOf(client: Client, workflowIds: string[]): Promise<Record<string, number>> {
+  const { EventType } = temporal.api.enums.v1;
+  const hops: Record<string, number[]> = {};
+  const add = (hop: string, from?: number, to?: number) => {
+    if (from !== undefined && to !== undefined) (hops[hop] ??= []).push(to - from);
+  };
+  for (const workflowId of workflowIds) {
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const at = (i: number) => {
+      const time = events[i]?.eventTime;
+      return time ? Number(time.seconds) * 1000 + (time.nanos ?? 0) / 1e6 : undefined;
+    };
+    const index = (type: number, from = 0) => events.findIndex((e, i) => i >= from && e.eventType === type);
+    const lastIndex = (type: number, before = events.length) => {
+      for (let i = before - 1; i >= 0; i--) if (events[i]!.eventType === type) return i;
+      return -1;
+    };
+    const firstTask = index(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    add('send_task_wait_ms', at(0), at(firstTask));
+    add('send_task_ms', at(firstTask), at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, firstTask)));
+    const scheduled = lastIndex(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+    if (scheduled < 0) continue;
+    const checkTask = lastIndex(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, scheduled);
+    const activityDone = index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, scheduled);
+    const closeTask = index(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, activityDone);
+    add('check_task_ms', at(checkTask), at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, checkTask)));
+    add(
+      'check_activity_ms',
+      at(index(EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, scheduled)),
+      at(activityDone),
+    );
+    add('check_task_wait_ms', at(activityDone), at(closeTask));
+    add(
+      'check_close_task_ms',
+      at(closeTask),
+      at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, closeTask)),
+    );
+  }
+  return Object.fromEntries(Object.entries(hops).map(([hop, ms]) => [hop, percentiles(ms).p50]));
 }
 
 function summarize(stats: FlowStats) {
@@ -694,6 +752,9 @@ function printTable(): void {
       console.log(
         `startup: worker process ready in ${line.process_ready_ms} ms (Worker.create ${line.process_create_ms} ms), in process ${line.in_process_create_ms} ms`,
       );
+    } else if (line.scenario === 'hops') {
+      const { scenario: _scenario, of, mode, ...hops } = line;
+      console.log(`hops ${String(of)} (${String(mode)}, p50 ms): ${JSON.stringify(hops)}`);
     } else if (line.scenario === 'history') {
       const { scenario: _scenario, ...counts } = line;
       console.log(`history events: ${JSON.stringify(counts)}`);
