@@ -17,6 +17,7 @@ import {
   type ReserveSendRequest,
   type TargetLimitsInput,
   type TargetUsage,
+  usageOf,
 } from '../workflows/target-limits-messages';
 import { userFacingWorkflowTaskTimeout } from '../workflows/retry-policies';
 import { isNotFound } from '../src/client/calls';
@@ -78,10 +79,10 @@ export function createLimitsActivities({ client }: { client: Client }) {
     signal: AbortSignal,
   ): Promise<ReservationOutcome | undefined> => {
     const now = Date.now();
+    const counted = { windows: request.opensWindow ? [now] : [], sends: [now] };
     const input: TargetLimitsInput = {
       targetKey,
-      windows: request.opensWindow ? [now] : [],
-      sends: [now],
+      ...counted,
       recent: [request.reservationId],
       limits: request.limits,
     };
@@ -97,18 +98,7 @@ export function createLimitsActivities({ client }: { client: Client }) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) return undefined;
       throw error;
     }
-    const { maxWindows, maxSends, periodSeconds } = request.limits;
-    const windowsUsed = request.opensWindow ? 1 : 0;
-    return {
-      granted: true as const,
-      usage: {
-        windowsUsed,
-        windowsLeft: Math.max(0, maxWindows - windowsUsed),
-        sendsUsed: 1,
-        sendsLeft: Math.max(0, maxSends - 1),
-        nextReleaseAt: new Date(now + periodSeconds * 1000).toISOString(),
-      },
-    };
+    return { granted: true as const, usage: usageOf(counted, request.limits) };
   };
   return {
     /**
@@ -153,13 +143,14 @@ export function createLimitsActivities({ client }: { client: Client }) {
             throw error;
           }
         };
+        const startOrAsk = async () => (await grantByStarting(targetKey, request, signal)) ?? ask();
         // A window's first send is most often its target's first of the period: start first then.
-        if (request.opensWindow) return (await grantByStarting(targetKey, request, signal)) ?? (await ask());
+        if (request.opensWindow) return startOrAsk();
         try {
           return await ask();
         } catch (error) {
           if (!isNotFound(error)) throw error;
-          return (await grantByStarting(targetKey, request, signal)) ?? (await ask());
+          return startOrAsk();
         }
       });
     },

@@ -37,6 +37,26 @@ export interface TargetUsage {
   nextReleaseAt?: string;
 }
 
+/**
+ * The usage of a target whose counted windows and sends (times in ms, inside the period) are these:
+ * the entity's answer, and a first grant's before the entity runs (activities/limits.ts).
+ */
+export function usageOf(
+  counted: { windows: number[]; sends: number[] },
+  limits: TargetLimits | undefined,
+): TargetUsage {
+  const oldest = Math.min(...counted.windows, ...counted.sends);
+  return {
+    windowsUsed: counted.windows.length,
+    windowsLeft: Math.max(0, (limits?.maxWindows ?? 0) - counted.windows.length),
+    sendsUsed: counted.sends.length,
+    sendsLeft: Math.max(0, (limits?.maxSends ?? 0) - counted.sends.length),
+    nextReleaseAt: Number.isFinite(oldest)
+      ? new Date(oldest + (limits?.periodSeconds ?? 0) * 1000).toISOString()
+      : undefined,
+  };
+}
+
 /** The entity's input, and what it carries over when it continues as new. */
 export interface TargetLimitsInput {
   targetKey: string;

@@ -24,6 +24,7 @@ import {
   type TargetLimits,
   type TargetLimitsInput,
   type TargetUsage,
+  usageOf,
 } from './target-limits-messages';
 import { remember } from './recent-ids';
 
@@ -46,17 +47,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     sends = inPeriod(sends);
   };
   // Read-only: it answers queries too, which must not change state.
-  const usage = (): TargetUsage => {
-    const counted = { windows: inPeriod(windows), sends: inPeriod(sends) };
-    const oldest = Math.min(...counted.windows, ...counted.sends);
-    return {
-      windowsUsed: counted.windows.length,
-      windowsLeft: Math.max(0, (limits?.maxWindows ?? 0) - counted.windows.length),
-      sendsUsed: counted.sends.length,
-      sendsLeft: Math.max(0, (limits?.maxSends ?? 0) - counted.sends.length),
-      nextReleaseAt: Number.isFinite(oldest) ? new Date(oldest + periodMs()).toISOString() : undefined,
-    };
-  };
+  const usage = (): TargetUsage => usageOf({ windows: inPeriod(windows), sends: inPeriod(sends) }, limits);
   /** Seconds until the oldest of `times` leaves the period, freeing one place. */
   const retryAfterSeconds = (times: number[], of: TargetLimits) =>
     Math.max(1, Math.ceil((Math.min(...times) + periodMs(of) - Date.now()) / 1000));

@@ -60,10 +60,14 @@ export interface LifecycleCallSettings {
   mode: 'local' | 'remote';
   /** Deadline of one attempt: the Prelude client's own timeout plus a margin. */
   attemptTimeoutMs: number;
+}
+
+/** How a window makes its calls, as its input records them. */
+export interface WindowCallSettings extends LifecycleCallSettings {
   /**
    * The limits reservation and Prelude's create made in one call (activities/send.ts), so that a
-   * send runs its calls in one round. Set by the helpers since 0.1.0's histories; a window started
-   * without it makes them one after the other, as it always did.
+   * send runs its calls in one round. Always set by `startVerification`; a window whose input lacks
+   * it (started by earlier code, as 0.1.0's `*-two-calls` histories) makes them one after the other.
    */
   reserveWithCreate?: boolean;
 }
@@ -74,7 +78,7 @@ export interface VerificationInput {
   /** The key the workflow ID is built from (the target, or its HMAC). */
   targetKey: string;
   policy: WindowPolicy;
-  calls: LifecycleCallSettings;
+  calls: WindowCallSettings;
   /** The target's limits across windows. */
   limits: TargetLimits;
 }

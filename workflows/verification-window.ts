@@ -139,7 +139,14 @@ export class VerificationWindow {
 
   async #open(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const { reservation, created, prediction } = await this.#reserveAndCreateFirst(request);
+      // Neither waits for the other; the reservation is asked first (replayed histories expect the
+      // calls in this order). The create goes with it unless the verdict decides whether it goes at
+      // all (`enforce`). A send the limits refuse has then asked Watch for nothing, which only a
+      // target over its windows for the period costs.
+      const [{ reservation, created }, prediction] = await Promise.all([
+        this.#reserve(request, true, this.#policy.fraudMode !== 'enforce'),
+        this.#policy.fraudMode === 'off' ? undefined : this.#predict(request),
+      ]);
       if (!reservation.granted) {
         this.#close('rate_limited');
         throw targetRateLimited(reservation);
@@ -174,33 +181,9 @@ export class VerificationWindow {
     }
   }
 
-  /**
-   * The first send's calls, each as soon as it can go: the reservation and Watch predict do not
-   * wait for each other, and the create goes with the reservation (one call, `reserveWithCreate`)
-   * unless the prediction decides whether it goes at all (`enforce`). `created` is absent when the
-   * create is still to be made. A send the limits refuse has then asked Watch for nothing, which
-   * only a target over its windows for the period costs.
-   */
-  async #reserveAndCreateFirst(request: SendCodeRequest): Promise<{
-    reservation: ReservationOutcome;
-    created?: Attempted<CreateVerificationOutcome>;
-    prediction?: Prediction;
-  }> {
-    // The reservation is asked first, then Watch: replayed histories expect the calls in this order.
-    const predict = () => (this.#policy.fraudMode === 'off' ? undefined : this.#predict(request));
-    if (this.#input.calls.reserveWithCreate && this.#policy.fraudMode !== 'enforce') {
-      const [sent, prediction] = await Promise.all([this.#reserveAndCreate(request, true), predict()]);
-      return { ...sent, prediction };
-    }
-    const [reservation, prediction] = await Promise.all([this.#reserveSend(true), predict()]);
-    return { reservation, prediction };
-  }
-
   async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const { reservation, created } = this.#input.calls.reserveWithCreate
-        ? await this.#reserveAndCreate(request, false)
-        : { reservation: await this.#reserveSend(false), created: undefined };
+      const { reservation, created } = await this.#reserve(request, false);
       if (!reservation.granted) throw targetRateLimited(reservation);
       const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
@@ -210,6 +193,19 @@ export class VerificationWindow {
     } catch (error) {
       throw asUpdateFailure(error);
     }
+  }
+
+  /**
+   * Leave for the next send, with its create in the same call when the window makes them together
+   * (`reserveWithCreate`) and `mayCreate`; `created` is absent when the create is still to be made.
+   */
+  async #reserve(
+    request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
+    opensWindow: boolean,
+    mayCreate = true,
+  ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
+    if (mayCreate && this.#input.calls.reserveWithCreate) return this.#reserveAndCreate(request, opensWindow);
+    return { reservation: await this.#reserveSend(opensWindow) };
   }
 
   /**
@@ -584,9 +580,7 @@ export class VerificationWindow {
       const request = {
         options: channel === 'voice' ? { method: 'voice' as const } : { preferred_channel: channel },
       };
-      const { reservation, created } = this.#input.calls.reserveWithCreate
-        ? await this.#reserveAndCreate(request, false)
-        : { reservation: await this.#reserveSend(false), created: undefined };
+      const { reservation, created } = await this.#reserve(request, false);
       if (!reservation.granted) {
         log.warn('the target’s limits refused the fallback send', {
           retryAfterSeconds: reservation.retryAfterSeconds,

@@ -88,13 +88,18 @@ export function toVerificationError(
     // Still aborted when the deadline came: no worker got the update through in time.
     isAbortedUpdate(error)
   ) {
-    const within = timeoutMs === undefined ? '' : ` within ${timeoutMs} ms`;
-    return new VerificationError('unavailable', `no answer${within}: is a worker running on the task queue?`);
+    return noAnswer(timeoutMs);
   }
   if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
     return fromFailure(error.cause);
   }
   return error;
+}
+
+/** A call that got no answer in time, as the helpers say it. */
+export function noAnswer(timeoutMs?: number): VerificationError {
+  const within = timeoutMs === undefined ? '' : ` within ${timeoutMs} ms`;
+  return new VerificationError('unavailable', `no answer${within}: is a worker running on the task queue?`);
 }
 
 /** No such workflow, or an update sent to one that has already completed: gRPC NOT_FOUND. */

@@ -76,7 +76,6 @@ export function verificationClientOptions(
       mode: config.verify.activityMode,
       // The margin lets an attempt end by the client's own timeout error, not Temporal's.
       attemptTimeoutMs: config.prelude.timeoutMs + lifecycleAttemptMarginMs,
-      reserveWithCreate: true,
     },
     limits: config.verify.targetLimits,
     guards: config.guards,
@@ -149,7 +148,8 @@ export async function startVerification(
                 target,
                 targetKey: key,
                 policy: { ...options.policy, ...input.policy },
-                calls: options.calls,
+                // Not an option: every window this code starts makes a send's calls in one round.
+                calls: { ...options.calls, reserveWithCreate: true },
                 limits: options.limits,
               },
             ],

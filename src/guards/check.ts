@@ -18,7 +18,7 @@ import {
 } from '../../workflows/send-guard-messages';
 import type { Target } from '../prelude/schemas';
 import type { StartVerificationRequest } from '../client/schemas';
-import { call, type CallOptions } from '../client/calls';
+import { call, noAnswer, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
 import { inLane } from './lanes';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
@@ -136,12 +136,7 @@ export async function guardSend(
   const deadline = Date.now() + options.callTimeoutMs;
   const grant = await inLane(workflowId, () => {
     const left = deadline - Date.now();
-    if (left <= 0) {
-      throw new VerificationError(
-        'unavailable',
-        `no answer within ${options.callTimeoutMs} ms: is a worker running on the task queue?`,
-      );
-    }
+    if (left <= 0) throw noAnswer(options.callTimeoutMs);
     return call(
       client,
       { callTimeoutMs: left },

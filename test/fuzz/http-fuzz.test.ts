@@ -627,7 +627,6 @@ function rawExchange(port: number, raw: string): Promise<Answer> {
   });
 }
 
-/** The event ID a webhook body names, when it is JSON with a string `id`. */
 /** The guard shard of the phone number a send's body names, when it names a valid one. */
 function guardShardOfBody(body: string | undefined, options: TestStack['options']): string | undefined {
   try {
@@ -640,6 +639,7 @@ function guardShardOfBody(body: string | undefined, options: TestStack['options'
   }
 }
 
+/** The event ID a webhook body names, when it is JSON with a string `id`. */
 function eventIdOf(body: string | undefined): string | undefined {
   try {
     const id = (JSON.parse(body ?? '') as { id?: unknown } | null)?.id;

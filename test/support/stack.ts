@@ -124,7 +124,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     idKey: plaintext ? null : randomBytes(24).toString('base64url'),
     taskQueue,
     callTimeoutMs: stackOptions.callTimeoutMs ?? 20_000,
-    calls: { mode: stackOptions.activityMode ?? 'local', attemptTimeoutMs: 6_000, reserveWithCreate: true },
+    calls: { mode: stackOptions.activityMode ?? 'local', attemptTimeoutMs: 6_000 },
   };
   options.policy = {
     ...options.policy,
