@@ -70,8 +70,8 @@ export function createLimitsActivities({ client }: { client: Client }) {
     typedSearchAttributes: [{ key: targetKeySearchAttribute, value: targetKey }],
   });
   /**
-   * Starts the target's entity with a first reservation counted in its input (see
-   * reserveTargetSend); `undefined` when an entity started meanwhile, which then judges it.
+   * Starts the target's entity with a first reservation counted in its input, delayed by the period
+   * (see reserveTargetSend); `undefined` when an entity started meanwhile, which then judges it.
    */
   const grantByStarting = async (
     targetKey: string,
@@ -92,6 +92,11 @@ export function createLimitsActivities({ client }: { client: Client }) {
           ...entityStart(targetKey),
           args: [input],
           workflowIdConflictPolicy: 'FAIL',
+          // Nothing is left for the entity to do until this count leaves the period: it sleeps
+          // through it without running at all (no workflow task, no timer, no place in a worker's
+          // cache), and ends then. Whatever asks it meanwhile (an update, a signal-with-start) makes
+          // it run at once; a plain query is answered only once it has run.
+          startDelay: request.limits.periodSeconds * 1000,
         }),
       );
     } catch (error) {

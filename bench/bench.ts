@@ -92,8 +92,8 @@ interface FlowStats {
   wallMs: number;
   /** A workflow this scenario ran, to count its history events. */
   sampleId?: string;
-  /** The workflows of its last flows, to read where their time went. */
-  recentIds: string[];
+  /** Its last flows (their workflows and the client's clock), to read where their time went. */
+  recent: TimedFlow[];
 }
 
 const output: Record<string, unknown>[] = [];
@@ -322,25 +322,31 @@ async function measureFlows(
   const stats = new Map<string, FlowStats>();
   const statsOf = (flow: Flow, mode: string) => {
     const key = `${flow.name}/${mode}`;
-    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0, recentIds: [] });
+    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0, recent: [] });
     return stats.get(key)!;
   };
   const runFlow = async (flow: Flow, into: FlowStats, reading = 0) => {
     const target = nextTarget();
+    const sendAt = Date.now();
     const sendStarted = performance.now();
     const workflowId = await flow.send(target);
     const sendMs = since(sendStarted);
+    const sentAt = Date.now();
     // Reading the code from the sandbox's inbox is the user's part: in neither figure.
     const code = await latestCode(target.value);
     if (reading > 0) await sleep(reading);
+    const checkAt = Date.now();
     const checkStarted = performance.now();
     await flow.check(target, code, workflowId);
     const checkMs = since(checkStarted);
+    const checkedAt = Date.now();
     into.send.push(sendMs);
     into.check.push(checkMs);
     into.total.push(sendMs + checkMs);
     into.sampleId = workflowId;
-    if (workflowId) into.recentIds = [...into.recentIds.slice(-29), workflowId];
+    if (workflowId) {
+      into.recent = [...into.recent.slice(-29), { workflowId, sendAt, sentAt, checkAt, checkedAt }];
+    }
   };
 
   // Warm-up: the first tasks of each kind pay for isolates, caches, JIT and connections.
@@ -423,25 +429,37 @@ async function measureFlows(
   // Where each scenario's time went, hop by hop, in its last sequential flows (after_reading's too).
   for (const mode of modes.filter((m) => m !== 'concurrent')) {
     for (const flow of flows) {
-      const ids = statsOf(flow, mode).recentIds;
-      if (ids.length > 0) emit({ scenario: 'hops', of: flow.name, mode, ...(await hopsOf(client, ids)) });
+      const recent = statsOf(flow, mode).recent;
+      if (recent.length > 0)
+        emit({ scenario: 'hops', of: flow.name, mode, ...(await hopsOf(client, recent)) });
     }
   }
 }
 
+/** A flow's workflow and the client's clock around its calls (ms since the epoch). */
+interface TimedFlow {
+  workflowId: string;
+  sendAt: number;
+  sentAt: number;
+  checkAt: number;
+  checkedAt: number;
+}
+
 /**
- * p50 of each hop of a verified window, from its history's event times (the server's clock): the
- * send's first workflow task (waiting for a worker, then run), and the check's two tasks around its
- * activity, the wait between the activity's end and the second task included. Flows whose check runs
- * no activity (the floor) have only the send's hops.
+ * p50 of each hop of a verified window, from its history's event times (the server runs on this
+ * machine: its clock is the client's): the send's first workflow task (waiting for a worker, then
+ * run), and the check's two tasks around its activity, the wait between the activity's end and the
+ * second task included. Beside them, the time the client's calls spend outside those tasks: from
+ * the call to its first task (the send's guard, the update's way to a worker), and from the last
+ * task to the answer. Flows whose check runs no activity (the floor) have only the send's hops.
  */
-async function hopsOf(client: Client, workflowIds: string[]): Promise<Record<string, number>> {
+async function hopsOf(client: Client, flows: TimedFlow[]): Promise<Record<string, number>> {
   const { EventType } = temporal.api.enums.v1;
   const hops: Record<string, number[]> = {};
   const add = (hop: string, from?: number, to?: number) => {
     if (from !== undefined && to !== undefined) (hops[hop] ??= []).push(to - from);
   };
-  for (const workflowId of workflowIds) {
+  for (const { workflowId, sendAt, sentAt, checkAt, checkedAt } of flows) {
     const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
     const at = (i: number) => {
       const time = events[i]?.eventTime;
@@ -453,13 +471,17 @@ async function hopsOf(client: Client, workflowIds: string[]): Promise<Record<str
       return -1;
     };
     const firstTask = index(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    const firstTaskDone = index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, firstTask);
+    add('send_call_to_start_ms', sendAt, at(0));
     add('send_task_wait_ms', at(0), at(firstTask));
-    add('send_task_ms', at(firstTask), at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, firstTask)));
+    add('send_task_ms', at(firstTask), at(firstTaskDone));
+    add('send_answer_ms', at(firstTaskDone), sentAt);
     const scheduled = lastIndex(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
     if (scheduled < 0) continue;
     const checkTask = lastIndex(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, scheduled);
     const activityDone = index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, scheduled);
     const closeTask = index(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, activityDone);
+    add('check_call_to_task_ms', checkAt, at(checkTask));
     add('check_task_ms', at(checkTask), at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, checkTask)));
     add(
       'check_activity_ms',
@@ -467,11 +489,9 @@ async function hopsOf(client: Client, workflowIds: string[]): Promise<Record<str
       at(activityDone),
     );
     add('check_task_wait_ms', at(activityDone), at(closeTask));
-    add(
-      'check_close_task_ms',
-      at(closeTask),
-      at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, closeTask)),
-    );
+    const closed = at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, closeTask));
+    add('check_close_task_ms', at(closeTask), closed);
+    add('check_answer_ms', closed, checkedAt);
   }
   return Object.fromEntries(Object.entries(hops).map(([hop, ms]) => [hop, percentiles(ms).p50]));
 }

@@ -85,6 +85,22 @@ export function devServerFlags(): string[] {
     // for an Update that runs one activity).
     '--dynamic-config-value',
     'system.enableActivityEagerExecution=true',
+    // The dev server keeps every workflow in one history shard, and a shard reads its task queues
+    // (transfer: a new workflow's first task, the task after an activity; timers; visibility) at most
+    // 20 times a second by default: on a busy laptop a task waited up to 50 ms (~30 ms at p50) to
+    // be dispatched. A cluster spreads its workflows over hundreds of shards, each with that budget;
+    // these give the one shard what a cluster's shards give each workflow.
+    '--dynamic-config-value',
+    'history.transferProcessorMaxPollRPS=1000',
+    '--dynamic-config-value',
+    'history.timerProcessorMaxPollRPS=1000',
+    '--dynamic-config-value',
+    'history.visibilityProcessorMaxPollRPS=1000',
+    // One worker host: a task queue's extra partitions only make a task land where no poll waits.
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
     // Deleting a run that closed moments ago (forgetting a target) waits until the server's saved
     // transfer-queue progress covers the run's close, and that progress is saved every 30 s by
     // default, the deletion retried meanwhile at growing intervals: such runs lingered 20-100 s.

@@ -77,11 +77,13 @@ describe('per-target limits across windows', () => {
 
     const first = await reserve('run-1:1', true);
     expect(first).toMatchObject({ granted: true, usage: { windowsUsed: 1, sendsUsed: 1, sendsLeft: 1 } });
-    // No entity ran: it was started with the count in its input, no update waited on a worker.
+    // No entity ran: it was started with the count in its input, asleep until the count leaves the
+    // period. Its history is its start alone: no update waited on a worker, no task, no timer.
     const history = await handle.fetchHistory();
-    expect(history.events?.map((e) => e.eventType)).not.toContain(
-      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
-    );
+    expect(history.events?.map((e) => e.eventType)).toEqual([
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    ]);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
     // The same reservation asked again (a retried attempt whose answer was lost): counted once.
     expect(await reserve('run-1:1', true)).toMatchObject({ granted: true, usage: { sendsUsed: 1 } });
     expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 1 });
