@@ -1,10 +1,14 @@
 /**
- * A send's two steps in one activity: leave from the target's limits entity, then Prelude's create
- * when it is granted. One call instead of two, so that a window's send runs its calls in one round
- * (Watch predict beside it): one local-activity marker (a billed action) and one pass of the
- * window's workflow code fewer per send.
+ * A send's steps in one activity: leave from the target's limits entity, then Prelude's create when
+ * it is granted, with Watch predict beside them when the verdict is only recorded (`monitor`). One
+ * call instead of three, so that a window's send runs its calls in one round: one local-activity
+ * marker (a billed action) and one pass of the window's workflow code per send.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { PredictResponse } from '../src/prelude';
 import { createLimitsActivities, type ReservationOutcome, type ReserveTargetSendInput } from './limits';
 import {
   createVerifyActivities,
@@ -12,51 +16,125 @@ import {
   type CreateVerificationOutcome,
   type VerifyDependencies,
 } from './verify';
-import type { Client } from '@temporalio/client';
+import { createWatchActivities, type PredictTargetInput } from './watch';
+import { predictRetry, reservationAttemptTimeoutMs } from '../workflows/retry-policies';
 
 /** Input of {@link SendActivities.reserveAndCreateVerification}. */
 export interface ReserveAndCreateInput {
   reservation: ReserveTargetSendInput;
   create: CreateVerificationInput;
+  /** Watch predict to make beside the reservation and the create (advisory: it never stops them). */
+  predict?: PredictTargetInput;
 }
 
-/** The reservation's answer, and Prelude's when the reservation was granted. */
+/** The reservation's answer, Prelude's when the reservation was granted, and Watch's verdict. */
 export interface ReserveAndCreateOutcome {
   reservation: ReservationOutcome;
   created?: CreateVerificationOutcome;
+  /** When predict was asked: Watch's answer, or why there is none. */
+  predicted?: { prediction: PredictResponse } | { failure: string };
 }
 
 /** The failure type of a reservation that could not be asked: Prelude was not called. */
 export const reservationFailed = 'ReservationFailed';
 
-/** Builds the send activity from the limits and verify activities. */
+/** How the predict made inside a send went, for the Prelude call metrics (src/metrics). */
+export interface InnerPredictCall {
+  seconds: number;
+  error?: unknown;
+}
+
+const innerPredicts = new WeakMap<Context, InnerPredictCall>();
+
+/** The predict a send activity made inside its execution, if it made one. */
+export function innerPredictOf(context: Context): InnerPredictCall | undefined {
+  return innerPredicts.get(context);
+}
+
+/** A verdict, or a failure once `budgetMs` have passed without one. */
+async function withinBudget(
+  predicted: Promise<ReserveAndCreateOutcome['predicted']>,
+  budgetMs: number,
+): Promise<ReserveAndCreateOutcome['predicted']> {
+  const timeUp = new AbortController();
+  try {
+    return await Promise.race([
+      predicted,
+      sleep(Math.max(0, budgetMs), { failure: 'Watch did not answer in time' }, { signal: timeUp.signal }),
+    ]);
+  } finally {
+    timeUp.abort();
+  }
+}
+
+/** Builds the send activity from the limits, verify and Watch activities. */
 export function createSendActivities(deps: VerifyDependencies & { client: Client }) {
   const { reserveTargetSend } = createLimitsActivities(deps);
   const { createVerification } = createVerifyActivities(deps);
+  const { predictTarget } = createWatchActivities(deps);
+
+  /**
+   * Predict on its own schedule (`predictRetry`, as when it was an activity of its own), answered
+   * rather than thrown: a failed verdict is recorded, and the send goes on.
+   */
+  const predictBeside = async (input: PredictTargetInput): Promise<ReserveAndCreateOutcome['predicted']> => {
+    const context = Context.current();
+    const started = performance.now();
+    const done = (error?: unknown) =>
+      innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const prediction = await predictTarget(input);
+        done();
+        return { prediction };
+      } catch (error) {
+        const retryable = !(error instanceof ApplicationFailure && error.nonRetryable);
+        if (!retryable || attempt >= predictRetry.maximumAttempts) {
+          done(error);
+          return { failure: error instanceof Error ? error.message : String(error) };
+        }
+        await sleep(predictRetry.initialInterval);
+      }
+    }
+  };
+
+  const reserveThenCreate = async ({
+    reservation,
+    create,
+  }: ReserveAndCreateInput): Promise<Omit<ReserveAndCreateOutcome, 'predicted'>> => {
+    let granted: ReservationOutcome;
+    try {
+      granted = await reserveTargetSend(reservation);
+    } catch (error) {
+      const failure = error instanceof ApplicationFailure ? error : undefined;
+      throw ApplicationFailure.create({
+        type: reservationFailed,
+        message: `the target's limits could not be asked: ${failure?.message ?? String(error)}`,
+        nonRetryable: failure?.nonRetryable ?? false,
+        details: [{ notSent: true }],
+      });
+    }
+    if (!granted.granted) return { reservation: granted };
+    return { reservation: granted, created: await createVerification(create) };
+  };
+
   return {
     /**
      * Reserves the send (deduplicated by its reservation ID, so a retried attempt is counted once),
-     * then asks Prelude to send when it is granted. A failed reservation fails the attempt as one
-     * that never reached Prelude (`notSent` in its details).
+     * then asks Prelude to send when it is granted; meanwhile asks Watch for its verdict when
+     * `predict` is given. A failed reservation fails the attempt as one that never reached Prelude
+     * (`notSent` in its details); a failed predict is answered as `predicted.failure`.
      */
-    async reserveAndCreateVerification({
-      reservation,
-      create,
-    }: ReserveAndCreateInput): Promise<ReserveAndCreateOutcome> {
-      let granted: ReservationOutcome;
-      try {
-        granted = await reserveTargetSend(reservation);
-      } catch (error) {
-        const failure = error instanceof ApplicationFailure ? error : undefined;
-        throw ApplicationFailure.create({
-          type: reservationFailed,
-          message: `the target's limits could not be asked: ${failure?.message ?? String(error)}`,
-          nonRetryable: failure?.nonRetryable ?? false,
-          details: [{ notSent: true }],
-        });
-      }
-      if (!granted.granted) return { reservation: granted };
-      return { reservation: granted, created: await createVerification(create) };
+    async reserveAndCreateVerification(input: ReserveAndCreateInput): Promise<ReserveAndCreateOutcome> {
+      // A slow Watch must not cost the send: its verdict is waited for as long as one create attempt
+      // may take (the call's timeout less the reservation's share), and given up after.
+      const budgetMs = Context.current().info.startToCloseTimeoutMs - reservationAttemptTimeoutMs;
+      const predicted = input.predict ? withinBudget(predictBeside(input.predict), budgetMs) : undefined;
+      // An attempt that fails still waits for its predict: nothing of it outlives the attempt.
+      const [sent] = await Promise.allSettled([reserveThenCreate(input), predicted]);
+      if (sent.status === 'rejected') throw sent.reason;
+      const verdict = await predicted;
+      return verdict ? { ...sent.value, predicted: verdict } : sent.value;
     },
   };
 }

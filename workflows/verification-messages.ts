@@ -70,6 +70,12 @@ export interface WindowCallSettings extends LifecycleCallSettings {
    * it (started by earlier code, as 0.1.0's `*-two-calls` histories) makes them one after the other.
    */
   reserveWithCreate?: boolean;
+  /**
+   * Watch predict made inside that same call when its verdict is only recorded (`monitor`), rather
+   * than beside it as a call of its own. Always set by `startVerification`; a window whose input lacks
+   * it (as 0.1.0's `*-predict-apart` histories) makes predict its own call.
+   */
+  predictWithSend?: boolean;
 }
 
 /** Workflow input: everything a window needs, fixed when it starts. */

@@ -141,11 +141,14 @@ export class VerificationWindow {
     try {
       // Neither waits for the other; the reservation is asked first (replayed histories expect the
       // calls in this order). The create goes with it unless the verdict decides whether it goes at
-      // all (`enforce`). A send the limits refuse has then asked Watch for nothing, which only a
-      // target over its windows for the period costs.
+      // all (`enforce`); a verdict only recorded (`monitor`) is asked in that same call. A send the
+      // limits refuse has then asked Watch for nothing, which only a target over its windows for the
+      // period costs.
+      const { fraudMode } = this.#policy;
+      const predictWithSend = fraudMode === 'monitor' && this.#input.calls.predictWithSend === true;
       const [{ reservation, created }, prediction] = await Promise.all([
-        this.#reserve(request, true, this.#policy.fraudMode !== 'enforce'),
-        this.#policy.fraudMode === 'off' ? undefined : this.#predict(request),
+        this.#reserve(request, true, fraudMode !== 'enforce', predictWithSend),
+        fraudMode === 'off' || predictWithSend ? undefined : this.#predict(request),
       ]);
       if (!reservation.granted) {
         this.#close('rate_limited');
@@ -203,8 +206,11 @@ export class VerificationWindow {
     request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
     opensWindow: boolean,
     mayCreate = true,
+    withPredict = false,
   ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
-    if (mayCreate && this.#input.calls.reserveWithCreate) return this.#reserveAndCreate(request, opensWindow);
+    if (mayCreate && this.#input.calls.reserveWithCreate) {
+      return this.#reserveAndCreate(request, opensWindow, withPredict);
+    }
     return { reservation: await this.#reserveSend(opensWindow) };
   }
 
@@ -234,24 +240,30 @@ export class VerificationWindow {
 
   /**
    * The reservation and, when granted, the create, in one call made attempt by attempt like the
-   * create alone (a retried attempt's reservation is the same one, counted once).
+   * create alone (a retried attempt's reservation is the same one, counted once); Watch's verdict in
+   * it too `withPredict`.
    */
   async #reserveAndCreate(
     request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
     opensWindow: boolean,
+    withPredict: boolean,
   ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
     const reservation = this.#reservation(opensWindow);
     const create = this.#createInput(request);
+    const predict = withPredict ? this.#predictInput(request) : undefined;
     let attempted: Attempted<ReserveAndCreateOutcome>;
     try {
       attempted = await attemptLifecycleCall(() =>
-        this.#calls.send.reserveAndCreateVerification({ reservation, create }),
+        this.#calls.send.reserveAndCreateVerification(
+          predict ? { reservation, create, predict } : { reservation, create },
+        ),
       );
     } catch (error) {
       throw error instanceof AttemptsFailed ? error.lastFailure : error;
     }
     const { value, earlierMayHaveReached } = attempted;
     this.#noteUsage(value.reservation);
+    if (value.predicted) this.#notePredicted(value.predicted);
     return {
       reservation: value.reservation,
       created: value.created && { value: value.created, earlierMayHaveReached },
@@ -264,19 +276,28 @@ export class VerificationWindow {
    */
   async #predict(request: SendCodeRequest): Promise<Prediction | undefined> {
     try {
-      const prediction = await this.#calls.predict.predictTarget({
-        target: this.#state.target,
-        correlationId: this.#state.windowId,
-        signals: request.signals,
-        dispatchId: request.dispatchId,
-      });
+      const prediction = await this.#calls.predict.predictTarget(this.#predictInput(request));
       this.#state.prediction = prediction.prediction;
       return prediction;
     } catch (error) {
-      log.warn('Watch predict failed; sending without a prediction', { error: describe(error) });
-      this.#state.prediction = 'unavailable';
+      this.#predictFailed(describe(error));
       return undefined;
     }
+  }
+
+  /** Watch's verdict as the send's call answered it (`predictWithSend`). */
+  #notePredicted(predicted: NonNullable<ReserveAndCreateOutcome['predicted']>): void {
+    if ('prediction' in predicted) this.#state.prediction = predicted.prediction.prediction;
+    else this.#predictFailed(predicted.failure);
+  }
+
+  #predictFailed(error: unknown): void {
+    log.warn('Watch predict failed; sending without a prediction', { error });
+    this.#state.prediction = 'unavailable';
+  }
+
+  #predictInput({ signals, dispatchId }: Pick<CreateVerificationInput, 'signals' | 'dispatchId'>) {
+    return { target: this.#state.target, correlationId: this.#state.windowId, signals, dispatchId };
   }
 
   /**

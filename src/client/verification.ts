@@ -148,8 +148,8 @@ export async function startVerification(
                 target,
                 targetKey: key,
                 policy: { ...options.policy, ...input.policy },
-                // Not an option: every window this code starts makes a send's calls in one round.
-                calls: { ...options.calls, reserveWithCreate: true },
+                // Not options: every window this code starts makes a send's calls in one round.
+                calls: { ...options.calls, reserveWithCreate: true, predictWithSend: true },
                 limits: options.limits,
               },
             ],

@@ -6,8 +6,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ApplicationFailure, CancelledFailure, type Context } from '@temporalio/activity';
-import type { ActivityInterceptors, ActivityInterceptorsFactory } from '@temporalio/worker';
-import { reservationFailed } from '../../activities/send';
+import type {
+  ActivityInboundCallsInterceptor,
+  ActivityInterceptors,
+  ActivityInterceptorsFactory,
+} from '@temporalio/worker';
+import { innerPredictOf, reservationFailed } from '../../activities/send';
 import type { LabelledTarget } from './labels';
 import type { WorkerMetrics } from './worker-metrics';
 
@@ -46,42 +50,60 @@ const composedOperations: Record<
   },
 };
 
+type ActivityExecute = NonNullable<ActivityInboundCallsInterceptor['execute']>;
+
 /** Builds the interceptor for each activity execution. */
 export function preludeCallMetrics(metrics: WorkerMetrics): ActivityInterceptorsFactory {
   return (ctx: Context): ActivityInterceptors => {
     const composed = composedOperations[ctx.info.activityType];
     const operation = composed?.operation ?? ctx.info.activityType;
     if (!preludeOperations.has(operation)) return {};
+    // A predict made inside the send is a Prelude call of its own, counted as such.
+    const countInnerPredict = () => {
+      const predict = composed ? innerPredictOf(ctx) : undefined;
+      if (!predict) return;
+      const outcome = predict.error === undefined ? 'ok' : 'error';
+      const kind = predict.error === undefined ? undefined : errorKind(predict.error);
+      metrics.preludeCall('predictTarget', outcome, predict.seconds, kind);
+    };
     return {
       inbound: {
         async execute(input, next) {
-          const started = performance.now();
-          const seconds = () => (performance.now() - started) / 1000;
           try {
-            const result = await next(input);
-            if (composed && composed.outcome(result) === undefined) return result;
-            const outcome = (composed ? composed.outcome(result) : result) as {
-              kind?: string;
-              code?: string;
-              response?: { status?: string };
-            };
-            const refused = outcome?.kind === 'refused';
-            metrics.preludeCall(operation, refused ? 'refused' : 'ok', seconds());
-            if (operation === 'createVerification') {
-              const args = composed ? [composed.input(input.args)] : input.args;
-              const target = (args[0] as { target?: LabelledTarget } | undefined)?.target;
-              metrics.sendAnswered(target, (refused ? outcome.code : outcome?.response?.status) ?? 'other');
-            }
-            return result;
-          } catch (error) {
-            // Its first step failed: Prelude was not called.
-            if (composed && error instanceof ApplicationFailure && error.type === reservationFailed)
-              throw error;
-            metrics.preludeCall(operation, 'error', seconds(), errorKind(error));
-            throw error;
+            return await measured(input, next);
+          } finally {
+            countInnerPredict();
           }
         },
       },
     };
+
+    /** The activity's own Prelude call, measured. */
+    async function measured(...[input, next]: Parameters<ActivityExecute>): Promise<unknown> {
+      const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
+      try {
+        const result = await next(input);
+        if (composed && composed.outcome(result) === undefined) return result;
+        const outcome = (composed ? composed.outcome(result) : result) as {
+          kind?: string;
+          code?: string;
+          response?: { status?: string };
+        };
+        const refused = outcome?.kind === 'refused';
+        metrics.preludeCall(operation, refused ? 'refused' : 'ok', seconds());
+        if (operation === 'createVerification') {
+          const args = composed ? [composed.input(input.args)] : input.args;
+          const target = (args[0] as { target?: LabelledTarget } | undefined)?.target;
+          metrics.sendAnswered(target, (refused ? outcome.code : outcome?.response?.status) ?? 'other');
+        }
+        return result;
+      } catch (error) {
+        // Its first step failed: Prelude was not called.
+        if (composed && error instanceof ApplicationFailure && error.type === reservationFailed) throw error;
+        metrics.preludeCall(operation, 'error', seconds(), errorKind(error));
+        throw error;
+      }
+    }
   };
 }

@@ -115,6 +115,10 @@ describe('domain metrics', () => {
         result: 'ok',
       }),
     ).toBeGreaterThanOrEqual(2);
+    // Watch predict, made inside the send's one call (monitor), is counted as a call of its own.
+    expect(
+      sample(page, 'prelude_temporal_prelude_requests_total', { operation: 'predictTarget', result: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
 
     const servicePage = await service();
     expect(

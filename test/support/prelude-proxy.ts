@@ -17,7 +17,7 @@ export interface ProxiedCall {
   // Bodies are asserted field by field.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
-  /** The status answered: the sandbox's, or 503 when the path was down. */
+  /** The status answered: the sandbox's, 503 when the path was down, 0 when it was stalled. */
   status: number;
 }
 
@@ -32,6 +32,8 @@ export interface PreludeProxy {
    * forwarded (e.g. `['/v2/watch/']`: Watch is down). Empty: everything goes through.
    */
   down: string[];
+  /** Paths starting with one of these are never answered: the caller's own timeout ends the call. */
+  stalled: string[];
   stop(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 /** Starts a proxy in front of `upstream` (the sandbox's URL). */
 export async function startPreludeProxy(upstream: string): Promise<PreludeProxy> {
-  const proxy: Omit<PreludeProxy, 'url' | 'stop'> = { calls: [], down: [] };
+  const proxy: Omit<PreludeProxy, 'url' | 'stop'> = { calls: [], down: [], stalled: [] };
   const server = createServer((request, response) => {
     void (async () => {
       const raw = await readBody(request);
@@ -58,6 +60,7 @@ export async function startPreludeProxy(upstream: string): Promise<PreludeProxy>
         status: 0,
       };
       proxy.calls.push(record);
+      if (proxy.stalled.some((prefix) => path.startsWith(prefix))) return;
       if (proxy.down.some((prefix) => path.startsWith(prefix))) {
         record.status = 503;
         response.writeHead(503, { 'content-type': 'application/json' });

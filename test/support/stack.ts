@@ -186,7 +186,10 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
     proxy,
     async resetSandbox() {
       await restoreKnobs();
-      if (proxy) proxy.down = [];
+      if (proxy) {
+        proxy.down = [];
+        proxy.stalled = [];
+      }
     },
     async advanceSandboxClock(seconds) {
       const response = await fetch(`${sandbox.url}/sandbox/clock/advance`, {

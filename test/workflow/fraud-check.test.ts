@@ -82,6 +82,21 @@ describe('the fraud check before the first send', () => {
     },
   );
 
+  it('monitor: a Watch that never answers costs the send no retry and no failure, only its wait', async () => {
+    stack.proxy!.stalled = ['/v2/watch/'];
+    const target = uniquePhoneTarget();
+    const started = Date.now();
+    const sent = await startVerification(stack.client, { target }, inMode('monitor'));
+    const tookMs = Date.now() - started;
+    expect(sent).toMatchObject({ status: 'success', sendsUsed: 1 });
+    expect((await getVerification(stack.client, target, stack.options)).prediction).toBe('unavailable');
+    // One create, answered, and never made again: the verdict's wait did not time the send out.
+    expect(createCalls(target.value).map((c) => c.status)).toEqual([200]);
+    // Given up after one create attempt's time (6 s here), well within the send call's deadline.
+    expect(tookMs).toBeGreaterThanOrEqual(5_000);
+    expect(tookMs).toBeLessThan(8_500);
+  });
+
   it('off: does not ask Watch, and records no verdict', async () => {
     const target = uniquePhoneTarget();
     const sent = await startVerification(stack.client, { target }, inMode('off'));
