@@ -233,6 +233,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     SANDBOX_PORT: String(sandboxPort),
     SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
     VERIFY_RESEND_COOLDOWN_SECONDS: '0',
+    // The run sends to one country far faster than a real app's users would (each flow a fresh
+    // number, a send retried under a new key after Prelude failed it): with the default burst (100
+    // a minute, 25 per shard) a shard that drew more than its share of flows refused some. The send
+    // guards stay on, with a high-volume app's budget: this run is about crashes, not pumping.
+    GUARD_COUNTRY_SENDS: '1000000',
+    GUARD_COUNTRY_BURST: '100000',
     ...sandboxFaults,
     ...options.env,
   };
