@@ -96,11 +96,6 @@ export function devServerFlags(): string[] {
     'history.timerProcessorMaxPollRPS=1000',
     '--dynamic-config-value',
     'history.visibilityProcessorMaxPollRPS=1000',
-    // One worker host: a task queue's extra partitions only make a task land where no poll waits.
-    '--dynamic-config-value',
-    'matching.numTaskqueueReadPartitions=1',
-    '--dynamic-config-value',
-    'matching.numTaskqueueWritePartitions=1',
     // Deleting a run that closed moments ago (forgetting a target) waits until the server's saved
     // transfer-queue progress covers the run's close, and that progress is saved every 30 s by
     // default, the deletion retried meanwhile at growing intervals: such runs lingered 20-100 s.
