@@ -3,6 +3,7 @@
  * in one run on one dev server, one sandbox and one client, interleaved so that machine noise hits
  * every scenario alike. Scenarios (BENCH_SCENARIOS, a comma list, runs a subset):
  * - `project`: the verification window, send + check through `startVerification`/`checkCode`;
+ * - `unguarded`: the same with the send guards off (`GUARD_MODE=off`): what the guards cost;
  * - `bare`: a bare workflow of the same shape with regular activities (what plain Temporal costs);
  * - `floor`: the same with local activities (the least Temporal can cost);
  * - `prelude`: the same Prelude calls made directly (no Temporal at all);
@@ -56,9 +57,18 @@ import {
   type DeliveryStatusReport,
 } from '../workflows/messages';
 
-const allScenarios = ['project', 'bare', 'floor', 'prelude', 'webhooks', 'open', 'startup'] as const;
+const allScenarios = [
+  'project',
+  'unguarded',
+  'bare',
+  'floor',
+  'prelude',
+  'webhooks',
+  'open',
+  'startup',
+] as const;
 type ScenarioName = (typeof allScenarios)[number];
-type FlowName = Extract<ScenarioName, 'project' | 'bare' | 'floor' | 'prelude'>;
+type FlowName = Extract<ScenarioName, 'project' | 'unguarded' | 'bare' | 'floor' | 'prelude'>;
 
 /** The benchmark's knobs, read like the configuration (`loadSection`). */
 const benchEnv = envSection({
@@ -173,6 +183,7 @@ async function run(cleanups: Cleanups): Promise<void> {
   const inProcessCreateMs = since(createStarted);
   runWorker(projectWorker);
   const options = { ...verificationClientOptions(config), taskQueue };
+  const unguarded = { ...options, guards: { ...options.guards, mode: 'off' as const } };
 
   // The baselines get a worker and a task queue of their own, with the same converter and client.
   const bareQueue = `bench-bare-${randomUUID()}`;
@@ -221,6 +232,12 @@ async function run(cleanups: Cleanups): Promise<void> {
       send: async (target) => (await startVerification(client, { target }, options)).windowId,
       check: async (target, code) =>
         expectSuccess('project', (await checkCode(client, { target, code }, options)).status),
+    },
+    {
+      name: 'unguarded',
+      send: async (target) => (await startVerification(client, { target }, unguarded)).windowId,
+      check: async (target, code) =>
+        expectSuccess('unguarded', (await checkCode(client, { target, code }, unguarded)).status),
     },
     bareFlow('bare', bareWindow),
     bareFlow('floor', bareLocalWindow),
@@ -394,14 +411,18 @@ async function measureFlows(
       summaries.set(flow.name, summary);
       emit({ scenario: flow.name, mode, concurrency: mode === 'concurrent' ? concurrency : 1, ...summary });
     }
-    const project = summaries.get('project');
-    for (const anchor of ['bare', 'floor'] as const) {
+    for (const [of, anchor] of [
+      ['project', 'bare'],
+      ['project', 'floor'],
+      ['unguarded', 'bare'],
+    ] as const) {
+      const project = summaries.get(of);
       const base = summaries.get(anchor);
       if (!project || !base) continue;
       emit({
         scenario: 'ratio',
         mode,
-        of: 'project',
+        of,
         to: anchor,
         // Above 1: the project is slower (latency) or faster (throughput) than the anchor.
         flow_p50: Number((project.flow_p50_ms / base.flow_p50_ms).toFixed(2)),
@@ -421,7 +442,9 @@ async function measureFlows(
     await client.workflow.getHandle(id).result();
     finished[`${flow.name}_events_per_verified_window`] = (await historyLengths(client, [id]))[0];
     const executions =
-      flow.name === 'project' ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`] : [id];
+      flow.name === 'project' || flow.name === 'unguarded'
+        ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`]
+        : [id];
     finished[`${flow.name}_actions_per_verified_window`] = await actionsOf(client, executions);
   }
   if (Object.keys(finished).length > 1) emit(finished);
@@ -758,7 +781,7 @@ function printTable(): void {
   for (const line of output) {
     if (line.scenario === 'ratio') {
       console.log(
-        `project ÷ ${line.to} (${line.mode}): flow p50 ×${line.flow_p50}, check p50 ×${line.check_p50}, flows/s ×${line.flows_per_s}`,
+        `${String(line.of)} ÷ ${String(line.to)} (${String(line.mode)}): flow p50 ×${line.flow_p50}, check p50 ×${line.check_p50}, flows/s ×${line.flows_per_s}`,
       );
     } else if (line.scenario === 'webhooks') {
       console.log(
