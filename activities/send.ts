@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { PredictResponse } from '../src/prelude';
+import { PreludeError, type PredictResponse } from '../src/prelude';
+import { toActivityFailure } from './failures';
 import { createLimitsActivities, type ReservationOutcome, type ReserveTargetSendInput } from './limits';
 import {
   createVerifyActivities,
@@ -51,17 +52,28 @@ export function innerPredictOf(context: Context): InnerPredictCall | undefined {
   return innerPredicts.get(context);
 }
 
-/** A verdict, or a failure once `budgetMs` have passed without one. */
+/**
+ * A verdict, or a failure once `budgetMs` have passed without one (then counted as a timed-out
+ * predict: the call still running is no longer waited for).
+ */
 async function withinBudget(
   predicted: Promise<ReserveAndCreateOutcome['predicted']>,
   budgetMs: number,
 ): Promise<ReserveAndCreateOutcome['predicted']> {
+  const context = Context.current();
   const timeUp = new AbortController();
+  const giveUp = async () => {
+    await sleep(Math.max(0, budgetMs), undefined, { signal: timeUp.signal });
+    const timeout = new PreludeError({
+      kind: 'timeout',
+      code: 'timeout',
+      message: 'Watch did not answer in time',
+    });
+    innerPredicts.set(context, { seconds: budgetMs / 1000, error: toActivityFailure(timeout) });
+    return { failure: timeout.message };
+  };
   try {
-    return await Promise.race([
-      predicted,
-      sleep(Math.max(0, budgetMs), { failure: 'Watch did not answer in time' }, { signal: timeUp.signal }),
-    ]);
+    return await Promise.race([predicted, giveUp()]);
   } finally {
     timeUp.abort();
   }
@@ -80,8 +92,11 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
   const predictBeside = async (input: PredictTargetInput): Promise<ReserveAndCreateOutcome['predicted']> => {
     const context = Context.current();
     const started = performance.now();
-    const done = (error?: unknown) =>
-      innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
+    // Not once the send gave up on it (withinBudget counted it then).
+    const done = (error?: unknown) => {
+      if (!innerPredicts.has(context))
+        innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
+    };
     for (let attempt = 1; ; attempt += 1) {
       try {
         const prediction = await predictTarget(input);

@@ -145,7 +145,9 @@ export class VerificationWindow {
       // limits refuse has then asked Watch for nothing, which only a target over its windows for the
       // period costs.
       const { fraudMode } = this.#policy;
-      const predictWithSend = fraudMode === 'monitor' && this.#input.calls.predictWithSend === true;
+      const { predictWithSend: asked, reserveWithCreate } = this.#input.calls;
+      // Only where there is such a call: a window that reserves apart asks Watch apart too.
+      const predictWithSend = fraudMode === 'monitor' && asked === true && reserveWithCreate === true;
       const [{ reservation, created }, prediction] = await Promise.all([
         this.#reserve(request, true, fraudMode !== 'enforce', predictWithSend),
         fraudMode === 'off' || predictWithSend ? undefined : this.#predict(request),
