@@ -52,33 +52,6 @@ export function innerPredictOf(context: Context): InnerPredictCall | undefined {
   return innerPredicts.get(context);
 }
 
-/**
- * A verdict, or a failure once `budgetMs` have passed without one (then counted as a timed-out
- * predict: the call still running is no longer waited for).
- */
-async function withinBudget(
-  predicted: Promise<ReserveAndCreateOutcome['predicted']>,
-  budgetMs: number,
-): Promise<ReserveAndCreateOutcome['predicted']> {
-  const context = Context.current();
-  const timeUp = new AbortController();
-  const giveUp = async () => {
-    await sleep(Math.max(0, budgetMs), undefined, { signal: timeUp.signal });
-    const timeout = new PreludeError({
-      kind: 'timeout',
-      code: 'timeout',
-      message: 'Watch did not answer in time',
-    });
-    innerPredicts.set(context, { seconds: budgetMs / 1000, error: toActivityFailure(timeout) });
-    return { failure: timeout.message };
-  };
-  try {
-    return await Promise.race([predicted, giveUp()]);
-  } finally {
-    timeUp.abort();
-  }
-}
-
 /** Builds the send activity from the limits, verify and Watch activities. */
 export function createSendActivities(deps: VerifyDependencies & { client: Client }) {
   const { reserveTargetSend } = createLimitsActivities(deps);
@@ -86,31 +59,39 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
   const { predictTarget } = createWatchActivities(deps);
 
   /**
-   * Predict on its own schedule (`predictRetry`, as when it was an activity of its own), answered
-   * rather than thrown: a failed verdict is recorded, and the send goes on.
+   * Predict on its own schedule (`predictRetry`, as when it was an activity of its own) for at most
+   * `budgetMs`, answered rather than thrown: a failed or late verdict is recorded, and the send goes
+   * on. How it went is kept for the Prelude call metrics, once.
    */
-  const predictBeside = async (input: PredictTargetInput): Promise<ReserveAndCreateOutcome['predicted']> => {
+  const predictWithin = async (
+    input: PredictTargetInput,
+    budgetMs: number,
+  ): Promise<NonNullable<ReserveAndCreateOutcome['predicted']>> => {
+    // p-retry ships only as an ES module; this package is CommonJS.
+    const { default: pRetry } = await import('p-retry');
     const context = Context.current();
     const started = performance.now();
-    // Not once the send gave up on it (withinBudget counted it then).
-    const done = (error?: unknown) => {
-      if (!innerPredicts.has(context))
-        innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
-    };
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const prediction = await predictTarget(input);
-        done();
-        return { prediction };
-      } catch (error) {
-        const retryable = !(error instanceof ApplicationFailure && error.nonRetryable);
-        if (!retryable || attempt >= predictRetry.maximumAttempts) {
-          done(error);
-          return { failure: error instanceof Error ? error.message : String(error) };
-        }
-        await sleep(predictRetry.initialInterval);
-      }
-    }
+    const timeUp = new AbortController();
+    const late = toActivityFailure(
+      new PreludeError({ kind: 'timeout', code: 'timeout', message: 'Watch did not answer in time' }),
+    );
+    const answered = await Promise.race([
+      pRetry(() => predictTarget(input), {
+        retries: predictRetry.maximumAttempts - 1,
+        minTimeout: predictRetry.initialInterval,
+        shouldRetry: ({ error }) => !(error instanceof ApplicationFailure && error.nonRetryable),
+      }).then(
+        (prediction) => ({ prediction }),
+        (error: unknown) => ({ error }),
+      ),
+      // Past the budget the call still running is no longer waited for: counted as timed out.
+      sleep(Math.max(0, budgetMs), { error: late as unknown }, { signal: timeUp.signal }),
+    ]).finally(() => timeUp.abort());
+    const error = 'error' in answered ? answered.error : undefined;
+    innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
+    return 'prediction' in answered
+      ? { prediction: answered.prediction }
+      : { failure: error instanceof Error ? error.message : String(error) };
   };
 
   const reserveThenCreate = async ({
@@ -144,7 +125,7 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
       // A slow Watch must not cost the send: its verdict is waited for as long as one create attempt
       // may take (the call's timeout less the reservation's share), and given up after.
       const budgetMs = Context.current().info.startToCloseTimeoutMs - reservationAttemptTimeoutMs;
-      const predicted = input.predict ? withinBudget(predictBeside(input.predict), budgetMs) : undefined;
+      const predicted = input.predict ? predictWithin(input.predict, budgetMs) : undefined;
       // An attempt that fails still waits for its predict: nothing of it outlives the attempt.
       const [sent] = await Promise.allSettled([reserveThenCreate(input), predicted]);
       if (sent.status === 'rejected') throw sent.reason;

@@ -92,6 +92,8 @@ interface Flow {
   send(target: Target): Promise<string | undefined>;
   /** Checks the right code; throws unless it is accepted. */
   check(target: Target, code: string, workflowId: string | undefined): Promise<void>;
+  /** Through the helpers: each window has its target's limits entity beside it. */
+  withLimitsEntity?: boolean;
 }
 
 /** What one scenario measured in one mode. */
@@ -226,19 +228,16 @@ async function run(cleanups: Cleanups): Promise<void> {
       expectSuccess(name, await handle.executeUpdate(bareCheckUpdate, { args: [code] }));
     },
   });
+  const projectFlow = (name: 'project' | 'unguarded', flowOptions: typeof options): Flow => ({
+    name,
+    send: async (target) => (await startVerification(client, { target }, flowOptions)).windowId,
+    check: async (target, code) =>
+      expectSuccess(name, (await checkCode(client, { target, code }, flowOptions)).status),
+    withLimitsEntity: true,
+  });
   const allFlows: Flow[] = [
-    {
-      name: 'project',
-      send: async (target) => (await startVerification(client, { target }, options)).windowId,
-      check: async (target, code) =>
-        expectSuccess('project', (await checkCode(client, { target, code }, options)).status),
-    },
-    {
-      name: 'unguarded',
-      send: async (target) => (await startVerification(client, { target }, unguarded)).windowId,
-      check: async (target, code) =>
-        expectSuccess('unguarded', (await checkCode(client, { target, code }, unguarded)).status),
-    },
+    projectFlow('project', options),
+    projectFlow('unguarded', unguarded),
     bareFlow('bare', bareWindow),
     bareFlow('floor', bareLocalWindow),
     {
@@ -441,10 +440,9 @@ async function measureFlows(
     if (!id) continue;
     await client.workflow.getHandle(id).result();
     finished[`${flow.name}_events_per_verified_window`] = (await historyLengths(client, [id]))[0];
-    const executions =
-      flow.name === 'project' || flow.name === 'unguarded'
-        ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`]
-        : [id];
+    const executions = flow.withLimitsEntity
+      ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`]
+      : [id];
     finished[`${flow.name}_actions_per_verified_window`] = await actionsOf(client, executions);
   }
   if (Object.keys(finished).length > 1) emit(finished);

@@ -149,7 +149,11 @@ export class VerificationWindow {
       // Only where there is such a call: a window that reserves apart asks Watch apart too.
       const predictWithSend = fraudMode === 'monitor' && asked === true && reserveWithCreate === true;
       const [{ reservation, created }, prediction] = await Promise.all([
-        this.#reserve(request, true, fraudMode !== 'enforce', predictWithSend),
+        this.#reserve(request, {
+          opensWindow: true,
+          mayCreate: fraudMode !== 'enforce',
+          withPredict: predictWithSend,
+        }),
         fraudMode === 'off' || predictWithSend ? undefined : this.#predict(request),
       ]);
       if (!reservation.granted) {
@@ -188,7 +192,7 @@ export class VerificationWindow {
 
   async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
     try {
-      const { reservation, created } = await this.#reserve(request, false);
+      const { reservation, created } = await this.#reserve(request, { opensWindow: false });
       if (!reservation.granted) throw targetRateLimited(reservation);
       const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
@@ -202,13 +206,16 @@ export class VerificationWindow {
 
   /**
    * Leave for the next send, with its create in the same call when the window makes them together
-   * (`reserveWithCreate`) and `mayCreate`; `created` is absent when the create is still to be made.
+   * (`reserveWithCreate`) and `mayCreate` (default), and Watch's verdict in it too `withPredict`;
+   * `created` is absent when the create is still to be made.
    */
   async #reserve(
     request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
-    opensWindow: boolean,
-    mayCreate = true,
-    withPredict = false,
+    {
+      opensWindow,
+      mayCreate = true,
+      withPredict = false,
+    }: { opensWindow: boolean; mayCreate?: boolean; withPredict?: boolean },
   ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
     if (mayCreate && this.#input.calls.reserveWithCreate) {
       return this.#reserveAndCreate(request, opensWindow, withPredict);
@@ -603,7 +610,7 @@ export class VerificationWindow {
       const request = {
         options: channel === 'voice' ? { method: 'voice' as const } : { preferred_channel: channel },
       };
-      const { reservation, created } = await this.#reserve(request, false);
+      const { reservation, created } = await this.#reserve(request, { opensWindow: false });
       if (!reservation.granted) {
         log.warn('the target’s limits refused the fallback send', {
           retryAfterSeconds: reservation.retryAfterSeconds,
