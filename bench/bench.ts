@@ -37,7 +37,7 @@ import { temporal } from '@temporalio/proto';
 import { createBareActivities } from './bare-activities';
 import { bareCheckUpdate, bareLocalWindow, bareSendUpdate, bareStart, bareWindow } from './bare-workflows';
 import { runBenchmark, type Cleanups } from './harness';
-import { percentiles, pool, rotate, round1, since, split } from './measure';
+import { percentiles, pool, readCpu, rotate, round1, since, split } from './measure';
 import type { WorkerProcessMessage } from './worker-process';
 import { z } from 'zod';
 import { loadConfig, loadSection } from '../temporal.config';
@@ -106,6 +106,8 @@ interface FlowStats {
   sampleId?: string;
   /** Its last flows (their workflows and the client's clock), to read where their time went. */
   recent: TimedFlow[];
+  /** CPU time its concurrent rounds took, in ms: this process (client, workers, sandbox) and the server's. */
+  cpu?: { processMs: number; serverMs?: number };
 }
 
 const output: Record<string, unknown>[] = [];
@@ -276,7 +278,7 @@ async function run(cleanups: Cleanups): Promise<void> {
     });
   }
 
-  if (flows.length > 0) await measureFlows(flows, latestCode, client);
+  if (flows.length > 0) await measureFlows(flows, latestCode, client, devServer?.pid);
 
   if (selected.has('webhooks')) {
     const server = await startServer({
@@ -334,6 +336,7 @@ async function measureFlows(
   flows: Flow[],
   latestCode: (to: string) => Promise<string>,
   client: Client,
+  serverPid: number | undefined,
 ): Promise<void> {
   const stats = new Map<string, FlowStats>();
   const statsOf = (flow: Flow, mode: string) => {
@@ -395,7 +398,18 @@ async function measureFlows(
   for (const [round, count] of split(windows, rounds).entries()) {
     for (const flow of rotate(flows, round)) {
       const into = statsOf(flow, 'concurrent');
+      // Each chunk runs alone, so the CPU it took is its scenario's: what its throughput is bound by.
+      const before = readCpu(serverPid);
       into.wallMs += await pool(count, concurrency, () => runFlow(flow, into));
+      const after = readCpu(serverPid);
+      const server =
+        before.serverMs === undefined || after.serverMs === undefined
+          ? undefined
+          : (into.cpu?.serverMs ?? 0) + after.serverMs - before.serverMs;
+      into.cpu = {
+        processMs: (into.cpu?.processMs ?? 0) + after.processMs - before.processMs,
+        ...(server === undefined ? {} : { serverMs: server }),
+      };
     }
   }
 
@@ -428,6 +442,9 @@ async function measureFlows(
         send_p50: Number((project.send_p50_ms / base.send_p50_ms).toFixed(2)),
         check_p50: Number((project.check_p50_ms / base.check_p50_ms).toFixed(2)),
         flows_per_s: Number((project.flows_per_s / base.flows_per_s).toFixed(2)),
+        ...(project.cpu_ms_per_flow && base.cpu_ms_per_flow
+          ? { cpu_per_flow: Number((project.cpu_ms_per_flow / base.cpu_ms_per_flow).toFixed(2)) }
+          : {}),
       });
     }
   }
@@ -520,6 +537,10 @@ async function hopsOf(client: Client, flows: TimedFlow[]): Promise<Record<string
 function summarize(stats: FlowStats) {
   const send = percentiles(stats.send);
   const check = percentiles(stats.check);
+  const perFlow = (ms: number | undefined) =>
+    ms === undefined ? undefined : round1(ms / Math.max(1, stats.total.length));
+  const processCpu = perFlow(stats.cpu?.processMs);
+  const serverCpu = perFlow(stats.cpu?.serverMs);
   return {
     flows: stats.total.length,
     flows_per_s: round1((stats.total.length / stats.wallMs) * 1000),
@@ -530,6 +551,11 @@ function summarize(stats: FlowStats) {
     check_p50_ms: check.p50,
     check_p95_ms: check.p95,
     check_p99_ms: check.p99,
+    // CPU per flow (concurrent rounds only): the bench process (client, workers, sandbox), the dev
+    // server, and both: on a machine this size, what bounds the throughput.
+    ...(processCpu === undefined ? {} : { process_cpu_ms_per_flow: processCpu }),
+    ...(serverCpu === undefined ? {} : { server_cpu_ms_per_flow: serverCpu }),
+    ...(processCpu === undefined ? {} : { cpu_ms_per_flow: round1(processCpu + (serverCpu ?? 0)) }),
   };
 }
 
@@ -769,17 +795,22 @@ function printTable(): void {
     `${line[`${what}_p50_ms`]} / ${line[`${what}_p95_ms`]} / ${line[`${what}_p99_ms`]}`;
   console.log('');
   if (flows.length > 0) {
-    console.log(row(['scenario', 'mode', 'flows/s', 'send p50/95/99 ms', 'check p50/95/99 ms']));
+    console.log(row(['scenario', 'mode', 'flows/s', 'send p50/95/99 ms', 'check p50/95/99 ms', 'CPU']));
     for (const line of flows) {
+      const cpu =
+        line.cpu_ms_per_flow === undefined
+          ? ''
+          : `CPU ${line.cpu_ms_per_flow} ms/flow (process ${line.process_cpu_ms_per_flow}, server ${line.server_cpu_ms_per_flow ?? '?'})`;
       console.log(
-        row([line.scenario, line.mode, line.flows_per_s, triple(line, 'send'), triple(line, 'check')]),
+        row([line.scenario, line.mode, line.flows_per_s, triple(line, 'send'), triple(line, 'check')]) + cpu,
       );
     }
   }
   for (const line of output) {
     if (line.scenario === 'ratio') {
       console.log(
-        `${String(line.of)} ÷ ${String(line.to)} (${String(line.mode)}): flow p50 ×${line.flow_p50}, check p50 ×${line.check_p50}, flows/s ×${line.flows_per_s}`,
+        `${String(line.of)} ÷ ${String(line.to)} (${String(line.mode)}): flow p50 ×${line.flow_p50}, check p50 ×${line.check_p50}, flows/s ×${line.flows_per_s}` +
+          (line.cpu_per_flow === undefined ? '' : `, CPU per flow ×${line.cpu_per_flow}`),
       );
     } else if (line.scenario === 'webhooks') {
       console.log(

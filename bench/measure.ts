@@ -1,4 +1,5 @@
 /** Timing helpers of `npm run bench`. */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Runs `task` for 0..count-1, `concurrency` at a time; resolves with the wall time in ms. */
@@ -40,3 +41,32 @@ export function rotate<T>(list: T[], by: number): T[] {
   const k = by % Math.max(1, list.length);
   return [...list.slice(k), ...list.slice(0, k)];
 }
+
+/** CPU time spent so far, in ms: this process's (every thread) and, when known, another's. */
+export interface CpuReading {
+  processMs: number;
+  serverMs?: number;
+}
+
+/**
+ * Reads this process's CPU time, and the dev server's from /proc (Linux) when its process ID is
+ * known: the two that a flow keeps busy. `undefined` for the server elsewhere, or once it has exited.
+ */
+export function readCpu(serverPid: number | undefined): CpuReading {
+  const { user, system } = process.cpuUsage();
+  return { processMs: (user + system) / 1000, serverMs: serverPid ? procCpuMs(serverPid) : undefined };
+}
+
+function procCpuMs(pid: number): number | undefined {
+  try {
+    // The command name (field 2) may hold spaces: the fields are counted after its closing parenthesis.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of the whole line, in clock ticks (100 a second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+const clockTicksPerSecond = 100;

@@ -38,6 +38,8 @@ export interface DevServer {
   address: string;
   /** The Web UI's URL, when it has one. */
   uiUrl?: string;
+  /** The server's process ID (the bench reads its CPU time). */
+  pid?: number;
   /** Stops the server and waits until it has exited. */
   stop(): Promise<void>;
 }
@@ -191,6 +193,7 @@ async function launch(
   return {
     address,
     uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
+    pid: child.pid,
     stop: () => stopProcess(child),
   };
 }

@@ -1,0 +1,44 @@
+/**
+ * The bench's CPU reading (`readCpu`, bench/measure.ts): the CPU per flow it prints is what bounds
+ * the throughput on a small machine, so it must count another process's time as the kernel does.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readCpu } from '../../bench/measure';
+
+const linux = process.platform === 'linux';
+
+describe('the bench CPU reading', () => {
+  (linux ? it : it.skip)("counts a busy process's CPU time, and not an idle one's", async () => {
+    const busy = spawn(process.execPath, [
+      '-e',
+      'const end = Date.now() + 10_000; while (Date.now() < end);',
+    ]);
+    const idle = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 10_000)']);
+    try {
+      await sleep(300);
+      const [busyBefore, idleBefore] = [readCpu(busy.pid), readCpu(idle.pid)];
+      await sleep(700);
+      const [busyAfter, idleAfter] = [readCpu(busy.pid), readCpu(idle.pid)];
+      const busyMs = busyAfter.serverMs! - busyBefore.serverMs!;
+      // A loop that never yields: nearly all of the 700 ms (one core, shared with the suite).
+      expect(busyMs).toBeGreaterThan(250);
+      expect(busyMs).toBeLessThan(1_000);
+      expect(idleAfter.serverMs! - idleBefore.serverMs!).toBeLessThan(50);
+      // This process's own reading only grows.
+      expect(busyAfter.processMs).toBeGreaterThanOrEqual(busyBefore.processMs);
+    } finally {
+      busy.kill();
+      idle.kill();
+      await Promise.all([once(busy, 'exit'), once(idle, 'exit')]);
+    }
+  });
+
+  it('reads no server time for an unknown process', () => {
+    expect(readCpu(undefined).serverMs).toBeUndefined();
+    // A process ID no process has (above the kernel's pid_max).
+    expect(readCpu(2 ** 30).serverMs).toBeUndefined();
+    expect(readCpu(undefined).processMs).toBeGreaterThan(0);
+  });
+});
