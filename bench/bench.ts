@@ -37,7 +37,17 @@ import { temporal } from '@temporalio/proto';
 import { createBareActivities } from './bare-activities';
 import { bareCheckUpdate, bareLocalWindow, bareSendUpdate, bareStart, bareWindow } from './bare-workflows';
 import { runBenchmark, type Cleanups } from './harness';
-import { percentiles, pool, readCpu, rotate, round1, since, split } from './measure';
+import {
+  cpuBetween,
+  percentiles,
+  pool,
+  readCpu,
+  rotate,
+  round1,
+  since,
+  split,
+  type CpuReading,
+} from './measure';
 import type { WorkerProcessMessage } from './worker-process';
 import { z } from 'zod';
 import { loadConfig, loadSection } from '../temporal.config';
@@ -106,8 +116,8 @@ interface FlowStats {
   sampleId?: string;
   /** Its last flows (their workflows and the client's clock), to read where their time went. */
   recent: TimedFlow[];
-  /** CPU time its concurrent rounds took, in ms: this process (client, workers, sandbox) and the server's. */
-  cpu?: { processMs: number; serverMs?: number };
+  /** CPU time each of its concurrent rounds took: this process (client, workers, sandbox) and the server. */
+  cpu: CpuReading[];
 }
 
 const output: Record<string, unknown>[] = [];
@@ -341,7 +351,7 @@ async function measureFlows(
   const stats = new Map<string, FlowStats>();
   const statsOf = (flow: Flow, mode: string) => {
     const key = `${flow.name}/${mode}`;
-    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0, recent: [] });
+    if (!stats.has(key)) stats.set(key, { send: [], check: [], total: [], wallMs: 0, recent: [], cpu: [] });
     return stats.get(key)!;
   };
   const runFlow = async (flow: Flow, into: FlowStats, reading = 0) => {
@@ -401,15 +411,7 @@ async function measureFlows(
       // Each chunk runs alone, so the CPU it took is its scenario's: what its throughput is bound by.
       const before = readCpu(serverPid);
       into.wallMs += await pool(count, concurrency, () => runFlow(flow, into));
-      const after = readCpu(serverPid);
-      const server =
-        before.serverMs === undefined || after.serverMs === undefined
-          ? undefined
-          : (into.cpu?.serverMs ?? 0) + after.serverMs - before.serverMs;
-      into.cpu = {
-        processMs: (into.cpu?.processMs ?? 0) + after.processMs - before.processMs,
-        ...(server === undefined ? {} : { serverMs: server }),
-      };
+      into.cpu.push(cpuBetween(before, readCpu(serverPid)));
     }
   }
 
@@ -537,10 +539,13 @@ async function hopsOf(client: Client, flows: TimedFlow[]): Promise<Record<string
 function summarize(stats: FlowStats) {
   const send = percentiles(stats.send);
   const check = percentiles(stats.check);
-  const perFlow = (ms: number | undefined) =>
-    ms === undefined ? undefined : round1(ms / Math.max(1, stats.total.length));
-  const processCpu = perFlow(stats.cpu?.processMs);
-  const serverCpu = perFlow(stats.cpu?.serverMs);
+  // Per flow over the rounds measured; the server's only when every round read it.
+  const perFlow = (ms: (number | undefined)[]) =>
+    ms.length === 0 || ms.includes(undefined)
+      ? undefined
+      : round1(ms.reduce((sum: number, x) => sum + x!, 0) / Math.max(1, stats.total.length));
+  const processCpu = perFlow(stats.cpu.map((round) => round.processMs));
+  const serverCpu = perFlow(stats.cpu.map((round) => round.serverMs));
   return {
     flows: stats.total.length,
     flows_per_s: round1((stats.total.length / stats.wallMs) * 1000),
@@ -552,10 +557,13 @@ function summarize(stats: FlowStats) {
     check_p95_ms: check.p95,
     check_p99_ms: check.p99,
     // CPU per flow (concurrent rounds only): the bench process (client, workers, sandbox), the dev
-    // server, and both: on a machine this size, what bounds the throughput.
+    // server, and both: on a machine this size, what bounds the throughput. No total without the
+    // server's share (a server this bench did not start): it would pass for the whole.
     ...(processCpu === undefined ? {} : { process_cpu_ms_per_flow: processCpu }),
     ...(serverCpu === undefined ? {} : { server_cpu_ms_per_flow: serverCpu }),
-    ...(processCpu === undefined ? {} : { cpu_ms_per_flow: round1(processCpu + (serverCpu ?? 0)) }),
+    ...(processCpu === undefined || serverCpu === undefined
+      ? {}
+      : { cpu_ms_per_flow: round1(processCpu + serverCpu) }),
   };
 }
 
@@ -798,9 +806,11 @@ function printTable(): void {
     console.log(row(['scenario', 'mode', 'flows/s', 'send p50/95/99 ms', 'check p50/95/99 ms', 'CPU']));
     for (const line of flows) {
       const cpu =
-        line.cpu_ms_per_flow === undefined
-          ? ''
-          : `CPU ${line.cpu_ms_per_flow} ms/flow (process ${line.process_cpu_ms_per_flow}, server ${line.server_cpu_ms_per_flow ?? '?'})`;
+        line.cpu_ms_per_flow !== undefined
+          ? `${line.cpu_ms_per_flow} ms/flow (process ${line.process_cpu_ms_per_flow}, server ${line.server_cpu_ms_per_flow})`
+          : line.process_cpu_ms_per_flow !== undefined
+            ? `process ${line.process_cpu_ms_per_flow} ms/flow`
+            : '';
       console.log(
         row([line.scenario, line.mode, line.flows_per_s, triple(line, 'send'), triple(line, 'check')]) + cpu,
       );

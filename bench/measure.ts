@@ -57,6 +57,15 @@ export function readCpu(serverPid: number | undefined): CpuReading {
   return { processMs: (user + system) / 1000, serverMs: serverPid ? procCpuMs(serverPid) : undefined };
 }
 
+/** The CPU time between two readings; the server's only when both have it. */
+export function cpuBetween(before: CpuReading, after: CpuReading): CpuReading {
+  const serverMs =
+    before.serverMs === undefined || after.serverMs === undefined
+      ? undefined
+      : after.serverMs - before.serverMs;
+  return { processMs: after.processMs - before.processMs, serverMs };
+}
+
 function procCpuMs(pid: number): number | undefined {
   try {
     // The command name (field 2) may hold spaces: the fields are counted after its closing parenthesis.

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readCpu } from '../../bench/measure';
+import { cpuBetween, readCpu } from '../../bench/measure';
 
 const linux = process.platform === 'linux';
 
@@ -21,13 +21,13 @@ describe('the bench CPU reading', () => {
       const [busyBefore, idleBefore] = [readCpu(busy.pid), readCpu(idle.pid)];
       await sleep(700);
       const [busyAfter, idleAfter] = [readCpu(busy.pid), readCpu(idle.pid)];
-      const busyMs = busyAfter.serverMs! - busyBefore.serverMs!;
+      const busyMs = cpuBetween(busyBefore, busyAfter).serverMs!;
       // A loop that never yields: nearly all of the 700 ms (one core, shared with the suite).
       expect(busyMs).toBeGreaterThan(250);
       expect(busyMs).toBeLessThan(1_000);
-      expect(idleAfter.serverMs! - idleBefore.serverMs!).toBeLessThan(50);
+      expect(cpuBetween(idleBefore, idleAfter).serverMs).toBeLessThan(50);
       // This process's own reading only grows.
-      expect(busyAfter.processMs).toBeGreaterThanOrEqual(busyBefore.processMs);
+      expect(cpuBetween(busyBefore, busyAfter).processMs).toBeGreaterThanOrEqual(0);
     } finally {
       busy.kill();
       idle.kill();
@@ -40,5 +40,9 @@ describe('the bench CPU reading', () => {
     // A process ID no process has (above the kernel's pid_max).
     expect(readCpu(2 ** 30).serverMs).toBeUndefined();
     expect(readCpu(undefined).processMs).toBeGreaterThan(0);
+    // A span with one reading of the server missing has no server time, rather than a wrong one.
+    const known = readCpu(process.pid);
+    expect(known.serverMs).toBeGreaterThan(0);
+    expect(cpuBetween(readCpu(undefined), known).serverMs).toBeUndefined();
   });
 });
