@@ -2,16 +2,20 @@
  * Bare Temporal workflows of the same shape as the project's verification window, as baselines for
  * `npm run bench`: an Update-with-Start whose handler runs a create activity, then an Update whose
  * handler runs a check activity, and the run ends. `bareWindow` uses regular activities (what plain
- * Temporal costs), `bareLocalWindow` local ones (the floor). `bareStart` does nothing: the cost of
- * starting a workflow, which the webhook ingest is compared with.
+ * Temporal costs), `bareLocalWindow` local ones (the floor). `bareBoundWindow` sends on a local
+ * activity and checks on a regular one, after `bareAdmission` admitted the send: the least Temporal
+ * code that does what the project must (see the bench's `bound` scenario). `bareStart` does nothing:
+ * the cost of starting a workflow, which the webhook ingest is compared with.
  */
 import {
   allHandlersFinished,
   condition,
+  continueAsNew,
   defineUpdate,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Target } from '../src/prelude';
 import type { BareActivities } from './bare-activities';
@@ -26,10 +30,14 @@ const activityOptions = { startToCloseTimeout: '15 seconds', retry: { maximumAtt
 const regular = proxyActivities<BareActivities>(activityOptions);
 const local = proxyLocalActivities<BareActivities>(activityOptions);
 
-async function window(calls: BareActivities, target: Target): Promise<string> {
+async function window(
+  { bareCreate }: Pick<BareActivities, 'bareCreate'>,
+  { bareCheck }: Pick<BareActivities, 'bareCheck'>,
+  target: Target,
+): Promise<string> {
   let checked: string | undefined;
-  setHandler(bareSendUpdate, async () => (await calls.bareCreate(target)).status);
-  setHandler(bareCheckUpdate, async (code) => (checked = (await calls.bareCheck(target, code)).status));
+  setHandler(bareSendUpdate, async () => (await bareCreate(target)).status);
+  setHandler(bareCheckUpdate, async (code) => (checked = (await bareCheck(target, code)).status));
   // Like the project's window: the run ends once the check's answer has gone back to the caller.
   await condition(() => checked !== undefined && allHandlersFinished());
   return checked!;
@@ -37,12 +45,37 @@ async function window(calls: BareActivities, target: Target): Promise<string> {
 
 /** The window's shape with regular activities: the Temporal baseline. */
 export async function bareWindow(target: Target): Promise<string> {
-  return window(regular, target);
+  return window(regular, regular, target);
 }
 
 /** The window's shape with local activities: the floor. */
 export async function bareLocalWindow(target: Target): Promise<string> {
-  return window(local, target);
+  return window(local, local, target);
+}
+
+/** The send on a local activity, the check on a regular one (a crash cannot lose its answer). */
+export async function bareBoundWindow(target: Target): Promise<string> {
+  return window(local, regular, target);
+}
+
+/** Admits one send when fewer than the budget (its argument) were admitted; answers the count. */
+export const bareAdmitUpdate = defineUpdate<number, [number]>('bareAdmit');
+
+/**
+ * The least durable admission decision: an entity shared by many sends that counts what it admits
+ * and refuses past a budget in its update's validator (a refusal writes nothing), as a send guard
+ * shard does with its timelines.
+ */
+export async function bareAdmission(admittedBefore = 0): Promise<void> {
+  let admitted = admittedBefore;
+  setHandler(bareAdmitUpdate, () => ++admitted, {
+    validator: (budget) => {
+      if (admitted >= budget) throw new Error('over the budget');
+    },
+  });
+  await condition(() => workflowInfo().continueAsNewSuggested);
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof bareAdmission>(admitted);
 }
 
 /** A workflow that only starts and ends. */

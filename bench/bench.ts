@@ -6,6 +6,10 @@
  * - `unguarded`: the same with the send guards off (`GUARD_MODE=off`): what the guards cost;
  * - `bare`: a bare workflow of the same shape with regular activities (what plain Temporal costs);
  * - `floor`: the same with local activities (the least Temporal can cost);
+ * - `bound`: the least Temporal code that does what the project must: one update to a shared
+ *   admission entity before anything is written (as the send guards do), the send on a local activity,
+ *   the check on a regular one (crash-correct, as the window's is). No implementation of the project's
+ *   rules can beat it, so its ratio to bare bounds the project's;
  * - `prelude`: the same Prelude calls made directly (no Temporal at all);
  * - `webhooks`: delivery reports per second through `POST /webhooks/prelude` (each 200 is a signal
  *   Temporal holds), against bare `signal` calls per second carrying the same reports to the same runs;
@@ -35,7 +39,16 @@ import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { createBareActivities } from './bare-activities';
-import { bareCheckUpdate, bareLocalWindow, bareSendUpdate, bareStart, bareWindow } from './bare-workflows';
+import {
+  bareAdmission,
+  bareAdmitUpdate,
+  bareBoundWindow,
+  bareCheckUpdate,
+  bareLocalWindow,
+  bareSendUpdate,
+  bareStart,
+  bareWindow,
+} from './bare-workflows';
 import { runBenchmark, type Cleanups } from './harness';
 import {
   cpuBetween,
@@ -59,6 +72,10 @@ import { startDevServer } from '../src/devserver';
 import { PreludeClient, type Target } from '../src/prelude';
 import { startSandbox } from '../src/sandbox';
 import { startServer } from '../src/server';
+import { isNotFound } from '../src/client/calls';
+import { guardShardOf } from '../src/guards/check';
+import { blockOf, regionOf, shardOf } from '../src/guards/ranges';
+import { shardsOf } from '../src/guards/settings';
 import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
 import {
   deliveryStatusSignal,
@@ -72,13 +89,14 @@ const allScenarios = [
   'unguarded',
   'bare',
   'floor',
+  'bound',
   'prelude',
   'webhooks',
   'open',
   'startup',
 ] as const;
 type ScenarioName = (typeof allScenarios)[number];
-type FlowName = Extract<ScenarioName, 'project' | 'unguarded' | 'bare' | 'floor' | 'prelude'>;
+type FlowName = Extract<ScenarioName, 'project' | 'unguarded' | 'bare' | 'floor' | 'bound' | 'prelude'>;
 
 /** The benchmark's knobs, read like the configuration (`loadSection`). */
 const benchEnv = envSection({
@@ -104,6 +122,8 @@ interface Flow {
   check(target: Target, code: string, workflowId: string | undefined): Promise<void>;
   /** Through the helpers: each window has its target's limits entity beside it. */
   withLimitsEntity?: boolean;
+  /** The shared entity whose update admitted a send to this target before its window, if any. */
+  admittedBy?(target: Target): string;
 }
 
 /** What one scenario measured in one mode. */
@@ -114,6 +134,10 @@ interface FlowStats {
   wallMs: number;
   /** A workflow this scenario ran, to count its history events. */
   sampleId?: string;
+  /** Its target and the client's clock around its send, to find the update that admitted it. */
+  sample?: { target: Target; sendAt: number; sentAt: number };
+  /** The billed actions of that update, read from the shared entity's history. */
+  admissionActions?: number;
   /** Its last flows (their workflows and the client's clock), to read where their time went. */
   recent: TimedFlow[];
   /** CPU time each of its concurrent rounds took: this process (client, workers, sandbox) and the server. */
@@ -135,6 +159,9 @@ const nextTarget = (): Target => {
 };
 
 const mib = (bytes: number) => round1(bytes / 2 ** 20);
+
+/** The bound scenario's admission entities (`<prefix><shard>`): one set per run. */
+const admissionIdPrefix = `bench-admission-${randomUUID()}-`;
 
 async function run(cleanups: Cleanups): Promise<void> {
   const devServer = process.env.TEMPORAL_ADDRESS ? undefined : await startDevServer({ uiPort: false });
@@ -221,9 +248,27 @@ async function run(cleanups: Cleanups): Promise<void> {
   const expectSuccess = (name: string, status: string) => {
     if (status !== 'success') throw new Error(`${name}: the right code was answered ${status}`);
   };
-  const bareFlow = (name: 'bare' | 'floor', workflow: typeof bareWindow): Flow => ({
+  // The bound's admission entities: as many as the guard's shards, picked like them by the number's
+  // block, with a budget no run reaches.
+  const admissionShards = options.guards.shards;
+  const admissionOf = (target: Target) => {
+    const shards = shardsOf(options.guards, regionOf(target.value));
+    return `${admissionIdPrefix}${shardOf(blockOf(target.value, options.guards.block.trailingDigits), shards)}`;
+  };
+  const admit = (target: Target) =>
+    client.workflow.executeUpdateWithStart(bareAdmitUpdate, {
+      args: [Number.MAX_SAFE_INTEGER],
+      startWorkflowOperation: new WithStartWorkflowOperation(bareAdmission, {
+        workflowId: admissionOf(target),
+        taskQueue: bareQueue,
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+    });
+  const bareFlow = (name: 'bare' | 'floor' | 'bound', workflow: typeof bareWindow): Flow => ({
     name,
+    ...(name === 'bound' ? { admittedBy: admissionOf } : {}),
     async send(target) {
+      if (name === 'bound') await admit(target);
       const workflowId = `bench-${name}-${randomUUID()}`;
       await client.workflow.executeUpdateWithStart(bareSendUpdate, {
         startWorkflowOperation: new WithStartWorkflowOperation(workflow, {
@@ -246,12 +291,16 @@ async function run(cleanups: Cleanups): Promise<void> {
     check: async (target, code) =>
       expectSuccess(name, (await checkCode(client, { target, code }, flowOptions)).status),
     withLimitsEntity: true,
+    ...(flowOptions.guards.mode === 'off'
+      ? {}
+      : { admittedBy: (target: Target) => guardShardOf(target.value, flowOptions).workflowId }),
   });
   const allFlows: Flow[] = [
     projectFlow('project', options),
     projectFlow('unguarded', unguarded),
     bareFlow('bare', bareWindow),
     bareFlow('floor', bareLocalWindow),
+    bareFlow('bound', bareBoundWindow),
     {
       name: 'prelude',
       send: async (target) => {
@@ -310,7 +359,7 @@ async function run(cleanups: Cleanups): Promise<void> {
   printTable();
 
   // Windows left open on a server we did not start would fire their deadlines with no worker.
-  if (!devServer) await terminateOpenWindows(client);
+  if (!devServer) await terminateOpenWindows(client, admissionShards);
 }
 
 const openWindowIds: string[] = [];
@@ -373,6 +422,7 @@ async function measureFlows(
     into.check.push(checkMs);
     into.total.push(sendMs + checkMs);
     into.sampleId = workflowId;
+    into.sample = { target, sendAt, sentAt };
     if (workflowId) {
       into.recent = [...into.recent.slice(-29), { workflowId, sendAt, sentAt, checkAt, checkedAt }];
     }
@@ -390,6 +440,17 @@ async function measureFlows(
       await runFlow(flow, into);
       into.wallMs += since(started);
     }
+  }
+  // The send's update on a shared entity (a guard shard) is billed too: in that entity's history, the
+  // update accepted while the sample's send was under way (one flow at a time: no other send's). Read
+  // now, before later sends make the entity continue as new.
+  for (const flow of flows) {
+    const into = statsOf(flow, 'sequential');
+    if (!flow.admittedBy || !into.sample) continue;
+    const { target, sendAt, sentAt } = into.sample;
+    into.admissionActions = await actionsOf(client, [flow.admittedBy(target)], [sendAt, sentAt]);
+    if (into.admissionActions === 0)
+      throw new Error(`${flow.name}: the update that admitted a send is not found`);
   }
   // A user reads the code for seconds before typing it: the same flows with the check BENCH_READ_MS
   // after the send, once the server's own work after the send (history, timers, visibility) is done.
@@ -430,6 +491,8 @@ async function measureFlows(
       ['project', 'bare'],
       ['project', 'floor'],
       ['unguarded', 'bare'],
+      ['bound', 'bare'],
+      ['project', 'bound'],
     ] as const) {
       const project = summaries.get(of);
       const base = summaries.get(anchor);
@@ -462,7 +525,8 @@ async function measureFlows(
     const executions = flow.withLimitsEntity
       ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`]
       : [id];
-    finished[`${flow.name}_actions_per_verified_window`] = await actionsOf(client, executions);
+    finished[`${flow.name}_actions_per_verified_window`] =
+      (await actionsOf(client, executions)) + (statsOf(flow, 'sequential').admissionActions ?? 0);
   }
   if (Object.keys(finished).length > 1) emit(finished);
 
@@ -704,7 +768,12 @@ async function measureWebhooks(
  * The events of these executions' histories that Temporal Cloud bills as actions: starts, signals,
  * updates, activities, local-activity markers, timers, child starts.
  */
-async function actionsOf(client: Client, workflowIds: string[]): Promise<number> {
+async function actionsOf(
+  client: Client,
+  workflowIds: string[],
+  /** Only the events of this span (ms since the epoch): a shared entity's of one send. */
+  during?: [number, number],
+): Promise<number> {
   const { EventType } = temporal.api.enums.v1;
   const billed = new Set([
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
@@ -718,7 +787,12 @@ async function actionsOf(client: Client, workflowIds: string[]): Promise<number>
   let actions = 0;
   for (const workflowId of workflowIds) {
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    actions += (history.events ?? []).filter((e) => billed.has(e.eventType!)).length;
+    const inSpan = (time: { seconds?: unknown; nanos?: number | null } | null | undefined) => {
+      if (!during) return true;
+      const ms = Number(time?.seconds ?? 0) * 1000 + (time?.nanos ?? 0) / 1e6;
+      return ms >= during[0] && ms <= during[1];
+    };
+    actions += (history.events ?? []).filter((e) => billed.has(e.eventType!) && inSpan(e.eventTime)).length;
   }
   return actions;
 }
@@ -729,10 +803,19 @@ async function historyLengths(client: Client, workflowIds: string[]): Promise<nu
   );
 }
 
-async function terminateOpenWindows(client: Client): Promise<void> {
+async function terminateOpenWindows(client: Client, admissionShards: number): Promise<void> {
   await pool(openWindowIds.length, concurrency, async (i) => {
     await client.workflow.getHandle(openWindowIds[i]!).terminate('npm run bench is over');
   });
+  // The bound's admission entities live until terminated.
+  for (let shard = 0; shard < admissionShards; shard++) {
+    await client.workflow
+      .getHandle(`${admissionIdPrefix}${shard}`)
+      .terminate('npm run bench is over')
+      .catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+  }
 }
 
 interface WorkerProcess {
