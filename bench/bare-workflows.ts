@@ -3,9 +3,10 @@
  * `npm run bench`: an Update-with-Start whose handler runs a create activity, then an Update whose
  * handler runs a check activity, and the run ends. `bareWindow` uses regular activities (what plain
  * Temporal costs), `bareLocalWindow` local ones (the floor). `bareBoundWindow` sends on a local
- * activity and checks on a regular one, after `bareAdmission` admitted the send: the least Temporal
- * code that does what the project must (see the bench's `bound` scenario). `bareStart` does nothing:
- * the cost of starting a workflow, which the webhook ingest is compared with.
+ * activity that starts a per-target record before the create, and checks on a regular one, after
+ * `bareAdmission` admitted the send: the least Temporal code that does what the project must (see the
+ * bench's `bound` scenario). `bareStart` does nothing: the cost of starting a workflow, which the
+ * webhook ingest is compared with.
  */
 import {
   allHandlersFinished,
@@ -31,8 +32,8 @@ const regular = proxyActivities<BareActivities>(activityOptions);
 const local = proxyLocalActivities<BareActivities>(activityOptions);
 
 async function window(
-  { bareCreate }: Pick<BareActivities, 'bareCreate'>,
-  { bareCheck }: Pick<BareActivities, 'bareCheck'>,
+  bareCreate: BareActivities['bareCreate'],
+  bareCheck: BareActivities['bareCheck'],
   target: Target,
 ): Promise<string> {
   let checked: string | undefined;
@@ -45,17 +46,20 @@ async function window(
 
 /** The window's shape with regular activities: the Temporal baseline. */
 export async function bareWindow(target: Target): Promise<string> {
-  return window(regular, regular, target);
+  return window(regular.bareCreate, regular.bareCheck, target);
 }
 
 /** The window's shape with local activities: the floor. */
 export async function bareLocalWindow(target: Target): Promise<string> {
-  return window(local, local, target);
+  return window(local.bareCreate, local.bareCheck, target);
 }
 
-/** The send on a local activity, the check on a regular one (a crash cannot lose its answer). */
+/**
+ * The send on a local activity that records it per target first, the check on a regular one (a
+ * crash cannot lose its answer).
+ */
 export async function bareBoundWindow(target: Target): Promise<string> {
-  return window(local, regular, target);
+  return window(local.bareRecordAndCreate, regular.bareCheck, target);
 }
 
 /** Admits one send when fewer than the budget (its argument) were admitted; answers the count. */

@@ -7,9 +7,10 @@
  * - `bare`: a bare workflow of the same shape with regular activities (what plain Temporal costs);
  * - `floor`: the same with local activities (the least Temporal can cost);
  * - `bound`: the least Temporal code that does what the project must: one update to a shared
- *   admission entity before anything is written (as the send guards do), the send on a local activity,
- *   the check on a regular one (crash-correct, as the window's is). No implementation of the project's
- *   rules can beat it, so its ratio to bare bounds the project's;
+ *   admission entity before anything is written (as the send guards do), the send on a local activity
+ *   that starts a per-target record before the create (as a window's first send starts its target's
+ *   limits entity), the check on a regular one (crash-correct, as the window's is). No implementation
+ *   of the project's rules can beat it, so its ratio to bare bounds the project's;
  * - `prelude`: the same Prelude calls made directly (no Temporal at all);
  * - `webhooks`: delivery reports per second through `POST /webhooks/prelude` (each 200 is a signal
  *   Temporal holds), against bare `signal` calls per second carrying the same reports to the same runs;
@@ -234,7 +235,7 @@ async function run(cleanups: Cleanups): Promise<void> {
       namespace,
       taskQueue: bareQueue,
       workflowsPath: require.resolve('./bare-workflows'),
-      activities: createBareActivities(prelude),
+      activities: createBareActivities(prelude, client, bareQueue),
       dataConverter,
     }),
   );
