@@ -589,6 +589,11 @@ async function hopsOf(client: Client, flows: TimedFlow[]): Promise<Record<string
     add('check_call_to_task_ms', checkAt, at(checkTask));
     add('check_task_ms', at(checkTask), at(index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, checkTask)));
     add(
+      'check_activity_wait_ms',
+      at(scheduled),
+      at(index(EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, scheduled)),
+    );
+    add(
       'check_activity_ms',
       at(index(EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, scheduled)),
       at(activityDone),
