@@ -19,7 +19,8 @@
  * The flows run one at a time and BENCH_CONCURRENCY (default 20) at a time, BENCH_WINDOWS (default
  * 200) of each, and 30 one at a time with the check BENCH_READ_MS (default 500, 0: none) after the
  * send, as a user reading the code. Prints JSON lines, then a table; compare ratios, not absolute times, across machines.
- * Uses TEMPORAL_ADDRESS when set, otherwise starts a headless dev server.
+ * Uses TEMPORAL_ADDRESS when set (a server set up for the project: `npm run setup`), otherwise starts a
+ * headless dev server.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import {
@@ -78,6 +79,7 @@ import { guardShardOf } from '../src/guards/check';
 import { blockOf, regionOf, shardOf } from '../src/guards/ranges';
 import { shardsOf } from '../src/guards/settings';
 import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
+import { customSearchAttributes } from '../workflows/search-attributes';
 import {
   deliveryStatusSignal,
   targetLimitsIdPrefix,
@@ -193,6 +195,7 @@ async function run(cleanups: Cleanups): Promise<void> {
   const dataConverter = dataConverterFor(config.privacy.keyRing);
   const client = await connectClient(config.temporal, dataConverter);
   cleanups.push(() => client.connection.close());
+  if (!devServer) await expectProjectSetup(client, namespace);
 
   const bundleStarted = performance.now();
   const bundle = await writeWorkflowBundle(join(tmpdir(), `prelude-temporal-bench-${randomUUID()}.js`));
@@ -361,6 +364,21 @@ async function run(cleanups: Cleanups): Promise<void> {
 
   // Windows left open on a server we did not start would fire their deadlines with no worker.
   if (!devServer) await terminateOpenWindows(client, admissionShards);
+}
+
+/**
+ * A server this bench did not start must have been set up for the project first: without its search
+ * attributes every window's start is refused (INVALID_ARGUMENT) mid-run.
+ */
+async function expectProjectSetup(client: Client, namespace: string): Promise<void> {
+  const { customAttributes } = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const missing = customSearchAttributes.filter((key) => !(key.name in (customAttributes ?? {})));
+  if (missing.length > 0) {
+    throw new Error(
+      `namespace "${namespace}" at TEMPORAL_ADDRESS lacks the search attributes ` +
+        `${missing.map((key) => key.name).join(', ')}: run \`npm run setup\` against it first`,
+    );
+  }
 }
 
 const openWindowIds: string[] = [];
