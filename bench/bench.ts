@@ -11,6 +11,7 @@
  *   that starts a per-target record before the create (as a window's first send starts its target's
  *   limits entity), the check on a regular one (crash-correct, as the window's is). No implementation
  *   of the project's rules can beat it, so its ratio to bare bounds the project's;
+ * - `unguarded_bound`: the bound without its admission, the bound of `unguarded`;
  * - `prelude`: the same Prelude calls made directly (no Temporal at all);
  * - `webhooks`: delivery reports per second through `POST /webhooks/prelude` (each 200 is a signal
  *   Temporal holds), against bare `signal` calls per second carrying the same reports to the same runs;
@@ -93,13 +94,17 @@ const allScenarios = [
   'bare',
   'floor',
   'bound',
+  'unguarded_bound',
   'prelude',
   'webhooks',
   'open',
   'startup',
 ] as const;
 type ScenarioName = (typeof allScenarios)[number];
-type FlowName = Extract<ScenarioName, 'project' | 'unguarded' | 'bare' | 'floor' | 'bound' | 'prelude'>;
+type FlowName = Extract<
+  ScenarioName,
+  'project' | 'unguarded' | 'bare' | 'floor' | 'bound' | 'unguarded_bound' | 'prelude'
+>;
 
 /** The benchmark's knobs, read like the configuration (`loadSection`). */
 const benchEnv = envSection({
@@ -268,7 +273,10 @@ async function run(cleanups: Cleanups): Promise<void> {
         workflowIdConflictPolicy: 'USE_EXISTING',
       }),
     });
-  const bareFlow = (name: 'bare' | 'floor' | 'bound', workflow: typeof bareWindow): Flow => ({
+  const bareFlow = (
+    name: 'bare' | 'floor' | 'bound' | 'unguarded_bound',
+    workflow: typeof bareWindow,
+  ): Flow => ({
     name,
     ...(name === 'bound' ? { admittedBy: admissionOf } : {}),
     async send(target) {
@@ -305,6 +313,7 @@ async function run(cleanups: Cleanups): Promise<void> {
     bareFlow('bare', bareWindow),
     bareFlow('floor', bareLocalWindow),
     bareFlow('bound', bareBoundWindow),
+    bareFlow('unguarded_bound', bareBoundWindow),
     {
       name: 'prelude',
       send: async (target) => {
@@ -512,6 +521,8 @@ async function measureFlows(
       ['unguarded', 'bare'],
       ['bound', 'bare'],
       ['project', 'bound'],
+      ['unguarded_bound', 'bare'],
+      ['unguarded', 'unguarded_bound'],
     ] as const) {
       const project = summaries.get(of);
       const base = summaries.get(anchor);
@@ -904,7 +915,7 @@ function printTable(): void {
   const flows = output.filter(
     (line) => allScenarios.includes(line.scenario as ScenarioName) && 'mode' in line,
   );
-  const widths = [10, 12, 9, 24, 24];
+  const widths = [16, 14, 9, 24, 24];
   const row = (cells: unknown[]) => cells.map((cell, i) => String(cell).padEnd(widths[i]!)).join('');
   const triple = (line: Record<string, unknown>, what: string) =>
     `${line[`${what}_p50_ms`]} / ${line[`${what}_p95_ms`]} / ${line[`${what}_p99_ms`]}`;
