@@ -4,12 +4,14 @@
  * The bound's send also starts a per-target record first, as the project's first send of a window
  * starts its target's limits entity.
  */
-import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { PreludeClient, Target } from '../src/prelude';
 
-/** The bound's per-target records (`<prefix><uuid>`), delayed starts that never run within a bench. */
-export const bareRecordIdPrefix = 'bench-bound-record-';
+/** The bound's per-target record of a window: a delayed start that never runs within a bench. */
+export function bareRecordIdOf(windowId: string): string {
+  return `bench-bound-record-${windowId}`;
+}
 
 /** Builds the bare activities around a Prelude client (and the client that starts the records). */
 export function createBareActivities(prelude: PreludeClient, client: Client, taskQueue: string) {
@@ -25,8 +27,10 @@ export function createBareActivities(prelude: PreludeClient, client: Client, tas
      * (no task runs), as the limits entity's first reservation is granted.
      */
     async bareRecordAndCreate(target: Target) {
+      const windowId = Context.current().info.workflowExecution?.workflowId;
+      if (!windowId) throw new Error("a bound's send runs in its window");
       await client.workflow.start('bareStart', {
-        workflowId: `${bareRecordIdPrefix}${randomUUID()}`,
+        workflowId: bareRecordIdOf(windowId),
         taskQueue,
         workflowIdConflictPolicy: 'FAIL',
         startDelay: '1 hour',

@@ -41,7 +41,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { createBareActivities } from './bare-activities';
+import { bareRecordIdOf, createBareActivities } from './bare-activities';
 import {
   bareAdmission,
   bareAdmitUpdate,
@@ -128,8 +128,8 @@ interface Flow {
   send(target: Target): Promise<string | undefined>;
   /** Checks the right code; throws unless it is accepted. */
   check(target: Target, code: string, workflowId: string | undefined): Promise<void>;
-  /** Through the helpers: each window has its target's limits entity beside it. */
-  withLimitsEntity?: boolean;
+  /** The executions a window has beside it, of its own (the limits entity through the helpers). */
+  besides?(workflowId: string): string[];
   /** The shared entity whose update admitted a send to this target before its window, if any. */
   admittedBy?(target: Target): string;
 }
@@ -279,6 +279,9 @@ async function run(cleanups: Cleanups): Promise<void> {
   ): Flow => ({
     name,
     ...(name === 'bound' ? { admittedBy: admissionOf } : {}),
+    ...(name === 'bound' || name === 'unguarded_bound'
+      ? { besides: (windowId: string) => [bareRecordIdOf(windowId)] }
+      : {}),
     async send(target) {
       if (name === 'bound') await admit(target);
       const workflowId = `bench-${name}-${randomUUID()}`;
@@ -302,7 +305,7 @@ async function run(cleanups: Cleanups): Promise<void> {
     send: async (target) => (await startVerification(client, { target }, flowOptions)).windowId,
     check: async (target, code) =>
       expectSuccess(name, (await checkCode(client, { target, code }, flowOptions)).status),
-    withLimitsEntity: true,
+    besides: (windowId) => [`${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`],
     ...(flowOptions.guards.mode === 'off'
       ? {}
       : { admittedBy: (target: Target) => guardShardOf(target.value, flowOptions).workflowId }),
@@ -552,9 +555,7 @@ async function measureFlows(
     if (!id) continue;
     await client.workflow.getHandle(id).result();
     finished[`${flow.name}_events_per_verified_window`] = (await historyLengths(client, [id]))[0];
-    const executions = flow.withLimitsEntity
-      ? [id, `${targetLimitsIdPrefix}${id.slice(windowIdPrefix.length)}`]
-      : [id];
+    const executions = [id, ...(flow.besides?.(id) ?? [])];
     finished[`${flow.name}_actions_per_verified_window`] =
       (await actionsOf(client, executions)) + (statsOf(flow, 'sequential').admissionActions ?? 0);
   }
