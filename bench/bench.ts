@@ -64,6 +64,7 @@ import {
   split,
   type CpuReading,
 } from './measure';
+import type { SandboxProcessMessage } from './sandbox-process';
 import type { WorkerProcessMessage } from './worker-process';
 import { z } from 'zod';
 import { loadConfig, loadSection } from '../temporal.config';
@@ -73,7 +74,6 @@ import { dataConverterFor } from '../src/codec';
 import { connectClient } from '../src/connection';
 import { startDevServer } from '../src/devserver';
 import { PreludeClient, type Target } from '../src/prelude';
-import { startSandbox } from '../src/sandbox';
 import { startServer } from '../src/server';
 import { isNotFound } from '../src/client/calls';
 import { guardShardOf } from '../src/guards/check';
@@ -148,7 +148,7 @@ interface FlowStats {
   admissionActions?: number;
   /** Its last flows (their workflows and the client's clock), to read where their time went. */
   recent: TimedFlow[];
-  /** CPU time each of its concurrent rounds took: this process (client, workers, sandbox) and the server. */
+  /** CPU time each of its concurrent rounds took: this process (client, workers), the server, the sandbox. */
   cpu: CpuReading[];
 }
 
@@ -178,7 +178,7 @@ async function run(cleanups: Cleanups): Promise<void> {
   // Production's privacy defaults: HMAC'd workflow IDs and encrypted payloads, with throwaway keys.
   const codecKeys = `k1:${randomBytes(32).toString('base64')}`;
   const webhookKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const config = loadConfig({
+  const env = {
     ...process.env,
     TEMPORAL_ADDRESS: devServer?.address ?? process.env.TEMPORAL_ADDRESS,
     PRIVACY_MODE: 'encrypted',
@@ -192,10 +192,11 @@ async function run(cleanups: Cleanups): Promise<void> {
     // the run's thousands of sends to one country within minutes are not refused as a burst.
     GUARD_COUNTRY_SENDS: '10000000',
     GUARD_COUNTRY_BURST: '1000000',
-  });
+  };
+  const config = loadConfig(env);
   const { address, namespace } = config.temporal;
-  const sandbox = await startSandbox(config.sandbox);
-  cleanups.push(() => sandbox.stop());
+  const sandbox = await startSandboxProcess(env);
+  cleanups.push(() => stopChild(sandbox.process));
   const prelude = new PreludeClient({ apiKey: 'bench', baseUrl: sandbox.url, timeoutMs: 10_000 });
   const dataConverter = dataConverterFor(config.privacy.keyRing);
   const client = await connectClient(config.temporal, dataConverter);
@@ -341,7 +342,7 @@ async function run(cleanups: Cleanups): Promise<void> {
       WORKFLOW_BUNDLE: bundle,
     });
     const { process: childProcess } = child;
-    cleanups.push(() => stopWorkerProcess(childProcess));
+    cleanups.push(() => stopChild(childProcess));
   }
   if (child && selected.has('startup')) {
     emit({
@@ -353,7 +354,7 @@ async function run(cleanups: Cleanups): Promise<void> {
     });
   }
 
-  if (flows.length > 0) await measureFlows(flows, latestCode, client, devServer?.pid);
+  if (flows.length > 0) await measureFlows(flows, latestCode, client, devServer?.pid, sandbox.pid);
 
   if (selected.has('webhooks')) {
     const server = await startServer({
@@ -427,6 +428,7 @@ async function measureFlows(
   latestCode: (to: string) => Promise<string>,
   client: Client,
   serverPid: number | undefined,
+  sandboxPid: number | undefined,
 ): Promise<void> {
   const stats = new Map<string, FlowStats>();
   const statsOf = (flow: Flow, mode: string) => {
@@ -501,9 +503,9 @@ async function measureFlows(
     for (const flow of rotate(flows, round)) {
       const into = statsOf(flow, 'concurrent');
       // Each chunk runs alone, so the CPU it took is its scenario's: what its throughput is bound by.
-      const before = readCpu(serverPid);
+      const before = readCpu(serverPid, sandboxPid);
       into.wallMs += await pool(count, concurrency, () => runFlow(flow, into));
-      into.cpu.push(cpuBetween(before, readCpu(serverPid)));
+      into.cpu.push(cpuBetween(before, readCpu(serverPid, sandboxPid)));
     }
   }
 
@@ -646,6 +648,7 @@ function summarize(stats: FlowStats) {
       : round1(ms.reduce((sum: number, x) => sum + x!, 0) / Math.max(1, stats.total.length));
   const processCpu = perFlow(stats.cpu.map((round) => round.processMs));
   const serverCpu = perFlow(stats.cpu.map((round) => round.serverMs));
+  const sandboxCpu = perFlow(stats.cpu.map((round) => round.sandboxMs));
   return {
     flows: stats.total.length,
     flows_per_s: round1((stats.total.length / stats.wallMs) * 1000),
@@ -656,14 +659,16 @@ function summarize(stats: FlowStats) {
     check_p50_ms: check.p50,
     check_p95_ms: check.p95,
     check_p99_ms: check.p99,
-    // CPU per flow (concurrent rounds only): the bench process (client, workers, sandbox), the dev
-    // server, and both: on a machine this size, what bounds the throughput. No total without the
-    // server's share (a server this bench did not start): it would pass for the whole.
+    // CPU per flow (concurrent rounds only): the bench process (client, workers), the dev server,
+    // and both: on a machine this size, what bounds the throughput. No total without the server's
+    // share (a server this bench did not start): it would pass for the whole. The sandbox's is
+    // Prelude's work, apart: it shares the cores, but no deployment runs it.
     ...(processCpu === undefined ? {} : { process_cpu_ms_per_flow: processCpu }),
     ...(serverCpu === undefined ? {} : { server_cpu_ms_per_flow: serverCpu }),
     ...(processCpu === undefined || serverCpu === undefined
       ? {}
       : { cpu_ms_per_flow: round1(processCpu + serverCpu) }),
+    ...(sandboxCpu === undefined ? {} : { sandbox_cpu_ms_per_flow: sandboxCpu }),
   };
 }
 
@@ -872,44 +877,51 @@ async function startWorkerProcess(env: Record<string, string>): Promise<WorkerPr
       ...Object.fromEntries(Object.entries(env).map(([k, v]) => [`BENCH_CHILD_${k}`, v])),
     },
   });
-  const ready = await nextMessage(child, 'ready');
+  const ready = await nextMessage<WorkerProcessMessage, 'ready'>(child, 'ready');
   return { process: child, taskQueue: env.TASK_QUEUE!, ready, readyMs: since(started) };
 }
 
 function workerMemory(child: ChildProcess) {
-  const answer = nextMessage(child, 'memory');
+  const answer = nextMessage<WorkerProcessMessage, 'memory'>(child, 'memory');
   child.send('memory');
   return answer;
 }
 
-/** The worker process's next message of a type; rejects if it exits first. */
-function nextMessage<T extends WorkerProcessMessage['type']>(
+/** A child process's next message of a type; rejects if it exits first. */
+function nextMessage<M extends { type: string }, T extends M['type']>(
   child: ChildProcess,
   type: T,
-): Promise<Extract<WorkerProcessMessage, { type: T }>> {
+): Promise<Extract<M, { type: T }>> {
   return new Promise((resolve, reject) => {
-    const onMessage = (message: WorkerProcessMessage) => {
+    const onMessage = (message: M) => {
       if (message.type !== type) return;
       child.off('exit', onExit);
       child.off('message', onMessage);
-      resolve(message as Extract<WorkerProcessMessage, { type: T }>);
+      resolve(message as Extract<M, { type: T }>);
     };
     const onExit = (code: number | null) => {
       child.off('message', onMessage);
-      reject(new Error(`the worker process exited (code ${code}) before its ${type} message`));
+      reject(new Error(`the child process exited (code ${code}) before its ${type} message`));
     };
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
 }
 
-async function stopWorkerProcess(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
   child.send('stop');
   await exited;
   clearTimeout(kill);
+}
+
+/** The sandbox in a process of its own (bench/sandbox-process.ts), configured by `env`. */
+async function startSandboxProcess(env: Record<string, string | undefined>) {
+  const child = fork(join(__dirname, 'sandbox-process.js'), [], { env });
+  const ready = await nextMessage<SandboxProcessMessage, 'ready'>(child, 'ready');
+  return { process: child, pid: child.pid, url: ready.url, publicKeyPem: ready.publicKeyPem };
 }
 
 function printTable(): void {
@@ -924,9 +936,11 @@ function printTable(): void {
   if (flows.length > 0) {
     console.log(row(['scenario', 'mode', 'flows/s', 'send p50/95/99 ms', 'check p50/95/99 ms', 'CPU']));
     for (const line of flows) {
+      const sandboxCpu =
+        line.sandbox_cpu_ms_per_flow === undefined ? '' : `; sandbox ${line.sandbox_cpu_ms_per_flow}`;
       const cpu =
         line.cpu_ms_per_flow !== undefined
-          ? `${line.cpu_ms_per_flow} ms/flow (process ${line.process_cpu_ms_per_flow}, server ${line.server_cpu_ms_per_flow})`
+          ? `${line.cpu_ms_per_flow} ms/flow (process ${line.process_cpu_ms_per_flow}, server ${line.server_cpu_ms_per_flow}${sandboxCpu})`
           : line.process_cpu_ms_per_flow !== undefined
             ? `process ${line.process_cpu_ms_per_flow} ms/flow`
             : '';

@@ -42,28 +42,38 @@ export function rotate<T>(list: T[], by: number): T[] {
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
-/** CPU time spent so far, in ms: this process's (every thread) and, when known, another's. */
+/**
+ * CPU time spent so far, in ms: this process's (every thread), and, when known, the dev server's and
+ * the sandbox's (Prelude's stand-in, in a process of its own).
+ */
 export interface CpuReading {
   processMs: number;
   serverMs?: number;
+  sandboxMs?: number;
 }
 
 /**
- * Reads this process's CPU time, and the dev server's from /proc (Linux) when its process ID is
- * known: the two that a flow keeps busy. `undefined` for the server elsewhere, or once it has exited.
+ * Reads this process's CPU time, and the dev server's and the sandbox's from /proc (Linux) when their
+ * process IDs are known. `undefined` for those elsewhere, or once they have exited.
  */
-export function readCpu(serverPid: number | undefined): CpuReading {
+export function readCpu(serverPid: number | undefined, sandboxPid?: number): CpuReading {
   const { user, system } = process.cpuUsage();
-  return { processMs: (user + system) / 1000, serverMs: serverPid ? procCpuMs(serverPid) : undefined };
+  return {
+    processMs: (user + system) / 1000,
+    serverMs: serverPid ? procCpuMs(serverPid) : undefined,
+    sandboxMs: sandboxPid ? procCpuMs(sandboxPid) : undefined,
+  };
 }
 
-/** The CPU time between two readings; the server's only when both have it. */
+/** The CPU time between two readings; another process's only when both have it. */
 export function cpuBetween(before: CpuReading, after: CpuReading): CpuReading {
-  const serverMs =
-    before.serverMs === undefined || after.serverMs === undefined
-      ? undefined
-      : after.serverMs - before.serverMs;
-  return { processMs: after.processMs - before.processMs, serverMs };
+  const between = (from: number | undefined, to: number | undefined) =>
+    from === undefined || to === undefined ? undefined : to - from;
+  return {
+    processMs: after.processMs - before.processMs,
+    serverMs: between(before.serverMs, after.serverMs),
+    sandboxMs: between(before.sandboxMs, after.sandboxMs),
+  };
 }
 
 function procCpuMs(pid: number): number | undefined {
