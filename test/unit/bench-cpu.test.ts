@@ -45,4 +45,13 @@ describe('the bench CPU reading', () => {
     expect(known.serverMs).toBeGreaterThan(0);
     expect(cpuBetween(readCpu(undefined), known).serverMs).toBeUndefined();
   });
+
+  it("reads the sandbox's time apart from the server's, when its process is known", () => {
+    const both = readCpu(undefined, process.pid);
+    expect(both.serverMs).toBeUndefined();
+    expect(both.sandboxMs).toBeGreaterThan(0);
+    expect(readCpu(undefined, 2 ** 30).sandboxMs).toBeUndefined();
+    expect(cpuBetween(readCpu(undefined), both).sandboxMs).toBeUndefined();
+    expect(cpuBetween(both, readCpu(undefined, process.pid)).sandboxMs).toBeGreaterThanOrEqual(0);
+  });
 });
