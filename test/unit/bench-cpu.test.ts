@@ -11,13 +11,16 @@ const linux = process.platform === 'linux';
 
 describe('the bench CPU reading', () => {
   (linux ? it : it.skip)("counts a busy process's CPU time, and not an idle one's", async () => {
+    // Each says when it is running: Node's own start-up is busy, and on a loaded machine an idle
+    // child may still be starting a fixed while after its spawn.
     const busy = spawn(process.execPath, [
       '-e',
-      'const end = Date.now() + 10_000; while (Date.now() < end);',
+      'console.log("ready"); const end = Date.now() + 10_000; while (Date.now() < end);',
     ]);
-    const idle = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 10_000)']);
+    const idle = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 10_000); console.log("ready")']);
     try {
-      await sleep(300);
+      await Promise.all([once(busy.stdout, 'data'), once(idle.stdout, 'data')]);
+      await sleep(100);
       const [busyBefore, idleBefore] = [readCpu(busy.pid), readCpu(idle.pid)];
       await sleep(700);
       const [busyAfter, idleAfter] = [readCpu(busy.pid), readCpu(idle.pid)];
