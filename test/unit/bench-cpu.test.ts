@@ -20,6 +20,7 @@ describe('the bench CPU reading', () => {
     const idle = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 10_000); console.log("ready")']);
     try {
       await Promise.all([once(busy.stdout, 'data'), once(idle.stdout, 'data')]);
+      // A margin for what Node still does once the script's first line has run.
       await sleep(100);
       const [busyBefore, idleBefore] = [readCpu(busy.pid), readCpu(idle.pid)];
       await sleep(700);
