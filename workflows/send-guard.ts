@@ -28,20 +28,60 @@ import {
   type Timeline,
 } from './send-guard-messages';
 import { remember } from './recent-ids';
+import { ascending, countAfter, dropUntil, earliestAfter, firstAfter } from './timelines';
+
+type Blocks = NonNullable<SendGuardInput['blocks']>;
+
+const atOf = (seen: { at: number }) => seen.at;
+
+/** How many keys of `timeline` hold a time later than `cutoff` (each list ascending). */
+function liveKeys<T>(
+  timeline: Record<string, T[]>,
+  cutoff: number,
+  timeOf: (item: T) => number = (item) => item as number,
+): number {
+  let live = 0;
+  for (const times of Object.values(timeline))
+    if (times.length > 0 && timeOf(times.at(-1)!) > cutoff) live += 1;
+  return live;
+}
+
+/** The latest of the lists' last times. */
+function latestOfEach<T>(lists: T[], lastOf: (list: T) => number | undefined): number {
+  let latest = -Infinity;
+  for (const list of lists) latest = Math.max(latest, lastOf(list) ?? -Infinity);
+  return latest;
+}
 
 /** Request IDs kept for deduplication. */
 const recentKept = 500;
 
+/**
+ * How often an update also drops what left its period under every key, not only its own: a sweep
+ * costs what the shard counts, so it runs at most this often, and memory stays within a minute of
+ * what the periods hold.
+ */
+const sweepEveryMs = 60_000;
+
+/** Each key's times, ascending. */
+const ascendingTimeline = (timeline: Timeline): Timeline =>
+  Object.fromEntries(Object.entries(timeline).map(([key, times]) => [key, ascending(times)]));
+
 /** The guard entity of one country shard. */
 export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
-  let sends = input.sends ?? [];
-  let ips: Timeline = input.ips ?? {};
-  let devices: Timeline = input.devices ?? {};
-  let blocks = input.blocks ?? {};
+  // Every list is kept ascending by time, so that an update counts by binary search (timelines.ts):
+  // its cost does not grow with the sends the shard has counted.
+  let sends = ascending(input.sends ?? []);
+  let ips: Timeline = ascendingTimeline(input.ips ?? {});
+  let devices: Timeline = ascendingTimeline(input.devices ?? {});
+  let blocks: Blocks = Object.fromEntries(
+    Object.entries(input.blocks ?? {}).map(([block, seen]) => [block, ascending(seen, atOf)]),
+  );
   const recent = input.recent ?? [];
   let limits: ShardLimits | undefined = input.limits;
   let override: BudgetOverride | undefined = input.override;
   let changed = false;
+  let sweptAt = Date.now();
 
   const now = () => Date.now();
   const since = (seconds: number) => now() - seconds * 1000;
@@ -51,52 +91,70 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     const lifted = activeOverride();
     return lifted ? { ...of.budget, sends: lifted.sends, burst: lifted.burst } : of.budget;
   };
-  const within = (times: number[] | undefined, seconds: number) =>
-    (times ?? []).filter((t) => t > since(seconds));
-  /** Seconds until the oldest of `times` leaves a period of `seconds`. */
-  const retryAfter = (times: number[], seconds: number) =>
-    Math.max(1, Math.ceil((Math.min(...times) + seconds * 1000 - now()) / 1000));
+  /** Seconds until `earliest` leaves a period of `seconds`. */
+  const retryAfter = (earliest: number, seconds: number) =>
+    Math.max(1, Math.ceil((earliest + seconds * 1000 - now()) / 1000));
 
   const usage = (): ShardUsage => {
     const budget = limits ? budgetOf(limits) : undefined;
-    const used = budget ? within(sends, budget.periodSeconds).length : sends.length;
+    const used = budget ? countAfter(sends, since(budget.periodSeconds)) : sends.length;
     return {
       sendsUsed: used,
       sendsLeft: Math.max(0, (budget?.sends ?? 0) - used),
-      burstUsed: budget ? within(sends, budget.burstSeconds).length : 0,
-      blocks: Object.keys(blocks).length,
-      ips: Object.keys(ips).length,
-      devices: Object.keys(devices).length,
+      burstUsed: budget ? countAfter(sends, since(budget.burstSeconds)) : 0,
+      // Keys an update has not swept yet may hold only times out of their period: not counted.
+      blocks: limits ? liveKeys(blocks, since(limits.block.periodSeconds), atOf) : Object.keys(blocks).length,
+      ips: limits ? liveKeys(ips, since(limits.ip.periodSeconds)) : Object.keys(ips).length,
+      devices: limits ? liveKeys(devices, since(limits.device.periodSeconds)) : Object.keys(devices).length,
       ...(activeOverride() ? { override: activeOverride() } : {}),
     };
   };
 
-  /** Drops what left its period. */
-  const prune = (of: ShardLimits) => {
-    sends = within(sends, Math.max(of.budget.periodSeconds, of.budget.burstSeconds));
-    const pruneTimeline = (timeline: Timeline, seconds: number): Timeline =>
-      Object.fromEntries(
-        Object.entries(timeline)
-          .map(([key, times]) => [key, within(times, seconds)] as const)
-          .filter(([, times]) => times.length > 0),
-      );
-    ips = pruneTimeline(ips, of.ip.periodSeconds);
-    devices = pruneTimeline(devices, of.device.periodSeconds);
-    blocks = Object.fromEntries(
-      Object.entries(blocks)
-        .map(([block, seen]) => [block, seen.filter((s) => s.at > since(of.block.periodSeconds))] as const)
-        .filter(([, seen]) => seen.length > 0),
-    );
+  /** Drops the times of `key` in `timeline` that left a period of `seconds`, and the key once empty. */
+  const pruneKey = <T>(
+    timeline: Record<string, T[]>,
+    key: string,
+    seconds: number,
+    timeOf?: (item: T) => number,
+  ) => {
+    const times = timeline[key];
+    if (times && !dropUntil(times, since(seconds), timeOf)) delete timeline[key];
+  };
+  /** Drops the sends that left both budget periods, and an override that ended. */
+  const pruneShared = (of: ShardLimits) => {
+    dropUntil(sends, since(Math.max(of.budget.periodSeconds, of.budget.burstSeconds)));
     if (override?.until && Date.parse(override.until) <= now()) override = undefined;
   };
+  /** Drops everything that left its period, under every key. */
+  const prune = (of: ShardLimits) => {
+    pruneShared(of);
+    for (const key of Object.keys(ips)) pruneKey(ips, key, of.ip.periodSeconds);
+    for (const key of Object.keys(devices)) pruneKey(devices, key, of.device.periodSeconds);
+    for (const block of Object.keys(blocks)) pruneKey(blocks, block, of.block.periodSeconds, atOf);
+    sweptAt = now();
+  };
+  /** What an update drops: under its own keys, and everywhere once a sweep is due. */
+  const pruneFor = (request: GuardRequest) => {
+    const of = request.limits;
+    if (now() - sweptAt >= sweepEveryMs) return prune(of);
+    pruneShared(of);
+    if (request.ipKey) pruneKey(ips, request.ipKey, of.ip.periodSeconds);
+    if (request.deviceKey) pruneKey(devices, request.deviceKey, of.device.periodSeconds);
+    pruneKey(blocks, request.block, of.block.periodSeconds, atOf);
+  };
 
-  /** Whether the request's number is a new one in a block that has seen its share of numbers. */
+  /**
+   * Whether the request's number is a new one in a block that has seen its share of numbers, and
+   * the earliest time the block counts.
+   */
   const blockFull = ({ block, numberKey, limits: of }: GuardRequest) => {
-    const seen = (blocks[block] ?? []).filter((s) => s.at > since(of.block.periodSeconds));
-    const numbers = new Set(seen.map((s) => s.key));
+    const seen = blocks[block] ?? [];
+    const first = firstAfter(seen, since(of.block.periodSeconds), atOf);
+    const numbers = new Set<string>();
+    for (let i = first; i < seen.length; i++) numbers.add(seen[i]!.key);
     return {
       full: !numbers.has(numberKey) && numbers.size >= of.block.numbers,
-      times: seen.map((s) => s.at),
+      earliest: seen[first]?.at ?? now(),
     };
   };
 
@@ -105,7 +163,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     guardSendUpdate,
     (request: GuardRequest) => {
       limits = request.limits;
-      prune(limits);
+      pruneFor(request);
       const flags: GuardFlag[] = [];
       if (recent.includes(request.requestId)) return { flags };
       remember(recent, request.requestId, recentKept);
@@ -124,15 +182,15 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       validator: (request: GuardRequest) => {
         if (recent.includes(request.requestId)) return;
         const of = request.limits;
-        const refuse = (type: string, message: string, times: number[], seconds: number) => {
+        const refuse = (type: string, message: string, earliest: number, seconds: number) => {
           throw ApplicationFailure.create({
             type,
             message,
             nonRetryable: true,
-            details: [{ retryAfterSeconds: retryAfter(times, seconds) }],
+            details: [{ retryAfterSeconds: retryAfter(earliest, seconds) }],
           });
         };
-        /** Refuses when `times` already hold `limit` events within `seconds`. */
+        /** Refuses when ascending `times` already hold `limit` events within `seconds`. */
         const cap = (
           type: string,
           message: string,
@@ -140,8 +198,9 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           limit: number,
           seconds: number,
         ) => {
-          const counted = within(times, seconds);
-          if (counted.length >= limit) refuse(type, message, counted, seconds);
+          const cutoff = since(seconds);
+          if (countAfter(times, cutoff) >= limit)
+            refuse(type, message, earliestAfter(times, cutoff)!, seconds);
         };
         const budget = budgetOf(of);
         const { countryBudget } = guardRefusal;
@@ -161,12 +220,12 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         );
         // The range first: it is the mark of pumping, whoever sends.
         if (of.block.mode === 'enforce') {
-          const { full, times } = blockFull(request);
+          const { full, earliest } = blockFull(request);
           if (full) {
             refuse(
               guardRefusal.block,
               'too many different numbers of this range right now',
-              times,
+              earliest,
               of.block.periodSeconds,
             );
           }
@@ -211,6 +270,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   for (;;) {
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
+      // The next run carries only what is still inside its period.
+      if (limits) prune(limits);
       await continueAsNew<typeof sendGuardWorkflow>({
         country: input.country,
         shard: input.shard,
@@ -225,8 +286,6 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     }
     if (limits) prune(limits);
     changed = false;
-    const times = [...sends, ...Object.values(ips).flat(), ...Object.values(devices).flat()];
-    const blockTimes = Object.values(blocks).flatMap((seen) => seen.map((s) => s.at));
     const longest = limits
       ? Math.max(
           limits.budget.periodSeconds,
@@ -236,7 +295,14 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           limits.block.periodSeconds,
         ) * 1000
       : 0;
-    const last = Math.max(...times, ...blockTimes);
+    // Each list is ascending: its last time is its latest (and no spread of them all into
+    // Math.max, which throws past ~100,000 arguments).
+    const last = Math.max(
+      sends.at(-1) ?? -Infinity,
+      latestOfEach(Object.values(ips), (times) => times.at(-1)),
+      latestOfEach(Object.values(devices), (times) => times.at(-1)),
+      latestOfEach(Object.values(blocks), (seen) => seen.at(-1)?.at),
+    );
     if (!Number.isFinite(last) && !override) break;
     // An override without an end keeps the shard alive until the operator removes it.
     const overrideEnd = override ? (override.until ? Date.parse(override.until) : Infinity) : -Infinity;

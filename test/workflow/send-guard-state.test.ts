@@ -1,0 +1,173 @@
+/**
+ * A guard shard that already counts thousands of sends, as continue-as-new hands them over from its
+ * previous run: it counts every one of them exactly (budget, per-IP cap, block velocity, the wait it
+ * answers), sorts what arrives out of order, and does not count keys whose times all left their
+ * period. Against the real dev server; the shard is driven by its own update, as a send drives it.
+ */
+import { randomUUID } from 'node:crypto';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { shardLimits } from '../../src/guards/check';
+import { sendGuardWorkflow } from '../../workflows/send-guard';
+import {
+  guardSendUpdate,
+  guardUsageQuery,
+  type GuardRequest,
+  type SendGuardInput,
+  type ShardLimits,
+} from '../../workflows/send-guard-messages';
+import { startStack, type TestStack } from '../support/stack';
+
+const counted = 3_000;
+const minute = 60_000;
+
+describe('a guard shard handed thousands of counted sends', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  /** The defaults' limits for one shard, with `change` applied. */
+  const limitsWith = (change: (limits: ShardLimits) => void): ShardLimits => {
+    const limits = structuredClone(shardLimits(stack.options.guards, 'GB', 0));
+    change(limits);
+    return limits;
+  };
+
+  /**
+   * A shard's state as its previous run hands it over: `counted` sends, the oldest `oldestAgoMs` ago,
+   * each from its own IP (the IP `busy` sent `busyTimes` more, out of order) and to its own block;
+   * and keys whose every time left their period (kept by the last run, not counted by this one).
+   */
+  const handedOver = (limits: ShardLimits, oldestAgoMs: number, busyTimes: number[]): SendGuardInput => {
+    const now = Date.now();
+    const sends = Array.from(
+      { length: counted },
+      (_, i) => now - oldestAgoMs + (i * (oldestAgoMs - minute)) / counted,
+    );
+    const ips = Object.fromEntries(sends.map((at, i) => [`ip-${i}`, [at]]));
+    for (let i = 0; i < 50; i++) ips[`gone-${i}`] = [now - 2 * limits.ip.periodSeconds * 1000];
+    ips.busy = busyTimes;
+    // The blocks' period is shorter: their times are spread over its last half.
+    const blockSpan = (limits.block.periodSeconds * 1000) / 2;
+    const blocks = Object.fromEntries(
+      sends.map((_, i) => [
+        `+4474${String(i).padStart(5, '0')}`,
+        [{ key: `n-${i}`, at: now - blockSpan + (i * blockSpan) / counted }],
+      ]),
+    );
+    for (let i = 0; i < 50; i++) {
+      blocks[`+4476${String(i).padStart(5, '0')}`] = [
+        { key: `gone-${i}`, at: now - 2 * limits.block.periodSeconds * 1000 },
+      ];
+    }
+    return { country: 'GB', shard: 0, sends, ips, blocks, recent: [], limits };
+  };
+
+  /** One guard update, as a send makes it; the first starts the shard from `input`. */
+  const guard = (workflowId: string, input: SendGuardInput, request: Partial<GuardRequest> = {}) =>
+    stack.client.workflow.executeUpdateWithStart(guardSendUpdate, {
+      args: [
+        {
+          requestId: randomUUID(),
+          block: `+4475${randomUUID().slice(0, 5)}`,
+          numberKey: randomUUID(),
+          limits: input.limits!,
+          ...request,
+        },
+      ],
+      startWorkflowOperation: new WithStartWorkflowOperation(sendGuardWorkflow, {
+        workflowId,
+        taskQueue: stack.options.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+    });
+
+  /** The refusal's type and the wait it answers. */
+  const refusalOf = async (answer: Promise<unknown>) => {
+    const error = await answer.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    const cause = (error as WorkflowUpdateFailedError).cause as ApplicationFailure;
+    const [details] = (cause.details ?? []) as { retryAfterSeconds: number }[];
+    return { type: cause.type, retryAfterSeconds: details?.retryAfterSeconds };
+  };
+
+  it('counts every handed-over send against the budget, and answers the wait of the oldest', async () => {
+    const oldestAgoMs = 50 * minute;
+    const limits = limitsWith((l) => {
+      l.budget.sends = counted + 1;
+      l.budget.burst = counted + 10;
+      l.budget.burstSeconds = 3_600;
+    });
+    const input = handedOver(limits, oldestAgoMs, []);
+    const workflowId = `guard-state-budget-${randomUUID()}`;
+    await guard(workflowId, input);
+    const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(usage).toMatchObject({ sendsUsed: counted + 1, sendsLeft: 0 });
+
+    const refused = await refusalOf(guard(workflowId, input));
+    expect(refused.type).toBe('country_budget_exhausted');
+    // The oldest counted send leaves the hour's period in about 10 minutes.
+    const expected = (limits.budget.periodSeconds * 1000 - oldestAgoMs) / 1000;
+    expect(refused.retryAfterSeconds).toBeGreaterThan(expected - 30);
+    expect(refused.retryAfterSeconds).toBeLessThanOrEqual(expected + 1);
+  });
+
+  it('counts an IP handed over out of order, and not the keys whose times all left their period', async () => {
+    const limits = limitsWith((l) => {
+      l.budget.sends = 1_000_000;
+      l.budget.burst = 1_000_000;
+    });
+    const now = Date.now();
+    const cap = limits.ip.sends;
+    // The IP's times as an older run may have stored them: not ascending, the oldest in the middle.
+    const busyTimes = Array.from(
+      { length: cap - 1 },
+      (_, i) => now - minute * (i % 2 === 0 ? i + 1 : 40 - i),
+    );
+    const input = handedOver(limits, 50 * minute, busyTimes);
+    const workflowId = `guard-state-ip-${randomUUID()}`;
+    await guard(workflowId, input, { ipKey: 'busy' });
+    const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(usage.ips).toBe(counted + 1);
+    expect(usage.blocks).toBe(counted + 1);
+
+    const refused = await refusalOf(guard(workflowId, input, { ipKey: 'busy' }));
+    expect(refused.type).toBe('ip_rate_limited');
+    const oldestAgoSeconds = Math.max(...busyTimes.map((t) => (now - t) / 1000));
+    expect(refused.retryAfterSeconds).toBeGreaterThan(limits.ip.periodSeconds - oldestAgoSeconds - 30);
+    expect(refused.retryAfterSeconds).toBeLessThanOrEqual(limits.ip.periodSeconds - oldestAgoSeconds + 1);
+    // Another IP is not held back by it.
+    await expect(guard(workflowId, input, { ipKey: 'another' })).resolves.toEqual({ flags: [] });
+  });
+
+  it('refuses a fresh number of a full block handed over', async () => {
+    const limits = limitsWith((l) => {
+      l.budget.sends = 1_000_000;
+      l.budget.burst = 1_000_000;
+    });
+    const input = handedOver(limits, 50 * minute, []);
+    const now = Date.now();
+    const full = '+447499999';
+    input.blocks![full] = Array.from({ length: limits.block.numbers }, (_, i) => ({
+      key: `full-${i}`,
+      at: now - (limits.block.numbers - i) * 1000,
+    }));
+    const workflowId = `guard-state-block-${randomUUID()}`;
+    await guard(workflowId, input);
+    const refused = await refusalOf(guard(workflowId, input, { block: full, numberKey: 'fresh' }));
+    expect(refused.type).toBe('number_block_velocity');
+    // A number the block already counts is a resend, not a fresh number: it passes.
+    await expect(guard(workflowId, input, { block: full, numberKey: 'full-3' })).resolves.toEqual({
+      flags: [],
+    });
+  });
+});
