@@ -10,6 +10,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  log,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -53,6 +54,13 @@ function latestOfEach<T>(lists: T[], lastOf: (list: T) => number | undefined): n
   return latest;
 }
 
+/** The earliest of the lists' first times. */
+function earliestOfEach<T>(lists: T[], firstOf: (list: T) => number | undefined): number {
+  let earliest = Infinity;
+  for (const list of lists) earliest = Math.min(earliest, firstOf(list) ?? Infinity);
+  return earliest;
+}
+
 /** Request IDs kept for deduplication. */
 const recentKept = 500;
 
@@ -62,6 +70,19 @@ const recentKept = 500;
  * what the periods hold.
  */
 const sweepEveryMs = 60_000;
+
+/**
+ * The most state a shard counts: continue-as-new carries it as one payload, which Temporal refuses
+ * over 2 MB, and a shard that cannot continue is stuck (every send to it would go unanswered). A
+ * shard this full refuses further sends instead, until counts leave their period.
+ */
+export const carriedBytesLimit = 1_500_000;
+
+/** What one counted send adds to the state, at most: its time, an IP's, a device's, a block's entry. */
+const bytesPerSend = 250;
+
+/** The shortest wait of a full shard before it sweeps again (each wait is a timer, a billed action). */
+const fullRecheckMs = 5_000;
 
 /** Each key's times, ascending. */
 const ascendingTimeline = (timeline: Timeline): Timeline =>
@@ -82,6 +103,17 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   let override: BudgetOverride | undefined = input.override;
   let changed = false;
   let sweptAt = Date.now();
+  /** The state's size as continue-as-new would carry it: measured at each sweep, estimated between. */
+  let carriedBytes = 0;
+  /** The state is as large as the shard can carry: sends are refused until a sweep frees room. */
+  let full = false;
+  let fullnessLogged = false;
+  const measureCarried = () => {
+    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent }).length;
+    full = carriedBytes + bytesPerSend > carriedBytesLimit;
+    if (!full) fullnessLogged = false;
+  };
+  measureCarried();
 
   const now = () => Date.now();
   const since = (seconds: number) => now() - seconds * 1000;
@@ -132,7 +164,16 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     for (const key of Object.keys(devices)) pruneKey(devices, key, of.device.periodSeconds);
     for (const block of Object.keys(blocks)) pruneKey(blocks, block, of.block.periodSeconds, atOf);
     sweptAt = now();
+    measureCarried();
   };
+  /** When the first of the shard's counts leaves its period. */
+  const firstCountEnds = (of: ShardLimits) =>
+    Math.min(
+      (sends[0] ?? Infinity) + Math.max(of.budget.periodSeconds, of.budget.burstSeconds) * 1000,
+      earliestOfEach(Object.values(ips), (times) => times[0]) + of.ip.periodSeconds * 1000,
+      earliestOfEach(Object.values(devices), (times) => times[0]) + of.device.periodSeconds * 1000,
+      earliestOfEach(Object.values(blocks), (seen) => seen[0]?.at) + of.block.periodSeconds * 1000,
+    );
   /** What an update drops: under its own keys, and everywhere once a sweep is due. */
   const pruneFor = (request: GuardRequest) => {
     const of = request.limits;
@@ -167,6 +208,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       const flags: GuardFlag[] = [];
       if (recent.includes(request.requestId)) return { flags };
       remember(recent, request.requestId, recentKept);
+      carriedBytes += bytesPerSend;
+      if (carriedBytes + bytesPerSend > carriedBytesLimit) full = true;
       const at = now();
       sends.push(at);
       if (request.ipKey) (ips[request.ipKey] ??= []).push(at);
@@ -204,6 +247,28 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         };
         const budget = budgetOf(of);
         const { countryBudget } = guardRefusal;
+        if (full && sends.length > 0) {
+          if (!fullnessLogged) {
+            // Once each time it fills: the operator's sign that this country needs more shards.
+            log.warn(
+              'send guard shard full: refusing sends until counts leave their period; raise GUARD_SHARDS',
+              {
+                country: input.country,
+                shard: input.shard,
+                counted: sends.length,
+                carriedBytes,
+              },
+            );
+            // Only a log line's flag: nothing a decision or a replay reads.
+            fullnessLogged = true;
+          }
+          refuse(
+            countryBudget,
+            "this country's SMS budget is used for the period",
+            sends[0]!,
+            budget.periodSeconds,
+          );
+        }
         cap(
           countryBudget,
           "this country's SMS budget is used for the period",
@@ -220,8 +285,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         );
         // The range first: it is the mark of pumping, whoever sends.
         if (of.block.mode === 'enforce') {
-          const { full, earliest } = blockFull(request);
-          if (full) {
+          const { full: blockIsFull, earliest } = blockFull(request);
+          if (blockIsFull) {
             refuse(
               guardRefusal.block,
               'too many different numbers of this range right now',
@@ -259,6 +324,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     ips = {};
     devices = {};
     blocks = {};
+    measureCarried();
     changed = true;
     return usage();
   });
@@ -286,6 +352,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     }
     if (limits) prune(limits);
     changed = false;
+    const wasFull = full;
     const longest = limits
       ? Math.max(
           limits.budget.periodSeconds,
@@ -306,11 +373,16 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (!Number.isFinite(last) && !override) break;
     // An override without an end keeps the shard alive until the operator removes it.
     const overrideEnd = override ? (override.until ? Date.parse(override.until) : Infinity) : -Infinity;
-    const wakeAt = Math.max(Number.isFinite(last) ? last + longest : -Infinity, overrideEnd);
+    const lastCountEnds = Math.max(Number.isFinite(last) ? last + longest : -Infinity, overrideEnd);
+    // A full shard sweeps again once something it counts leaves its period: no grant comes to sweep
+    // it while it refuses.
+    const wakeAt = full && limits ? Math.max(firstCountEnds(limits), now() + fullRecheckMs) : lastCountEnds;
+    // Filling up wakes it too, to set that timer.
+    const woken = () => changed || workflowInfo().continueAsNewSuggested || full !== wasFull;
     if (wakeAt === Infinity) {
-      await condition(() => changed || workflowInfo().continueAsNewSuggested);
+      await condition(woken);
     } else {
-      await condition(() => changed || workflowInfo().continueAsNewSuggested, Math.max(1, wakeAt - now()));
+      await condition(woken, Math.max(1, wakeAt - now()));
     }
   }
   await condition(allHandlersFinished);

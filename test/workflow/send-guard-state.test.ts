@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { shardLimits } from '../../src/guards/check';
-import { sendGuardWorkflow } from '../../workflows/send-guard';
+import { carriedBytesLimit, sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardSendUpdate,
   guardUsageQuery,
@@ -170,4 +170,57 @@ describe('a guard shard handed thousands of counted sends', () => {
       flags: [],
     });
   });
+
+  it('refuses sends once its state is all continue-as-new can carry, and takes them again as counts leave', async () => {
+    const limits = limitsWith((l) => {
+      l.budget.sends = 10_000_000;
+      l.budget.burst = 1_000_000;
+    });
+    const now = Date.now();
+    // More than the shard can carry, in sends that leave the hour's period in about 3 seconds.
+    const leaving = now - limits.budget.periodSeconds * 1000 + 3_000;
+    const times = Math.ceil(carriedBytesLimit / String(leaving).length) + 1_000;
+    const input: SendGuardInput = {
+      country: 'GB',
+      shard: 0,
+      sends: Array.from({ length: times }, () => leaving),
+      recent: [],
+      limits,
+    };
+    expect(JSON.stringify(input.sends).length).toBeGreaterThan(carriedBytesLimit);
+    const workflowId = `guard-state-full-${randomUUID()}`;
+
+    // Refused, with the wait until the counts leave: not left unanswered by a shard that cannot
+    // continue as new.
+    const refused = await refusalOf(guard(workflowId, input));
+    expect(refused.type).toBe('country_budget_exhausted');
+    expect(refused.retryAfterSeconds).toBeLessThanOrEqual(4);
+    const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(usage.sendsUsed).toBe(times);
+
+    // Once they have left, the shard sweeps them by itself (no grant comes to do it) and grants again.
+    // Later sends start the shard as a send does (a shard that ended starts empty).
+    const sendsStart: SendGuardInput = { country: 'GB', shard: 0, limits };
+    const deadline = Date.now() + 20_000;
+    let granted: unknown;
+    while (granted === undefined && Date.now() < deadline) {
+      granted = await guard(workflowId, sendsStart).catch(async (error: unknown) => {
+        expect((await refusalOf(Promise.reject(error))).type).toBe('country_budget_exhausted');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return undefined;
+      });
+    }
+    expect(granted).toEqual({ flags: [] });
+    expect(Date.now() - now).toBeGreaterThan(3_000);
+    const after = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(after.sendsUsed).toBe(1);
+    // The full run was never failed or stuck: it swept its counts and ended.
+    const runs = [];
+    for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs.push(run.status.name);
+    }
+    expect(runs.length).toBeGreaterThan(0);
+    expect(runs).not.toContain('FAILED');
+    expect(runs).not.toContain('TERMINATED');
+  }, 30_000);
 });
