@@ -16,6 +16,7 @@ import {
   WorkerMetrics,
   type MetricsServer,
 } from './metrics';
+import { shardCapacityWarnings } from './guards/settings';
 import { PreludeClient } from './prelude';
 import { startSandbox } from './sandbox';
 import { closeGracefully } from './graceful-close';
@@ -54,7 +55,10 @@ function keysFor(config: Config): PrivacyKeys {
   return keys;
 }
 
-/** The send guards turned down are an explicit opt-out: said on stderr at start. */
+/**
+ * The send guards turned down are an explicit opt-out, and a budget the shards cannot count is a
+ * refusal waiting to happen: both said on stderr at start.
+ */
 function warnOfGuardOptOuts(config: Config): void {
   if (config.guards.mode === 'off') {
     console.warn(
@@ -66,6 +70,7 @@ function warnOfGuardOptOuts(config: Config): void {
       `WARNING: GUARD_BLOCK_MODE=${config.guards.block.mode}: number-block velocity is not refused.`,
     );
   }
+  for (const warning of shardCapacityWarnings(config.guards)) console.warn(`WARNING: ${warning}`);
 }
 
 /** A running worker: stops it, and says where its metrics are served (if they are). */

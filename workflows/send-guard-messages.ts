@@ -27,6 +27,19 @@ export interface Allowance {
   periodSeconds: number;
 }
 
+/**
+ * The most state a shard counts: continue-as-new carries it as one payload, which Temporal refuses
+ * over 2 MB, and a shard that cannot continue is stuck (every send to it would go unanswered). A
+ * shard this full refuses further sends instead, until counts leave their period.
+ */
+export const carriedBytesLimit = 1_500_000;
+
+/** What one counted send adds to the state, at most: its time, an IP's, a device's, a block's entry. */
+export const bytesPerSend = 250;
+
+/** The sends a shard can count in its period, each with its own IP, device and block, before it is full. */
+export const countedSendsPerShard = Math.floor(carriedBytesLimit / bytesPerSend);
+
 /** The limits one shard applies: its share of the country's budget, and the per-key caps. */
 export interface ShardLimits {
   /** This shard's share of the country's sends per period, and of its burst. */

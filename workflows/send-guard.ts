@@ -27,6 +27,8 @@ import {
   type ShardLimits,
   type ShardUsage,
   type Timeline,
+  bytesPerSend,
+  carriedBytesLimit,
 } from './send-guard-messages';
 import { remember } from './recent-ids';
 import { ascending, countAfter, dropUntil, earliestAfter, firstAfter } from './timelines';
@@ -70,16 +72,6 @@ const recentKept = 500;
  * what the periods hold.
  */
 const sweepEveryMs = 60_000;
-
-/**
- * The most state a shard counts: continue-as-new carries it as one payload, which Temporal refuses
- * over 2 MB, and a shard that cannot continue is stuck (every send to it would go unanswered). A
- * shard this full refuses further sends instead, until counts leave their period.
- */
-export const carriedBytesLimit = 1_500_000;
-
-/** What one counted send adds to the state, at most: its time, an IP's, a device's, a block's entry. */
-const bytesPerSend = 250;
 
 /** The shortest wait of a full shard before it sweeps again (each wait is a timer, a billed action). */
 const fullRecheckMs = 5_000;

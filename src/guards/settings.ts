@@ -2,7 +2,7 @@
  * The send guards' settings (`GUARD_*`, read in temporal.config.ts): what stops SMS pumping, where
  * each send goes to a fresh number, beyond the per-target limits that stop one number being flooded.
  */
-import type { Allowance } from '../../workflows/send-guard-messages';
+import { countedSendsPerShard, type Allowance } from '../../workflows/send-guard-messages';
 
 /** How the guards judge a phone send. */
 export interface SendGuardSettings {
@@ -38,4 +38,31 @@ export function countryBudget(settings: SendGuardSettings, country: string): num
  */
 export function shardsOf(settings: SendGuardSettings, country: string): number {
   return Math.max(1, Math.min(settings.shards, countryBudget(settings, country), settings.country.burst));
+}
+
+/**
+ * Budgets a country's shards cannot all count: past {@link countedSendsPerShard} sends of its period
+ * a shard is full and refuses sends (its state must fit one continue-as-new payload). One line per
+ * such budget, saying how many shards it needs; none with the defaults.
+ */
+export function shardCapacityWarnings(settings: SendGuardSettings): string[] {
+  if (settings.mode === 'off') return [];
+  const budgets = [
+    { name: 'GUARD_COUNTRY_SENDS', country: '', sends: settings.country.sends },
+    ...Object.entries(settings.country.perCountry).map(([country, sends]) => ({
+      name: `GUARD_COUNTRY_BUDGETS ${country}`,
+      country,
+      sends,
+    })),
+  ];
+  return budgets.flatMap(({ name, country, sends }) => {
+    const shards = country ? shardsOf(settings, country) : Math.min(settings.shards, sends);
+    if (sends / shards <= countedSendsPerShard) return [];
+    const needed = Math.ceil(sends / countedSendsPerShard);
+    return [
+      `${name}=${sends} over ${shards} shards is ${Math.ceil(sends / shards)} sends a period per shard; ` +
+        `a shard counts about ${countedSendsPerShard} (with their IPs and devices) before it is full and ` +
+        `refuses sends: ${needed <= 64 ? `set GUARD_SHARDS=${needed}` : 'lower the budget or shorten its period'}.`,
+    ];
+  });
 }

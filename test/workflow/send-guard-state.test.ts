@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { shardLimits } from '../../src/guards/check';
-import { carriedBytesLimit, sendGuardWorkflow } from '../../workflows/send-guard';
+import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardSendUpdate,
+  carriedBytesLimit,
   guardUsageQuery,
   type GuardRequest,
   type SendGuardInput,
