@@ -200,8 +200,6 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       const flags: GuardFlag[] = [];
       if (recent.includes(request.requestId)) return { flags };
       remember(recent, request.requestId, recentKept);
-      carriedBytes += bytesPerSend;
-      if (carriedBytes + bytesPerSend > carriedBytesLimit) full = true;
       const at = now();
       sends.push(at);
       if (request.ipKey) (ips[request.ipKey] ??= []).push(at);
@@ -210,6 +208,9 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         if (blockFull(request).full) flags.push('number_block_velocity');
         (blocks[request.block] ??= []).push({ key: request.numberKey, at });
       }
+      // Estimated until it may be near the limit; measured then, so that an estimate never refuses.
+      carriedBytes += bytesPerSend;
+      if (carriedBytes + bytesPerSend > carriedBytesLimit) measureCarried();
       return { flags };
     },
     {

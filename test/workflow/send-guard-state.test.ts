@@ -224,4 +224,41 @@ describe('a guard shard handed thousands of counted sends', () => {
     expect(runs).not.toContain('FAILED');
     expect(runs).not.toContain('TERMINATED');
   }, 30_000);
+
+  it('fills by its own grants: near the limit it grants what fits, then refuses', async () => {
+    const limits = limitsWith((l) => {
+      l.budget.sends = 10_000_000;
+      l.budget.burst = 1_000_000;
+    });
+    const at = Date.now() - minute;
+    // About 2 KB short of what the shard carries.
+    const times = Math.floor((carriedBytesLimit - 2_000) / (String(at).length + 1));
+    const input: SendGuardInput = {
+      country: 'GB',
+      shard: 0,
+      sends: Array.from({ length: times }, () => at),
+      recent: [],
+      limits,
+    };
+    const workflowId = `guard-state-filling-${randomUUID()}`;
+    let granted = 0;
+    let refused: Awaited<ReturnType<typeof refusalOf>> | undefined;
+    while (!refused && granted < 100) {
+      const answer = guard(workflowId, input, { ipKey: randomUUID(), deviceKey: randomUUID() });
+      if (
+        await answer.then(
+          () => true,
+          () => false,
+        )
+      )
+        granted += 1;
+      else refused = await refusalOf(answer);
+    }
+    // Each grant adds its time, IP, device and block (~190 bytes): about ten fit in 2 KB.
+    expect(granted).toBeGreaterThanOrEqual(5);
+    expect(granted).toBeLessThanOrEqual(15);
+    expect(refused?.type).toBe('country_budget_exhausted');
+    const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(usage.sendsUsed).toBe(times + granted);
+  });
 });
