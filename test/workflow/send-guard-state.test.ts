@@ -39,6 +39,13 @@ describe('a guard shard handed thousands of counted sends', () => {
     return limits;
   };
 
+  /** Budgets no test reaches: only the guard under test refuses. */
+  const unbound = () =>
+    limitsWith((l) => {
+      l.budget.sends = 10_000_000;
+      l.budget.burst = 1_000_000;
+    });
+
   /**
    * A shard's state as its previous run hands it over: `counted` sends, the oldest `oldestAgoMs` ago,
    * each from its own IP (the IP `busy` sent `busyTimes` more, out of order) and to its own block;
@@ -123,10 +130,7 @@ describe('a guard shard handed thousands of counted sends', () => {
   });
 
   it('counts an IP handed over out of order, and not the keys whose times all left their period', async () => {
-    const limits = limitsWith((l) => {
-      l.budget.sends = 1_000_000;
-      l.budget.burst = 1_000_000;
-    });
+    const limits = unbound();
     const now = Date.now();
     const cap = limits.ip.sends;
     // The IP's times as an older run may have stored them: not ascending, the oldest in the middle.
@@ -151,10 +155,7 @@ describe('a guard shard handed thousands of counted sends', () => {
   });
 
   it('refuses a fresh number of a full block handed over', async () => {
-    const limits = limitsWith((l) => {
-      l.budget.sends = 1_000_000;
-      l.budget.burst = 1_000_000;
-    });
+    const limits = unbound();
     const input = handedOver(limits, 50 * minute, []);
     const now = Date.now();
     const full = '+447499999';
@@ -173,10 +174,7 @@ describe('a guard shard handed thousands of counted sends', () => {
   });
 
   it('refuses sends once its state is all continue-as-new can carry, and takes them again as counts leave', async () => {
-    const limits = limitsWith((l) => {
-      l.budget.sends = 10_000_000;
-      l.budget.burst = 1_000_000;
-    });
+    const limits = unbound();
     const now = Date.now();
     // More than the shard can carry, in sends that leave the hour's period in about 3 seconds.
     const leaving = now - limits.budget.periodSeconds * 1000 + 3_000;
@@ -226,10 +224,7 @@ describe('a guard shard handed thousands of counted sends', () => {
   }, 30_000);
 
   it('fills by its own grants: near the limit it grants what fits, then refuses', async () => {
-    const limits = limitsWith((l) => {
-      l.budget.sends = 10_000_000;
-      l.budget.burst = 1_000_000;
-    });
+    const limits = unbound();
     const at = Date.now() - minute;
     // About 2 KB short of what the shard carries.
     const times = Math.floor((carriedBytesLimit - 2_000) / (String(at).length + 1));
