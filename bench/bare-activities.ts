@@ -13,6 +13,9 @@ export function bareRecordIdOf(windowId: string): string {
   return `bench-bound-record-${windowId}`;
 }
 
+/** The records this process started: on a server that outlives the run, they are terminated at its end. */
+export const startedRecordIds: string[] = [];
+
 /** Builds the bare activities around a Prelude client (and the client that starts the records). */
 export function createBareActivities(prelude: PreludeClient, client: Client, taskQueue: string) {
   return {
@@ -35,6 +38,7 @@ export function createBareActivities(prelude: PreludeClient, client: Client, tas
         workflowIdConflictPolicy: 'FAIL',
         startDelay: '1 hour',
       });
+      startedRecordIds.push(bareRecordIdOf(windowId));
       return prelude.verification.create({ target });
     },
   };

@@ -41,7 +41,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { bareRecordIdOf, createBareActivities } from './bare-activities';
+import { bareRecordIdOf, createBareActivities, startedRecordIds } from './bare-activities';
 import {
   bareAdmission,
   bareAdmitUpdate,
@@ -851,6 +851,10 @@ async function historyLengths(client: Client, workflowIds: string[]): Promise<nu
 async function terminateOpenWindows(client: Client, admissionShards: number): Promise<void> {
   await pool(openWindowIds.length, concurrency, async (i) => {
     await client.workflow.getHandle(openWindowIds[i]!).terminate('npm run bench is over');
+  });
+  // The bound's per-target records would start in an hour, on a task queue no worker polls then.
+  await pool(startedRecordIds.length, concurrency, async (i) => {
+    await client.workflow.getHandle(startedRecordIds[i]!).terminate('npm run bench is over');
   });
   // The bound's admission entities live until terminated.
   for (let shard = 0; shard < admissionShards; shard++) {
