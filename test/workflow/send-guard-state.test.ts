@@ -256,4 +256,69 @@ describe('a guard shard handed thousands of counted sends', () => {
     const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
     expect(usage.sendsUsed).toBe(times + granted);
   });
+
+  it('decides 300 random sends as a plain count of every key does (budget, burst, IP, device, block)', async () => {
+    // Small caps and small pools of keys, so that every guard refuses often; all within one period.
+    const limits = limitsWith((l) => {
+      l.budget.sends = 60;
+      l.budget.burst = 45;
+      l.ip.sends = 3;
+      l.device.sends = 2;
+      l.block.numbers = 3;
+    });
+    let seed = 7;
+    const pick = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      // The high bits: an LCG's low bits repeat with short periods.
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    // The model: what a send counts, kept as plain lists and counted whole.
+    const granted: { ip?: string; device?: string; block: string; number: string }[] = [];
+    const expected = (r: { ip?: string; device?: string; block: string; number: string }) => {
+      if (granted.length >= limits.budget.burst) return 'country_budget_exhausted';
+      const numbers = new Set(granted.filter((g) => g.block === r.block).map((g) => g.number));
+      if (!numbers.has(r.number) && numbers.size >= limits.block.numbers) return 'number_block_velocity';
+      if (r.ip && granted.filter((g) => g.ip === r.ip).length >= limits.ip.sends) return 'ip_rate_limited';
+      if (r.device && granted.filter((g) => g.device === r.device).length >= limits.device.sends)
+        return 'device_rate_limited';
+      return 'granted';
+    };
+    const workflowId = `guard-state-model-${randomUUID()}`;
+    const input: SendGuardInput = { country: 'GB', shard: 0, limits };
+    const mismatches: string[] = [];
+    const answers = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const r = {
+        ...(pick(4) > 0 ? { ip: `ip-${pick(12)}` } : {}),
+        ...(pick(4) > 0 ? { device: `dv-${pick(20)}` } : {}),
+        block: `+44740${pick(10)}`,
+        number: `n-${pick(6)}`,
+      };
+      const want = expected(r);
+      const answer = guard(workflowId, input, {
+        block: r.block,
+        numberKey: r.number,
+        ...(r.ip ? { ipKey: r.ip } : {}),
+        ...(r.device ? { deviceKey: r.device } : {}),
+      });
+      const got = await answer.then(
+        () => 'granted',
+        async () => String((await refusalOf(answer)).type),
+      );
+      answers.add(got);
+      if (got === 'granted') granted.push(r);
+      if (got !== want) mismatches.push(`send ${i}: ${JSON.stringify(r)} got ${got}, expected ${want}`);
+    }
+    expect(mismatches).toEqual([]);
+    // Every guard had its say.
+    expect([...answers].sort()).toEqual([
+      'country_budget_exhausted',
+      'device_rate_limited',
+      'granted',
+      'ip_rate_limited',
+      'number_block_velocity',
+    ]);
+    const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
+    expect(usage.sendsUsed).toBe(granted.length);
+  }, 60_000);
 });
