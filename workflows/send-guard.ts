@@ -31,37 +31,23 @@ import {
   carriedBytesLimit,
 } from './send-guard-messages';
 import { remember } from './recent-ids';
-import { ascending, countAfter, dropUntil, earliestAfter, firstAfter } from './timelines';
+import {
+  ascending,
+  countAfter,
+  dropUntil,
+  earliestAfter,
+  earliestOf,
+  firstAfter,
+  latestOf,
+  liveLists,
+} from './timelines';
 
 type Blocks = NonNullable<SendGuardInput['blocks']>;
 
 const atOf = (seen: { at: number }) => seen.at;
 
-/** How many keys of `timeline` hold a time later than `cutoff` (each list ascending). */
-function liveKeys<T>(
-  timeline: Record<string, T[]>,
-  cutoff: number,
-  timeOf: (item: T) => number = (item) => item as number,
-): number {
-  let live = 0;
-  for (const times of Object.values(timeline))
-    if (times.length > 0 && timeOf(times.at(-1)!) > cutoff) live += 1;
-  return live;
-}
-
-/** The latest of the lists' last times. */
-function latestOfEach<T>(lists: T[], lastOf: (list: T) => number | undefined): number {
-  let latest = -Infinity;
-  for (const list of lists) latest = Math.max(latest, lastOf(list) ?? -Infinity);
-  return latest;
-}
-
-/** The earliest of the lists' first times. */
-function earliestOfEach<T>(lists: T[], firstOf: (list: T) => number | undefined): number {
-  let earliest = Infinity;
-  for (const list of lists) earliest = Math.min(earliest, firstOf(list) ?? Infinity);
-  return earliest;
-}
+/** How long the shard keeps a send's time: the longer of the budget's two periods. */
+const sendsKeptSeconds = (of: ShardLimits) => Math.max(of.budget.periodSeconds, of.budget.burstSeconds);
 
 /** Request IDs kept for deduplication. */
 const recentKept = 500;
@@ -127,9 +113,13 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       sendsLeft: Math.max(0, (budget?.sends ?? 0) - used),
       burstUsed: budget ? countAfter(sends, since(budget.burstSeconds)) : 0,
       // Keys an update has not swept yet may hold only times out of their period: not counted.
-      blocks: limits ? liveKeys(blocks, since(limits.block.periodSeconds), atOf) : Object.keys(blocks).length,
-      ips: limits ? liveKeys(ips, since(limits.ip.periodSeconds)) : Object.keys(ips).length,
-      devices: limits ? liveKeys(devices, since(limits.device.periodSeconds)) : Object.keys(devices).length,
+      blocks: limits
+        ? liveLists(Object.values(blocks), since(limits.block.periodSeconds), atOf)
+        : Object.keys(blocks).length,
+      ips: limits ? liveLists(Object.values(ips), since(limits.ip.periodSeconds)) : Object.keys(ips).length,
+      devices: limits
+        ? liveLists(Object.values(devices), since(limits.device.periodSeconds))
+        : Object.keys(devices).length,
       ...(activeOverride() ? { override: activeOverride() } : {}),
     };
   };
@@ -146,7 +136,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   };
   /** Drops the sends that left both budget periods, and an override that ended. */
   const pruneShared = (of: ShardLimits) => {
-    dropUntil(sends, since(Math.max(of.budget.periodSeconds, of.budget.burstSeconds)));
+    dropUntil(sends, since(sendsKeptSeconds(of)));
     if (override?.until && Date.parse(override.until) <= now()) override = undefined;
   };
   /** Drops everything that left its period, under every key. */
@@ -161,10 +151,10 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   /** When the first of the shard's counts leaves its period. */
   const firstCountEnds = (of: ShardLimits) =>
     Math.min(
-      (sends[0] ?? Infinity) + Math.max(of.budget.periodSeconds, of.budget.burstSeconds) * 1000,
-      earliestOfEach(Object.values(ips), (times) => times[0]) + of.ip.periodSeconds * 1000,
-      earliestOfEach(Object.values(devices), (times) => times[0]) + of.device.periodSeconds * 1000,
-      earliestOfEach(Object.values(blocks), (seen) => seen[0]?.at) + of.block.periodSeconds * 1000,
+      earliestOf([sends]) + sendsKeptSeconds(of) * 1000,
+      earliestOf(Object.values(ips)) + of.ip.periodSeconds * 1000,
+      earliestOf(Object.values(devices)) + of.device.periodSeconds * 1000,
+      earliestOf(Object.values(blocks), atOf) + of.block.periodSeconds * 1000,
     );
   /** What an update drops: under its own keys, and everywhere once a sweep is due. */
   const pruneFor = (request: GuardRequest) => {
@@ -358,10 +348,10 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     // Each list is ascending: its last time is its latest (and no spread of them all into
     // Math.max, which throws past ~100,000 arguments).
     const last = Math.max(
-      sends.at(-1) ?? -Infinity,
-      latestOfEach(Object.values(ips), (times) => times.at(-1)),
-      latestOfEach(Object.values(devices), (times) => times.at(-1)),
-      latestOfEach(Object.values(blocks), (seen) => seen.at(-1)?.at),
+      latestOf([sends]),
+      latestOf(Object.values(ips)),
+      latestOf(Object.values(devices)),
+      latestOf(Object.values(blocks), atOf),
     );
     if (!Number.isFinite(last) && !override) break;
     // An override without an end keeps the shard alive until the operator removes it.

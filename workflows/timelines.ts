@@ -57,3 +57,34 @@ export function ascending<T = number>(
   }
   return sorted;
 }
+
+/** How many of `lists` (each ascending by `timeOf`) hold a time later than `cutoff`. */
+export function liveLists<T = number>(
+  lists: Iterable<readonly T[]>,
+  cutoff: number,
+  timeOf: (item: T) => number = itself as (item: T) => number,
+): number {
+  let live = 0;
+  for (const list of lists) if (list.length > 0 && timeOf(list.at(-1)!) > cutoff) live += 1;
+  return live;
+}
+
+/** The latest time of `lists` (each ascending by `timeOf`): their last items'. */
+export function latestOf<T = number>(
+  lists: Iterable<readonly T[]>,
+  timeOf: (item: T) => number = itself as (item: T) => number,
+): number {
+  let latest = -Infinity;
+  for (const list of lists) if (list.length > 0) latest = Math.max(latest, timeOf(list.at(-1)!));
+  return latest;
+}
+
+/** The earliest time of `lists` (each ascending by `timeOf`): their first items'. */
+export function earliestOf<T = number>(
+  lists: Iterable<readonly T[]>,
+  timeOf: (item: T) => number = itself as (item: T) => number,
+): number {
+  let earliest = Infinity;
+  for (const list of lists) if (list.length > 0) earliest = Math.min(earliest, timeOf(list[0]!));
+  return earliest;
+}

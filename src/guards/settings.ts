@@ -37,7 +37,12 @@ export function countryBudget(settings: SendGuardSettings, country: string): num
  * the budget or the burst (each shard must get at least one send of each).
  */
 export function shardsOf(settings: SendGuardSettings, country: string): number {
-  return Math.max(1, Math.min(settings.shards, countryBudget(settings, country), settings.country.burst));
+  return shardsForBudget(settings, countryBudget(settings, country));
+}
+
+/** How many shards a budget of `sends` per period is spread over (see {@link shardsOf}). */
+function shardsForBudget(settings: SendGuardSettings, sends: number): number {
+  return Math.max(1, Math.min(settings.shards, sends, settings.country.burst));
 }
 
 /**
@@ -48,15 +53,14 @@ export function shardsOf(settings: SendGuardSettings, country: string): number {
 export function shardCapacityWarnings(settings: SendGuardSettings): string[] {
   if (settings.mode === 'off') return [];
   const budgets = [
-    { name: 'GUARD_COUNTRY_SENDS', country: '', sends: settings.country.sends },
+    { name: 'GUARD_COUNTRY_SENDS', sends: settings.country.sends },
     ...Object.entries(settings.country.perCountry).map(([country, sends]) => ({
       name: `GUARD_COUNTRY_BUDGETS ${country}`,
-      country,
       sends,
     })),
   ];
-  return budgets.flatMap(({ name, country, sends }) => {
-    const shards = country ? shardsOf(settings, country) : Math.min(settings.shards, sends);
+  return budgets.flatMap(({ name, sends }) => {
+    const shards = shardsForBudget(settings, sends);
     if (sends / shards <= countedSendsPerShard) return [];
     const needed = Math.ceil(sends / countedSendsPerShard);
     return [

@@ -3,7 +3,16 @@
  * replace, on random lists with repeated times, the counts, the earliest counted and what pruning
  * keeps are the same.
  */
-import { ascending, countAfter, dropUntil, earliestAfter, firstAfter } from '../../workflows/timelines';
+import {
+  ascending,
+  countAfter,
+  dropUntil,
+  earliestAfter,
+  earliestOf,
+  firstAfter,
+  latestOf,
+  liveLists,
+} from '../../workflows/timelines';
 
 /** A deterministic pseudo-random sequence (xorshift), so that a failure replays. */
 function random(seed: number) {
@@ -45,5 +54,18 @@ describe('timelines', () => {
     expect(seen.map((s) => s.key)).toEqual(['b', 'a', 'c']);
     expect(ascending([1, 2, 2, 5])).toEqual([1, 2, 2, 5]);
     expect(countAfter(undefined, 0)).toBe(0);
+  });
+
+  it('reads many lists by their ends: the latest, the earliest, and how many are still live', () => {
+    const lists = [[3, 9], [], [1, 4], [12]];
+    expect(latestOf(lists)).toBe(12);
+    expect(earliestOf(lists)).toBe(1);
+    expect(liveLists(lists, 8)).toBe(2);
+    expect(liveLists(lists, 12)).toBe(0);
+    const seen = [[{ at: 5 }], [{ at: 2 }, { at: 7 }]];
+    expect(latestOf(seen, (s) => s.at)).toBe(7);
+    expect(earliestOf(seen, (s) => s.at)).toBe(2);
+    expect(latestOf([])).toBe(-Infinity);
+    expect(earliestOf([[]])).toBe(Infinity);
   });
 });

@@ -76,6 +76,15 @@ describe('a guard shard handed thousands of counted sends', () => {
     return { country: 'GB', shard: 0, sends, ips, blocks, recent: [], limits };
   };
 
+  /** A shard's state as its previous run hands it over: `times` sends, all at `at`, and nothing else. */
+  const sendsAt = (at: number, times: number, limits: ShardLimits): SendGuardInput => ({
+    country: 'GB',
+    shard: 0,
+    sends: Array.from({ length: times }, () => at),
+    recent: [],
+    limits,
+  });
+
   /** One guard update, as a send makes it; the first starts the shard from `input`. */
   const guard = (workflowId: string, input: SendGuardInput, request: Partial<GuardRequest> = {}) =>
     stack.client.workflow.executeUpdateWithStart(guardSendUpdate, {
@@ -179,13 +188,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     // More than the shard can carry, in sends that leave the hour's period in about 3 seconds.
     const leaving = now - limits.budget.periodSeconds * 1000 + 3_000;
     const times = Math.ceil(carriedBytesLimit / String(leaving).length) + 1_000;
-    const input: SendGuardInput = {
-      country: 'GB',
-      shard: 0,
-      sends: Array.from({ length: times }, () => leaving),
-      recent: [],
-      limits,
-    };
+    const input = sendsAt(leaving, times, limits);
     expect(JSON.stringify(input.sends).length).toBeGreaterThan(carriedBytesLimit);
     const workflowId = `guard-state-full-${randomUUID()}`;
 
@@ -228,13 +231,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     const at = Date.now() - minute;
     // About 2 KB short of what the shard carries.
     const times = Math.floor((carriedBytesLimit - 2_000) / (String(at).length + 1));
-    const input: SendGuardInput = {
-      country: 'GB',
-      shard: 0,
-      sends: Array.from({ length: times }, () => at),
-      recent: [],
-      limits,
-    };
+    const input = sendsAt(at, times, limits);
     const workflowId = `guard-state-filling-${randomUUID()}`;
     let granted = 0;
     let refused: Awaited<ReturnType<typeof refusalOf>> | undefined;
