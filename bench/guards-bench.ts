@@ -46,7 +46,8 @@ const knobs = loadSection(
     sends: setting('BENCH_SENDS', wholeNumber(10, 100_000), 600),
     concurrency: setting('BENCH_CONCURRENCY', wholeNumber(1, 1_000), 16),
     pacedSeconds: setting('BENCH_PACED_SECONDS', wholeNumber(5, 3_600), 30),
-    shardCounted: setting('BENCH_SHARD_COUNTED', wholeNumber(1, 1_000_000), 5_000),
+    // At most what a shard carries at the bench's 188 bytes a send (1.5 MB): past it, it is full and refuses.
+    shardCounted: setting('BENCH_SHARD_COUNTED', wholeNumber(1, 7_000), 5_000),
     stateUpdates: setting('BENCH_STATE_UPDATES', wholeNumber(10, 100_000), 200),
     parts: setting('BENCH_GUARD_PARTS', list(z.array(z.enum(['closed', 'paced', 'state'])))),
   }),
