@@ -5,7 +5,7 @@
  * and numbers arrive as HMAC keys. Requests over a limit are refused by the update's validator, so a
  * refused send writes nothing to history.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** Every guard entity's workflow ID starts with this, followed by `<task queue>-<country>-<shard>`. */
 export const sendGuardIdPrefix = 'send-guard-';
@@ -67,6 +67,23 @@ export interface GuardRequest {
 /** A granted request's answer. */
 export interface GuardGrant {
   flags: GuardFlag[];
+  /** When the send was counted; absent when the same request was counted before (a retried call). */
+  at?: number;
+}
+
+/**
+ * A grant given back: the send it let through was refused by its window or its target's limits,
+ * or by Prelude as malformed, so no code went out. Its counts are removed, so that a user tapping
+ * resend too early spends neither the country's budget nor their IP's or device's share of it.
+ */
+export interface GuardRelease {
+  requestId: string;
+  /** The grant's `at`. */
+  at: number;
+  block: string;
+  numberKey: string;
+  ipKey?: string;
+  deviceKey?: string;
 }
 
 /** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */
@@ -106,6 +123,8 @@ export interface SendGuardInput {
 
 /** Asks leave for one send; refused over a limit. */
 export const guardSendUpdate = defineUpdate<GuardGrant, [GuardRequest]>('guardSend');
+/** Gives a grant back (see {@link GuardRelease}); a release delivered twice is applied once. */
+export const releaseGuardSignal = defineSignal<[GuardRelease]>('releaseGuard');
 /** Sets (or, with `null`, removes) the operator's budget of this shard. */
 export const setBudgetUpdate = defineUpdate<ShardUsage, [BudgetOverride | null]>('setBudget');
 /** Forgets every send counted so far (the operator's reset). */

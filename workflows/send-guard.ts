@@ -18,10 +18,12 @@ import {
   guardRefusal,
   guardSendUpdate,
   guardUsageQuery,
+  releaseGuardSignal,
   resetGuardUpdate,
   setBudgetUpdate,
   type BudgetOverride,
   type GuardFlag,
+  type GuardRelease,
   type GuardRequest,
   type SendGuardInput,
   type ShardLimits,
@@ -40,6 +42,7 @@ import {
   firstAfter,
   latestOf,
   liveLists,
+  removeAt,
 } from './timelines';
 
 type Blocks = NonNullable<SendGuardInput['blocks']>;
@@ -201,7 +204,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       // Estimated until it may be near the limit; measured then, so that an estimate never refuses.
       carriedBytes += bytesPerSend;
       if (carriedBytes + bytesPerSend > carriedBytesLimit) measureCarried();
-      return { flags };
+      return { flags, at };
     },
     {
       // A validator must not change state (a refused update leaves no history to replay it from).
@@ -297,6 +300,25 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       },
     },
   );
+  setHandler(releaseGuardSignal, (release: GuardRelease) => {
+    // Only a grant this shard gave and has not taken back: a release delivered twice is applied
+    // once, and the request, asked again, is counted again (it may send then).
+    const index = recent.indexOf(release.requestId);
+    if (index < 0) return;
+    recent.splice(index, 1);
+    const { at } = release;
+    removeAt(sends, at);
+    const removeKeyed = (timeline: Timeline, key: string | undefined) => {
+      const times = key === undefined ? undefined : timeline[key];
+      if (times && removeAt(times, at) && times.length === 0) delete timeline[key!];
+    };
+    removeKeyed(ips, release.ipKey);
+    removeKeyed(devices, release.deviceKey);
+    const seen = blocks[release.block];
+    if (seen && removeAt(seen, at, (entry) => entry.key === release.numberKey, atOf) && !seen.length) {
+      delete blocks[release.block];
+    }
+  });
   setHandler(setBudgetUpdate, (budget: BudgetOverride | null) => {
     override = budget ?? undefined;
     changed = true;

@@ -88,3 +88,22 @@ export function earliestOf<T = number>(
   for (const list of lists) if (list.length > 0) earliest = Math.min(earliest, timeOf(list[0]!));
   return earliest;
 }
+
+/**
+ * Removes, in place, one of `items` (ascending by `timeOf`) at exactly `time` that `matches`;
+ * whether one was found.
+ */
+export function removeAt<T = number>(
+  items: T[],
+  time: number,
+  matches: (item: T) => boolean = () => true,
+  timeOf: (item: T) => number = itself as (item: T) => number,
+): boolean {
+  for (let i = firstAfter(items, time - 1, timeOf); i < items.length && timeOf(items[i]!) === time; i++) {
+    if (matches(items[i]!)) {
+      items.splice(i, 1);
+      return true;
+    }
+  }
+  return false;
+}

@@ -26,7 +26,7 @@ import {
   type WindowPolicy,
 } from '../../workflows/messages';
 import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
-import { guardSend, type GuardPass } from '../guards/check';
+import { giveBackGrant, guardSend, type GuardPass } from '../guards/check';
 import type { SendGuardSettings } from '../guards/settings';
 import type { Target } from '../prelude/schemas';
 import { call, readState, type CallOptions, type CallSettings } from './calls';
@@ -121,7 +121,7 @@ export async function startVerification(
     input.policy,
   );
   const updateId = idempotency ? `send-${idempotency.keyHash}-${idempotency.requestHash}` : randomUUID();
-  const guard = await guardSend(
+  const { pass: guard, grant } = await guardSend(
     client,
     { target, signals: input.signals, requestId: `guard-${updateId}` },
     options,
@@ -165,8 +165,26 @@ export async function startVerification(
     );
     return guard.country ? { ...sent, guard } : sent;
   } catch (error) {
+    if (grant && sentNothing(error)) await giveBackGrant(client, grant);
     throw await pendingIfSending(client, windowId, error);
   }
+}
+
+/**
+ * The refusals of a send that say no code went out: the window's rules, the target's limits, and
+ * Prelude's refusals of the create. (A create whose earlier attempt may have sent a code, refused
+ * as premature, is answered as sent: see VerificationWindow's #afterRefusedSend.)
+ */
+const nothingSentCodes: ReadonlySet<VerificationErrorCode> = new Set([
+  'premature_retry',
+  'too_many_attempts',
+  'target_rate_limited',
+  'idempotency_key_reused',
+  'invalid_request',
+]);
+
+function sentNothing(error: unknown): boolean {
+  return error instanceof VerificationError && nothingSentCodes.has(error.code);
 }
 
 /**

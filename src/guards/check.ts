@@ -11,8 +11,10 @@ import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
 import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardSendUpdate,
+  releaseGuardSignal,
   sendGuardIdPrefix,
   type GuardFlag,
+  type GuardRelease,
   type GuardRequest,
   type ShardLimits,
 } from '../../workflows/send-guard-messages';
@@ -46,6 +48,21 @@ export interface GuardPass {
   country?: string;
   flags: GuardFlag[];
 }
+
+/** A grant the send can give back if it sends nothing after all (see {@link giveBackGrant}). */
+export interface GuardGrantHeld {
+  workflowId: string;
+  release: GuardRelease;
+}
+
+/** What {@link guardSend} answers: the pass, and the grant it holds when the shard counted the send. */
+export interface GuardedSend {
+  pass: GuardPass;
+  grant?: GuardGrantHeld;
+}
+
+/** The longest a grant's release waits: it is a follow-up of an answer already decided. */
+const releaseTimeoutMs = 2_000;
 
 /** The workflow ID of one shard of a country's guard. */
 export function guardShardId(taskQueue: string, country: string, shard: number): string {
@@ -112,10 +129,10 @@ export async function guardSend(
     requestId,
   }: { target: Target; signals?: StartVerificationRequest['signals']; requestId: string },
   options: GuardOptions,
-): Promise<GuardPass> {
+): Promise<GuardedSend> {
   const { guards } = options;
   if (guards.mode === 'off' || target.type !== 'phone_number' || isExempt(target.value, guards.exempt)) {
-    return { flags: [] };
+    return { pass: { flags: [] } };
   }
   const { country, shard, workflowId } = guardShardOf(target.value, options);
   if (guards.countries !== '*' && !guards.countries.includes(country)) {
@@ -141,15 +158,44 @@ export async function guardSend(
       client,
       { callTimeoutMs: left },
       () =>
+        // No update ID of ours: the shard deduplicates by `requestId` itself. Temporal would
+        // answer a repeated update ID from its own record without asking the shard, and so let a
+        // request whose grant was given back through uncounted.
         client.workflow.executeUpdateWithStart(guardSendUpdate, {
           args: [request],
-          updateId: requestId,
           startWorkflowOperation: guardShardStart(options.taskQueue, { country, shard, workflowId }),
         }),
       { notFound: 'the send guard did not answer' },
     );
   });
-  return { country, flags: grant.flags };
+  const pass = { country, flags: grant.flags };
+  if (grant.at === undefined) return { pass };
+  const { block: requestBlock, numberKey, ipKey, deviceKey } = request;
+  return {
+    pass,
+    grant: {
+      workflowId,
+      release: { requestId, at: grant.at, block: requestBlock, numberKey, ipKey, deviceKey },
+    },
+  };
+}
+
+/**
+ * Gives a grant back once its send sent nothing (the window or the target's limits refused it):
+ * the refusal then costs no share of the country's budget, nor of the IP's or device's. A release
+ * that fails leaves the send counted, the side of fewer sends; the caller's answer does not change.
+ */
+export async function giveBackGrant(client: Client, grant: GuardGrantHeld): Promise<void> {
+  try {
+    await call(
+      client,
+      { callTimeoutMs: releaseTimeoutMs },
+      () => client.workflow.getHandle(grant.workflowId).signal(releaseGuardSignal, grant.release),
+      { notFound: 'the send guard did not answer' },
+    );
+  } catch {
+    // Counted, as a send that went out: see above.
+  }
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   firstAfter,
   latestOf,
   liveLists,
+  removeAt,
 } from '../../workflows/timelines';
 
 /** A deterministic pseudo-random sequence (xorshift), so that a failure replays. */
@@ -67,5 +68,33 @@ describe('timelines', () => {
     expect(earliestOf(seen, (s) => s.at)).toBe(2);
     expect(latestOf([])).toBe(-Infinity);
     expect(earliestOf([[]])).toBe(Infinity);
+  });
+
+  it('removes one entry at a time, the one that matches, and leaves the rest ascending', () => {
+    const next = random(7);
+    for (let round = 0; round < 200; round++) {
+      const times = ascending(Array.from({ length: Math.floor(next() * 30) }, () => Math.floor(next() * 20)));
+      const time = Math.floor(next() * 22);
+      const expected = [...times];
+      const found = expected.indexOf(time);
+      if (found >= 0) expected.splice(found, 1);
+      expect(removeAt(times, time)).toBe(found >= 0);
+      expect(times).toEqual(expected);
+    }
+    const seen = [
+      { key: 'a', at: 1 },
+      { key: 'b', at: 2 },
+      { key: 'c', at: 2 },
+    ];
+    const removeC = () =>
+      removeAt(
+        seen,
+        2,
+        (s) => s.key === 'c',
+        (s) => s.at,
+      );
+    expect(removeC()).toBe(true);
+    expect(removeC()).toBe(false);
+    expect(seen.map((s) => s.key)).toEqual(['a', 'b']);
   });
 });

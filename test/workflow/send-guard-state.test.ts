@@ -11,6 +11,7 @@ import { shardLimits } from '../../src/guards/check';
 import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardSendUpdate,
+  releaseGuardSignal,
   carriedBytesLimit,
   guardUsageQuery,
   type GuardRequest,
@@ -160,7 +161,10 @@ describe('a guard shard handed thousands of counted sends', () => {
     expect(refused.retryAfterSeconds).toBeGreaterThan(limits.ip.periodSeconds - oldestAgoSeconds - 30);
     expect(refused.retryAfterSeconds).toBeLessThanOrEqual(limits.ip.periodSeconds - oldestAgoSeconds + 1);
     // Another IP is not held back by it.
-    await expect(guard(workflowId, input, { ipKey: 'another' })).resolves.toEqual({ flags: [] });
+    await expect(guard(workflowId, input, { ipKey: 'another' })).resolves.toEqual({
+      flags: [],
+      at: expect.any(Number),
+    });
   });
 
   it('refuses a fresh number of a full block handed over', async () => {
@@ -179,6 +183,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     // A number the block already counts is a resend, not a fresh number: it passes.
     await expect(guard(workflowId, input, { block: full, numberKey: 'full-3' })).resolves.toEqual({
       flags: [],
+      at: expect.any(Number),
     });
   });
 
@@ -212,7 +217,7 @@ describe('a guard shard handed thousands of counted sends', () => {
         return undefined;
       });
     }
-    expect(granted).toEqual({ flags: [] });
+    expect(granted).toEqual({ flags: [], at: expect.any(Number) });
     expect(Date.now() - now).toBeGreaterThan(3_000);
     const after = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
     expect(after.sendsUsed).toBe(1);
@@ -254,7 +259,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     expect(usage.sendsUsed).toBe(times + granted);
   });
 
-  it('decides 300 random sends as a plain count of every key does (budget, burst, IP, device, block)', async () => {
+  it('decides 300 random sends as a plain count of every key does (budget, burst, IP, device, block), grants given back included', async () => {
     // Small caps and small pools of keys, so that every guard refuses often; all within one period.
     const limits = limitsWith((l) => {
       l.budget.sends = 60;
@@ -284,6 +289,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     const input: SendGuardInput = { country: 'GB', shard: 0, limits };
     const mismatches: string[] = [];
     const answers = new Set<string>();
+    let released = 0;
     for (let i = 0; i < 300; i++) {
       const r = {
         ...(pick(4) > 0 ? { ip: `ip-${pick(12)}` } : {}),
@@ -292,20 +298,34 @@ describe('a guard shard handed thousands of counted sends', () => {
         number: `n-${pick(6)}`,
       };
       const want = expected(r);
-      const answer = guard(workflowId, input, {
+      const request = {
+        requestId: randomUUID(),
         block: r.block,
         numberKey: r.number,
         ...(r.ip ? { ipKey: r.ip } : {}),
         ...(r.device ? { deviceKey: r.device } : {}),
-      });
+      };
+      const answer = guard(workflowId, input, request);
       const got = await answer.then(
         () => 'granted',
         async () => String((await refusalOf(answer)).type),
       );
       answers.add(got);
-      if (got === 'granted') granted.push(r);
       if (got !== want) mismatches.push(`send ${i}: ${JSON.stringify(r)} got ${got}, expected ${want}`);
+      if (got !== 'granted') continue;
+      // One grant in five is given back (its window refused the send), some of them twice: the
+      // model forgets it once.
+      if (pick(5) === 0) {
+        const { at } = await answer;
+        const handle = stack.client.workflow.getHandle(workflowId);
+        await handle.signal(releaseGuardSignal, { ...request, at: at! });
+        if (pick(2) === 0) await handle.signal(releaseGuardSignal, { ...request, at: at! });
+        released += 1;
+      } else {
+        granted.push(r);
+      }
     }
+    expect(released).toBeGreaterThanOrEqual(5);
     expect(mismatches).toEqual([]);
     // Every guard had its say.
     expect([...answers].sort()).toEqual([

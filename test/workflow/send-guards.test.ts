@@ -209,4 +209,31 @@ describe('send guards', () => {
     expect((await send(ukNumber(block, 3), signals)).status).toBe('success');
     await expectRefusedWritingNothing(ukNumber(block, 4), 'ip_rate_limited', signals);
   });
+
+  it("gives back what a send its window refused was counted: early resends spend no one's share", async () => {
+    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    const block = freshBlock();
+    const signals = { ip: '203.0.113.120', device_id: 'device-early' };
+    const target = phone(ukNumber(block, 1));
+    const withCooldown = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 60 } };
+    const before = await countryGuardUsage(stack.client, 'GB', stack.options);
+
+    expect((await startVerification(stack.client, { target, signals }, withCooldown)).status).toBe('success');
+    // A user tapping resend too early, four times: each told to wait, as the window decides.
+    for (let i = 0; i < 4; i++) {
+      const early = await startVerification(stack.client, { target, signals }, withCooldown).catch(
+        (error: unknown) => error,
+      );
+      expect(early).toMatchObject({ code: 'premature_retry' });
+    }
+    // The device's cap is 2 sends: had the early resends been counted, this one would be refused.
+    const second = ukNumber(block, 2);
+    expect((await send(second, signals)).status).toBe('success');
+    await expectRefusedWritingNothing(ukNumber(block, 3), 'device_rate_limited', signals);
+
+    // Against the truth: Prelude got two creates, and the country's shards counted two sends.
+    expect((await creates(target.value)) + (await creates(second))).toBe(2);
+    const after = await countryGuardUsage(stack.client, 'GB', stack.options);
+    expect(after.sendsUsed - before.sendsUsed).toBe(2);
+  });
 });
