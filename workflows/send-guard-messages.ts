@@ -16,7 +16,17 @@ export const guardRefusal = {
   ip: 'ip_rate_limited',
   device: 'device_rate_limited',
   block: 'number_block_velocity',
+  /** A number whose sends were given back too often of late (see {@link givenBackPerNumber}). */
+  early: 'premature_retry',
 } as const;
+
+/**
+ * Given-back sends a number may have within the burst period before the guard refuses it itself, as
+ * `premature_retry`: a grant and its release are two writes to the shard, so a client hammering one
+ * number's resend inside its cooldown is stopped here, writing nothing, instead of writing twice a
+ * request for as long as it goes on.
+ */
+export const givenBackPerNumber = 5;
 
 /** What a guard noticed but let through (`GUARD_BLOCK_MODE=monitor`). */
 export type GuardFlag = 'number_block_velocity';
@@ -117,6 +127,8 @@ export interface SendGuardInput {
   /** Per block, the number keys seen and when. */
   blocks?: Record<string, { key: string; at: number }[]>;
   recent?: string[];
+  /** Per number key, when its sends were given back (kept for the burst period). */
+  givenBack?: Timeline;
   limits?: ShardLimits;
   override?: BudgetOverride;
 }

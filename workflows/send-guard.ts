@@ -31,6 +31,7 @@ import {
   type Timeline,
   bytesPerSend,
   carriedBytesLimit,
+  givenBackPerNumber,
 } from './send-guard-messages';
 import { remember } from './recent-ids';
 import {
@@ -80,6 +81,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     Object.entries(input.blocks ?? {}).map(([block, seen]) => [block, ascending(seen, atOf)]),
   );
   const recent = input.recent ?? [];
+  let givenBack: Timeline = ascendingTimeline(input.givenBack ?? {});
   let limits: ShardLimits | undefined = input.limits;
   let override: BudgetOverride | undefined = input.override;
   let changed = false;
@@ -90,7 +92,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   let full = false;
   let fullnessLogged = false;
   const measureCarried = () => {
-    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent }).length;
+    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent, givenBack }).length;
     full = carriedBytes + bytesPerSend > carriedBytesLimit;
     if (!full) fullnessLogged = false;
   };
@@ -148,6 +150,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     for (const key of Object.keys(ips)) pruneKey(ips, key, of.ip.periodSeconds);
     for (const key of Object.keys(devices)) pruneKey(devices, key, of.device.periodSeconds);
     for (const block of Object.keys(blocks)) pruneKey(blocks, block, of.block.periodSeconds, atOf);
+    for (const key of Object.keys(givenBack)) pruneKey(givenBack, key, of.budget.burstSeconds);
     sweptAt = now();
     measureCarried();
   };
@@ -158,6 +161,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       earliestOf(Object.values(ips)) + of.ip.periodSeconds * 1000,
       earliestOf(Object.values(devices)) + of.device.periodSeconds * 1000,
       earliestOf(Object.values(blocks), atOf) + of.block.periodSeconds * 1000,
+      earliestOf(Object.values(givenBack)) + of.budget.burstSeconds * 1000,
     );
   /** What an update drops: under its own keys, and everywhere once a sweep is due. */
   const pruneFor = (request: GuardRequest) => {
@@ -167,6 +171,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (request.ipKey) pruneKey(ips, request.ipKey, of.ip.periodSeconds);
     if (request.deviceKey) pruneKey(devices, request.deviceKey, of.device.periodSeconds);
     pruneKey(blocks, request.block, of.block.periodSeconds, atOf);
+    pruneKey(givenBack, request.numberKey, of.budget.burstSeconds);
   };
 
   /**
@@ -231,6 +236,14 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           if (countAfter(times, cutoff) >= limit)
             refuse(type, message, earliestAfter(times, cutoff)!, seconds);
         };
+        // First: it is this number's own doing, and the cheapest answer.
+        cap(
+          guardRefusal.early,
+          'codes were asked for this number too early too often: wait before resending',
+          givenBack[request.numberKey],
+          givenBackPerNumber,
+          of.budget.burstSeconds,
+        );
         const budget = budgetOf(of);
         const { countryBudget } = guardRefusal;
         if (full && sends.length > 0) {
@@ -318,6 +331,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (seen && removeAt(seen, at, (entry) => entry.key === release.numberKey, atOf) && !seen.length) {
       delete blocks[release.block];
     }
+    (givenBack[release.numberKey] ??= []).push(now());
   });
   setHandler(setBudgetUpdate, (budget: BudgetOverride | null) => {
     override = budget ?? undefined;
@@ -329,6 +343,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     ips = {};
     devices = {};
     blocks = {};
+    givenBack = {};
     measureCarried();
     changed = true;
     return usage();
@@ -351,6 +366,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         devices,
         blocks,
         recent,
+        givenBack,
         limits,
         override,
       });
@@ -374,6 +390,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       latestOf(Object.values(ips)),
       latestOf(Object.values(devices)),
       latestOf(Object.values(blocks), atOf),
+      latestOf(Object.values(givenBack)),
     );
     if (!Number.isFinite(last) && !override) break;
     // An override without an end keeps the shard alive until the operator removes it.

@@ -9,6 +9,8 @@ import { checkCode, startVerification, VerificationError } from '../../src/clien
 import { guardShardOf } from '../../src/guards/check';
 import { countryGuardUsage, resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
 import { windowId } from '../../src/client';
+import { givenBackPerNumber } from '../../workflows/send-guard-messages';
+import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 
 /** A fresh UK mobile number: `block` picks the range (+44 7400 BBB xxx), `n` the number in it. */
@@ -235,5 +237,42 @@ describe('send guards', () => {
     expect((await creates(target.value)) + (await creates(second))).toBe(2);
     const after = await countryGuardUsage(stack.client, 'GB', stack.options);
     expect(after.sendsUsed - before.sendsUsed).toBe(2);
+  });
+
+  it("stops a client hammering one number's resend, writing nothing, and stops that number only", async () => {
+    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    const block = freshBlock();
+    const target = phone(ukNumber(block, 1));
+    const withCooldown = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 60 } };
+    const early = () =>
+      startVerification(stack.client, { target }, withCooldown).then(
+        () => undefined,
+        (error: unknown) => error as VerificationError,
+      );
+    expect((await startVerification(stack.client, { target }, withCooldown)).status).toBe('success');
+    // Each early resend is granted, refused by the window, and given back: two writes to the shard.
+    for (let i = 0; i < givenBackPerNumber; i++)
+      expect(await early()).toMatchObject({ code: 'premature_retry' });
+
+    // From then on the guard gives the same answer itself, before anything is written. (The last
+    // release's workflow task is written after its signal: the history is read once it ran.)
+    const shard = stack.client.workflow.getHandle(guardShardOf(target.value, stack.options).workflowId);
+    await eventually(async () => !(await shard.describe()).raw.pendingWorkflowTask, {
+      description: 'the shard has applied the last release',
+    });
+    const before = await shardHistory(target.value);
+    for (let i = 0; i < 10; i++) {
+      const refused = await early();
+      expect(refused).toMatchObject({ code: 'premature_retry' });
+      expect(refused!.retryAfterSeconds).toBeGreaterThan(0);
+    }
+    expect(await shardHistory(target.value)).toBe(before);
+    // The other numbers of the range, counted by the same shard, still get their codes.
+    const neighbour = ukNumber(block, 2);
+    expect(guardShardOf(neighbour, stack.options).workflowId).toBe(
+      guardShardOf(target.value, stack.options).workflowId,
+    );
+    expect((await send(neighbour)).status).toBe('success');
+    expect(await creates(target.value)).toBe(1);
   });
 });
