@@ -16,15 +16,14 @@ export const guardRefusal = {
   ip: 'ip_rate_limited',
   device: 'device_rate_limited',
   block: 'number_block_velocity',
-  /** A number whose sends were given back too often of late (see {@link givenBackPerNumber}). */
-  early: 'premature_retry',
 } as const;
 
 /**
- * Given-back sends a number may have within the burst period before the guard refuses it itself, as
- * `premature_retry`: a grant and its release are two writes to the shard, so a client hammering one
- * number's resend inside its cooldown is stopped here, writing nothing, instead of writing twice a
- * request for as long as it goes on.
+ * Given-back sends a number may have within the burst period before the guard refuses it itself,
+ * as its window last did: a grant and its release are two writes to the shard, so a client
+ * hammering one number with sends its window refuses is stopped here, writing nothing, instead of
+ * writing twice a request for as long as it goes on. (A resend inside the cooldown is refused here
+ * from the second on: see {@link GuardRelease.refusal}.)
  */
 export const givenBackPerNumber = 5;
 
@@ -94,6 +93,13 @@ export interface GuardRelease {
   numberKey: string;
   ipKey?: string;
   deviceKey?: string;
+  /**
+   * How the send was refused: the failure type the window answered with, its message, and for a
+   * resend inside the cooldown the seconds left of it. The shard gives that same answer, writing
+   * nothing, to the number's further sends until the cooldown ends, and past
+   * {@link givenBackPerNumber} give-backs.
+   */
+  refusal: { type: string; message: string; retryAfterSeconds?: number };
 }
 
 /** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */
@@ -114,6 +120,14 @@ export interface ShardUsage {
   override?: BudgetOverride;
 }
 
+/** The refusal a number's last given-back send met, as the shard repeats it. */
+export interface NumberRefusal {
+  type: string;
+  message: string;
+  /** While the window's cooldown lasts (ms). */
+  until?: number;
+}
+
 /** Times (ms) of events, by key. */
 export type Timeline = Record<string, number[]>;
 
@@ -129,6 +143,8 @@ export interface SendGuardInput {
   recent?: string[];
   /** Per number key, when its sends were given back (kept for the burst period). */
   givenBack?: Timeline;
+  /** Per number key, the last refusal given back, and until when it holds (a cooldown's end). */
+  refusals?: Record<string, NumberRefusal>;
   limits?: ShardLimits;
   override?: BudgetOverride;
 }

@@ -25,6 +25,7 @@ import {
   type GuardFlag,
   type GuardRelease,
   type GuardRequest,
+  type NumberRefusal,
   type SendGuardInput,
   type ShardLimits,
   type ShardUsage,
@@ -82,6 +83,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   );
   const recent = input.recent ?? [];
   let givenBack: Timeline = ascendingTimeline(input.givenBack ?? {});
+  let refusals: Record<string, NumberRefusal> = { ...input.refusals };
   let limits: ShardLimits | undefined = input.limits;
   let override: BudgetOverride | undefined = input.override;
   let changed = false;
@@ -92,7 +94,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   let full = false;
   let fullnessLogged = false;
   const measureCarried = () => {
-    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent, givenBack }).length;
+    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent, givenBack, refusals }).length;
     full = carriedBytes + bytesPerSend > carriedBytesLimit;
     if (!full) fullnessLogged = false;
   };
@@ -139,6 +141,11 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     const times = timeline[key];
     if (times && !dropUntil(times, since(seconds), timeOf)) delete timeline[key];
   };
+  /** Drops a number's last refusal once neither its cooldown nor its give-backs count. */
+  const pruneRefusal = (key: string) => {
+    const until = refusals[key]?.until ?? -Infinity;
+    if (!givenBack[key] && until <= now()) delete refusals[key];
+  };
   /** Drops the sends that left both budget periods, and an override that ended. */
   const pruneShared = (of: ShardLimits) => {
     dropUntil(sends, since(sendsKeptSeconds(of)));
@@ -151,6 +158,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     for (const key of Object.keys(devices)) pruneKey(devices, key, of.device.periodSeconds);
     for (const block of Object.keys(blocks)) pruneKey(blocks, block, of.block.periodSeconds, atOf);
     for (const key of Object.keys(givenBack)) pruneKey(givenBack, key, of.budget.burstSeconds);
+    for (const key of Object.keys(refusals)) pruneRefusal(key);
     sweptAt = now();
     measureCarried();
   };
@@ -172,6 +180,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (request.deviceKey) pruneKey(devices, request.deviceKey, of.device.periodSeconds);
     pruneKey(blocks, request.block, of.block.periodSeconds, atOf);
     pruneKey(givenBack, request.numberKey, of.budget.burstSeconds);
+    pruneRefusal(request.numberKey);
   };
 
   /**
@@ -236,14 +245,20 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           if (countAfter(times, cutoff) >= limit)
             refuse(type, message, earliestAfter(times, cutoff)!, seconds);
         };
-        // First: it is this number's own doing, and the cheapest answer.
-        cap(
-          guardRefusal.early,
-          'codes were asked for this number too early too often: wait before resending',
-          givenBack[request.numberKey],
-          givenBackPerNumber,
-          of.budget.burstSeconds,
-        );
+        // First: the number's own window already said no, and would again.
+        const refused = refusals[request.numberKey];
+        if (refused) {
+          if (refused.until !== undefined && now() < refused.until) {
+            refuse(refused.type, refused.message, refused.until, 0);
+          }
+          cap(
+            refused.type,
+            refused.message,
+            givenBack[request.numberKey],
+            givenBackPerNumber,
+            of.budget.burstSeconds,
+          );
+        }
         const budget = budgetOf(of);
         const { countryBudget } = guardRefusal;
         if (full && sends.length > 0) {
@@ -332,6 +347,12 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       delete blocks[release.block];
     }
     (givenBack[release.numberKey] ??= []).push(now());
+    const { type, message, retryAfterSeconds } = release.refusal;
+    refusals[release.numberKey] = {
+      type,
+      message,
+      ...(retryAfterSeconds ? { until: now() + retryAfterSeconds * 1000 } : {}),
+    };
   });
   setHandler(setBudgetUpdate, (budget: BudgetOverride | null) => {
     override = budget ?? undefined;
@@ -344,6 +365,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     devices = {};
     blocks = {};
     givenBack = {};
+    refusals = {};
     measureCarried();
     changed = true;
     return usage();
@@ -367,6 +389,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         blocks,
         recent,
         givenBack,
+        refusals,
         limits,
         override,
       });

@@ -165,7 +165,7 @@ export async function startVerification(
     );
     return guard.country ? { ...sent, guard } : sent;
   } catch (error) {
-    if (grant && sentNothing(error)) await giveBackGrant(client, grant);
+    if (grant && sentNothing(error)) await giveBackGrant(client, grant, error);
     throw await pendingIfSending(client, windowId, error);
   }
 }
@@ -183,7 +183,7 @@ const nothingSentCodes: ReadonlySet<VerificationErrorCode> = new Set([
   'invalid_request',
 ]);
 
-function sentNothing(error: unknown): boolean {
+function sentNothing(error: unknown): error is VerificationError {
   return error instanceof VerificationError && nothingSentCodes.has(error.code);
 }
 

@@ -22,6 +22,7 @@ import type { Target } from '../prelude/schemas';
 import type { StartVerificationRequest } from '../client/schemas';
 import { call, noAnswer, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
+import { verificationErrors, type ErrorEntry } from '../errors';
 import { inLane } from './lanes';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
 import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
@@ -52,7 +53,7 @@ export interface GuardPass {
 /** A grant the send can give back if it sends nothing after all (see {@link giveBackGrant}). */
 export interface GuardGrantHeld {
   workflowId: string;
-  release: GuardRelease;
+  release: Omit<GuardRelease, 'refusal'>;
 }
 
 /** What {@link guardSend} answers: the pass, and the grant it holds when the shard counted the send. */
@@ -181,16 +182,36 @@ export async function guardSend(
 }
 
 /**
- * Gives a grant back once its send sent nothing (the window or the target's limits refused it):
- * the refusal then costs no share of the country's budget, nor of the IP's or device's. A release
- * that fails leaves the send counted, the side of fewer sends; the caller's answer does not change.
+ * Gives a grant back once its send sent nothing (the window or the target's limits refused it with
+ * `refusal`): the refusal then costs no share of the country's budget, nor of the IP's or device's,
+ * and the shard answers the number's next sends as the window did while that answer holds. A
+ * release that fails leaves the send counted, the side of fewer sends; the caller's answer does not
+ * change.
  */
-export async function giveBackGrant(client: Client, grant: GuardGrantHeld): Promise<void> {
+export async function giveBackGrant(
+  client: Client,
+  grant: GuardGrantHeld,
+  refusal: VerificationError,
+): Promise<void> {
+  const entry: ErrorEntry = verificationErrors[refusal.code];
+  const type = entry.failureTypes?.[0];
+  if (type === undefined) return; // not a refusal a shard can repeat: the send stays counted
+  const release: GuardRelease = {
+    ...grant.release,
+    refusal: {
+      type,
+      message: refusal.message,
+      // Only the cooldown's wait is the window's to the second; the others are not repeated as waits.
+      ...(refusal.code === 'premature_retry' && refusal.retryAfterSeconds !== undefined
+        ? { retryAfterSeconds: refusal.retryAfterSeconds }
+        : {}),
+    },
+  };
   try {
     await call(
       client,
       { callTimeoutMs: releaseTimeoutMs },
-      () => client.workflow.getHandle(grant.workflowId).signal(releaseGuardSignal, grant.release),
+      () => client.workflow.getHandle(grant.workflowId).signal(releaseGuardSignal, release),
       { notFound: 'the send guard did not answer' },
     );
   } catch {

@@ -279,10 +279,14 @@ describe('a guard shard handed thousands of counted sends', () => {
     };
     // The model: what a send counts, kept as plain lists and counted whole.
     const granted: { ip?: string; device?: string; block: string; number: string }[] = [];
-    /** The numbers whose sends were given back, once per give-back. */
-    const givenBack: string[] = [];
+    /** The numbers whose sends were given back, once per give-back, and the refusal each met. */
+    const givenBack: { number: string; type: string }[] = [];
+    /** Numbers inside a cooldown a given-back refusal told (longer than the run). */
+    const coolingDown = new Set<string>();
     const expected = (r: { ip?: string; device?: string; block: string; number: string }) => {
-      if (givenBack.filter((n) => n === r.number).length >= givenBackPerNumber) return 'premature_retry';
+      if (coolingDown.has(r.number)) return 'premature_retry';
+      const refused = givenBack.filter((g) => g.number === r.number);
+      if (refused.length >= givenBackPerNumber) return refused.at(-1)!.type;
       if (granted.length >= limits.budget.burst) return 'country_budget_exhausted';
       const numbers = new Set(granted.filter((g) => g.block === r.block).map((g) => g.number));
       if (!numbers.has(r.number) && numbers.size >= limits.block.numbers) return 'number_block_velocity';
@@ -320,14 +324,21 @@ describe('a guard shard handed thousands of counted sends', () => {
       if (got !== want) mismatches.push(`send ${i}: ${JSON.stringify(r)} got ${got}, expected ${want}`);
       if (got !== 'granted') continue;
       // Half the grants are given back (their window refused the send), some of them twice: the
-      // model forgets each once, and refuses a number given back too often.
+      // model forgets each once, then answers as the window did, for the cooldown it told (one
+      // give-back in twelve) or once a number was given back too often.
       if (pick(2) === 0) {
         const { at } = await answer;
         const handle = stack.client.workflow.getHandle(workflowId);
-        await handle.signal(releaseGuardSignal, { ...request, at: at! });
-        if (pick(2) === 0) await handle.signal(releaseGuardSignal, { ...request, at: at! });
+        const early = pick(12) === 0;
+        const refusal = early
+          ? { type: 'premature_retry', message: 'cooldown', retryAfterSeconds: 3_600 }
+          : { type: 'too_many_attempts', message: 'used' };
+        const release = { ...request, at: at!, refusal };
+        await handle.signal(releaseGuardSignal, release);
+        if (pick(2) === 0) await handle.signal(releaseGuardSignal, release);
         released += 1;
-        givenBack.push(r.number);
+        givenBack.push({ number: r.number, type: refusal.type });
+        if (early) coolingDown.add(r.number);
       } else {
         granted.push(r);
       }
@@ -342,6 +353,7 @@ describe('a guard shard handed thousands of counted sends', () => {
       'ip_rate_limited',
       'number_block_velocity',
       'premature_retry',
+      'too_many_attempts',
     ]);
     const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
     expect(usage.sendsUsed).toBe(granted.length);

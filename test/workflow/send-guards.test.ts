@@ -239,40 +239,74 @@ describe('send guards', () => {
     expect(after.sendsUsed - before.sendsUsed).toBe(2);
   });
 
-  it("stops a client hammering one number's resend, writing nothing, and stops that number only", async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
-    const block = freshBlock();
-    const target = phone(ukNumber(block, 1));
-    const withCooldown = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 60 } };
-    const early = () =>
-      startVerification(stack.client, { target }, withCooldown).then(
-        () => undefined,
-        (error: unknown) => error as VerificationError,
-      );
-    expect((await startVerification(stack.client, { target }, withCooldown)).status).toBe('success');
-    // Each early resend is granted, refused by the window, and given back: two writes to the shard.
-    for (let i = 0; i < givenBackPerNumber; i++)
-      expect(await early()).toMatchObject({ code: 'premature_retry' });
-
-    // From then on the guard gives the same answer itself, before anything is written. (The last
-    // release's workflow task is written after its signal: the history is read once it ran.)
-    const shard = stack.client.workflow.getHandle(guardShardOf(target.value, stack.options).workflowId);
+  /** The history length of the shard counting `value`, once it has applied what it was sent. */
+  const settledShardHistory = async (value: string) => {
+    const shard = stack.client.workflow.getHandle(guardShardOf(value, stack.options).workflowId);
+    // A release's workflow task is written after its signal.
     await eventually(async () => !(await shard.describe()).raw.pendingWorkflowTask, {
       description: 'the shard has applied the last release',
     });
-    const before = await shardHistory(target.value);
+    return shardHistory(value);
+  };
+
+  /** A send that answers its refusal rather than throwing it. */
+  const answerOf = (value: string, options: typeof stack.options) =>
+    startVerification(stack.client, { target: phone(value) }, options).then(
+      (sent) => sent,
+      (error: unknown) => error as VerificationError,
+    );
+
+  it('answers early resends as the window did, writing nothing, until its cooldown ends', async () => {
+    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    const block = freshBlock();
+    const number = ukNumber(block, 1);
+    const withCooldown = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 3 } };
+    expect(await answerOf(number, withCooldown)).toMatchObject({ status: 'success' });
+    // The first early resend is granted, refused by the window, and given back with its wait.
+    expect(await answerOf(number, withCooldown)).toMatchObject({ code: 'premature_retry' });
+
+    // The next ones get the same answer from the shard, before anything is written.
+    const before = await settledShardHistory(number);
     for (let i = 0; i < 10; i++) {
-      const refused = await early();
-      expect(refused).toMatchObject({ code: 'premature_retry' });
-      expect(refused!.retryAfterSeconds).toBeGreaterThan(0);
+      const early = await answerOf(number, withCooldown);
+      expect(early).toMatchObject({ code: 'premature_retry' });
+      expect((early as VerificationError).retryAfterSeconds).toBeLessThanOrEqual(3);
     }
-    expect(await shardHistory(target.value)).toBe(before);
-    // The other numbers of the range, counted by the same shard, still get their codes.
+    expect(await shardHistory(number)).toBe(before);
+    // The number's neighbours in the shard are unaffected.
     const neighbour = ukNumber(block, 2);
     expect(guardShardOf(neighbour, stack.options).workflowId).toBe(
-      guardShardOf(target.value, stack.options).workflowId,
+      guardShardOf(number, stack.options).workflowId,
     );
     expect((await send(neighbour)).status).toBe('success');
-    expect(await creates(target.value)).toBe(1);
+    // Once the cooldown is over, the resend goes out.
+    const resent = await eventually(
+      async () => {
+        const answer = await answerOf(number, withCooldown);
+        return answer instanceof VerificationError ? undefined : answer;
+      },
+      { description: 'the resend accepted after the 3 s cooldown', intervalMs: 250 },
+    );
+    expect(resent).toMatchObject({ status: 'retry', sendsUsed: 2 });
+    expect(await creates(number)).toBe(2);
+  });
+
+  it('stops a client hammering a number its window keeps refusing, writing nothing', async () => {
+    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    const number = ukNumber(freshBlock(), 1);
+    const oneSend = { ...stack.options, policy: { ...stack.options.policy, maxSends: 1 } };
+    expect(await answerOf(number, oneSend)).toMatchObject({ status: 'success' });
+    // Each further send is granted, refused by the window, and given back: writes to the shard.
+    for (let i = 0; i < givenBackPerNumber; i++) {
+      expect(await answerOf(number, oneSend)).toMatchObject({ code: 'too_many_attempts' });
+    }
+    // Then the shard gives the window's answer itself, writing nothing.
+    const before = await settledShardHistory(number);
+    for (let i = 0; i < 10; i++) {
+      const refused = await answerOf(number, oneSend);
+      expect(refused).toMatchObject({ code: 'too_many_attempts' });
+    }
+    expect(await shardHistory(number)).toBe(before);
+    expect(await creates(number)).toBe(1);
   });
 });
