@@ -94,8 +94,9 @@ export interface GuardRelease {
   ipKey?: string;
   deviceKey?: string;
   /**
-   * How the send was refused: the failure type the window answered with, its message, and for a
-   * resend inside the cooldown the seconds left of it. The shard gives that same answer, writing
+   * How the send was refused: the failure type the window answered with, the error table's words
+   * for it (never Prelude's message, which may quote the number), and for a resend inside the
+   * cooldown the seconds left of it. The shard gives that same answer, writing
    * nothing, to the number's further sends until the cooldown ends, and past
    * {@link givenBackPerNumber} give-backs.
    */

@@ -200,7 +200,9 @@ export async function giveBackGrant(
     ...grant.release,
     refusal: {
       type,
-      message: refusal.message,
+      // The table's words, not the refusal's: Prelude's own message may quote the number, and the
+      // shard holds nothing personal in clear.
+      message: entry.description,
       // Only the cooldown's wait is the window's to the second; the others are not repeated as waits.
       ...(refusal.code === 'premature_retry' && refusal.retryAfterSeconds !== undefined
         ? { retryAfterSeconds: refusal.retryAfterSeconds }
