@@ -2,8 +2,10 @@
  * A send guard entity: one shard of a country's SMS budget, with the per-IP, per-device and
  * per-block counts of the sends routed to it (a number's block picks its shard, so one block is
  * always counted in one place). Every decision is taken in the update's validator, which must not
- * change state: a refused send leaves nothing in history. It continues as new when Temporal
- * suggests it and ends once nothing it counts is inside its period and no operator budget is set.
+ * change state: a refused send leaves nothing in history. A send its window then refused is given
+ * back (the `releaseGuard` signal): its counts are removed, and the shard answers that number as
+ * the window did while that answer holds. It continues as new when Temporal suggests it and ends
+ * once nothing it counts is inside its period and no operator budget is set.
  */
 import {
   allHandlersFinished,
