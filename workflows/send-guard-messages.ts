@@ -82,8 +82,8 @@ export interface GuardGrant {
 
 /**
  * A grant given back: the send it let through was refused by its window or its target's limits,
- * or by Prelude as malformed, so no code went out. Its counts are removed, so that a user tapping
- * resend too early spends neither the country's budget nor their IP's or device's share of it.
+ * so no code went out. Its counts are removed, so that a user tapping resend too early spends
+ * neither the country's budget nor their IP's or device's share of it.
  */
 export interface GuardRelease {
   requestId: string;

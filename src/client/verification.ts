@@ -171,16 +171,17 @@ export async function startVerification(
 }
 
 /**
- * The refusals of a send that say no code went out: the window's rules, the target's limits, and
- * Prelude's refusals of the create. (A create whose earlier attempt may have sent a code, refused
- * as premature, is answered as sent: see VerificationWindow's #afterRefusedSend.)
+ * The refusals of a send that say no code went out and that any send to the number would meet
+ * while they hold: the window's state (a cooldown, every send used) and the target's limits. (A
+ * create whose earlier attempt may have sent a code, refused as premature, is answered as sent: see
+ * VerificationWindow's #afterRefusedSend.) A refusal of the request itself (a reused
+ * Idempotency-Key, a create Prelude found malformed) stays counted: the shard could not repeat it
+ * to the number's other requests.
  */
 const nothingSentCodes: ReadonlySet<VerificationErrorCode> = new Set([
   'premature_retry',
   'too_many_attempts',
   'target_rate_limited',
-  'idempotency_key_reused',
-  'invalid_request',
 ]);
 
 function sentNothing(error: unknown): error is VerificationError {
