@@ -24,11 +24,19 @@ export default async function globalSetup(): Promise<void> {
     });
     await run(process.execPath, ['dist/src/cli.js', 'bundle'], { cwd: root });
   })();
+  // Awaited below; a build that fails first must not surface as an unhandled rejection meanwhile.
+  building.catch(() => undefined);
   if (!process.env.TEMPORAL_ADDRESS) {
     const server = await startDevServer({ uiPort: false });
     globalThis.__temporalDevServer = server;
     process.env.TEMPORAL_ADDRESS = server.address;
   }
-  await building;
+  try {
+    await building;
+  } catch (error) {
+    // Jest runs no teardown after a failed setup: the dev server would outlive the run, ports and all.
+    await globalThis.__temporalDevServer?.stop();
+    throw error;
+  }
   process.env.TEST_WORKFLOW_BUNDLE = workflowBundlePath;
 }
