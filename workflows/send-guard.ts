@@ -338,16 +338,19 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     recent.splice(index, 1);
     const { at } = release;
     removeAt(sends, at);
-    const removeKeyed = (timeline: Timeline, key: string | undefined) => {
-      const times = key === undefined ? undefined : timeline[key];
-      if (times && removeAt(times, at) && times.length === 0) delete timeline[key!];
+    /** Removes the grant's entry under `key`, and the key once it holds nothing. */
+    const removeKeyed = <T>(
+      timeline: Record<string, T[]>,
+      key: string | undefined,
+      matches?: (item: T) => boolean,
+      timeOf?: (item: T) => number,
+    ) => {
+      const items = key === undefined ? undefined : timeline[key];
+      if (items && removeAt(items, at, matches, timeOf) && items.length === 0) delete timeline[key!];
     };
     removeKeyed(ips, release.ipKey);
     removeKeyed(devices, release.deviceKey);
-    const seen = blocks[release.block];
-    if (seen && removeAt(seen, at, (entry) => entry.key === release.numberKey, atOf) && !seen.length) {
-      delete blocks[release.block];
-    }
+    removeKeyed(blocks, release.block, (entry) => entry.key === release.numberKey, atOf);
     (givenBack[release.numberKey] ??= []).push(now());
     const { type, message, retryAfterSeconds } = release.refusal;
     refusals[release.numberKey] = {

@@ -165,27 +165,9 @@ export async function startVerification(
     );
     return guard.country ? { ...sent, guard } : sent;
   } catch (error) {
-    if (grant && sentNothing(error)) await giveBackGrant(client, grant, error);
+    await giveBackGrant(client, grant, error);
     throw await pendingIfSending(client, windowId, error);
   }
-}
-
-/**
- * The refusals of a send that say no code went out and that any send to the number would meet
- * while they hold: the window's state (a cooldown, every send used) and the target's limits. (A
- * create whose earlier attempt may have sent a code, refused as premature, is answered as sent: see
- * VerificationWindow's #afterRefusedSend.) A refusal of the request itself (a reused
- * Idempotency-Key, a create Prelude found malformed) stays counted: the shard could not repeat it
- * to the number's other requests.
- */
-const nothingSentCodes: ReadonlySet<VerificationErrorCode> = new Set([
-  'premature_retry',
-  'too_many_attempts',
-  'target_rate_limited',
-]);
-
-function sentNothing(error: unknown): error is VerificationError {
-  return error instanceof VerificationError && nothingSentCodes.has(error.code);
 }
 
 /**

@@ -22,7 +22,7 @@ import type { Target } from '../prelude/schemas';
 import type { StartVerificationRequest } from '../client/schemas';
 import { call, noAnswer, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
-import { verificationErrors, type ErrorEntry } from '../errors';
+import { verificationErrors } from '../errors';
 import { inLane } from './lanes';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
 import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
@@ -182,30 +182,48 @@ export async function guardSend(
 }
 
 /**
- * Gives a grant back once its send sent nothing (the window or the target's limits refused it with
- * `refusal`): the refusal then costs no share of the country's budget, nor of the IP's or device's,
- * and the shard answers the number's next sends as the window did while that answer holds. A
- * release that fails leaves the send counted, the side of fewer sends; the caller's answer does not
- * change.
+ * The refusals of a send that say no code went out and that any send to the number would meet
+ * while they hold: the window's state (a cooldown, every send used) and the target's limits. (A
+ * create whose earlier attempt may have sent a code, refused as premature, is answered as sent: see
+ * VerificationWindow's #afterRefusedSend.) A refusal of the request itself (a reused
+ * Idempotency-Key, a create Prelude found malformed) stays counted: the shard could not repeat it
+ * to the number's other requests.
+ */
+const repeatableRefusals = ['premature_retry', 'too_many_attempts', 'target_rate_limited'] as const;
+
+function isRepeatableRefusal(
+  error: unknown,
+): error is VerificationError & { code: (typeof repeatableRefusals)[number] } {
+  return error instanceof VerificationError && (repeatableRefusals as readonly string[]).includes(error.code);
+}
+
+/**
+ * Gives a grant back when its send was refused with one of {@link repeatableRefusals}: the
+ * refusal then costs no share of the country's budget, nor of the IP's or device's, and the shard
+ * answers the number's next sends as the window did while that answer holds. Any other failure,
+ * and a release that fails, leave the send counted, the side of fewer sends; the caller's answer
+ * does not change.
  */
 export async function giveBackGrant(
   client: Client,
-  grant: GuardGrantHeld,
-  refusal: VerificationError,
+  grant: GuardGrantHeld | undefined,
+  error: unknown,
 ): Promise<void> {
-  const entry: ErrorEntry = verificationErrors[refusal.code];
-  const type = entry.failureTypes?.[0];
-  if (type === undefined) return; // not a refusal a shard can repeat: the send stays counted
+  if (!grant || !isRepeatableRefusal(error)) return;
+  const {
+    description,
+    failureTypes: [type],
+  } = verificationErrors[error.code];
   const release: GuardRelease = {
     ...grant.release,
     refusal: {
       type,
       // The table's words, not the refusal's: Prelude's own message may quote the number, and the
       // shard holds nothing personal in clear.
-      message: entry.description,
+      message: description,
       // Only the cooldown's wait is the window's to the second; the others are not repeated as waits.
-      ...(refusal.code === 'premature_retry' && refusal.retryAfterSeconds !== undefined
-        ? { retryAfterSeconds: refusal.retryAfterSeconds }
+      ...(error.code === 'premature_retry' && error.retryAfterSeconds !== undefined
+        ? { retryAfterSeconds: error.retryAfterSeconds }
         : {}),
     },
   };
