@@ -4,8 +4,8 @@
  * always counted in one place). Every decision is taken in the update's validator, which must not
  * change state: a refused send leaves nothing in history. A send its window then refused is given
  * back (the `releaseGuard` signal): its counts are removed, and the shard answers that number as
- * the window did while that answer holds. It continues as new when Temporal suggests it and ends
- * once nothing it counts is inside its period and no operator budget is set.
+ * the window did while that answer holds. It continues as new while its history is still short to
+ * replay (see shardRunEvents), and ends once nothing it counts is inside its period and no operator budget is set.
  */
 import {
   allHandlersFinished,
@@ -28,6 +28,7 @@ import {
   type GuardRelease,
   type GuardRequest,
   type NumberRefusal,
+  shardRunEvents,
   type SendGuardInput,
   type ShardLimits,
   type ShardUsage,
@@ -101,6 +102,16 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (!full) fullnessLogged = false;
   };
   measureCarried();
+  /** The history's size when this run started: mostly the state it was handed. */
+  const startedBytes = workflowInfo().historySize;
+  /** Whether this run is long enough to hand over to a new one (see shardRunEvents). */
+  const runIsLong = () => {
+    const { continueAsNewSuggested, historyLength, historySize } = workflowInfo();
+    if (continueAsNewSuggested) return true;
+    return (
+      input.runEvents !== undefined && historyLength >= input.runEvents && historySize >= 3 * startedBytes
+    );
+  };
 
   const now = () => Date.now();
   const since = (seconds: number) => now() - seconds * 1000;
@@ -381,7 +392,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   // Started by the request it is to count (Update-with-Start): wait for it before judging emptiness.
   await condition(() => limits !== undefined || override !== undefined || changed, '1 minute');
   for (;;) {
-    if (workflowInfo().continueAsNewSuggested) {
+    if (runIsLong()) {
       await condition(allHandlersFinished);
       // The next run carries only what is still inside its period.
       if (limits) prune(limits);
@@ -397,6 +408,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         refusals,
         limits,
         override,
+        runEvents: shardRunEvents,
       });
     }
     if (limits) prune(limits);
@@ -428,7 +440,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     // it while it refuses.
     const wakeAt = full && limits ? Math.max(firstCountEnds(limits), now() + fullRecheckMs) : lastCountEnds;
     // Filling up wakes it too, to set that timer.
-    const woken = () => changed || workflowInfo().continueAsNewSuggested || full !== wasFull;
+    const woken = () => changed || runIsLong() || full !== wasFull;
     if (wakeAt === Infinity) {
       await condition(woken);
     } else {

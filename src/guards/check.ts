@@ -17,6 +17,7 @@ import {
   type GuardRelease,
   type GuardRequest,
   type ShardLimits,
+  shardRunEvents,
 } from '../../workflows/send-guard-messages';
 import type { Target } from '../prelude/schemas';
 import type { StartVerificationRequest } from '../client/schemas';
@@ -88,7 +89,7 @@ export function guardShardStart(
   return new WithStartWorkflowOperation(sendGuardWorkflow, {
     workflowId,
     taskQueue,
-    args: [{ country, shard }],
+    args: [{ country, shard, runEvents: shardRunEvents }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     // Every phone send waits on this entity: a task stuck on a dead worker must move on fast.
     workflowTaskTimeout: userFacingWorkflowTaskTimeout,

@@ -7,11 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { shardLimits } from '../../src/guards/check';
+import type { temporal } from '@temporalio/proto';
+import { guardShardStart, shardLimits } from '../../src/guards/check';
 import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   givenBackPerNumber,
   guardSendUpdate,
+  shardRunEvents,
   releaseGuardSignal,
   carriedBytesLimit,
   guardUsageQuery,
@@ -358,4 +360,84 @@ describe('a guard shard handed thousands of counted sends', () => {
     const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
     expect(usage.sendsUsed).toBe(granted.length);
   }, 60_000);
+
+  /** The event count of each run of a workflow's continue-as-new chain, oldest first. */
+  const runLengths = async (workflowId: string): Promise<number[]> => {
+    const lengths: number[] = [];
+    let runId: string | undefined = (await stack.client.workflow.getHandle(workflowId).describe()).runId;
+    while (runId) {
+      const history: temporal.api.history.v1.IHistory = await stack.client.workflow
+        .getHandle(workflowId, runId)
+        .fetchHistory();
+      const events = history.events ?? [];
+      lengths.unshift(events.length);
+      runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+    }
+    return lengths;
+  };
+
+  /** `total` sends' updates, `inFlight` at a time, to a shard started as `start` starts it. */
+  const grantMany = async (
+    start: () => WithStartWorkflowOperation<typeof sendGuardWorkflow>,
+    total: number,
+  ) => {
+    const limits = unbound();
+    let next = 0;
+    const inFlight = 4;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < total) {
+          next += 1;
+          await stack.client.workflow.executeUpdateWithStart(guardSendUpdate, {
+            args: [
+              {
+                requestId: randomUUID(),
+                block: `+4475${randomUUID().slice(0, 5)}`,
+                numberKey: randomUUID(),
+                limits,
+              },
+            ],
+            startWorkflowOperation: start(),
+          });
+        }
+      }),
+    );
+  };
+
+  it('keeps its runs short to replay, and counts every send across them', async () => {
+    const shard = { country: 'GB', shard: 0, workflowId: `guard-state-runs-${randomUUID()}` };
+    // Started as a send starts it: about 150 grants make some 750 events.
+    const sends = 150;
+    const start = () => guardShardStart(stack.options.taskQueue, shard);
+    let grantedBefore = 0;
+    for (const batch of [sends / 3, sends / 3, sends / 3]) {
+      await grantMany(start, batch);
+      grantedBefore += batch;
+      const usage = await stack.client.workflow.getHandle(shard.workflowId).query(guardUsageQuery);
+      expect(usage.sendsUsed).toBe(grantedBefore);
+    }
+    const lengths = await runLengths(shard.workflowId);
+    expect(lengths.length).toBeGreaterThanOrEqual(2);
+    // Every run but the running one ended soon after the limit (updates in flight finish first).
+    for (const length of lengths.slice(0, -1)) {
+      expect(length).toBeGreaterThanOrEqual(shardRunEvents);
+      expect(length).toBeLessThan(shardRunEvents + 40);
+    }
+
+    // A run started before runs were kept short (no limit in its input) runs as it did: a worker
+    // replays it as it was written.
+    const older = `guard-state-older-${randomUUID()}`;
+    await grantMany(
+      () =>
+        new WithStartWorkflowOperation(sendGuardWorkflow, {
+          workflowId: older,
+          taskQueue: stack.options.taskQueue,
+          args: [{ country: 'GB', shard: 0 }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      sends,
+    );
+    expect(await runLengths(older)).toEqual([expect.any(Number)]);
+    expect((await runLengths(older))[0]).toBeGreaterThan(shardRunEvents);
+  }, 120_000);
 });
