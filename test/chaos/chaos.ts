@@ -14,8 +14,8 @@
  * the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
  * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
  * flows then run in calm). The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
- * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_* and PRELUDE_TIMEOUT_MS are passed
- * on from the environment.
+ * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
+ * passed on from the environment.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
@@ -692,12 +692,19 @@ function uniquePhoneNumbers(count: number): string[] {
   return [...numbers];
 }
 
-/** The configuration the parts take from this process's environment: policy, timeouts, sandbox knobs. */
+/**
+ * The configuration the parts take from this process's environment: policy, send guards, timeouts,
+ * sandbox knobs (`GUARD_SHARDS=1` puts every send on one guard shard, which then continues as new
+ * under the kills).
+ */
 function passedOnEnv(): Record<string, string> {
   const own = new Set(['VERIFY_ID_KEY', 'SANDBOX_PORT', 'SANDBOX_HOST']);
   const passed = (name: string) =>
     !own.has(name) &&
-    (name.startsWith('VERIFY_') || name.startsWith('SANDBOX_') || name === 'PRELUDE_TIMEOUT_MS');
+    (name.startsWith('VERIFY_') ||
+      name.startsWith('SANDBOX_') ||
+      name.startsWith('GUARD_') ||
+      name === 'PRELUDE_TIMEOUT_MS');
   return Object.fromEntries(
     configVariables()
       .filter((name) => passed(name) && process.env[name] !== undefined)
