@@ -94,6 +94,11 @@ export class VerificationWindow {
     return this.#state.outcome === 'open';
   }
 
+  /** Whether an attempt may be resent on another channel (`fallbackChannels`). */
+  get fallsBack(): boolean {
+    return (this.#policy.fallbackChannels ?? []).length > 0;
+  }
+
   /** The window as it stands (a copy: callers may keep it). */
   snapshot(): VerificationState {
     return {

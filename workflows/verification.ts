@@ -56,7 +56,10 @@ async function fallBackUntilDeadline(window: VerificationWindow): Promise<void> 
   while (window.isOpen && !deadlinePassed) {
     const seen = window.deliveryProgress();
     const dueAt = window.fallbackDue()?.at;
-    const woken = () => !window.isOpen || deadlinePassed || window.deliveryProgress() !== seen;
+    // A delivery report can only make a fallback due: without fallback channels it does not wake
+    // the loop (one pass of the workflow code fewer for each webhook).
+    const woken = () =>
+      !window.isOpen || deadlinePassed || (window.fallsBack && window.deliveryProgress() !== seen);
     if (dueAt === undefined) await condition(woken);
     else await condition(woken, Math.max(1, dueAt - Date.now()));
     const due = window.fallbackDueNow();
