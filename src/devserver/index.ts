@@ -107,6 +107,24 @@ export function devServerFlags(): string[] {
 }
 
 /**
+ * The flags that keep a dev server's state in the SQLite file `dbFile`. SQLite's defaults (a rollback
+ * journal, synced in full) create, sync and delete a journal file on every commit, and a Temporal
+ * server commits several times per workflow task. A write-ahead log synced at checkpoints is what
+ * SQLite recommends for this: a crash of the process loses nothing, and a power cut at most the last
+ * commits, never the file's integrity.
+ */
+export function devServerFileFlags(dbFile: string): string[] {
+  return [
+    '--db-filename',
+    dbFile,
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+  ];
+}
+
+/**
  * Starts a dev server and resolves once it answers gRPC calls.
  *
  * @throws PortTakenError when something already listens on the port: joining another stack's
@@ -149,12 +167,7 @@ async function launch(
   else if (options.uiPort !== undefined) args.push('--ui-port', String(options.uiPort));
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
-    args.push('--db-filename', options.dbFile);
-    // SQLite's defaults (a rollback journal, synced in full) create, sync and delete a journal file
-    // on every commit, and a Temporal server commits several times per workflow task. A write-ahead
-    // log synced at checkpoints is what SQLite recommends for this: a crash of the process loses
-    // nothing, and a power cut at most the last commits, never the file's integrity.
-    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+    args.push(...devServerFileFlags(options.dbFile));
   }
   if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   args.push(...devServerFlags());

@@ -59,6 +59,7 @@ import { windowId as windowIdOf } from '../../src/client';
 import { freeListenPorts } from '../../src/free-port';
 import {
   devServerAnswers,
+  devServerFileFlags,
   devServerFlags,
   packageRoot,
   portIsFree,
@@ -261,7 +262,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         args: [
           ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--headless'],
           ...['--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', 'error'],
-          ...['--db-filename', join(runDir, 'temporal.sqlite'), ...devServerFlags()],
+          // Its file as `npm run temporal` keeps it: the kill below shows the write-ahead log loses nothing.
+          ...devServerFileFlags(join(runDir, 'temporal.sqlite')),
+          ...devServerFlags(),
         ],
         env: { PATH: env.PATH!, HOME: env.HOME! },
         cwd: runDir,
