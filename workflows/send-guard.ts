@@ -5,7 +5,8 @@
  * change state: a refused send leaves nothing in history. A send its window then refused is given
  * back (the `releaseGuard` signal): its counts are removed, and the shard answers that number as
  * the window did while that answer holds. It continues as new while its history is still short to
- * replay (see shardRunEvents), and ends once nothing it counts is inside its period and no operator budget is set.
+ * replay (see shardRunEvents), and ends once nothing it counts is inside its period and no operator
+ * budget is set.
  */
 import {
   allHandlersFinished,
