@@ -376,7 +376,7 @@ describe('a guard shard handed thousands of counted sends', () => {
     return lengths;
   };
 
-  /** `total` sends' updates, `inFlight` at a time, to a shard started as `start` starts it. */
+  /** `total` sends' updates, 4 at a time, to a shard started as `start` starts it. */
   const grantMany = async (
     start: () => WithStartWorkflowOperation<typeof sendGuardWorkflow>,
     total: number,
@@ -437,7 +437,8 @@ describe('a guard shard handed thousands of counted sends', () => {
         }),
       sends,
     );
-    expect(await runLengths(older)).toEqual([expect.any(Number)]);
-    expect((await runLengths(older))[0]).toBeGreaterThan(shardRunEvents);
+    const olderLengths = await runLengths(older);
+    expect(olderLengths).toHaveLength(1);
+    expect(olderLengths[0]).toBeGreaterThan(shardRunEvents);
   }, 120_000);
 });
