@@ -242,7 +242,7 @@ runBenchmark(async (cleanups) => {
       send_p95_ms: send.p95,
       check_p50_ms: check.p50,
       check_p95_ms: check.p95,
-      // The sandbox answers both ways inside the stack's process: its CPU is in process_ms.
+      // The sandbox answers both ways inside the stack's process: its CPU is in the process's figure.
       cpu_ms_per_flow_process: round1(m.cpu.processMs / m.flows),
       cpu_ms_per_flow_devserver: round1(m.cpu.serverMs / m.flows),
     };
