@@ -53,6 +53,7 @@ import {
   bareWindow,
 } from './bare-workflows';
 import { runBenchmark, type Cleanups } from './harness';
+import { latestCode } from './inbox';
 import {
   cpuBetween,
   percentiles,
@@ -249,12 +250,6 @@ async function run(cleanups: Cleanups): Promise<void> {
     }),
   );
 
-  const latestCode = async (to: string) => {
-    const response = await fetch(`${sandbox.url}/sandbox/messages?to=${encodeURIComponent(to)}`);
-    const code = ((await response.json()) as { messages: { code: string | null }[] }).messages[0]?.code;
-    if (!code) throw new Error('the sandbox sent no code');
-    return code;
-  };
   const expectSuccess = (name: string, status: string) => {
     if (status !== 'success') throw new Error(`${name}: the right code was answered ${status}`);
   };
@@ -355,7 +350,8 @@ async function run(cleanups: Cleanups): Promise<void> {
     });
   }
 
-  if (flows.length > 0) await measureFlows(flows, latestCode, client, devServer?.pid, sandbox.pid);
+  if (flows.length > 0)
+    await measureFlows(flows, (to) => latestCode(sandbox.url, to), client, devServer?.pid, sandbox.pid);
 
   if (selected.has('webhooks')) {
     const server = await startServer({

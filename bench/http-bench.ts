@@ -15,7 +15,7 @@
  * and the check's p50 and p95, and the CPU each flow took in the stack's process and its dev server.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +26,8 @@ import { packageRoot } from '../src/package-root';
 import { loadSection } from '../temporal.config';
 import { Part, untilPrinted } from '../tools/processes';
 import { runBenchmark } from './harness';
-import { percentiles, pool, round1 } from './measure';
+import { latestCode } from './inbox';
+import { groupCpuMs, percentiles, pool, round1 } from './measure';
 
 /** The benchmark's knobs, read like the configuration (`loadSection`). */
 const knobs = loadSection(
@@ -50,29 +51,6 @@ interface Measured {
   wallMs: number;
   flows: number;
   cpu: { processMs: number; serverMs: number };
-}
-
-/** CPU time (ms) of every process in a process group, from /proc. */
-function groupCpuMs(group: number): { leaderMs: number; othersMs: number } {
-  const tick = 1000 / 100;
-  let leaderMs = 0;
-  let othersMs = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // Fields after the command's closing parenthesis: state is field 3, pgrp 5, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) !== group) continue;
-    const ms = (Number(fields[11]) + Number(fields[12])) * tick;
-    if (Number(entry) === group) leaderMs += ms;
-    else othersMs += ms;
-  }
-  return { leaderMs, othersMs };
 }
 
 const answerSchema = z.looseObject({ status: z.string().optional(), code: z.string().optional() });
@@ -124,13 +102,6 @@ runBenchmark(async (cleanups) => {
   cleanups.push(() => stack.stop());
   const group = stack.process!.pid;
 
-  const latestCode = async (to: string) => {
-    const response = await fetch(`${sandboxUrl}/sandbox/messages?to=${encodeURIComponent(to)}`);
-    const { messages } = (await response.json()) as { messages: { code: string | null }[] };
-    const code = messages[0]?.code;
-    if (!code) throw new Error(`the sandbox sent no code to ${to}`);
-    return code;
-  };
   const expectSuccess = (way: string, status: string | undefined) => {
     if (status !== 'success') throw new Error(`${way}: the right code was answered ${status}`);
   };
@@ -205,7 +176,7 @@ runBenchmark(async (cleanups) => {
       let t0 = performance.now();
       await way.send(number, ip);
       into.send.push(performance.now() - t0);
-      const code = await latestCode(number);
+      const code = await latestCode(sandboxUrl, number);
       t0 = performance.now();
       await way.check(number, code);
       into.check.push(performance.now() - t0);

@@ -1,5 +1,5 @@
 /** Timing helpers of `npm run bench`. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Runs `task` for 0..count-1, `concurrency` at a time; resolves with the wall time in ms. */
@@ -77,15 +77,39 @@ export function cpuBetween(before: CpuReading, after: CpuReading): CpuReading {
 }
 
 function procCpuMs(pid: number): number | undefined {
+  return procStat(pid)?.cpuMs;
+}
+
+/** A process's group and the CPU time (ms) it has taken, from /proc; undefined once it is gone. */
+function procStat(pid: number | string): { group: number; cpuMs: number } | undefined {
+  let stat: string;
   try {
-    // The command name (field 2) may hold spaces: the fields are counted after its closing parenthesis.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, fields 14 and 15 of the whole line, in clock ticks (100 a second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  // The command name (field 2) may hold spaces: the fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    // pgrp, field 5 of the whole line.
+    group: Number(fields[2]),
+    // utime and stime, fields 14 and 15, in clock ticks (100 a second on Linux).
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond,
+  };
+}
+
+/** CPU time (ms) of a process group's leader and of the rest of the group, from /proc. */
+export function groupCpuMs(group: number): { leaderMs: number; othersMs: number } {
+  let leaderMs = 0;
+  let othersMs = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(entry);
+    if (stat?.group !== group) continue;
+    if (Number(entry) === group) leaderMs += stat.cpuMs;
+    else othersMs += stat.cpuMs;
+  }
+  return { leaderMs, othersMs };
 }
 
 const clockTicksPerSecond = 100;

@@ -23,6 +23,7 @@ import { checkCode, startVerification, verificationClientOptions } from '../../s
 import { dataConverterFor } from '../../src/codec';
 import { connectClient } from '../../src/connection';
 import type { Target } from '../../src/prelude';
+import { latestCode } from '../../bench/inbox';
 import { startCluster, type Cluster, type ClusterOptions } from '.';
 
 const servers = {
@@ -63,9 +64,7 @@ async function flow(cluster: Cluster, client: Client, into: Samples): Promise<vo
   const sent = await startVerification(client, { target }, options);
   const sendMs = since(sendStarted);
   if (sent.status !== 'success') throw new Error(`a first send was answered ${sent.status}`);
-  const inbox = await fetch(`${cluster.sandboxUrl}/sandbox/messages?to=${encodeURIComponent(target.value)}`);
-  const code = ((await inbox.json()) as { messages: { code: string | null }[] }).messages[0]?.code;
-  if (!code) throw new Error('the sandbox sent no code');
+  const code = await latestCode(cluster.sandboxUrl, target.value);
   const checkStarted = performance.now();
   const checked = await checkCode(client, { target, code }, options);
   const checkMs = since(checkStarted);
