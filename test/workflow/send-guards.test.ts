@@ -40,12 +40,11 @@ describe('send guards', () => {
   afterAll(async () => {
     await stack?.stop();
   });
-  afterEach(() => {
-    stack.options.guards = {
-      ...stack.options.guards,
-      block: { ...stack.options.guards.block, mode: 'enforce' },
-    };
-  });
+  /** Sets the number-block guard's mode for the test; each test starts from `enforce`. */
+  const setBlockMode = (mode: (typeof stack.options.guards.block)['mode']) => {
+    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode } };
+  };
+  afterEach(() => setBlockMode('enforce'));
 
   const send = (value: string, signals?: Record<string, string>) =>
     startVerification(stack.client, { target: phone(value), ...(signals ? { signals } : {}) }, stack.options);
@@ -140,7 +139,7 @@ describe('send guards', () => {
   });
 
   it('caps the sends of one IP address, whatever the numbers', async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const block = freshBlock();
     const ip = { ip: '203.0.113.7' };
     for (let n = 1; n <= 3; n++) expect((await send(ukNumber(block, n), ip)).status).toBe('success');
@@ -152,7 +151,7 @@ describe('send guards', () => {
   });
 
   it('caps the sends of one device, whatever the numbers and IPs', async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const block = freshBlock();
     const device = (ip: string) => ({ device_id: 'device-1f3a', ip });
     expect((await send(ukNumber(block, 1), device('198.51.100.1'))).status).toBe('success');
@@ -172,10 +171,7 @@ describe('send guards', () => {
   });
 
   it('in monitor mode, flags the same velocity and lets the sends through', async () => {
-    stack.options.guards = {
-      ...stack.options.guards,
-      block: { ...stack.options.guards.block, mode: 'monitor' },
-    };
+    setBlockMode('monitor');
     const block = freshBlock();
     const flags: unknown[] = [];
     for (let n = 1; n <= 5; n++) flags.push((await send(ukNumber(block, n))).guard?.flags);
@@ -194,7 +190,7 @@ describe('send guards', () => {
   });
 
   it('counts a retried send (same Idempotency-Key) once', async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const block = freshBlock();
     const signals = { ip: '203.0.113.99' };
     const target = phone(ukNumber(block, 1));
@@ -213,7 +209,7 @@ describe('send guards', () => {
   });
 
   it("gives back what a send its window refused was counted: early resends spend no one's share", async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const block = freshBlock();
     const signals = { ip: '203.0.113.120', device_id: 'device-early' };
     const target = phone(ukNumber(block, 1));
@@ -257,7 +253,7 @@ describe('send guards', () => {
     );
 
   it('answers early resends as the window did, writing nothing, until its cooldown ends', async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const block = freshBlock();
     const number = ukNumber(block, 1);
     const withCooldown = { ...stack.options, policy: { ...stack.options.policy, resendCooldownSeconds: 3 } };
@@ -292,7 +288,7 @@ describe('send guards', () => {
   });
 
   it('stops a client hammering a number its window keeps refusing, writing nothing', async () => {
-    stack.options.guards = { ...stack.options.guards, block: { ...stack.options.guards.block, mode: 'off' } };
+    setBlockMode('off');
     const number = ukNumber(freshBlock(), 1);
     const oneSend = { ...stack.options, policy: { ...stack.options.policy, maxSends: 1 } };
     expect(await answerOf(number, oneSend)).toMatchObject({ status: 'success' });
