@@ -407,6 +407,34 @@ describe('errors without the sandbox', () => {
     }
   });
 
+  it('invalid_response: a redirect is not followed, so the key goes nowhere the configuration did not name', async () => {
+    const elsewhere = await serve(
+      startFixedServer(200, { id: 'vrf_1', status: 'success', method: 'message' }),
+    );
+    for (const status of [301, 307, 308]) {
+      const redirecting = await serve(
+        startServer((_request, response) => {
+          response.writeHead(status, { location: `${elsewhere.url}/v2/verification` });
+          response.end();
+        }),
+      );
+      const error = await failure(
+        new PreludeClient({ apiKey, baseUrl: redirecting.url }).verification.create({
+          target: phoneTarget(),
+        }),
+      );
+      expect(error).toMatchObject({
+        kind: 'invalid_response',
+        status,
+        code: `http_${status}`,
+        retryable: false,
+      });
+      expect(error.message).toMatch(/redirect.*PRELUDE_BASE_URL/);
+      expect(redirecting.received).toHaveLength(1);
+    }
+    expect(elsewhere.received).toHaveLength(0);
+  });
+
   it('invalid_response: an answer larger than any of Prelude’s is not “unreachable”', async () => {
     const server = await serve(
       startFixedServer(200, {
