@@ -143,14 +143,6 @@ export class PreludeClient {
     } finally {
       clearTimeout(timer);
     }
-    if (response.status >= 300 && response.status < 400) {
-      throw new PreludeError({
-        kind: 'invalid_response',
-        code: `http_${response.status}`,
-        status: response.status,
-        message: `Prelude answered HTTP ${response.status}, a redirect, which is not followed: set PRELUDE_BASE_URL to the API's own address`,
-      });
-    }
     if (response.status < 200 || response.status >= 300) {
       throw errorFromResponse(
         response.status,

@@ -86,6 +86,16 @@ export function errorFromResponse(
   headers: Record<string, unknown>,
   secret?: string,
 ): PreludeError {
+  // The client follows no redirect (src/prelude/client.ts): whatever its body says, a 3xx means the
+  // configured address is not the API's own.
+  if (status >= 300 && status < 400) {
+    return new PreludeError({
+      kind: 'invalid_response',
+      code: `http_${status}`,
+      status,
+      message: `Prelude answered HTTP ${status}, a redirect, which is not followed: set PRELUDE_BASE_URL to the API's own address`,
+    });
+  }
   const body = errorBodySchema.safeParse(data);
   // The body is the server's text: a proxy or an API that quotes the rejected key must not put the
   // key into an error that ends up in logs and workflow histories.
