@@ -77,7 +77,8 @@ describe('stopping the HTTP service', () => {
       // Once nothing is in flight, stopping has nothing left to wait for. Fastify's default keeps
       // the idle keep-alive connection until its keep-alive timeout (72 s) instead: a deployment's
       // SIGTERM is then answered by SIGKILL, and `npm start` seems to hang on Ctrl-C.
-      const outcome = await Promise.race([stopped, sleep(15_000).then(() => 'still stopping' as const)]);
+      // Unref'd: once the race is decided, the pending timer must not keep jest's worker alive.
+      const outcome = await Promise.race([stopped, sleep(15_000, 'still stopping' as const, { ref: false })]);
       expect(outcome).not.toBe('still stopping');
     } finally {
       // Lets a service that is still stopping finish now (the client side closes the connection).
