@@ -413,16 +413,17 @@ describe('a guard shard handed thousands of counted sends', () => {
     const start = () => guardShardStart(stack.options.taskQueue, shard);
     let granted = 0;
     let lengths: number[] = [];
-    let batchesAfterContinue = 0;
-    while (batchesAfterContinue < 1) {
+    let continuedBefore: boolean;
+    do {
+      // Read before the batch: once true, this batch is the one counted across the new run.
+      continuedBefore = lengths.length >= 2;
       expect(granted).toBeLessThan(shardRunEvents * 2);
       await grantMany(start, batch);
       granted += batch;
       const usage = await stack.client.workflow.getHandle(shard.workflowId).query(guardUsageQuery);
       expect(usage.sendsUsed).toBe(granted);
-      if (lengths.length >= 2) batchesAfterContinue += 1;
       lengths = await runLengths(shard.workflowId);
-    }
+    } while (!continuedBefore);
     expect(lengths.length).toBeGreaterThanOrEqual(2);
     // Every run but the running one ended soon after the limit (updates in flight finish first).
     for (const length of lengths.slice(0, -1)) {

@@ -1,6 +1,7 @@
 /**
  * The verification window as a user meets it: real dev server, real worker, the Prelude sandbox.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   cancelVerification,
   checkCode,
@@ -14,7 +15,6 @@ import {
   outcomeSearchAttribute,
   verificationIdSearchAttribute,
 } from '../../workflows/messages';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, StopWaiting } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
