@@ -8,18 +8,19 @@
 import { ActivityFailure, ApplicationFailure, sleep } from '@temporalio/workflow';
 import { lifecyclePauseMs, lifecycleRetry } from './retry-policies';
 
-/** A call's answer, and whether an earlier attempt of it may have reached Prelude. */
+/** A call's answer, and how many earlier attempts of it may have reached Prelude. */
 export interface Attempted<T> {
   value: T;
-  earlierMayHaveReached: boolean;
+  /** Earlier attempts whose fate is unknown: each may have been applied (a code sent, a check spent). */
+  uncertainAttempts: number;
 }
 
-/** Every attempt failed; `mayHaveReached` when one of them may have been applied all the same. */
+/** Every attempt failed; `uncertainAttempts` of them may have been applied all the same. */
 export class AttemptsFailed extends Error {
   override readonly name = 'AttemptsFailed';
   constructor(
     readonly lastFailure: unknown,
-    readonly mayHaveReached: boolean,
+    readonly uncertainAttempts: number,
   ) {
     super(lastFailure instanceof Error ? lastFailure.message : String(lastFailure));
   }
@@ -27,15 +28,15 @@ export class AttemptsFailed extends Error {
 
 /** Runs `attempt` until it answers, on {@link lifecycleRetry}'s schedule. */
 export async function attemptLifecycleCall<T>(attempt: () => Promise<T>): Promise<Attempted<T>> {
-  let earlierMayHaveReached = false;
+  let uncertainAttempts = 0;
   for (let number = 1; ; number += 1) {
     try {
-      return { value: await attempt(), earlierMayHaveReached };
+      return { value: await attempt(), uncertainAttempts };
     } catch (error) {
       const fate = fateOf(error);
-      earlierMayHaveReached ||= fate.mayHaveReached;
+      if (fate.mayHaveReached) uncertainAttempts += 1;
       if (!fate.retryable || number >= lifecycleRetry.maximumAttempts) {
-        throw new AttemptsFailed(error, earlierMayHaveReached);
+        throw new AttemptsFailed(error, uncertainAttempts);
       }
       await sleep(fate.retryAfterMs ?? lifecyclePauseMs(number));
     }

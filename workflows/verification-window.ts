@@ -8,7 +8,7 @@
  * turn (turn.ts), in the order they came: an answer is decided by the window as its step leaves it,
  * so an answer and the window's outcome always agree.
  */
-import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   CheckVerificationOutcome,
@@ -40,6 +40,12 @@ import {
   type WindowPolicy,
 } from './verification-messages';
 import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
+
+/**
+ * `patched()` ID (README, "Workflow changes and replay"): a wrong code counts every lost attempt of
+ * it, where 0.1.0 counted at most one.
+ */
+const countEachLostCheckPatch = 'count-each-lost-check';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
@@ -169,9 +175,9 @@ export class VerificationWindow {
         this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
         return this.#sendResult('blocked');
       }
-      const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
+      const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'initial', 'success');
+        return this.#afterRefusedSend(outcome, uncertainAttempts > 0, 'initial', 'success');
       }
       const channel = requestedChannel(request);
       if (outcome.response.status === 'retry') {
@@ -181,7 +187,7 @@ export class VerificationWindow {
         // this window is a new one.
         // With no other window of this target in the period (the limits entity says so), the
         // earlier send can only have been this window's, lost to a crash.
-        const ownEarlierSend = earlierMayHaveReached || this.#state.targetUsage?.windowsUsed === 1;
+        const ownEarlierSend = uncertainAttempts > 0 || this.#state.targetUsage?.windowsUsed === 1;
         if (ownEarlierSend) this.#recordInferredSend('initial', 'success');
         this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
         return this.#sendResult('success');
@@ -199,9 +205,9 @@ export class VerificationWindow {
     try {
       const { reservation, created } = await this.#reserve(request, { opensWindow: false });
       if (!reservation.granted) throw targetRateLimited(reservation);
-      const { value: outcome, earlierMayHaveReached } = created ?? (await this.#create(request));
+      const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, earlierMayHaveReached, 'user_retry', 'retry');
+        return this.#afterRefusedSend(outcome, uncertainAttempts > 0, 'user_retry', 'retry');
       }
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
@@ -275,12 +281,12 @@ export class VerificationWindow {
     } catch (error) {
       throw error instanceof AttemptsFailed ? error.lastFailure : error;
     }
-    const { value, earlierMayHaveReached } = attempted;
+    const { value, uncertainAttempts } = attempted;
     this.#noteUsage(value.reservation);
     if (value.predicted) this.#notePredicted(value.predicted);
     return {
       reservation: value.reservation,
-      created: value.created && { value: value.created, earlierMayHaveReached },
+      created: value.created && { value: value.created, uncertainAttempts },
     };
   }
 
@@ -473,17 +479,17 @@ export class VerificationWindow {
       } catch (error) {
         if (!(error instanceof AttemptsFailed)) throw asUpdateFailure(error);
         // Only an attempt whose fate is unknown may have spent a check; an error answer did not.
-        if (error.mayHaveReached) this.#rememberUncertainCheck(code);
+        if (error.uncertainAttempts > 0) this.#rememberUncertainCheck(code, error.uncertainAttempts);
         throw asUpdateFailure(error.lastFailure);
       }
-      return this.#judgeCheck(checked.value, checked.earlierMayHaveReached, code, idempotency);
+      return this.#judgeCheck(checked.value, checked.uncertainAttempts, code, idempotency);
     });
   }
 
   /** Reads Prelude's answer to a check by its lifecycle rules, and closes the window if it ends it. */
   #judgeCheck(
     outcome: CheckVerificationOutcome,
-    earlierMayHaveReachedThis: boolean,
+    uncertainAttempts: number,
     code: string,
     idempotency: IdempotencyBinding | undefined,
   ): CheckCodeResult {
@@ -494,7 +500,7 @@ export class VerificationWindow {
     }
     const { status } = outcome.response;
     const earlierMayHaveReached =
-      earlierMayHaveReachedThis || this.#state.uncertainCodes?.includes(this.#codeHash(code));
+      uncertainAttempts > 0 || this.#state.uncertainCodes?.includes(this.#codeHash(code));
     if (status === 'expired_or_not_found' && earlierMayHaveReached && Date.now() < this.expiresAt) {
       // Prelude closes a window early only on a right code. Our window is inside its lifetime
       // with checks left, so an earlier check of this very code (a retried attempt, or a check
@@ -510,10 +516,11 @@ export class VerificationWindow {
       this.#closeOutOfTime();
       return this.#answerCheck(idempotency, 'expired_or_not_found');
     }
-    // A wrong code retried after an attempt whose fate is unknown was most likely counted by
-    // Prelude twice (the lost attempt and this one): the window counts both, so it never shows more
-    // checks than Prelude has left.
-    this.#spendChecks(status !== 'success' && earlierMayHaveReachedThis ? 2 : 1);
+    // A wrong code retried after attempts whose fate is unknown was most likely counted by Prelude
+    // once for each (the lost attempts and this one): the window counts them all, so it never shows
+    // more checks than Prelude has left. (A right code's earlier attempts cannot have reached
+    // Prelude: the first would have succeeded and closed its window.)
+    this.#spendChecks(status !== 'success' ? 1 + this.#lostChecksCounted(uncertainAttempts) : 1);
     if (status === 'success') {
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
@@ -524,14 +531,27 @@ export class VerificationWindow {
   }
 
   /**
-   * Every attempt of a check failed, and one may have reached Prelude: the check may be spent, and
-   * if this code was right, Prelude's window is now closed. Remembered, so that the user's retry of
-   * the same code is read as such.
+   * Every attempt of a check failed, and `uncertainAttempts` may have reached Prelude: if this code
+   * was wrong, each of them spent a check; if it was right, the first closed Prelude's window.
+   * Remembered, so that the user's retry of the same code is read as such. The window counts each
+   * lost attempt, but keeps a check for that retry (when it has more than one left): the retry's
+   * answer tells which it was, and Prelude refuses it if its checks are used up.
    */
-  #rememberUncertainCheck(code: string): void {
-    this.#spendChecks(1);
+  #rememberUncertainCheck(code: string, uncertainAttempts: number): void {
+    const mostThatKeepsOne = Math.max(1, this.#state.checksLeft - 1);
+    this.#spendChecks(Math.min(this.#lostChecksCounted(uncertainAttempts), mostThatKeepsOne));
     this.#state.uncertainCodes = [...(this.#state.uncertainCodes ?? []), this.#codeHash(code)];
     if (this.#state.checksLeft === 0) this.#close('max_checks');
+  }
+
+  /**
+   * The checks that `uncertainAttempts` lost attempts of a wrong code spent at Prelude. Windows
+   * started by 0.1.0 counted at most one, and replay that (the marker is written only by a check
+   * with two lost attempts or more).
+   */
+  #lostChecksCounted(uncertainAttempts: number): number {
+    if (uncertainAttempts <= 1 || !patched(countEachLostCheckPatch)) return Math.min(uncertainAttempts, 1);
+    return uncertainAttempts;
   }
 
   #spendChecks(count: number): void {

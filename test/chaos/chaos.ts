@@ -17,7 +17,8 @@
  * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
  * passed on from the environment.
  *
- * It prints one JSON line and exits 1 if any flow is wrong or stuck:
+ * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, sent a code twice
+ * or counted a check no crash can explain:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
  * - `wrong_outcome`: the right code was answered anything but `success` (`failure`,
  *   `expired_or_not_found`, an error), the window closed other than `verified`, or another definite
@@ -768,8 +769,15 @@ async function main(): Promise<void> {
     signal: interrupt.signal,
   });
   console.log(JSON.stringify(report.summary));
-  const { flows: total, correct, overcounted_checks_without_a_crash: overcounted } = report.summary;
-  process.exitCode = correct === total && overcounted === 0 && !interrupt.signal.aborted ? 0 : 1;
+  const {
+    flows: total,
+    correct,
+    lost_checks: lost,
+    duplicate_sends: duplicates,
+    overcounted_checks_without_a_crash: overcounted,
+  } = report.summary;
+  const exact = correct === total && lost === 0 && duplicates === 0 && overcounted === 0;
+  process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }
 
 if (require.main === module) {

@@ -6,7 +6,10 @@
  * is written to test/fixtures/histories/<version>/<mode>-<scenario>.json. Recorded once per release:
  * earlier releases' folders stay, as the histories of windows started by earlier code, which the
  * current code must still replay (a behaviour change is a `patched()` branch). Never re-record a
- * released version to make a failing replay pass.
+ * released version to make a failing replay pass. A scenario added after a release (to show that a
+ * `patched()` branch replays the release's runs) is recorded into the release's folder by the
+ * release's own code, alone: RECORD_SCENARIOS=<name>[,<name>] records only those and leaves the other
+ * histories as they are.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -94,6 +97,18 @@ const scenarios: Record<string, Scenario> = {
     await startVerification(stack.client, { target }, options).catch(() => undefined);
     return first.windowId;
   },
+  async 'wrong-code-with-lost-answers'(stack) {
+    // Two answers to a wrong code lost, each attempt applied: Prelude counted three checks. Code from
+    // 0.1.0 counted two and left the window open; later code counts three, which closes a window of
+    // three checks (patched('count-each-lost-check')).
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target, policy: { maxChecks: 3 } }, stack.options);
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 2 } });
+    await checkCode(stack.client, { target, code: '000000' }, stack.options);
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return sent.windowId;
+  },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(
       stack.client,
@@ -170,6 +185,7 @@ async function main(): Promise<void> {
   const ringFile = join(outDir, 'key-ring.txt');
   if (!existsSync(ringFile)) writeFileSync(ringFile, `fixtures:${randomBytes(32).toString('base64')}\n`);
   const keyRing = parseKeyRing(readFileSync(ringFile, 'utf8').trim());
+  const only = process.env.RECORD_SCENARIOS?.split(',').filter(Boolean);
 
   process.env.TEST_WORKFLOW_BUNDLE = await writeWorkflowBundle(
     join(mkdtempSync(join(tmpdir(), 'prelude-temporal-')), 'workflows.js'),
@@ -187,9 +203,11 @@ async function main(): Promise<void> {
       try {
         const windows: Record<string, string> = {};
         for (const [name, run] of Object.entries(scenarios)) {
+          if (only && !only.includes(name)) continue;
           windows[name] = await run(stack);
           await record(stack, join(outDir, `${activityMode}-${name}.json`), windows[name]);
         }
+        if (only) continue;
         // The limits entities the scenarios above started: the rate-limited target's, which ends once
         // its 3 s period is over, and the verified window's, which made its outcome report.
         const entityOf = (scenario: string) =>

@@ -47,9 +47,9 @@ describe.each(['local', 'remote'] as const)(
      * Opens a window and checks its right code with every answer lost: all three attempts reach
      * Prelude (the first succeeds), and the check gives up as `prelude_unavailable`.
      */
-    async function rightCodeWithEveryAnswerLost() {
+    async function rightCodeWithEveryAnswerLost(policy?: { maxChecks: number }) {
       const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target }, stack.options);
+      await startVerification(stack.client, { target, ...(policy ? { policy } : {}) }, stack.options);
       const code = await stack.latestCode(target.value);
       await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
       await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
@@ -60,11 +60,27 @@ describe.each(['local', 'remote'] as const)(
 
     it('remembers a right code whose every check attempt was lost, and verifies the user’s retry of it', async () => {
       const { target, code } = await rightCodeWithEveryAnswerLost();
+      // The window cannot tell this code from a wrong one, which would have spent a check at each
+      // of the three attempts: it counts those, and never shows more checks than Prelude has left.
       expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
         outcome: 'open',
-        checksUsed: 1,
+        checksUsed: 3,
       });
       // The user types the same code again: Prelude's window is closed, and that is this code's success.
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+      });
+      expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('verified');
+    });
+
+    it('keeps a check for the retry of a code whose every answer was lost, and verifies it', async () => {
+      const { target, code } = await rightCodeWithEveryAnswerLost({ maxChecks: 3 });
+      // Three lost attempts would use up the window's three checks; one is kept for the retry.
+      expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+        outcome: 'open',
+        checksUsed: 2,
+        checksLeft: 1,
+      });
       expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
         status: 'success',
       });
@@ -95,6 +111,32 @@ describe.each(['local', 'remote'] as const)(
       const { calls } = (await (await fetch(url)).json()) as { calls: unknown[] };
       return calls.length;
     }
+
+    it('counts a wrong code retried twice as the three checks Prelude saw', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 2 } });
+      expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
+        status: 'failure',
+        checksUsed: 3,
+        checksLeft: 2,
+      });
+      expect(await checksApplied(target.value)).toBe(3);
+    });
+
+    it('counts each lost attempt of a wrong code whose every answer was lost', async () => {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target }, stack.options);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+      await expect(checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+        outcome: 'open',
+        checksUsed: 3,
+      });
+      expect(await checksApplied(target.value)).toBe(3);
+    });
 
     it('counts a wrong code once when Prelude answered an attempt with an error first', async () => {
       const target = uniquePhoneTarget();
