@@ -233,6 +233,11 @@ export interface VerificationState {
    * of the same code that finds Prelude's window closed is that code's success. Not shown over HTTP.
    */
   uncertainCodes?: string[];
+  /**
+   * The checks the window counted for those codes' lost attempts, by fingerprint: given back but
+   * one when the code turns out right (Prelude counted its first attempt only). Not shown over HTTP.
+   */
+  lostChecksByCode?: Record<string, number>;
   /** The target's allowance across windows after this window's latest send. */
   targetUsage?: TargetUsage;
   /**

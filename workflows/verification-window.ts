@@ -42,8 +42,10 @@ import {
 import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
 
 /**
- * `patched()` ID (README, "Workflow changes and replay"): a wrong code counts every lost attempt of
- * it, where 0.1.0 counted at most one.
+ * `patched()` ID (README, "Workflow changes and replay"): checks counted as Prelude counted them
+ * after lost answers. A wrong code counts every lost attempt of it, where 0.1.0 counted at most one;
+ * a code whose every attempt was lost, found right by its retry, counts one check in all, where 0.1.0
+ * counted one more for the retry.
  */
 const countEachLostCheckPatch = 'count-each-lost-check';
 
@@ -505,8 +507,10 @@ export class VerificationWindow {
       // Prelude closes a window early only on a right code. Our window is inside its lifetime
       // with checks left, so an earlier check of this very code (a retried attempt, or a check
       // whose every attempt failed after one may have reached Prelude), whose answer was lost,
-      // succeeded.
-      this.#spendChecks(1);
+      // succeeded. Prelude counted that one check, and none for this one, which met its window
+      // closed: a code remembered with its lost attempts counted gives back all but one of them.
+      const counted = this.#state.lostChecksByCode?.[this.#codeHash(code)];
+      this.#spendChecks(counted !== undefined && patched(countEachLostCheckPatch) ? 1 - counted : 1);
       this.#close('verified', {
         inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
       });
@@ -539,8 +543,12 @@ export class VerificationWindow {
    */
   #rememberUncertainCheck(code: string, uncertainAttempts: number): void {
     const mostThatKeepsOne = Math.max(1, this.#state.checksLeft - 1);
+    const before = this.#state.checksUsed;
     this.#spendChecks(Math.min(this.#lostChecksCounted(uncertainAttempts), mostThatKeepsOne));
-    this.#state.uncertainCodes = [...(this.#state.uncertainCodes ?? []), this.#codeHash(code)];
+    const hash = this.#codeHash(code);
+    this.#state.uncertainCodes = [...(this.#state.uncertainCodes ?? []), hash];
+    const counted = (this.#state.lostChecksByCode ??= {});
+    counted[hash] = (counted[hash] ?? 0) + this.#state.checksUsed - before;
     if (this.#state.checksLeft === 0) this.#close('max_checks');
   }
 
