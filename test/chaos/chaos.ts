@@ -15,7 +15,9 @@
  * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
  * flows then run in calm). The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
  * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
- * passed on from the environment.
+ * passed on from the environment. CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share
+ * of Verify creates and checks and then cut the connection, as a network cut would: answers lost with
+ * no crash, which the windows must count all the same.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, sent a code twice
  * or counted a check no crash can explain:
@@ -55,7 +57,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { percentiles } from '../../bench/measure';
 import { configVariables, loadSection } from '../../temporal.config';
-import { envSection, optionalWholeNumber, setting, wholeNumber } from '../../src/env';
+import { envSection, fraction, optionalWholeNumber, setting, wholeNumber } from '../../src/env';
 import { windowId as windowIdOf } from '../../src/client';
 import { freeListenPorts } from '../../src/free-port';
 import {
@@ -95,6 +97,8 @@ export interface ChaosOptions {
   openBudgetMs: number;
   /** The whole run's flows must be done by then. */
   deadlineMs: number;
+  /** Share of Verify creates and checks the sandbox carries out and then drops the answer of. */
+  dropAnswerRate: number;
   /** Variables for every part on top of the run's own (VERIFY_*, PRELUDE_TIMEOUT_MS, SANDBOX_* knobs). */
   env: Record<string, string>;
   /** Write the workflow bundle first (`dist/` may hold workflows newer than the bundle). */
@@ -161,6 +165,7 @@ export const defaultChaosOptions: ChaosOptions = {
   stuckAfterMs: 60_000,
   openBudgetMs: 120_000,
   deadlineMs: 600_000,
+  dropAnswerRate: 0,
   env: {},
   bundle: true,
   keepRunDir: false,
@@ -289,6 +294,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   try {
     if (options.bundle) await run(process.execPath, [cli, 'bundle'], { cwd: root });
     for (const part of startOrder) await part.start(startSignal);
+    if (options.dropAnswerRate > 0) await dropAnswers(sandboxUrl, options.dropAnswerRate);
     log(`stack up in ${Date.now() - startedAt} ms (run directory ${runDir})`);
 
     const deadline = setTimeout(
@@ -501,6 +507,16 @@ async function untilTemporalAnswers(address: string, signal: AbortSignal): Promi
     if (await devServerAnswers(address)) return;
     await sleep(200);
   }
+}
+
+/** Has the sandbox drop the answers of a share of the Verify calls it carries out (a runtime knob). */
+async function dropAnswers(sandboxUrl: string, rate: number): Promise<void> {
+  const response = await fetch(`${sandboxUrl}/sandbox/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ dropAnswerRate: rate }),
+  });
+  if (!response.ok) throw new Error(`the sandbox refused dropAnswerRate: ${await response.text()}`);
 }
 
 /** A flow's lost checks and duplicate sends (see the module comment), with what shows why. */
@@ -737,6 +753,7 @@ export const chaosEnv = envSection({
   stuckAfterMs: setting('CHAOS_STUCK_MS', wholeNumber(1_000, 3_600_000), defaultChaosOptions.stuckAfterMs),
   deadlineMs: setting('CHAOS_DEADLINE_MS', optionalWholeNumber(10_000, 86_400_000)),
   keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
+  dropAnswerRate: setting('CHAOS_DROP_RATE', fraction, defaultChaosOptions.dropAnswerRate),
 });
 
 async function main(): Promise<void> {
@@ -764,6 +781,7 @@ async function main(): Promise<void> {
     killService: knobs.killService > 0,
     stuckAfterMs: knobs.stuckAfterMs,
     deadlineMs: knobs.deadlineMs ?? Math.max(120_000, flows * 4_000),
+    dropAnswerRate: knobs.dropAnswerRate,
     keepRunDir: knobs.keep > 0,
     env: passedOnEnv(),
     signal: interrupt.signal,
