@@ -26,6 +26,13 @@ export class AttemptsFailed extends Error {
   }
 }
 
+/** What a failed call tells its caller: its failure, and how many of its attempts may have reached Prelude. */
+export function failedAttempts(error: unknown): { failure: unknown; uncertainAttempts: number } {
+  return error instanceof AttemptsFailed
+    ? { failure: error.lastFailure, uncertainAttempts: error.uncertainAttempts }
+    : { failure: error, uncertainAttempts: 0 };
+}
+
 /** Runs `attempt` until it answers, on {@link lifecycleRetry}'s schedule. */
 export async function attemptLifecycleCall<T>(attempt: () => Promise<T>): Promise<Attempted<T>> {
   let uncertainAttempts = 0;

@@ -18,7 +18,7 @@ import type {
   ReserveAndCreateOutcome,
   ReserveTargetSendInput,
 } from '../activities';
-import { attemptLifecycleCall, AttemptsFailed, type Attempted } from './call-attempts';
+import { attemptLifecycleCall, AttemptsFailed, failedAttempts, type Attempted } from './call-attempts';
 import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
 import { Turn } from './turn';
 import { applyDeliveryReport, nextChannel } from './verification-attempts';
@@ -48,6 +48,13 @@ import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
  * counted one more for the retry.
  */
 const countEachLostCheckPatch = 'count-each-lost-check';
+
+/**
+ * `patched()` ID: a send whose every attempt failed after one may have reached Prelude counts that
+ * send and leaves the window open, where 0.1.0 counted nothing (and closed the window `failed` on a
+ * first send).
+ */
+const countLostSendPatch = 'count-lost-send';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
@@ -196,10 +203,12 @@ export class VerificationWindow {
       }
       return this.#recordSend(outcome.response, 'initial', { channel });
     } catch (error) {
+      const { failure, uncertainAttempts } = failedAttempts(error);
+      if (this.#sendFailed(uncertainAttempts, 'initial')) throw asUpdateFailure(failure);
       // A window whose first send failed has nothing to check; closing it lets the next start
       // open a fresh one instead of resending into a window Prelude never opened.
-      this.#close('failed', { failure: describe(error) });
-      throw asUpdateFailure(error);
+      this.#close('failed', { failure: describe(failure) });
+      throw asUpdateFailure(failure);
     }
   }
 
@@ -213,8 +222,25 @@ export class VerificationWindow {
       }
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
-      throw asUpdateFailure(error);
+      const { failure, uncertainAttempts } = failedAttempts(error);
+      this.#sendFailed(uncertainAttempts, 'user_retry');
+      throw asUpdateFailure(failure);
     }
+  }
+
+  /**
+   * Every attempt of a send failed, and `uncertainAttempts` may have reached Prelude: the first of
+   * them may have sent a code (a first send's, opening Prelude's window), while Prelude's resend
+   * delay most likely refused the others. The window counts that send, marked `inferred`, and stays
+   * open, so that the caller's next send resends in it as in Prelude's window; a delivery webhook
+   * for the code, if one went out, names the attempt. The caller still hears the failure. Windows
+   * started by 0.1.0 counted nothing, and closed `failed` on a first send. Answers whether it counted
+   * the send.
+   */
+  #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger']): boolean {
+    if (uncertainAttempts === 0 || !patched(countLostSendPatch)) return false;
+    this.#recordInferredSend(trigger, 'success');
+    return true;
   }
 
   /**
@@ -273,17 +299,12 @@ export class VerificationWindow {
     const reservation = this.#reservation(opensWindow);
     const create = this.#createInput(request);
     const predict = withPredict ? this.#predictInput(request) : undefined;
-    let attempted: Attempted<ReserveAndCreateOutcome>;
-    try {
-      attempted = await attemptLifecycleCall(() =>
-        this.#calls.send.reserveAndCreateVerification(
-          predict ? { reservation, create, predict } : { reservation, create },
-        ),
-      );
-    } catch (error) {
-      throw error instanceof AttemptsFailed ? error.lastFailure : error;
-    }
-    const { value, uncertainAttempts } = attempted;
+    // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
+    const { value, uncertainAttempts } = await attemptLifecycleCall(() =>
+      this.#calls.send.reserveAndCreateVerification(
+        predict ? { reservation, create, predict } : { reservation, create },
+      ),
+    );
     this.#noteUsage(value.reservation);
     if (value.predicted) this.#notePredicted(value.predicted);
     return {
@@ -323,8 +344,8 @@ export class VerificationWindow {
   }
 
   /**
-   * Asks Prelude to send a code. When every attempt failed, the last failure is the send's: a code
-   * that went out all the same is found by the next send's lifecycle rules (`retry`, `premature_retry`).
+   * Asks Prelude to send a code. When every attempt failed: AttemptsFailed, which tells the send how
+   * many may have reached Prelude (see {@link #sendFailed}).
    */
   async #create({
     signals,
@@ -334,11 +355,7 @@ export class VerificationWindow {
     Attempted<CreateVerificationOutcome>
   > {
     const input = this.#createInput({ signals, options, dispatchId });
-    try {
-      return await attemptLifecycleCall(() => this.#calls.create.createVerification(input));
-    } catch (error) {
-      throw error instanceof AttemptsFailed ? error.lastFailure : error;
-    }
+    return attemptLifecycleCall(() => this.#calls.create.createVerification(input));
   }
 
   #createInput({
@@ -659,7 +676,7 @@ export class VerificationWindow {
         this.#noteSendsUsedUp(outcome.code);
       }
     } catch (error) {
-      log.warn('fallback send failed', { error: describe(error) });
+      log.warn('fallback send failed', { error: describe(failedAttempts(error).failure) });
     }
   }
 

@@ -23,6 +23,7 @@ import {
   getVerification,
   startNotification,
   startVerification,
+  windowId,
 } from '../../src/client';
 import { parseKeyRing } from '../../src/codec';
 import { resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
@@ -108,6 +109,21 @@ const scenarios: Record<string, Scenario> = {
     const code = await stack.latestCode(target.value);
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return sent.windowId;
+  },
+  async 'first-send-with-lost-answers'(stack) {
+    // Every answer of a first send lost: its first attempt sent a code, the two others met Prelude's
+    // resend delay. Code from 0.1.0 closed the window `failed`; later code keeps it open with the send
+    // counted, and the code verifies in it (patched('count-lost-send')).
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({
+      minRetryDelaySeconds: 60,
+      dropNextAnswers: { 'verification.create': 3 },
+    });
+    await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
+    await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return windowId(target, stack.options.idKey);
   },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(

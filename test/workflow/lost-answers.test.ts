@@ -227,6 +227,52 @@ describe.each(['local', 'remote'] as const)(
       const state = await getVerification(stack.client, target, stack.options);
       expect(state.attempts).toEqual([expect.objectContaining({ trigger: 'initial', inferred: true })]);
     });
+
+    /** The creates the sandbox carried out and answered 200 for a target: the codes it sent. */
+    async function codesSent(to: string): Promise<number> {
+      const calls = await stack.appliedCalls(to, 'verification.create');
+      return calls.filter((call) => call.status === 200).length;
+    }
+
+    it('keeps the window open with its send counted when every answer of a first send was lost', async () => {
+      const target = uniquePhoneTarget();
+      // The first attempt sends a code; the two others meet Prelude's resend delay. Every answer is lost.
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 60,
+        dropNextAnswers: { 'verification.create': 3 },
+      });
+      await expect(startVerification(stack.client, { target }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await codesSent(target.value)).toBe(1);
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state).toMatchObject({ outcome: 'open', sendsUsed: 1 });
+      expect(state.attempts).toEqual([expect.objectContaining({ trigger: 'initial', inferred: true })]);
+      // The code that went out verifies in this window.
+      const code = await stack.latestCode(target.value);
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+      });
+    });
+
+    it('counts a resend whose every answer was lost', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({ minRetryDelaySeconds: 60 });
+      const policy = { resendCooldownSeconds: 0 };
+      await startVerification(stack.client, { target, policy }, stack.options);
+      await stack.advanceSandboxClock(61);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 3 } });
+      await expect(startVerification(stack.client, { target }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await codesSent(target.value)).toBe(2);
+      const state = await getVerification(stack.client, target, stack.options);
+      expect(state).toMatchObject({ outcome: 'open', sendsUsed: 2 });
+      expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+        ['initial', false],
+        ['user_retry', true],
+      ]);
+    });
   },
 );
 
