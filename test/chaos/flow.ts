@@ -203,7 +203,12 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     const sendStatus = String(sent.body.status ?? sent.body.code);
     if (sent.status === 200 && ['success', 'retry'].includes(sendStatus)) {
       result.windowId = String(sent.body.id);
-      if (sendStatus === 'retry') {
+      // A send answered `prelude_unavailable` after an attempt that may have reached Prelude keeps
+      // its window, with that send counted: the next POST (a new key) resends in it, as `retry`.
+      const afterUnconfirmedSend = result.requests.some(
+        (request) => request.step === 'send' && request.answer === 'prelude_unavailable',
+      );
+      if (sendStatus === 'retry' && !afterUnconfirmedSend) {
         result.notes.push(
           sendKey.uses === 1
             ? 'its only POST /verifications answered retry'
