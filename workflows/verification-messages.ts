@@ -229,15 +229,12 @@ export interface VerificationState {
    */
   keyed?: Record<string, { requestHash: string; answer?: CheckCodeResult }>;
   /**
-   * Fingerprints of codes whose check failed after an attempt may have reached Prelude: a later check
-   * of the same code that finds Prelude's window closed is that code's success. Not shown over HTTP.
+   * Fingerprints of codes whose check failed after an attempt may have reached Prelude, each with the
+   * checks the window counted for its lost attempts: a later check of the same code that finds
+   * Prelude's window closed is that code's success, and gives back all but one of them (Prelude
+   * counted its first attempt only). Not shown over HTTP.
    */
-  uncertainCodes?: string[];
-  /**
-   * The checks the window counted for those codes' lost attempts, by fingerprint: given back but
-   * one when the code turns out right (Prelude counted its first attempt only). Not shown over HTTP.
-   */
-  lostChecksByCode?: Record<string, number>;
+  uncertainCodes?: Record<string, number>;
   /** The target's allowance across windows after this window's latest send. */
   targetUsage?: TargetUsage;
   /**

@@ -518,15 +518,14 @@ export class VerificationWindow {
       throw refusal(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
     }
     const { status } = outcome.response;
-    const earlierMayHaveReached =
-      uncertainAttempts > 0 || this.#state.uncertainCodes?.includes(this.#codeHash(code));
+    const counted = this.#state.uncertainCodes?.[this.#codeHash(code)];
+    const earlierMayHaveReached = uncertainAttempts > 0 || counted !== undefined;
     if (status === 'expired_or_not_found' && earlierMayHaveReached && Date.now() < this.expiresAt) {
       // Prelude closes a window early only on a right code. Our window is inside its lifetime
       // with checks left, so an earlier check of this very code (a retried attempt, or a check
       // whose every attempt failed after one may have reached Prelude), whose answer was lost,
       // succeeded. Prelude counted that one check, and none for this one, which met its window
       // closed: a code remembered with its lost attempts counted gives back all but one of them.
-      const counted = this.#state.lostChecksByCode?.[this.#codeHash(code)];
       this.#spendChecks(counted !== undefined && patched(countEachLostCheckPatch) ? 1 - counted : 1);
       this.#close('verified', {
         inferred: 'a retried check found Prelude’s window closed: its earlier attempt succeeded',
@@ -562,10 +561,9 @@ export class VerificationWindow {
     const mostThatKeepsOne = Math.max(1, this.#state.checksLeft - 1);
     const before = this.#state.checksUsed;
     this.#spendChecks(Math.min(this.#lostChecksCounted(uncertainAttempts), mostThatKeepsOne));
+    const countedByCode = (this.#state.uncertainCodes ??= {});
     const hash = this.#codeHash(code);
-    this.#state.uncertainCodes = [...(this.#state.uncertainCodes ?? []), hash];
-    const counted = (this.#state.lostChecksByCode ??= {});
-    counted[hash] = (counted[hash] ?? 0) + this.#state.checksUsed - before;
+    countedByCode[hash] = (countedByCode[hash] ?? 0) + this.#state.checksUsed - before;
     if (this.#state.checksLeft === 0) this.#close('max_checks');
   }
 
