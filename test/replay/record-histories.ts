@@ -120,7 +120,7 @@ const scenarios: Record<string, Scenario> = {
       dropNextAnswers: { 'verification.create': 3 },
     });
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+    await stack.resetSandbox();
     const code = await stack.latestCode(target.value);
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return windowId(target, stack.options.idKey);

@@ -48,9 +48,16 @@ describe.each(['local', 'remote'] as const)(
      * `failure` (a check that meets a closed window spends nothing).
      */
     async function checksApplied(to: string): Promise<number> {
-      const url = `${stack.sandbox.url}/sandbox/calls?to=${encodeURIComponent(to)}&operation=verification.check`;
-      const { calls } = (await (await fetch(url)).json()) as { calls: { answer: { status?: string } }[] };
+      const calls = await stack.appliedCalls(to, 'verification.check');
       return calls.filter(({ answer }) => answer.status === 'success' || answer.status === 'failure').length;
+    }
+
+    /** Opens a window, then has the sandbox carry out its next `drops` checks and lose their answers. */
+    async function openWithCheckAnswersLost(drops: number, policy?: { maxChecks: number }) {
+      const target = uniquePhoneTarget();
+      await startVerification(stack.client, { target, ...(policy ? { policy } : {}) }, stack.options);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': drops } });
+      return target;
     }
 
     /**
@@ -58,10 +65,8 @@ describe.each(['local', 'remote'] as const)(
      * Prelude (the first succeeds), and the check gives up as `prelude_unavailable`.
      */
     async function rightCodeWithEveryAnswerLost(policy?: { maxChecks: number }) {
-      const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target, ...(policy ? { policy } : {}) }, stack.options);
+      const target = await openWithCheckAnswersLost(3, policy);
       const code = await stack.latestCode(target.value);
-      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
       await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
         code: 'prelude_unavailable',
       });
@@ -111,9 +116,7 @@ describe.each(['local', 'remote'] as const)(
     });
 
     it('counts a retried wrong code as the two checks Prelude saw', async () => {
-      const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target }, stack.options);
-      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 1 } });
+      const target = await openWithCheckAnswersLost(1);
       expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
         status: 'failure',
         checksUsed: 2,
@@ -121,9 +124,7 @@ describe.each(['local', 'remote'] as const)(
     });
 
     it('counts a wrong code retried twice as the three checks Prelude saw', async () => {
-      const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target }, stack.options);
-      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 2 } });
+      const target = await openWithCheckAnswersLost(2);
       expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
         status: 'failure',
         checksUsed: 3,
@@ -133,9 +134,7 @@ describe.each(['local', 'remote'] as const)(
     });
 
     it('counts each lost attempt of a wrong code whose every answer was lost', async () => {
-      const target = uniquePhoneTarget();
-      await startVerification(stack.client, { target }, stack.options);
-      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+      const target = await openWithCheckAnswersLost(3);
       await expect(checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).rejects.toMatchObject({
         code: 'prelude_unavailable',
       });
