@@ -22,6 +22,10 @@
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, sent a code twice
  * or counted a check no crash can explain:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
+ * - `checks_used_up`: the right code met its window closed `max_checks`, and the sandbox's call log
+ *   shows every one of those checks spent, none of them a success (answers lost and asked again, as
+ *   `CHAOS_DROP_RATE` does, can spend a window's checks on its wrong code): Prelude's own answer, so
+ *   not a failure of the run. Without that proof the flow is a `wrong_outcome`;
  * - `wrong_outcome`: the right code was answered anything but `success` (`failure`,
  *   `expired_or_not_found`, an error), the window closed other than `verified`, or another definite
  *   answer was wrong (the wrong code not answered `failure`, the same Idempotency-Key answered
@@ -60,6 +64,7 @@ import { configVariables, loadSection } from '../../temporal.config';
 import { envSection, fraction, optionalWholeNumber, setting, wholeNumber } from '../../src/env';
 import { windowId as windowIdOf } from '../../src/client';
 import { freeListenPorts } from '../../src/free-port';
+import type { CallRecord } from '../../src/sandbox/calls';
 import {
   devServerAnswers,
   devServerFileFlags,
@@ -115,6 +120,7 @@ export interface ChaosOptions {
 export interface ChaosSummary {
   flows: number;
   correct: number;
+  checks_used_up: number;
   wrong_outcome: number;
   stuck: number;
   lost_checks: number;
@@ -136,7 +142,7 @@ export interface FlowEvidence {
   /** The window at the end of the run. */
   window?: WindowAnswer | { error: string };
   /** The sandbox's Verify calls for the flow's number, newest first. */
-  sandboxCalls: unknown[];
+  sandboxCalls: CallRecord[];
   /** `temporal workflow show --detailed`, decoded. */
   history?: string;
 }
@@ -371,6 +377,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     summary = {
       flows: options.flows,
       correct: flows.filter((f) => f.verdict === 'correct').length,
+      checks_used_up: flows.filter((f) => f.verdict === 'checks_used_up').length,
       wrong_outcome: flows.filter((f) => f.verdict === 'wrong_outcome').length,
       stuck: flows.filter((f) => f.verdict === 'stuck').length,
       lost_checks: accounting.reduce((sum, a) => sum + a.lostChecks, 0),
@@ -401,7 +408,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     evidence = accounting
       .filter(
         (a) =>
-          a.flow.verdict !== 'correct' ||
+          !rightOutcome(a.flow) ||
           a.lostChecks > 0 ||
           a.duplicateSends > 0 ||
           (a.overcountedChecks > 0 && !checkCutByCrash(a.flow, outages)),
@@ -528,14 +535,10 @@ export interface Accounting {
   evidence: FlowEvidence;
 }
 
-interface CallRecord {
-  operation: string;
-  status: number;
-  answer: { status?: string };
-  dropped: boolean;
-}
-
-/** Lost checks and duplicate sends of each flow: the sandbox's call log against the window. */
+/**
+ * Lost checks and duplicate sends of each flow: the sandbox's call log against the window. A flow
+ * whose checks were used up stays so only if that log shows them spent (see the module comment).
+ */
 export async function account(
   flows: FlowResult[],
   where: { serviceUrl: string; sandboxUrl: string; apiToken: string; idKey: string },
@@ -559,6 +562,15 @@ export async function account(
         (c.answer.status === 'success' || c.answer.status === 'failure'),
     ).length;
     const known = 'status' in window ? window : undefined;
+    if (flow.verdict === 'checks_used_up') {
+      const unproven = checksNotSpent(known, calls);
+      if (unproven) {
+        flow.verdict = 'wrong_outcome';
+        flow.reason = `${flow.reason}, but ${unproven}`;
+      } else {
+        flow.notes.push(`${flow.reason}, all of them spent at the sandbox (none a success)`);
+      }
+    }
     results.push({
       flow,
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
@@ -568,6 +580,33 @@ export async function account(
     });
   }
   return results;
+}
+
+/** Whether a flow came out as it must: verified, or refused with its checks spent at Prelude. */
+export function rightOutcome(flow: FlowResult): boolean {
+  return flow.verdict === 'correct' || flow.verdict === 'checks_used_up';
+}
+
+/**
+ * Why a window that reads its checks used up is not Prelude's truth, if it is not: the sandbox spent
+ * fewer checks than it counts, or one of them verified.
+ */
+export function checksNotSpent(
+  window: WindowAnswer | undefined,
+  calls: readonly CallRecord[],
+): string | undefined {
+  if (!window) return 'the window could not be read';
+  if (window.status !== 'max_checks' || window.checks_left !== 0) {
+    return `the window reads ${window.status} with ${window.checks_left} checks left`;
+  }
+  const spent = calls.filter((c) => c.operation === 'verification.check' && c.status === 200);
+  const verified = spent.filter((c) => c.answer.status === 'success').length;
+  const wrong = spent.filter((c) => c.answer.status === 'failure').length;
+  if (verified > 0) return `the sandbox verified ${verified} of its checks`;
+  if (wrong !== window.checks_used) {
+    return `the sandbox spent ${wrong} checks where the window counts ${window.checks_used}`;
+  }
+  return undefined;
 }
 
 async function readWindow(
@@ -687,7 +726,7 @@ function notStarted(index: number, phone: string): FlowResult {
 }
 
 function describeEvidence({ flow, windowId, window, sandboxCalls, history }: FlowEvidence): string {
-  const calls = (sandboxCalls as CallRecord[])
+  const calls = sandboxCalls
     .map(
       (c) =>
         `${c.operation.replace('verification.', '')}:${c.status}:${c.answer.status ?? ''}${c.dropped ? ':dropped' : ''}`,
@@ -790,11 +829,12 @@ async function main(): Promise<void> {
   const {
     flows: total,
     correct,
+    checks_used_up: usedUp,
     lost_checks: lost,
     duplicate_sends: duplicates,
     overcounted_checks_without_a_crash: overcounted,
   } = report.summary;
-  const exact = correct === total && lost === 0 && duplicates === 0 && overcounted === 0;
+  const exact = correct + usedUp === total && lost === 0 && duplicates === 0 && overcounted === 0;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }
 

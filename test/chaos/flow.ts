@@ -52,8 +52,12 @@ export interface RequestRecord {
   error?: string;
 }
 
-/** How a flow ended. */
-export type Verdict = 'correct' | 'wrong_outcome' | 'stuck';
+/**
+ * How a flow ended. `checks_used_up`: the right code met its window closed `max_checks`, every check
+ * spent (by the wrong code's answers lost and asked again): Prelude's own answer when its log shows
+ * those checks, which the run's accounting confirms (or makes the flow `wrong_outcome`).
+ */
+export type Verdict = 'correct' | 'checks_used_up' | 'wrong_outcome' | 'stuck';
 
 /** Everything a flow saw. */
 export interface FlowResult {
@@ -83,6 +87,7 @@ export interface WindowAnswer {
   status: string;
   attempts: unknown[];
   checks_used: number;
+  checks_left: number;
   [field: string]: unknown;
 }
 
@@ -103,6 +108,9 @@ class OutOfTime extends Error {}
 
 /** A definite answer that is not what a correct flow gets. */
 class WrongAnswer extends Error {}
+
+/** The right code was refused with the window's checks all spent (see {@link Verdict}). */
+class ChecksUsedUp extends Error {}
 
 /** Runs one flow for `phone`; never throws. */
 export async function runFlow(index: number, phone: string, ctx: FlowContext): Promise<FlowResult> {
@@ -193,6 +201,27 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
   const newKey = () => ({ value: randomUUID(), uses: 0 });
   const check = (name: StepName, code: string, key: { value: string; uses: number }) =>
     keyed(name, '/verifications/check', { target, code }, key);
+  const readWindow = async () => {
+    const read = await step('read_window', () => ({
+      method: 'GET',
+      url: `${ctx.serviceUrl}/verifications/${encodeURIComponent(result.windowId!)}`,
+      headers: auth,
+    }));
+    if (read.status !== 200) throw new WrongAnswer(`GET /verifications/:id answered ${read.status}`);
+    result.window = read.body as WindowAnswer;
+  };
+  /**
+   * Whether the right code was refused because the window's checks were all spent: answered like a
+   * closed window (or `too_many_checks`) while the window reads `max_checks` with none left.
+   */
+  const checksUsedUp = async (right: Answer) => {
+    const refused =
+      (right.status === 200 && right.body.status === 'expired_or_not_found') ||
+      (right.status === 429 && right.body.code === 'too_many_checks');
+    if (!refused) return false;
+    await readWindow();
+    return result.window!.status === 'max_checks' && result.window!.checks_left === 0;
+  };
 
   try {
     // 1. Open a window. A service that ignores the key resends on a retried POST after a lost
@@ -258,6 +287,9 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     deadline = result.rightCheckSentAt + ctx.stuckAfterMs;
     const right = await check('right_check', code, newKey());
     result.answers.right_check = right.body;
+    if (await checksUsedUp(right)) {
+      throw new ChecksUsedUp(`the right code met the window's ${result.window!.checks_used} checks used up`);
+    }
     if (right.status !== 200 || right.body.status !== 'success') {
       throw new WrongAnswer(
         `the right code was answered ${right.status} ${right.body.status ?? right.body.code}`,
@@ -266,22 +298,19 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
 
     // 5. The window, until it reads verified.
     for (;;) {
-      const read = await step('read_window', () => ({
-        method: 'GET',
-        url: `${ctx.serviceUrl}/verifications/${encodeURIComponent(result.windowId!)}`,
-        headers: auth,
-      }));
-      if (read.status !== 200) throw new WrongAnswer(`GET /verifications/:id answered ${read.status}`);
-      result.window = read.body as WindowAnswer;
-      if (result.window.status === 'verified') break;
-      if (result.window.status !== 'open') {
-        throw new WrongAnswer(`the window closed ${result.window.status} after the right code`);
+      await readWindow();
+      if (result.window!.status === 'verified') break;
+      if (result.window!.status !== 'open') {
+        throw new WrongAnswer(`the window closed ${result.window!.status} after the right code`);
       }
       await sleep(250, undefined, { signal: ctx.signal });
     }
     result.verdict = 'correct';
   } catch (error) {
-    if (error instanceof WrongAnswer) {
+    if (error instanceof ChecksUsedUp) {
+      result.verdict = 'checks_used_up';
+      result.reason = error.message;
+    } else if (error instanceof WrongAnswer) {
       result.verdict = 'wrong_outcome';
       result.reason = error.message;
     } else {

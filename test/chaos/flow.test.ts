@@ -1,0 +1,81 @@
+/**
+ * How the chaos run judges a flow whose window's checks were used up, against the sandbox's record
+ * of the checks it spent: the run must not call Prelude's own answer a failure, nor take a window's
+ * word for it.
+ */
+import type { CallRecord } from '../../src/sandbox/calls';
+import { account, checksNotSpent } from './chaos';
+import { runFlow, type FlowResult, type WindowAnswer } from './flow';
+import { startStack, uniquePhoneNumber, type TestStack } from '../support/stack';
+
+const apiToken = 'chaos-flow-token';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startStack({ withServer: true, apiToken });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('a flow whose wrong code lost its answers until the checks ran out', () => {
+  let flow: FlowResult;
+  let calls: CallRecord[];
+  beforeAll(async () => {
+    // The wrong code's first request loses all three attempts' answers, the client's next request
+    // (a new key after `prelude_unavailable`) its first one: five checks spent, the window's all.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 4 } });
+    const phone = uniquePhoneNumber();
+    flow = await runFlow(0, phone, {
+      serviceUrl: stack.serverUrl!,
+      sandboxUrl: stack.sandbox.url,
+      apiToken,
+      signal: AbortSignal.timeout(50_000),
+      openBudgetMs: 40_000,
+      stuckAfterMs: 20_000,
+      wrongCode: 'ZZZZZZ',
+    });
+    calls = await stack.appliedCalls(phone, 'verification.check');
+  }, 60_000);
+  afterAll(() => stack.resetSandbox());
+
+  it('is judged checks_used_up, confirmed by the checks the sandbox spent', async () => {
+    expect(flow.requests.filter((r) => r.step === 'wrong_check').map((r) => r.answer)).toEqual([
+      'prelude_unavailable',
+      'failure',
+    ]);
+    expect(flow.answers.right_check).toMatchObject({ status: 'expired_or_not_found' });
+    expect(flow.verdict).toBe('checks_used_up');
+    expect(flow.window).toMatchObject({ status: 'max_checks', checks_used: 5, checks_left: 0 });
+    expect(calls.map((c) => [c.answer.status, c.dropped])).toEqual([
+      ['failure', false],
+      ['failure', true],
+      ['failure', true],
+      ['failure', true],
+      ['failure', true],
+    ]);
+
+    const [accounting] = await account([flow], {
+      serviceUrl: stack.serverUrl!,
+      sandboxUrl: stack.sandbox.url,
+      apiToken,
+      idKey: stack.options.idKey!,
+    });
+    expect(accounting).toMatchObject({ lostChecks: 0, overcountedChecks: 0, duplicateSends: 0 });
+    expect(flow.verdict).toBe('checks_used_up');
+    expect(flow.notes.join()).toContain('all of them spent at the sandbox');
+  });
+
+  it("does not take the window's word: fewer checks spent, or one verified, is a wrong outcome", () => {
+    const window = flow.window as WindowAnswer;
+    expect(checksNotSpent(window, calls)).toBeUndefined();
+    expect(checksNotSpent(window, calls.slice(1))).toBe(
+      'the sandbox spent 4 checks where the window counts 5',
+    );
+    const oneVerified = calls.map((c, i) => (i === 0 ? { ...c, answer: { ...c.answer, status: 'success' } } : c));
+    expect(checksNotSpent(window, oneVerified)).toBe('the sandbox verified 1 of its checks');
+    expect(checksNotSpent({ ...window, status: 'open', checks_left: 1 }, calls)).toBe(
+      'the window reads open with 1 checks left',
+    );
+  });
+});
