@@ -72,7 +72,9 @@ describe('a flow whose wrong code lost its answers until the checks ran out', ()
     expect(checksNotSpent(window, calls.slice(1))).toBe(
       'the sandbox spent 4 checks where the window counts 5',
     );
-    const oneVerified = calls.map((c, i) => (i === 0 ? { ...c, answer: { ...c.answer, status: 'success' } } : c));
+    const oneVerified = calls.map((c, i) =>
+      i === 0 ? { ...c, answer: { ...c.answer, status: 'success' } } : c,
+    );
     expect(checksNotSpent(window, oneVerified)).toBe('the sandbox verified 1 of its checks');
     expect(checksNotSpent({ ...window, status: 'open', checks_left: 1 }, calls)).toBe(
       'the window reads open with 1 checks left',
