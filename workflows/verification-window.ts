@@ -56,6 +56,12 @@ const countEachLostCheckPatch = 'count-each-lost-check';
  */
 const countLostSendPatch = 'count-lost-send';
 
+/**
+ * `patched()` ID: a send answered `retry` after attempts whose answers were lost counts each of them
+ * as a code sent, where 0.1.0 counted one (a first send's) or none (a resend's).
+ */
+const countEachLostSendPatch = 'count-each-lost-send';
+
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
   at: number;
@@ -197,7 +203,11 @@ export class VerificationWindow {
         // With no other window of this target in the period (the limits entity says so), the
         // earlier send can only have been this window's, lost to a crash.
         const ownEarlierSend = uncertainAttempts > 0 || this.#state.targetUsage?.windowsUsed === 1;
-        if (ownEarlierSend) this.#recordInferredSend('initial', 'success');
+        if (ownEarlierSend) {
+          // The first lost attempt opened Prelude's window; the others resent in it.
+          this.#recordInferredSend('initial', 'success');
+          this.#countLostResends(uncertainAttempts - 1);
+        }
         this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
         return this.#sendResult('success');
       }
@@ -220,6 +230,7 @@ export class VerificationWindow {
       if (outcome.kind === 'refused') {
         return this.#afterRefusedSend(outcome, uncertainAttempts > 0, 'user_retry', 'retry');
       }
+      if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts);
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
@@ -391,6 +402,17 @@ export class VerificationWindow {
   /** Prelude's `too_many_attempts`: its window takes no more sends, so ours offers none. */
   #noteSendsUsedUp(code: string): void {
     if (code === 'too_many_attempts') this.#state.sendsLeft = 0;
+  }
+
+  /**
+   * Attempts of a send, lost before Prelude answered `retry`: each that reached Prelude resent the
+   * code. The answer shows Prelude's resend delay shorter than our pauses between attempts (a few
+   * hundred milliseconds), so none of them met it; as with a check's lost attempts, each counts.
+   * Windows started by 0.1.0 counted none of them (the marker is written only where this counts one).
+   */
+  #countLostResends(lostAttempts: number): void {
+    if (lostAttempts <= 0 || !patched(countEachLostSendPatch)) return;
+    for (let i = 0; i < lostAttempts; i += 1) this.#recordInferredSend('user_retry', 'success');
   }
 
   /** Records a send Prelude made whose answer never reached us (see `#afterRefusedSend`, `#open`). */

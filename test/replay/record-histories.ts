@@ -125,6 +125,24 @@ const scenarios: Record<string, Scenario> = {
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return windowId(target, stack.options.idKey);
   },
+  async 'sends-answered-retry-after-lost-answers'(stack) {
+    // No resend delay at Prelude. A first send loses two answers, then is answered `retry`: three
+    // codes went out. A resend loses one, then is answered `retry`: two more. Code from 0.1.0 counted
+    // two and one; later code counts three and two (patched('count-each-lost-send')).
+    const target = uniquePhoneTarget();
+    const policy = { resendCooldownSeconds: 0 };
+    await stack.configureSandbox({
+      minRetryDelaySeconds: 0,
+      dropNextAnswers: { 'verification.create': 2 },
+    });
+    const sent = await startVerification(stack.client, { target, policy }, stack.options);
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+    await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
+    await stack.resetSandbox();
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return sent.windowId;
+  },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(
       stack.client,

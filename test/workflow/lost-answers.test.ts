@@ -254,6 +254,52 @@ describe.each(['local', 'remote'] as const)(
       });
     });
 
+    /** The codes the sandbox sent to a target, beside the window's attempts: trigger, inferred. */
+    async function sendsCounted(target: ReturnType<typeof uniquePhoneTarget>) {
+      const state = await getVerification(stack.client, target, stack.options);
+      return {
+        codesSent: await codesSent(target.value),
+        attempts: state.attempts.map((a) => [a.trigger, a.inferred ?? false]),
+      };
+    }
+
+    it('counts each lost attempt of a first send that Prelude then answered retry', async () => {
+      const target = uniquePhoneTarget();
+      // No resend delay at Prelude: every attempt that reached it sent a code.
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 0,
+        dropNextAnswers: { 'verification.create': 2 },
+      });
+      const sent = await startVerification(stack.client, { target }, stack.options);
+      expect(sent).toMatchObject({ status: 'success', sendsUsed: 3 });
+      expect(await sendsCounted(target)).toEqual({
+        codesSent: 3,
+        attempts: [
+          ['initial', true],
+          ['user_retry', true],
+          ['user_retry', false],
+        ],
+      });
+    });
+
+    it('counts each lost attempt of a resend that Prelude then answered retry', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      const policy = { resendCooldownSeconds: 0 };
+      await startVerification(stack.client, { target, policy }, stack.options);
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+      const resent = await startVerification(stack.client, { target }, stack.options);
+      expect(resent).toMatchObject({ status: 'retry', sendsUsed: 3 });
+      expect(await sendsCounted(target)).toEqual({
+        codesSent: 3,
+        attempts: [
+          ['initial', false],
+          ['user_retry', true],
+          ['user_retry', false],
+        ],
+      });
+    });
+
     it('counts a resend whose every answer was lost', async () => {
       const target = uniquePhoneTarget();
       await stack.configureSandbox({ minRetryDelaySeconds: 60 });
