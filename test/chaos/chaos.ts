@@ -19,8 +19,8 @@
  * of Verify creates and checks and then cut the connection, as a network cut would: answers lost with
  * no crash, which the windows must count all the same.
  *
- * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, sent a code twice
- * or counted a check no crash can explain:
+ * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, or counted a check
+ * too many or a code too few where no crash can explain it:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
  * - `checks_used_up`: the right code met its window closed `max_checks`, and the sandbox's call log
  *   shows every one of those checks spent, none of them a success (answers lost and asked again, as
@@ -38,7 +38,12 @@
  *   `overcounted_checks_without_a_crash`: those of flows where no worker or dev server kill fell
  *   while a check was under way. Only an attempt cut by a crash has an unknown fate, so this is 0;
  * - `duplicate_sends`: codes the sandbox sent to a flow's number (create calls answered 200) beyond
- *   the window's `attempts`, summed;
+ *   the sends the window counted, summed. Its `attempts` less those a delivery webhook added (trigger
+ *   `auto_retry`: an attempt the window did not know of; the sandbox makes no automatic retries, so
+ *   each is a code the window missed). `duplicate_sends_without_a_crash`: those of flows where no
+ *   worker or dev server kill fell while the send was under way. A kill after a send's local call
+ *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
+ *   tell the first run went out: one code it does not count;
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
  *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
@@ -127,6 +132,7 @@ export interface ChaosSummary {
   overcounted_checks: number;
   overcounted_checks_without_a_crash: number;
   duplicate_sends: number;
+  duplicate_sends_without_a_crash: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
   worker_kills: number;
@@ -372,6 +378,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
     }
     const recoveries = flows.flatMap((flow) => recoverySamples(flow, outages));
+    const crashes = outages.filter((outage) => outage.part !== 'service').map((outage) => outage.start);
     const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
     summary = {
@@ -383,9 +390,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       lost_checks: accounting.reduce((sum, a) => sum + a.lostChecks, 0),
       overcounted_checks: accounting.reduce((sum, a) => sum + a.overcountedChecks, 0),
       overcounted_checks_without_a_crash: accounting
-        .filter((a) => !checkCutByCrash(a.flow, outages))
+        .filter((a) => !cutByCrash(a.flow, checkSteps, crashes))
         .reduce((sum, a) => sum + a.overcountedChecks, 0),
       duplicate_sends: accounting.reduce((sum, a) => sum + a.duplicateSends, 0),
+      duplicate_sends_without_a_crash: accounting
+        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
+        .reduce((sum, a) => sum + a.duplicateSends, 0),
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
@@ -410,8 +420,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         (a) =>
           !rightOutcome(a.flow) ||
           a.lostChecks > 0 ||
-          a.duplicateSends > 0 ||
-          (a.overcountedChecks > 0 && !checkCutByCrash(a.flow, outages)),
+          (a.duplicateSends > 0 && !cutByCrash(a.flow, sendSteps, crashes)) ||
+          (a.overcountedChecks > 0 && !cutByCrash(a.flow, checkSteps, crashes)),
       )
       .map((a) => a.evidence);
     if (!options.signal?.aborted) {
@@ -575,11 +585,16 @@ export async function account(
       flow,
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
       overcountedChecks: known ? Math.max(0, known.checks_used - checks) : 0,
-      duplicateSends: known ? Math.max(0, creates - known.attempts.length) : 0,
+      duplicateSends: known ? Math.max(0, creates - sendsCounted(known)) : 0,
       evidence: { flow, windowId, window, sandboxCalls: calls },
     });
   }
   return results;
+}
+
+/** The sends a window counted itself: its attempts, less those only a delivery webhook told it of. */
+function sendsCounted(window: WindowAnswer): number {
+  return window.attempts.filter((attempt) => attempt.trigger !== 'auto_retry').length;
 }
 
 /** Whether a flow came out as it must: verified, or refused with its checks spent at Prelude. */
@@ -660,13 +675,22 @@ async function workflowHistory(
   }
 }
 
-/** Whether a worker or dev server kill fell while one of the flow's checks was under way. */
-function checkCutByCrash(flow: FlowResult, outages: readonly Outage[]): boolean {
-  const checks = flow.steps.filter((s) => s.name === 'wrong_check' || s.name === 'right_check');
-  return outages.some(
-    (outage) =>
-      outage.part !== 'service' &&
-      checks.some((check) => outage.start >= check.start && outage.start <= (check.end ?? Infinity)),
+/** The steps of a flow that send a code, and those that check one. */
+const sendSteps: readonly StepName[] = ['send'];
+const checkSteps: readonly StepName[] = ['wrong_check', 'right_check'];
+
+/**
+ * Whether a worker or dev server kill (`crashes`: start times) fell while one of the flow's `steps`
+ * was under way: a call it cut has an unknown fate.
+ */
+export function cutByCrash(
+  flow: FlowResult,
+  steps: readonly StepName[],
+  crashes: readonly number[],
+): boolean {
+  return flow.steps.some(
+    (step) =>
+      steps.includes(step.name) && crashes.some((at) => at >= step.start && at <= (step.end ?? Infinity)),
   );
 }
 
@@ -831,7 +855,7 @@ async function main(): Promise<void> {
     correct,
     checks_used_up: usedUp,
     lost_checks: lost,
-    duplicate_sends: duplicates,
+    duplicate_sends_without_a_crash: duplicates,
     overcounted_checks_without_a_crash: overcounted,
   } = report.summary;
   const exact = correct + usedUp === total && lost === 0 && duplicates === 0 && overcounted === 0;

@@ -85,7 +85,7 @@ export interface FlowResult {
 export interface WindowAnswer {
   id: string;
   status: string;
-  attempts: unknown[];
+  attempts: { trigger?: string; [field: string]: unknown }[];
   checks_used: number;
   checks_left: number;
   [field: string]: unknown;
