@@ -14,6 +14,7 @@ import {
   reserveSendUpdate,
   targetLimitsIdPrefix,
   targetRateLimited,
+  askerEntry,
   type ReserveSendRequest,
   type TargetLimitsInput,
   type TargetUsage,
@@ -28,9 +29,12 @@ export interface ReserveTargetSendInput extends ReserveSendRequest {
   targetKey: string;
 }
 
-/** A reservation's answer: granted with what is left, or refused until `retryAfterSeconds`. */
+/**
+ * A reservation's answer: granted with what is left (and how many other executions of the same send
+ * asked it before, see `ReserveSendRequest.asker`), or refused until `retryAfterSeconds`.
+ */
 export type ReservationOutcome =
-  | { granted: true; usage: TargetUsage | undefined }
+  | { granted: true; usage: TargetUsage | undefined; earlierExecutions?: number }
   | { granted: false; retryAfterSeconds: number; message: string };
 
 const refusalDetails = z.object({ retryAfterSeconds: z.number() });
@@ -84,6 +88,7 @@ export function createLimitsActivities({ client }: { client: Client }) {
       targetKey,
       ...counted,
       recent: [request.reservationId],
+      ...(request.asker ? { askers: [askerEntry(request.reservationId, request.asker)] } : {}),
       limits: request.limits,
     };
     try {
@@ -135,13 +140,17 @@ export function createLimitsActivities({ client }: { client: Client }) {
       return runActivityCall(async (signal) => {
         const ask = async (): Promise<ReservationOutcome> => {
           try {
-            const usage = await client.withAbortSignal(signal, () =>
+            const { earlierExecutions, ...usage } = await client.withAbortSignal(signal, () =>
               client.workflow.getHandle(entityStart(targetKey).workflowId).executeUpdate(reserveSendUpdate, {
                 args: [request],
-                updateId: request.reservationId,
+                // Retried attempts of one execution are answered once by Temporal; another execution
+                // of the send is asked afresh, so the entity can tell it the earlier ones.
+                updateId: request.asker
+                  ? `${request.reservationId}:${request.asker.execution}`
+                  : request.reservationId,
               }),
             );
-            return { granted: true as const, usage };
+            return { granted: true as const, usage, ...(earlierExecutions ? { earlierExecutions } : {}) };
           } catch (error) {
             const refusal = refusalOf(error);
             if (refusal) return refusal;

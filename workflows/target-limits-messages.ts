@@ -25,6 +25,18 @@ export interface ReserveSendRequest {
   opensWindow: boolean;
   /** The limits in force (configuration may change between requests; the newest applies). */
   limits: TargetLimits;
+  /**
+   * Who asks: the window's send (`call`, its update ID) in one run of its workflow task
+   * (`execution`, that task's time). A workflow task lost to a crash after its send reached Prelude
+   * runs the send again, with the same call and another execution: the entity tells it how many
+   * executions of its call asked before (`earlierExecutions`), each of which may have sent a code.
+   */
+  asker?: { call: string; execution: number };
+}
+
+/** A granted reservation: what is left, and how many other executions of the same call asked it. */
+export interface ReservedSend extends TargetUsage {
+  earlierExecutions?: number;
 }
 
 /** What is left of the target's allowance after a grant (also the entity's `usage` query). */
@@ -65,6 +77,8 @@ export interface TargetLimitsInput {
   sends?: number[];
   /** Recent reservation IDs, so that a retried reservation after continue-as-new is not counted twice. */
   recent?: string[];
+  /** Who asked the recent reservations: `<reservation ID> <call> <execution>` (see `asker`). */
+  askers?: string[];
   limits?: TargetLimits;
   /** Closed windows' reports not made yet. */
   reports?: OutcomeReport[];
@@ -74,7 +88,12 @@ export interface TargetLimitsInput {
 export const targetRateLimited = 'target_rate_limited';
 
 /** Asks leave for one send (and a window, for a window's first send); refused over the limits. */
-export const reserveSendUpdate = defineUpdate<TargetUsage, [ReserveSendRequest]>('reserveSend');
+export const reserveSendUpdate = defineUpdate<ReservedSend, [ReserveSendRequest]>('reserveSend');
+
+/** How an asker of a reservation is remembered (see {@link TargetLimitsInput.askers}). */
+export function askerEntry(reservationId: string, asker: { call: string; execution: number }): string {
+  return `${reservationId} ${asker.call} ${asker.execution}`;
+}
 /** The target's usage as it stands. */
 export const targetUsageQuery = defineQuery<TargetUsage>('usage');
 /** A closed window's report, for the entity to make (signalled with start: the entity may have ended). */

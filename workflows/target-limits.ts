@@ -20,6 +20,8 @@ import {
   reserveSendUpdate,
   targetRateLimited,
   targetUsageQuery,
+  askerEntry,
+  type ReservedSend,
   type ReserveSendRequest,
   type TargetLimits,
   type TargetLimitsInput,
@@ -36,6 +38,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   let windows = input.windows ?? [];
   let sends = input.sends ?? [];
   const recent = input.recent ?? [];
+  const askers = input.askers ?? [];
   let limits: TargetLimits | undefined = input.limits;
   let reports = input.reports ?? [];
   let forgetting = false;
@@ -52,6 +55,19 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   const retryAfterSeconds = (times: number[], of: TargetLimits) =>
     Math.max(1, Math.ceil((Math.min(...times) + periodMs(of) - Date.now()) / 1000));
 
+  /**
+   * Remembers who asks a reservation, and answers how many other executions of the same call asked
+   * it before (asked again by the same execution, a retried attempt, it is not counted).
+   */
+  const earlierExecutionsOf = ({ reservationId, asker }: ReserveSendRequest) => {
+    if (!asker) return {};
+    const entry = askerEntry(reservationId, asker);
+    const ofCall = `${reservationId} ${asker.call} `;
+    const earlierExecutions = askers.filter((e) => e.startsWith(ofCall) && e !== entry).length;
+    if (!askers.includes(entry)) remember(askers, entry, recentKept);
+    return { earlierExecutions };
+  };
+
   setHandler(targetUsageQuery, usage);
   setHandler(outcomeReportSignal, (report) => {
     // Handed over twice (the window's call retried): made once.
@@ -64,7 +80,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   });
   setHandler(
     reserveSendUpdate,
-    (request: ReserveSendRequest): TargetUsage => {
+    (request: ReserveSendRequest): ReservedSend => {
       limits = request.limits;
       prune();
       if (!recent.includes(request.reservationId)) {
@@ -72,7 +88,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
         if (request.opensWindow) windows.push(Date.now());
         sends.push(Date.now());
       }
-      return usage();
+      return { ...usage(), ...earlierExecutionsOf(request) };
     },
     {
       // A validator must not change state (a refused update leaves no history to replay it from).
@@ -100,6 +116,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
       windows,
       sends,
       recent,
+      askers,
       limits,
       reports,
     });

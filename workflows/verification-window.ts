@@ -8,7 +8,7 @@
  * turn (turn.ts), in the order they came: an answer is decided by the window as its step leaves it,
  * so an answer and the window's outcome always agree.
  */
-import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { currentUpdateInfo, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   CheckVerificationOutcome,
@@ -61,6 +61,13 @@ const countLostSendPatch = 'count-lost-send';
  * as a code sent, where 0.1.0 counted one (a first send's) or none (a resend's).
  */
 const countEachLostSendPatch = 'count-each-lost-send';
+
+/**
+ * `patched()` ID: a send run again after a workflow task lost to a crash counts the earlier runs that
+ * reached the target's limits (each may have sent a code) as attempts whose answers were lost, where
+ * 0.1.0 could not tell they ran.
+ */
+const countLostTaskSendsPatch = 'count-lost-task-sends';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
@@ -307,7 +314,10 @@ export class VerificationWindow {
     opensWindow: boolean,
     withPredict: boolean,
   ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
-    const reservation = this.#reservation(opensWindow);
+    // Who asks: this send, in this run of its workflow task (its time differs in a run that a crash
+    // cut short, whose send then runs again).
+    const asker = { call: currentUpdateInfo()?.id ?? 'fallback', execution: Date.now() };
+    const reservation = { ...this.#reservation(opensWindow), asker };
     const create = this.#createInput(request);
     const predict = withPredict ? this.#predictInput(request) : undefined;
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
@@ -318,10 +328,20 @@ export class VerificationWindow {
     );
     this.#noteUsage(value.reservation);
     if (value.predicted) this.#notePredicted(value.predicted);
+    const lostRuns = value.reservation.granted ? this.#lostRunsCounted(value.reservation) : 0;
     return {
       reservation: value.reservation,
-      created: value.created && { value: value.created, uncertainAttempts },
+      created: value.created && { value: value.created, uncertainAttempts: uncertainAttempts + lostRuns },
     };
+  }
+
+  /**
+   * Runs of this send in workflow tasks that a crash cut short, after they reached the target's
+   * limits: each may have sent a code, whose answer no one saw. Windows started by 0.1.0 counted none
+   * (the marker is written only where this counts one).
+   */
+  #lostRunsCounted({ earlierExecutions = 0 }: { earlierExecutions?: number }): number {
+    return earlierExecutions > 0 && patched(countLostTaskSendsPatch) ? earlierExecutions : 0;
   }
 
   /**

@@ -93,6 +93,43 @@ describe('per-target limits across windows', () => {
     expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 2 });
   });
 
+  it('tells a send run again after a lost workflow task how many earlier runs asked its reservation', async () => {
+    const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
+    const handle = stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`);
+    const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
+    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const limits = { maxWindows: 5, maxSends: 5, periodSeconds: 3_600 };
+    const reserve = (reservationId: string, call: string, execution: number) =>
+      activity.run(reserveTargetSend, {
+        targetKey: key,
+        reservationId,
+        opensWindow: reservationId.endsWith(':1'),
+        limits,
+        asker: { call, execution },
+      });
+
+    // The first run of a send starts the entity; its task is lost, and the send runs again.
+    expect(await reserve('run-1:1', 'send-a', 1_000)).toEqual(
+      expect.not.objectContaining({ earlierExecutions: expect.anything() }),
+    );
+    expect(await reserve('run-1:1', 'send-a', 4_000)).toMatchObject({
+      granted: true,
+      earlierExecutions: 1,
+      usage: { sendsUsed: 1 },
+    });
+    // A retried attempt of that second run: the same answer, its own attempts are not runs.
+    expect(await reserve('run-1:1', 'send-a', 4_000)).toMatchObject({
+      granted: true,
+      earlierExecutions: 1,
+      usage: { sendsUsed: 1 },
+    });
+    // A third run, once the entity runs: two before it.
+    expect(await reserve('run-1:1', 'send-a', 9_000)).toMatchObject({ earlierExecutions: 2 });
+    // Another send that takes the same reservation (the first counted nothing): none of its own.
+    expect(await reserve('run-1:1', 'send-b', 12_000)).not.toHaveProperty('earlierExecutions');
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 1 });
+  });
+
   it('sends nothing when the limits cannot be asked, and says the attempt never reached Prelude', async () => {
     const target = normalizeTarget(uniquePhoneTarget());
     const key = targetKey(target, stack.options.idKey);
