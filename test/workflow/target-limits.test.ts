@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createLimitsActivities } from '../../activities/limits';
+import { createLimitsActivities, type ReserveTargetSendInput } from '../../activities/limits';
 import { createSendActivities, reservationFailed } from '../../activities/send';
 import {
   cancelVerification,
@@ -19,7 +19,12 @@ import {
 } from '../../src/client';
 import { normalizeTarget } from '../../src/prelude';
 import { targetLimitsWorkflow } from '../../workflows';
-import { reserveSendUpdate, targetLimitsIdPrefix, targetUsageQuery } from '../../workflows/messages';
+import {
+  reserveSendUpdate,
+  targetLimitsIdPrefix,
+  targetUsageQuery,
+  type TargetLimits,
+} from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 async function creates(stack: TestStack, to: string): Promise<number> {
@@ -66,14 +71,21 @@ describe('per-target limits across windows', () => {
     expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('rate_limited');
   });
 
-  it("counts a target's first send by starting its entity with it, once however often it is asked", async () => {
+  /** A fresh target's limits entity, and its reservations as the send activity asks them. */
+  function freshEntity(limits: TargetLimits) {
     const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
-    const handle = stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`);
     const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
     const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
-    const limits = { maxWindows: 1, maxSends: 2, periodSeconds: 3_600 };
-    const reserve = (reservationId: string, opensWindow: boolean) =>
-      activity.run(reserveTargetSend, { targetKey: key, reservationId, opensWindow, limits });
+    return {
+      handle: stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`),
+      ask: (request: Omit<ReserveTargetSendInput, 'targetKey' | 'limits'>) =>
+        activity.run(reserveTargetSend, { targetKey: key, limits, ...request }),
+    };
+  }
+
+  it("counts a target's first send by starting its entity with it, once however often it is asked", async () => {
+    const { handle, ask } = freshEntity({ maxWindows: 1, maxSends: 2, periodSeconds: 3_600 });
+    const reserve = (reservationId: string, opensWindow: boolean) => ask({ reservationId, opensWindow });
 
     const first = await reserve('run-1:1', true);
     expect(first).toMatchObject({ granted: true, usage: { windowsUsed: 1, sendsUsed: 1, sendsLeft: 1 } });
@@ -94,19 +106,9 @@ describe('per-target limits across windows', () => {
   });
 
   it('tells a send run again after a lost workflow task how many earlier runs asked its reservation', async () => {
-    const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
-    const handle = stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`);
-    const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
-    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
-    const limits = { maxWindows: 5, maxSends: 5, periodSeconds: 3_600 };
+    const { handle, ask } = freshEntity({ maxWindows: 5, maxSends: 5, periodSeconds: 3_600 });
     const reserve = (reservationId: string, call: string, execution: number) =>
-      activity.run(reserveTargetSend, {
-        targetKey: key,
-        reservationId,
-        opensWindow: reservationId.endsWith(':1'),
-        limits,
-        asker: { call, execution },
-      });
+      ask({ reservationId, opensWindow: reservationId.endsWith(':1'), asker: { call, execution } });
 
     // The first run of a send starts the entity; its task is lost, and the send runs again.
     expect(await reserve('run-1:1', 'send-a', 1_000)).toEqual(
