@@ -26,12 +26,20 @@ export interface ReserveSendRequest {
   /** The limits in force (configuration may change between requests; the newest applies). */
   limits: TargetLimits;
   /**
-   * Who asks: the window's send (`call`, its update ID) in one run of its workflow task
-   * (`execution`, that task's time). A workflow task lost to a crash after its send reached Prelude
-   * runs the send again, with the same call and another execution: the entity tells it how many
-   * executions of its call asked before (`earlierExecutions`), each of which may have sent a code.
+   * Who asks: the window's send (`call`, its update ID), in one attempt run by one workflow task
+   * (`execution`, that task's time), knowing its earlier attempts' executions (`known`). A workflow
+   * task lost to a crash after its attempt reached Prelude runs the attempt again, at another time:
+   * the entity tells it how many executions of its call it does not know of asked
+   * (`earlierExecutions`), each of which may have sent a code.
    */
-  asker?: { call: string; execution: number };
+  asker?: Asker;
+}
+
+/** Who asks a reservation (see {@link ReserveSendRequest.asker}). */
+export interface Asker {
+  call: string;
+  execution: number;
+  known: number[];
 }
 
 /** A granted reservation: what is left, and how many other executions of the same call asked it. */
@@ -91,8 +99,8 @@ export const targetRateLimited = 'target_rate_limited';
 export const reserveSendUpdate = defineUpdate<ReservedSend, [ReserveSendRequest]>('reserveSend');
 
 /** How an asker of a reservation is remembered (see {@link TargetLimitsInput.askers}). */
-export function askerEntry(reservationId: string, asker: { call: string; execution: number }): string {
-  return `${reservationId} ${asker.call} ${asker.execution}`;
+export function askerEntry(reservationId: string, { call, execution }: Asker): string {
+  return `${reservationId} ${call} ${execution}`;
 }
 /** The target's usage as it stands. */
 export const targetUsageQuery = defineQuery<TargetUsage>('usage');

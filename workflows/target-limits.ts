@@ -56,16 +56,18 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     Math.max(1, Math.ceil((Math.min(...times) + periodMs(of) - Date.now()) / 1000));
 
   /**
-   * Remembers who asks a reservation, and answers how many other executions of the same call asked
-   * it before (asked again by the same execution, a retried attempt, it is not counted).
+   * Remembers who asks a reservation, and answers how many executions of the same call that the
+   * asker does not know of asked it (neither its own, nor its earlier attempts').
    */
   const earlierExecutionsOf = ({ reservationId, asker }: ReserveSendRequest) => {
     if (!asker) return {};
     const entry = askerEntry(reservationId, asker);
     const ofCall = `${reservationId} ${asker.call} `;
-    const earlierExecutions = askers.filter((e) => e.startsWith(ofCall) && e !== entry).length;
+    const unknown = askers.filter(
+      (e) => e.startsWith(ofCall) && e !== entry && !asker.known.includes(Number(e.slice(ofCall.length))),
+    );
     if (!askers.includes(entry)) remember(askers, entry, recentKept);
-    return { earlierExecutions };
+    return { earlierExecutions: unknown.length };
   };
 
   setHandler(targetUsageQuery, usage);

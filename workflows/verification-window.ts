@@ -314,18 +314,21 @@ export class VerificationWindow {
     opensWindow: boolean,
     withPredict: boolean,
   ): Promise<{ reservation: ReservationOutcome; created?: Attempted<CreateVerificationOutcome> }> {
-    // Who asks: this send, in this run of its workflow task (its time differs in a run that a crash
-    // cut short, whose send then runs again).
-    const asker = { call: currentUpdateInfo()?.id ?? 'fallback', execution: Date.now() };
-    const reservation = { ...this.#reservation(opensWindow), asker };
     const create = this.#createInput(request);
     const predict = withPredict ? this.#predictInput(request) : undefined;
+    // Who asks: this send, in the workflow task that runs the attempt (a task a crash cut short ran
+    // it at another time), knowing its earlier attempts.
+    const call = currentUpdateInfo()?.id ?? 'fallback';
+    const known: number[] = [];
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
-    const { value, uncertainAttempts } = await attemptLifecycleCall(() =>
-      this.#calls.send.reserveAndCreateVerification(
+    const { value, uncertainAttempts } = await attemptLifecycleCall(() => {
+      const asker = { call, execution: Date.now(), known: [...known] };
+      known.push(asker.execution);
+      const reservation = { ...this.#reservation(opensWindow), asker };
+      return this.#calls.send.reserveAndCreateVerification(
         predict ? { reservation, create, predict } : { reservation, create },
-      ),
-    );
+      );
+    });
     this.#noteUsage(value.reservation);
     if (value.predicted) this.#notePredicted(value.predicted);
     const lostRuns = value.reservation.granted ? this.#lostRunsCounted(value.reservation) : 0;

@@ -105,30 +105,28 @@ describe('per-target limits across windows', () => {
     expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 2 });
   });
 
-  it('tells a send run again after a lost workflow task how many earlier runs asked its reservation', async () => {
+  it('tells an attempt run again after a lost workflow task how many runs it does not know of asked', async () => {
     const { handle, ask } = freshEntity({ maxWindows: 5, maxSends: 5, periodSeconds: 3_600 });
-    const reserve = (reservationId: string, call: string, execution: number) =>
-      ask({ reservationId, opensWindow: reservationId.endsWith(':1'), asker: { call, execution } });
+    const reserve = (call: string, execution: number, known: number[] = []) =>
+      ask({ reservationId: 'run-1:1', opensWindow: true, asker: { call, execution, known } });
 
-    // The first run of a send starts the entity; its task is lost, and the send runs again.
-    expect(await reserve('run-1:1', 'send-a', 1_000)).toEqual(
-      expect.not.objectContaining({ earlierExecutions: expect.anything() }),
-    );
-    expect(await reserve('run-1:1', 'send-a', 4_000)).toMatchObject({
+    // A send's first attempt starts the entity; its workflow task is lost, and the attempt runs again.
+    expect(await reserve('send-a', 1_000)).not.toHaveProperty('earlierExecutions');
+    expect(await reserve('send-a', 4_000)).toMatchObject({
       granted: true,
       earlierExecutions: 1,
       usage: { sendsUsed: 1 },
     });
-    // A retried attempt of that second run: the same answer, its own attempts are not runs.
-    expect(await reserve('run-1:1', 'send-a', 4_000)).toMatchObject({
-      granted: true,
-      earlierExecutions: 1,
-      usage: { sendsUsed: 1 },
-    });
-    // A third run, once the entity runs: two before it.
-    expect(await reserve('run-1:1', 'send-a', 9_000)).toMatchObject({ earlierExecutions: 2 });
+    // The same attempt asked again (the activity retried its call): the same answer.
+    expect(await reserve('send-a', 4_000)).toMatchObject({ earlierExecutions: 1 });
+    // The next attempt knows the one before it, not the lost run.
+    expect(await reserve('send-a', 5_000, [4_000])).toMatchObject({ earlierExecutions: 1 });
+    // An attempt whose task was lost, then run again: two runs it does not know of.
+    await reserve('send-a', 6_000, [4_000, 5_000]);
+    expect(await reserve('send-a', 7_000, [4_000, 5_000])).toMatchObject({ earlierExecutions: 2 });
     // Another send that takes the same reservation (the first counted nothing): none of its own.
-    expect(await reserve('run-1:1', 'send-b', 12_000)).not.toHaveProperty('earlierExecutions');
+    expect(await reserve('send-b', 12_000)).not.toHaveProperty('earlierExecutions');
+    // Each send and window counted once, however many runs asked.
     expect(await handle.query(targetUsageQuery)).toMatchObject({ windowsUsed: 1, sendsUsed: 1 });
   });
 
