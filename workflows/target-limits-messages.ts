@@ -99,8 +99,16 @@ export const targetRateLimited = 'target_rate_limited';
 export const reserveSendUpdate = defineUpdate<ReservedSend, [ReserveSendRequest]>('reserveSend');
 
 /** How an asker of a reservation is remembered (see {@link TargetLimitsInput.askers}). */
-export function askerEntry(reservationId: string, { call, execution }: Asker): string {
-  return `${reservationId} ${call} ${execution}`;
+export function askerEntry(
+  reservationId: string,
+  { call, execution }: Pick<Asker, 'call' | 'execution'>,
+): string {
+  return `${askersOfCall(reservationId, call)}${execution}`;
+}
+
+/** What every remembered asker of one call of a reservation starts with. */
+export function askersOfCall(reservationId: string, call: string): string {
+  return `${reservationId} ${call} `;
 }
 /** The target's usage as it stands. */
 export const targetUsageQuery = defineQuery<TargetUsage>('usage');

@@ -21,6 +21,7 @@ import {
   targetRateLimited,
   targetUsageQuery,
   askerEntry,
+  askersOfCall,
   type ReservedSend,
   type ReserveSendRequest,
   type TargetLimits,
@@ -61,11 +62,13 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
    */
   const earlierExecutionsOf = ({ reservationId, asker }: ReserveSendRequest) => {
     if (!asker) return {};
+    const { call, execution, known } = asker;
     const entry = askerEntry(reservationId, asker);
-    const ofCall = `${reservationId} ${asker.call} `;
-    const unknown = askers.filter(
-      (e) => e.startsWith(ofCall) && e !== entry && !asker.known.includes(Number(e.slice(ofCall.length))),
+    const knownEntries = [execution, ...known].map((time) =>
+      askerEntry(reservationId, { call, execution: time }),
     );
+    const ofCall = askersOfCall(reservationId, call);
+    const unknown = askers.filter((e) => e.startsWith(ofCall) && !knownEntries.includes(e));
     if (!askers.includes(entry)) remember(askers, entry, recentKept);
     return { earlierExecutions: unknown.length };
   };

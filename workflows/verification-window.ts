@@ -320,11 +320,12 @@ export class VerificationWindow {
     // it at another time), knowing its earlier attempts.
     const call = currentUpdateInfo()?.id ?? 'fallback';
     const known: number[] = [];
+    const send = this.#reservation(opensWindow);
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
     const { value, uncertainAttempts } = await attemptLifecycleCall(() => {
       const asker = { call, execution: Date.now(), known: [...known] };
       known.push(asker.execution);
-      const reservation = { ...this.#reservation(opensWindow), asker };
+      const reservation = { ...send, asker };
       return this.#calls.send.reserveAndCreateVerification(
         predict ? { reservation, create, predict } : { reservation, create },
       );
