@@ -10,7 +10,9 @@ import { targetKeySearchAttribute } from '../workflows/search-attributes';
 import { targetLimitsWorkflow } from '../workflows/target-limits';
 import type { OutcomeReport } from '../workflows/outcome-report';
 import {
+  codesSentSignal,
   outcomeReportSignal,
+  type CodesSent,
   reserveSendUpdate,
   targetLimitsIdPrefix,
   targetRateLimited,
@@ -60,6 +62,11 @@ function refusalOf(error: unknown): Extract<ReservationOutcome, { granted: false
 export interface HandOverOutcomeReportInput {
   targetKey: string;
   report: OutcomeReport;
+}
+
+/** Input of {@link LimitsActivities.tellCodesSent}. */
+export interface TellCodesSentInput extends CodesSent {
+  targetKey: string;
 }
 
 /** Builds the activities that reach a target's limits entity. */
@@ -122,6 +129,22 @@ export function createLimitsActivities({ client }: { client: Client }) {
             ...entityStart(targetKey),
             signal: outcomeReportSignal,
             signalArgs: [report],
+          }),
+        ),
+      );
+    },
+
+    /**
+     * Tells the target's entity (started when it has ended) how many codes a send sent in all, where
+     * its reservation could not count them (see `CodesSent`). Told twice, counted once.
+     */
+    async tellCodesSent({ targetKey, ...sent }: TellCodesSentInput): Promise<void> {
+      await runActivityCall((signal) =>
+        client.withAbortSignal(signal, () =>
+          client.workflow.signalWithStart(targetLimitsWorkflow, {
+            ...entityStart(targetKey),
+            signal: codesSentSignal,
+            signalArgs: [sent],
           }),
         ),
       );

@@ -112,6 +112,19 @@ export function askersOfCall(reservationId: string, call: string): string {
 }
 /** The target's usage as it stands. */
 export const targetUsageQuery = defineQuery<TargetUsage>('usage');
+/**
+ * How many codes a send of a window sent in all, by the window's count, where that differs from the
+ * one its granted reservation counted: attempts whose answers were lost, each of which Prelude
+ * applied, or a send whose every attempt failed before the window heard whether the reservation
+ * was granted. The entity counts the send that many times (signalled with start, like a report).
+ */
+export interface CodesSent {
+  /** The send's reservation ({@link ReserveSendRequest.reservationId}). */
+  reservationId: string;
+  /** The codes it sent, by the window's count (at least 1). */
+  codes: number;
+}
+export const codesSentSignal = defineSignal<[CodesSent]>('codesSent');
 /** A closed window's report, for the entity to make (signalled with start: the entity may have ended). */
 export const outcomeReportSignal = defineSignal<[OutcomeReport]>('reportOutcome');
 /**

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import { makeOutcomeReport } from './outcome-report';
 import {
+  codesSentSignal,
   forgetReportsUpdate,
   outcomeReportSignal,
   reserveSendUpdate,
@@ -78,6 +79,17 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     // Handed over twice (the window's call retried): made once.
     if (recent.includes(report.reportId) || reports.some((r) => r.reportId === report.reportId)) return;
     reports.push(report);
+  });
+  setHandler(codesSentSignal, ({ reservationId, codes }) => {
+    // Told twice (the window's call retried): counted once.
+    const told = `${reservationId} codes`;
+    if (recent.includes(told)) return;
+    remember(recent, told, recentKept);
+    // A granted reservation already counts one code; one the entity never saw (the window's every
+    // attempt failed on the way) counts none yet, and now counts as the send.
+    const counted = recent.includes(reservationId) ? 1 : 0;
+    if (counted === 0) remember(recent, reservationId, recentKept);
+    for (let code = counted; code < codes; code += 1) sends.push(Date.now());
   });
   setHandler(forgetReportsUpdate, () => {
     reports = [];

@@ -69,6 +69,13 @@ const countEachLostSendPatch = 'count-each-lost-send';
  */
 const countLostTaskSendsPatch = 'count-lost-task-sends';
 
+/**
+ * `patched()` ID: a send that sent more codes than its reservation counted (lost answers), or whose
+ * reservation's answer never came back, tells the target's limits entity how many it sent, where
+ * 0.1.0 left the entity counting one per granted reservation.
+ */
+const tellCodesSentPatch = 'tell-codes-sent';
+
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
   at: number;
@@ -91,6 +98,8 @@ export class VerificationWindow {
   readonly #turn = new Turn();
   /** A send (a fallback's included) is accepted and not done: another is refused meanwhile. */
   #sending = false;
+  /** The reservation of the send under way, once asked; `granted` once the entity's answer is known. */
+  #reservationUnderWay: { reservationId: string; granted: boolean } | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -163,10 +172,54 @@ export class VerificationWindow {
     this.#sending = true;
     try {
       return await this.#turn.run(() =>
-        this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request),
+        this.#countedAtTheLimits(() =>
+          this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request),
+        ),
       );
     } finally {
       this.#sending = false;
+    }
+  }
+
+  /**
+   * Runs a send, then tells the target's limits entity how many codes it sent where the entity could
+   * not count them itself: its granted reservation counts one code, and the window counts each
+   * attempt whose answer was lost but that Prelude applied. Only a send that met lost answers pays
+   * for the call.
+   */
+  async #countedAtTheLimits<T>(send: () => Promise<T>): Promise<T> {
+    const sendsBefore = this.#state.sendsUsed;
+    this.#reservationUnderWay = undefined;
+    try {
+      return await send();
+    } finally {
+      await this.#tellCodesSent(this.#state.sendsUsed - sendsBefore);
+    }
+  }
+
+  async #tellCodesSent(codes: number): Promise<void> {
+    const reservation = this.#reservationUnderWay;
+    if (!reservation || codes === 0 || (codes === 1 && reservation.granted)) return;
+    if (!patched(tellCodesSentPatch)) return;
+    try {
+      await this.#calls.entity.tellCodesSent({
+        targetKey: this.#input.targetKey,
+        reservationId: reservation.reservationId,
+        codes,
+      });
+      // What the window shows of the target's usage: the granted reservation's answer counted one.
+      const usage = this.#state.targetUsage;
+      if (reservation.granted && usage) {
+        const more = codes - 1;
+        this.#state.targetUsage = {
+          ...usage,
+          sendsUsed: usage.sendsUsed + more,
+          sendsLeft: Math.max(0, usage.sendsLeft - more),
+        };
+      }
+    } catch (error) {
+      // The window's own count stands; the target's limits undercount until their period ends.
+      log.warn('telling the target’s limits of codes sent failed', { error: describe(error) });
     }
   }
 
@@ -291,15 +344,13 @@ export class VerificationWindow {
 
   /** The reservation of the next send: named after it, so that it is counted once. */
   #reservation(opensWindow: boolean): ReserveTargetSendInput {
-    return {
-      targetKey: this.#input.targetKey,
-      reservationId: `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`,
-      opensWindow,
-      limits: this.#input.limits,
-    };
+    const reservationId = `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`;
+    this.#reservationUnderWay = { reservationId, granted: false };
+    return { targetKey: this.#input.targetKey, reservationId, opensWindow, limits: this.#input.limits };
   }
 
   #noteUsage(reservation: ReservationOutcome): ReservationOutcome {
+    if (this.#reservationUnderWay) this.#reservationUnderWay.granted = reservation.granted;
     if (reservation.granted) this.#state.targetUsage = reservation.usage;
     return reservation;
   }

@@ -282,6 +282,30 @@ describe.each(['local', 'remote'] as const)(
       });
     });
 
+    it("counts each lost attempt's code against the target's limits too", async () => {
+      const target = uniquePhoneTarget();
+      const options = { ...stack.options, limits: { maxWindows: 5, maxSends: 4, periodSeconds: 3_600 } };
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 0,
+        dropNextAnswers: { 'verification.create': 2 },
+      });
+      const policy = { resendCooldownSeconds: 0 };
+      // Three codes for the one send; the window shows the target's usage as the limits now count it.
+      expect(await startVerification(stack.client, { target, policy }, options)).toMatchObject({
+        sendsUsed: 3,
+      });
+      expect((await getVerification(stack.client, target, options)).targetUsage).toMatchObject({
+        sendsUsed: 3,
+        sendsLeft: 1,
+      });
+      // The target's fourth code is its last of the period.
+      expect(await startVerification(stack.client, { target }, options)).toMatchObject({ sendsUsed: 4 });
+      await expect(startVerification(stack.client, { target }, options)).rejects.toMatchObject({
+        code: 'target_rate_limited',
+      });
+      expect(await codesSent(target.value)).toBe(4);
+    });
+
     it('counts each lost attempt of a resend that Prelude then answered retry', async () => {
       const target = uniquePhoneTarget();
       await stack.configureSandbox({ minRetryDelaySeconds: 0 });

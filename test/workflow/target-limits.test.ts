@@ -74,14 +74,40 @@ describe('per-target limits across windows', () => {
   /** A fresh target's limits entity, and its reservations as the send activity asks them. */
   function freshEntity(limits: TargetLimits) {
     const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
-    const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
+    const { reserveTargetSend, tellCodesSent } = createLimitsActivities({ client: stack.client });
     const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
     return {
       handle: stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`),
       ask: (request: Omit<ReserveTargetSendInput, 'targetKey' | 'limits'>) =>
         activity.run(reserveTargetSend, { targetKey: key, limits, ...request }),
+      tell: (reservationId: string, codes: number) =>
+        activity.run(tellCodesSent, { targetKey: key, reservationId, codes }),
     };
   }
+
+  it('counts every code a send sent when its window tells them, once however often it is told', async () => {
+    const { handle, ask, tell } = freshEntity({ maxWindows: 5, maxSends: 5, periodSeconds: 3_600 });
+    await ask({ reservationId: 'run-1:1', opensWindow: true });
+    // Two answers of the first send were lost: Prelude sent three codes for the one reservation.
+    await tell('run-1:1', 3);
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3, sendsLeft: 2 });
+    // Told again (the window's call retried): counted once.
+    await tell('run-1:1', 3);
+    // A send whose every attempt failed before its reservation was answered: the entity never saw
+    // it, and now counts its one code, as its reservation would have.
+    await tell('run-1:4', 1);
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ sendsUsed: 4, sendsLeft: 1 });
+    // That reservation asked late is counted already; the next send takes the last place.
+    expect(await ask({ reservationId: 'run-1:4', opensWindow: false })).toMatchObject({
+      granted: true,
+      usage: { sendsUsed: 4 },
+    });
+    expect(await ask({ reservationId: 'run-1:5', opensWindow: false })).toMatchObject({
+      granted: true,
+      usage: { sendsUsed: 5, sendsLeft: 0 },
+    });
+    expect(await ask({ reservationId: 'run-1:6', opensWindow: false })).toMatchObject({ granted: false });
+  });
 
   it("counts a target's first send by starting its entity with it, once however often it is asked", async () => {
     const { handle, ask } = freshEntity({ maxWindows: 1, maxSends: 2, periodSeconds: 3_600 });
