@@ -87,6 +87,8 @@ export interface TargetLimitsInput {
   recent?: string[];
   /** Who asked the recent reservations: `<reservation ID> <call> <execution>` (see `asker`). */
   askers?: string[];
+  /** The codes recent sends were told to have sent, by reservation ID (see {@link CodesSent}). */
+  told?: [reservationId: string, codes: number][];
   limits?: TargetLimits;
   /** Closed windows' reports not made yet. */
   reports?: OutcomeReport[];
@@ -117,6 +119,8 @@ export const targetUsageQuery = defineQuery<TargetUsage>('usage');
  * one its granted reservation counted: attempts whose answers were lost, each of which Prelude
  * applied, or a send whose every attempt failed before the window heard whether the reservation
  * was granted. The entity counts the send that many times (signalled with start, like a report).
+ * Told again, it counts the most it was told: a run of the window that a crash cut short may have
+ * told a count that its next run, knowing of more lost attempts, raises.
  */
 export interface CodesSent {
   /** The send's reservation ({@link ReserveSendRequest.reservationId}). */

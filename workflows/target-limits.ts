@@ -41,6 +41,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
   let sends = input.sends ?? [];
   const recent = input.recent ?? [];
   const askers = input.askers ?? [];
+  const told = new Map(input.told);
   let limits: TargetLimits | undefined = input.limits;
   let reports = input.reports ?? [];
   let forgetting = false;
@@ -81,15 +82,20 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
     reports.push(report);
   });
   setHandler(codesSentSignal, ({ reservationId, codes }) => {
-    // Told twice (the window's call retried): counted once.
-    const told = `${reservationId} codes`;
-    if (recent.includes(told)) return;
-    remember(recent, told, recentKept);
-    // A granted reservation already counts one code; one the entity never saw (the window's every
-    // attempt failed on the way) counts none yet, and now counts as the send.
-    const counted = recent.includes(reservationId) ? 1 : 0;
-    if (counted === 0) remember(recent, reservationId, recentKept);
+    // A granted reservation counts one code, one the entity never saw (the window's every attempt
+    // failed on the way) none yet; a send told before counts what it was told. Told the same again
+    // (the window's call retried) or less (a run cut short told it first), it counts nothing more.
+    const counted = told.get(reservationId) ?? (recent.includes(reservationId) ? 1 : 0);
+    if (codes <= counted) return;
     for (let code = counted; code < codes; code += 1) sends.push(Date.now());
+    if (!recent.includes(reservationId)) remember(recent, reservationId, recentKept);
+    told.delete(reservationId);
+    told.set(reservationId, codes);
+    // Oldest first (a Map keeps its insertion order): as many as the reservation IDs kept.
+    for (const [oldest] of told) {
+      if (told.size <= recentKept) break;
+      told.delete(oldest);
+    }
   });
   setHandler(forgetReportsUpdate, () => {
     reports = [];
@@ -134,6 +140,7 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
       sends,
       recent,
       askers,
+      ...(told.size > 0 ? { told: [...told] } : {}),
       limits,
       reports,
     });

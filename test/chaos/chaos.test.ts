@@ -35,6 +35,9 @@ describe('chaos', () => {
       // check too many, or a code the window did not count, only after a crash cut an attempt.
       lost_checks: 0,
       duplicate_sends_without_a_crash: 0,
+      // The target's limits count them too (read from each target's entity, all of them read).
+      limit_sends_missed_without_a_crash: 0,
+      limit_sends_unread: 0,
       overcounted_checks_without_a_crash: 0,
     });
     expect(report.summary.worker_kills).toBeGreaterThanOrEqual(3);

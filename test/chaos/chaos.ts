@@ -44,6 +44,12 @@
  *   worker or dev server kill fell while the send was under way. A kill after a send's local call
  *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
  *   tell the first run went out: one code it does not count;
+ * - `limit_sends_missed`: codes the sandbox sent to a flow's number beyond the sends its target's
+ *   limits entity counts (read from the entity itself: what the per-target limit refuses on), summed;
+ *   `limit_sends_missed_without_a_crash`: those of flows where no kill fell during the send, which
+ *   must be 0 as the window's own count. `limit_sends_overcounted`: the entity's count beyond them
+ *   (a send the window counts whose fate was unknown, and that never reached Prelude: the safe side);
+ *   `limit_sends_unread`: flows whose entity could not be read;
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
  *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
@@ -88,6 +94,7 @@ import {
   type WindowAnswer,
 } from './flow';
 import { Part, untilPrinted, type PartSpec } from '../../tools/processes';
+import { targetSendsReader, type TargetSendsReader } from './target-sends';
 
 const run = promisify(execFile);
 
@@ -134,6 +141,11 @@ export interface ChaosSummary {
   overcounted_checks_without_a_crash: number;
   duplicate_sends: number;
   duplicate_sends_without_a_crash: number;
+  limit_sends_missed: number;
+  limit_sends_missed_without_a_crash: number;
+  limit_sends_overcounted: number;
+  /** Flows whose target's limits entity could not be read (their counts above are then 0). */
+  limit_sends_unread: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
   worker_kills: number;
@@ -150,6 +162,8 @@ export interface FlowEvidence {
   window?: WindowAnswer | { error: string };
   /** The sandbox's Verify calls for the flow's number, newest first. */
   sandboxCalls: CallRecord[];
+  /** The sends the target's limits entity counts, when it could be read. */
+  limitSends?: number;
   /** `temporal workflow show --detailed`, decoded. */
   history?: string;
 }
@@ -374,7 +388,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
 
     // The accounting reads every window and the sandbox's call log, with the stack still up.
     log('accounting…');
-    const accounting = await account(flows, { serviceUrl, sandboxUrl, apiToken, idKey });
+    const targetSends = await targetSendsReader(temporalAddress, env.PAYLOAD_CODEC_KEYS!);
+    const accounting = await account(flows, { serviceUrl, sandboxUrl, apiToken, idKey, targetSends }).finally(
+      () => targetSends.close(),
+    );
     for (const flow of flows) {
       for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
     }
@@ -397,6 +414,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       duplicate_sends_without_a_crash: accounting
         .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
         .reduce((sum, a) => sum + a.duplicateSends, 0),
+      limit_sends_missed: accounting.reduce((sum, a) => sum + a.limitSendsMissed, 0),
+      limit_sends_missed_without_a_crash: accounting
+        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
+        .reduce((sum, a) => sum + a.limitSendsMissed, 0),
+      limit_sends_overcounted: accounting.reduce((sum, a) => sum + a.limitSendsOvercounted, 0),
+      limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
@@ -423,6 +446,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           a.lostChecks > 0 ||
           // A code the window did not count is shown even when a crash explains it: they are rare.
           a.duplicateSends > 0 ||
+          a.limitSendsMissed > 0 ||
           (a.overcountedChecks > 0 && !cutByCrash(a.flow, checkSteps, crashes)),
       )
       .map((a) => a.evidence);
@@ -544,6 +568,12 @@ export interface Accounting {
   lostChecks: number;
   overcountedChecks: number;
   duplicateSends: number;
+  /**
+   * Codes the sandbox sent to the flow's number beyond the sends its target's limits entity counts
+   * (what the per-target limit refuses on), and the entity's count beyond them; 0 when unread.
+   */
+  limitSendsMissed: number;
+  limitSendsOvercounted: number;
   evidence: FlowEvidence;
 }
 
@@ -553,7 +583,14 @@ export interface Accounting {
  */
 export async function account(
   flows: FlowResult[],
-  where: { serviceUrl: string; sandboxUrl: string; apiToken: string; idKey: string },
+  where: {
+    serviceUrl: string;
+    sandboxUrl: string;
+    apiToken: string;
+    idKey: string;
+    /** Reads the sends a window's target's limits entity counts (see target-sends.ts). */
+    targetSends?: TargetSendsReader;
+  },
 ): Promise<Accounting[]> {
   const results: Accounting[] = [];
   for (const flow of flows) {
@@ -583,12 +620,15 @@ export async function account(
         flow.notes.push(`${flow.reason}, all of them spent at the sandbox (none a success)`);
       }
     }
+    const limitSends = await where.targetSends?.read(windowId);
     results.push({
       flow,
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
       overcountedChecks: known ? Math.max(0, known.checks_used - checks) : 0,
       duplicateSends: known ? Math.max(0, creates - sendsCounted(known)) : 0,
-      evidence: { flow, windowId, window, sandboxCalls: calls },
+      limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
+      limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
+      evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
     });
   }
   return results;
@@ -858,9 +898,11 @@ async function main(): Promise<void> {
     checks_used_up: usedUp,
     lost_checks: lost,
     duplicate_sends_without_a_crash: duplicates,
+    limit_sends_missed_without_a_crash: limitMissed,
     overcounted_checks_without_a_crash: overcounted,
   } = report.summary;
-  const exact = correct + usedUp === total && lost === 0 && duplicates === 0 && overcounted === 0;
+  const exact =
+    correct + usedUp === total && lost === 0 && duplicates === 0 && limitMissed === 0 && overcounted === 0;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }
 

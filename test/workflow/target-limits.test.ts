@@ -85,26 +85,35 @@ describe('per-target limits across windows', () => {
     };
   }
 
-  it('counts every code a send sent when its window tells them, once however often it is told', async () => {
-    const { handle, ask, tell } = freshEntity({ maxWindows: 5, maxSends: 5, periodSeconds: 3_600 });
+  it('counts every code a send sent when its window tells them, the most it was told', async () => {
+    const { handle, ask, tell } = freshEntity({ maxWindows: 5, maxSends: 8, periodSeconds: 3_600 });
+    const sendsUsed = async () => (await handle.query(targetUsageQuery)).sendsUsed;
     await ask({ reservationId: 'run-1:1', opensWindow: true });
     // Two answers of the first send were lost: Prelude sent three codes for the one reservation.
     await tell('run-1:1', 3);
-    expect(await handle.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3, sendsLeft: 2 });
-    // Told again (the window's call retried): counted once.
+    expect(await sendsUsed()).toBe(3);
+    // Told again (the window's call retried), or less (a run of the window lost to a crash told
+    // first what it knew): counted once, the most it was told.
     await tell('run-1:1', 3);
+    await tell('run-1:1', 2);
+    expect(await sendsUsed()).toBe(3);
+    // A run that knew of fewer lost attempts told first, the next one more: the difference counts.
+    await ask({ reservationId: 'run-1:2', opensWindow: false });
+    await tell('run-1:2', 2);
+    await tell('run-1:2', 3);
+    expect(await sendsUsed()).toBe(6);
     // A send whose every attempt failed before its reservation was answered: the entity never saw
     // it, and now counts its one code, as its reservation would have.
     await tell('run-1:4', 1);
-    expect(await handle.query(targetUsageQuery)).toMatchObject({ sendsUsed: 4, sendsLeft: 1 });
+    expect(await handle.query(targetUsageQuery)).toMatchObject({ sendsUsed: 7, sendsLeft: 1 });
     // That reservation asked late is counted already; the next send takes the last place.
     expect(await ask({ reservationId: 'run-1:4', opensWindow: false })).toMatchObject({
       granted: true,
-      usage: { sendsUsed: 4 },
+      usage: { sendsUsed: 7 },
     });
     expect(await ask({ reservationId: 'run-1:5', opensWindow: false })).toMatchObject({
       granted: true,
-      usage: { sendsUsed: 5, sendsLeft: 0 },
+      usage: { sendsUsed: 8, sendsLeft: 0 },
     });
     expect(await ask({ reservationId: 'run-1:6', opensWindow: false })).toMatchObject({ granted: false });
   });
