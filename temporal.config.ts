@@ -21,6 +21,7 @@ import {
   nonEmpty,
   oneOf,
   optionalText,
+  optionalWholeNumber,
   parsed,
   pemOrPath,
   port,
@@ -91,6 +92,9 @@ const preludeEnv = envSection({
     'https://api.prelude.dev',
   ),
   timeoutMs: preludeTimeout,
+  // The minimum delay between retries of a verification, as set in Prelude's dashboard (it publishes
+  // no default). Unset: taken to be longer than the pauses between a call's attempts.
+  resendDelaySeconds: setting('PRELUDE_RESEND_DELAY_SECONDS', optionalWholeNumber(0, 86_400)),
   callbackUrl: setting('PRELUDE_CALLBACK_URL', read(url.text.optional())),
   webhookPublicKey: setting('PRELUDE_WEBHOOK_PUBLIC_KEY', pemOrPath('public key')),
 });

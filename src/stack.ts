@@ -216,6 +216,7 @@ export async function runLocalStack(config: Config): Promise<Stop> {
           ...wired.prelude,
           baseUrl: sandbox.url,
           webhookPublicKey: sandbox.publicKeyPem,
+          resendDelaySeconds: wired.prelude.resendDelaySeconds ?? config.sandbox.minRetryDelaySeconds,
           callbackUrl:
             wired.prelude.callbackUrl ??
             `http://${config.service.host}:${config.service.port}/webhooks/prelude`,

@@ -60,6 +60,12 @@ export interface LifecycleCallSettings {
   mode: 'local' | 'remote';
   /** Deadline of one attempt: the Prelude client's own timeout plus a margin. */
   attemptTimeoutMs: number;
+  /**
+   * Prelude's minimum delay between a verification's retries (`PRELUDE_RESEND_DELAY_SECONDS`), when
+   * configured. Shorter than the pauses between a call's attempts (0), each attempt of a send whose
+   * every answer was lost may have sent a code; absent, its attempts after the first met the delay.
+   */
+  preludeResendDelaySeconds?: number;
 }
 
 /** How a window makes its calls, as its input records them. */

@@ -21,6 +21,7 @@ import type {
 import { attemptLifecycleCall, AttemptsFailed, failedAttempts, type Attempted } from './call-attempts';
 import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
 import { Turn } from './turn';
+import { lifecyclePauseMs } from './retry-policies';
 import { applyDeliveryReport, nextChannel } from './verification-attempts';
 import { lifecycleCalls, type LifecycleCalls } from './verification-calls';
 import { asUpdateFailure, describe, refusal, wholeSeconds } from './verification-failures';
@@ -307,11 +308,28 @@ export class VerificationWindow {
    * for the code, if one went out, names the attempt. The caller still hears the failure. Windows
    * started by 0.1.0 counted nothing, and closed `failed` on a first send. Answers whether it counted
    * the send.
+   * Where Prelude is configured to resend without waiting (its delay shorter than the pauses between
+   * attempts), each of the others resent a code in that window too, and each counts.
    */
   #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger']): boolean {
     if (uncertainAttempts === 0 || !patched(countLostSendPatch)) return false;
     this.#recordInferredSend(trigger, 'success');
+    if (this.#preludeResendsAtOnce()) {
+      for (let attempt = 2; attempt <= uncertainAttempts; attempt += 1) {
+        this.#recordInferredSend('user_retry', 'success');
+      }
+    }
     return true;
+  }
+
+  /**
+   * Whether Prelude's resend delay, as configured, is shorter than the shortest pause between a
+   * call's attempts. Windows whose input does not say (started by earlier code, or with the delay
+   * not configured) take it to be longer.
+   */
+  #preludeResendsAtOnce(): boolean {
+    const delaySeconds = this.#input.calls.preludeResendDelaySeconds;
+    return delaySeconds !== undefined && delaySeconds * 1000 < lifecyclePauseMs(1);
   }
 
   /**

@@ -76,6 +76,9 @@ export function verificationClientOptions(
       mode: config.verify.activityMode,
       // The margin lets an attempt end by the client's own timeout error, not Temporal's.
       attemptTimeoutMs: config.prelude.timeoutMs + lifecycleAttemptMarginMs,
+      ...(config.prelude.resendDelaySeconds !== undefined
+        ? { preludeResendDelaySeconds: config.prelude.resendDelaySeconds }
+        : {}),
     },
     limits: config.verify.targetLimits,
     guards: config.guards,

@@ -266,6 +266,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     SANDBOX_HOST: '127.0.0.1',
     SANDBOX_PORT: String(sandboxPort),
     SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+    // The connector is told so, as Prelude's dashboard value: a send whose every answer was lost
+    // counts each attempt, each of which sent a code.
+    PRELUDE_RESEND_DELAY_SECONDS: '0',
     VERIFY_RESEND_COOLDOWN_SECONDS: '0',
     // The run sends to one country far faster than a real app's users would (each flow a fresh
     // number, a send retried under a new key after Prelude failed it): with the default burst (100

@@ -7,6 +7,7 @@
  */
 import { temporal } from '@temporalio/proto';
 import { checkCode, getVerification, startVerification } from '../../src/client';
+import { targetLimitsIdPrefix, targetUsageQuery, windowIdPrefix } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 describe.each(['local', 'remote'] as const)(
@@ -322,6 +323,34 @@ describe.each(['local', 'remote'] as const)(
           ['user_retry', false],
         ],
       });
+    });
+
+    it('counts each attempt of a send whose every answer was lost, where Prelude resends at once', async () => {
+      const target = uniquePhoneTarget();
+      // Prelude's dashboard set to no resend delay, and the connector told so.
+      const options = { ...stack.options, calls: { ...stack.options.calls, preludeResendDelaySeconds: 0 } };
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 0,
+        dropNextAnswers: { 'verification.create': 3 },
+      });
+      await expect(startVerification(stack.client, { target }, options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      expect(await sendsCounted(target)).toEqual({
+        codesSent: 3,
+        attempts: [
+          ['initial', true],
+          ['user_retry', true],
+          ['user_retry', true],
+        ],
+      });
+      const window = await getVerification(stack.client, target, options);
+      expect(window).toMatchObject({ outcome: 'open', sendsUsed: 3 });
+      // The target's limits count the three codes too (the window never heard its reservation's answer).
+      const limits = stack.client.workflow.getHandle(
+        `${targetLimitsIdPrefix}${window.windowId.slice(windowIdPrefix.length)}`,
+      );
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
     });
 
     it('counts a resend whose every answer was lost', async () => {
