@@ -136,7 +136,7 @@ export function createLimitsActivities({ client }: { client: Client }) {
 
     /**
      * Tells the target's entity (started when it has ended) how many codes a send sent in all, where
-     * its reservation could not count them (see `CodesSent`). Told twice, counted once.
+     * its reservation could not count them (see `CodesSent`): it counts the most it was told.
      */
     async tellCodesSent({ targetKey, ...sent }: TellCodesSentInput): Promise<void> {
       await runActivityCall((signal) =>

@@ -84,7 +84,7 @@ import { createVerificationWorker, writeWorkflowBundle } from '../src/worker';
 import { customSearchAttributes } from '../workflows/search-attributes';
 import {
   deliveryStatusSignal,
-  targetLimitsIdPrefix,
+  targetLimitsIdOf,
   windowIdPrefix,
   type DeliveryStatusReport,
 } from '../workflows/messages';
@@ -302,7 +302,7 @@ async function run(cleanups: Cleanups): Promise<void> {
     send: async (target) => (await startVerification(client, { target }, flowOptions)).windowId,
     check: async (target, code) =>
       expectSuccess(name, (await checkCode(client, { target, code }, flowOptions)).status),
-    besides: (windowId) => [`${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`],
+    besides: (windowId) => [targetLimitsIdOf(windowId)],
     ...(flowOptions.guards.mode === 'off'
       ? {}
       : { admittedBy: (target: Target) => guardShardOf(target.value, flowOptions).workflowId }),

@@ -5,7 +5,12 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateVerificationRequest, Target } from '../src/prelude';
-import { targetRateLimited, type TargetLimits, type TargetUsage } from './target-limits-messages';
+import {
+  targetLimitsIdPrefix,
+  targetRateLimited,
+  type TargetLimits,
+  type TargetUsage,
+} from './target-limits-messages';
 
 /** What is being verified, already normalised (E.164 phone number or lower-cased e-mail). */
 export type VerificationTarget = Target;
@@ -15,6 +20,11 @@ export const codePattern = /^[A-Za-z0-9]{4,8}$/;
 
 /** Every window's workflow ID is this prefix followed by its target key. */
 export const windowIdPrefix = 'verification-';
+
+/** The workflow ID of the limits entity of a window's target: both are named by the target key. */
+export function targetLimitsIdOf(windowId: string): string {
+  return `${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`;
+}
 
 /** How the window screens targets with Prelude Watch before sending a code. */
 export type FraudMode = 'off' | 'monitor' | 'enforce';

@@ -6,8 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { dataConverterFor, parseKeyRing } from '../../src/codec';
-import { targetLimitsIdPrefix, targetUsageQuery, type TargetLimitsInput } from '../../workflows/messages';
-import { windowIdPrefix } from '../../workflows/verification-messages';
+import { targetLimitsIdOf, targetUsageQuery, type TargetLimitsInput } from '../../workflows/messages';
 
 export interface TargetSendsReader {
   /** The sends the entity of a window's target counts; undefined when it cannot be read. */
@@ -32,9 +31,7 @@ export async function targetSendsReader(address: string, codecKeys: string): Pro
 
   return {
     async read(windowId) {
-      const handle = client.workflow.getHandle(
-        `${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`,
-      );
+      const handle = client.workflow.getHandle(targetLimitsIdOf(windowId));
       try {
         // An entity granted its first send by its start, and asked nothing since, sleeps through
         // its start delay and answers no query: its count is its start input's.

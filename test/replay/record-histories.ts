@@ -30,7 +30,7 @@ import { resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
 import { guardShardOf } from '../../src/guards/check';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
-import { targetLimitsIdPrefix, windowIdPrefix } from '../../workflows/messages';
+import { targetLimitsIdOf } from '../../workflows/messages';
 import { startStack, uniquePhoneNumber, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 const undeliverable = '+33699999002';
@@ -244,8 +244,7 @@ async function main(): Promise<void> {
         if (only) continue;
         // The limits entities the scenarios above started: the rate-limited target's, which ends once
         // its 3 s period is over, and the verified window's, which made its outcome report.
-        const entityOf = (scenario: string) =>
-          `${targetLimitsIdPrefix}${windows[scenario]!.slice(windowIdPrefix.length)}`;
+        const entityOf = (scenario: string) => targetLimitsIdOf(windows[scenario]!);
         await record(stack, join(outDir, `${activityMode}-target-limits.json`), entityOf('rate-limited'));
         await terminateAfterReport(stack, entityOf('verified-after-resend-and-wrong-code'));
         await record(

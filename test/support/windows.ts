@@ -3,8 +3,8 @@
  * feedback, the success message), which the window hands to its target's limits entity.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { outcomeReportSignal, targetLimitsIdPrefix } from '../../workflows/target-limits-messages';
-import { windowIdPrefix } from '../../workflows/verification-messages';
+import { outcomeReportSignal } from '../../workflows/target-limits-messages';
+import { targetLimitsIdOf } from '../../workflows/verification-messages';
 import { eventually } from './eventually';
 
 /**
@@ -14,7 +14,7 @@ import { eventually } from './eventually';
  */
 export async function outcomeReportOf(client: Client, windowId: string): Promise<string | undefined> {
   await client.workflow.getHandle(windowId).result();
-  const entityId = `${targetLimitsIdPrefix}${windowId.slice(windowIdPrefix.length)}`;
+  const entityId = targetLimitsIdOf(windowId);
   return (await reportSignalIndex(client, entityId)) === undefined ? undefined : entityId;
 }
 

@@ -7,7 +7,7 @@
  */
 import { temporal } from '@temporalio/proto';
 import { checkCode, getVerification, startVerification } from '../../src/client';
-import { targetLimitsIdPrefix, targetUsageQuery, windowIdPrefix } from '../../workflows/messages';
+import { targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 describe.each(['local', 'remote'] as const)(
@@ -347,9 +347,7 @@ describe.each(['local', 'remote'] as const)(
       const window = await getVerification(stack.client, target, options);
       expect(window).toMatchObject({ outcome: 'open', sendsUsed: 3 });
       // The target's limits count the three codes too (the window never heard its reservation's answer).
-      const limits = stack.client.workflow.getHandle(
-        `${targetLimitsIdPrefix}${window.windowId.slice(windowIdPrefix.length)}`,
-      );
+      const limits = stack.client.workflow.getHandle(targetLimitsIdOf(window.windowId));
       expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
     });
 
