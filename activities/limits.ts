@@ -11,15 +11,18 @@ import { targetLimitsWorkflow } from '../workflows/target-limits';
 import type { OutcomeReport } from '../workflows/outcome-report';
 import {
   codesSentSignal,
+  giveBackSendUpdate,
   outcomeReportSignal,
   type CodesSent,
   reserveSendUpdate,
+  sendNotCounted,
   targetLimitsIdPrefix,
   targetRateLimited,
   askerEntry,
   type ReserveSendRequest,
   type TargetLimitsInput,
   type TargetUsage,
+  type UnsentSend,
   usageOf,
 } from '../workflows/target-limits-messages';
 import { userFacingWorkflowTaskTimeout } from '../workflows/retry-policies';
@@ -67,6 +70,17 @@ export interface HandOverOutcomeReportInput {
 /** Input of {@link LimitsActivities.tellCodesSent}. */
 export interface TellCodesSentInput extends CodesSent {
   targetKey: string;
+}
+
+/** Input of {@link LimitsActivities.giveBackSend}. */
+export interface GiveBackSendInput extends UnsentSend {
+  targetKey: string;
+}
+
+/** Whether a send that failed sent nothing, as its target's entity judged it (see `UnsentSend`). */
+export interface GiveBackOutcome {
+  /** True when no code went out: the send is no longer counted (or never was). */
+  nothingSent: boolean;
 }
 
 /** Builds the activities that reach a target's limits entity. */
@@ -148,6 +162,31 @@ export function createLimitsActivities({ client }: { client: Client }) {
           }),
         ),
       );
+    },
+
+    /**
+     * Gives a send that sent nothing back to the target's entity (see `UnsentSend`), and answers
+     * whether the entity found that no code went out. No entity, or no such reservation held: it
+     * was never granted, so nothing was sent through it.
+     */
+    async giveBackSend({ targetKey, ...unsent }: GiveBackSendInput): Promise<GiveBackOutcome> {
+      return runActivityCall(async (signal) => {
+        try {
+          await client.withAbortSignal(signal, () =>
+            client.workflow.getHandle(entityStart(targetKey).workflowId).executeUpdate(giveBackSendUpdate, {
+              args: [unsent],
+              updateId: `give-back:${unsent.reservationId}:${unsent.asker.call}`,
+            }),
+          );
+          return { nothingSent: true };
+        } catch (error) {
+          if (isNotFound(error)) return { nothingSent: true };
+          if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+            return { nothingSent: error.cause.type === sendNotCounted };
+          }
+          throw error;
+        }
+      });
     },
 
     /**

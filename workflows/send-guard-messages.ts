@@ -81,9 +81,13 @@ export interface GuardGrant {
 }
 
 /**
- * A grant given back: the send it let through was refused by its window or its target's limits,
- * so no code went out. Its counts are removed, so that a user tapping resend too early spends
- * neither the country's budget nor their IP's or device's share of it.
+ * A grant given back: no code went out for the send it let through. Either its window or its
+ * target's limits refused it (`refusal`): its counts are removed, so that a user tapping resend too
+ * early spends neither the country's budget nor their IP's or device's share of it. Or Prelude
+ * answered every attempt of it with an error (no `refusal`: an outage, say): only its share of the
+ * country's budget comes back, so that an outage does not spend the budget every user of the
+ * country shares; the IP, device and number-block counts stay, since they bound how hard one caller
+ * can drive sends (and calls to Prelude) while it lasts.
  */
 export interface GuardRelease {
   requestId: string;
@@ -100,7 +104,7 @@ export interface GuardRelease {
    * nothing, to the number's further sends until the cooldown ends, and past
    * {@link givenBackPerNumber} give-backs.
    */
-  refusal: { type: string; message: string; retryAfterSeconds?: number };
+  refusal?: { type: string; message: string; retryAfterSeconds?: number };
 }
 
 /** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */

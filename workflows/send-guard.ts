@@ -350,6 +350,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     recent.splice(index, 1);
     const { at } = release;
     removeAt(sends, at);
+    // Prelude failed the send: only the country's budget comes back (see GuardRelease).
+    if (!release.refusal) return;
     /** Removes the grant's entry under `key`, and the key once it holds nothing. */
     const removeKeyed = <T>(
       timeline: Record<string, T[]>,

@@ -129,6 +129,29 @@ export interface CodesSent {
   codes: number;
 }
 export const codesSentSignal = defineSignal<[CodesSent]>('codesSent');
+/**
+ * A granted send that sent nothing: every attempt of it that ran was answered by Prelude with an
+ * error (an outage, a refusal of the request), so no code went out, and the target's window and
+ * send come back. Without this, a user retrying through a Prelude outage would be locked out for
+ * the period with no code received. Refused (writing nothing) when the entity cannot be sure:
+ * another execution of the same call, one the window does not know of (a workflow task lost to a
+ * crash), asked the reservation, and may have sent a code ({@link sendMayHaveGone}); or the send
+ * was told to have sent codes. A reservation the entity does not hold (never granted, or given
+ * back already) is refused as {@link sendNotCounted}: nothing was sent through it either.
+ */
+export interface UnsentSend {
+  /** The send's reservation ({@link ReserveSendRequest.reservationId}). */
+  reservationId: string;
+  /** Whether the reservation opened a window (the window's first send): the window comes back too. */
+  opensWindow: boolean;
+  /** The send's call, and every execution of it the window knows of ({@link Asker}). */
+  asker: Pick<Asker, 'call' | 'known'>;
+}
+export const giveBackSendUpdate = defineUpdate<TargetUsage, [UnsentSend]>('giveBackSend');
+/** The failure type of a give-back refused because a code may have gone out after all. */
+export const sendMayHaveGone = 'send_may_have_gone';
+/** The failure type of a give-back refused because the entity holds no such reservation. */
+export const sendNotCounted = 'send_not_counted';
 /** A closed window's report, for the entity to make (signalled with start: the entity may have ended). */
 export const outcomeReportSignal = defineSignal<[OutcomeReport]>('reportOutcome');
 /**

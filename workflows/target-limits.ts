@@ -17,8 +17,11 @@ import { makeOutcomeReport } from './outcome-report';
 import {
   codesSentSignal,
   forgetReportsUpdate,
+  giveBackSendUpdate,
   outcomeReportSignal,
   reserveSendUpdate,
+  sendMayHaveGone,
+  sendNotCounted,
   targetRateLimited,
   targetUsageQuery,
   askerEntry,
@@ -28,6 +31,7 @@ import {
   type TargetLimits,
   type TargetLimitsInput,
   type TargetUsage,
+  type UnsentSend,
   usageOf,
 } from './target-limits-messages';
 import { remember } from './recent-ids';
@@ -97,6 +101,36 @@ export async function targetLimitsWorkflow(input: TargetLimitsInput): Promise<vo
       told.delete(oldest);
     }
   });
+  setHandler(
+    giveBackSendUpdate,
+    ({ reservationId, opensWindow }: UnsentSend): TargetUsage => {
+      recent.splice(recent.indexOf(reservationId), 1);
+      // The newest count, not necessarily the reservation's own (another window of the target may
+      // have reserved since): the same number counted, seconds apart at most.
+      sends.pop();
+      if (opensWindow) windows.pop();
+      return usage();
+    },
+    {
+      validator: ({ reservationId, asker }: UnsentSend) => {
+        const refuse = (type: string, message: string) => {
+          throw ApplicationFailure.create({ type, message, nonRetryable: true });
+        };
+        if (!recent.includes(reservationId)) refuse(sendNotCounted, 'no such send is counted');
+        const known = asker.known.map((execution) =>
+          askerEntry(reservationId, { call: asker.call, execution }),
+        );
+        const ofCall = askersOfCall(reservationId, asker.call);
+        const unknownExecution = askers.some((entry) => entry.startsWith(ofCall) && !known.includes(entry));
+        if (unknownExecution || told.has(reservationId)) {
+          refuse(
+            sendMayHaveGone,
+            'an execution of this send the window does not know of may have sent a code',
+          );
+        }
+      },
+    },
+  );
   setHandler(forgetReportsUpdate, () => {
     reports = [];
     forgetting = true;

@@ -23,6 +23,18 @@ export function asUpdateFailure(error: unknown): ApplicationFailure {
   return updateFailure('failed', describe(error));
 }
 
+/**
+ * The failure of a send that sent nothing (every attempt of it answered with an error, and its
+ * target's limits gave it back): `nothingSent` in its details tells the client helpers that no code
+ * went out, so that the send guard gives back its share of the country's budget too.
+ */
+export function unsentSendFailure(error: unknown): ApplicationFailure {
+  const { type, message, details } = asUpdateFailure(error);
+  const [first, ...rest] = details ?? [];
+  const marked = { ...(typeof first === 'object' && first !== null ? first : {}), nothingSent: true };
+  return updateFailure(type ?? 'failed', message, [marked, ...rest]);
+}
+
 /** What went wrong, in words: an activity's own message rather than Temporal's wrapper around it. */
 export function describe(error: unknown): string {
   if (error instanceof ActivityFailure && error.cause) return error.cause.message;

@@ -24,7 +24,7 @@ import { Turn } from './turn';
 import { lifecyclePauseMs } from './retry-policies';
 import { applyDeliveryReport, nextChannel } from './verification-attempts';
 import { lifecycleCalls, type LifecycleCalls } from './verification-calls';
-import { asUpdateFailure, describe, refusal, wholeSeconds } from './verification-failures';
+import { asUpdateFailure, describe, refusal, unsentSendFailure, wholeSeconds } from './verification-failures';
 import {
   codePattern,
   rejection,
@@ -76,6 +76,18 @@ const countLostTaskSendsPatch = 'count-lost-task-sends';
  * 0.1.0 left the entity counting one per granted reservation.
  */
 const tellCodesSentPatch = 'tell-codes-sent';
+/**
+ * `patched()` ID: a send whose every attempt Prelude answered with an error sent no code: its reservation is given
+ * back to the target's limits (`giveBackSend`), so that an outage locks no user out for the period.
+ * Windows started by earlier code kept it counted (the marker is written only where it is given back).
+ */
+const giveBackUnsentSendPatch = 'give-back-unsent-send';
+/**
+ * `patched()` ID: a send Prelude refused as `too_many_attempts` after attempts of it whose answers
+ * were lost counts those attempts as the codes that filled Prelude's window, and answers as sent,
+ * where 0.1.0 answered the refusal (and closed the window on a first send).
+ */
+const fullAfterLostSendsPatch = 'full-after-lost-sends';
 
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
@@ -99,8 +111,18 @@ export class VerificationWindow {
   readonly #turn = new Turn();
   /** A send (a fallback's included) is accepted and not done: another is refused meanwhile. */
   #sending = false;
-  /** The reservation of the send under way, once asked; `granted` once the entity's answer is known. */
-  #reservationUnderWay: { reservationId: string; granted: boolean } | undefined;
+  /**
+   * The reservation of the send under way, once asked; `granted` once the entity's answer is known;
+   * `asker` when the send asks it with its create (the call and its executions so far).
+   */
+  #reservationUnderWay:
+    | {
+        reservationId: string;
+        opensWindow: boolean;
+        granted: boolean;
+        asker?: { call: string; known: number[] };
+      }
+    | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -253,7 +275,7 @@ export class VerificationWindow {
       }
       const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts > 0, 'initial', 'success');
+        return this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success');
       }
       const channel = requestedChannel(request);
       if (outcome.response.status === 'retry') {
@@ -276,10 +298,11 @@ export class VerificationWindow {
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
       if (this.#sendFailed(uncertainAttempts, 'initial')) throw asUpdateFailure(failure);
+      const nothingSent = await this.#givenBackUnsent(error, uncertainAttempts);
       // A window whose first send failed has nothing to check; closing it lets the next start
       // open a fresh one instead of resending into a window Prelude never opened.
       this.#close('failed', { failure: describe(failure) });
-      throw asUpdateFailure(failure);
+      throw nothingSent ? unsentSendFailure(failure) : asUpdateFailure(failure);
     }
   }
 
@@ -289,14 +312,44 @@ export class VerificationWindow {
       if (!reservation.granted) throw targetRateLimited(reservation);
       const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts > 0, 'user_retry', 'retry');
+        return this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry');
       }
       if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts);
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      this.#sendFailed(uncertainAttempts, 'user_retry');
-      throw asUpdateFailure(failure);
+      if (this.#sendFailed(uncertainAttempts, 'user_retry')) throw asUpdateFailure(failure);
+      throw (await this.#givenBackUnsent(error, uncertainAttempts))
+        ? unsentSendFailure(failure)
+        : asUpdateFailure(failure);
+    }
+  }
+
+  /**
+   * A send's call failed with no attempt that may have reached Prelude: gives its reservation back
+   * to the target's limits, which first make sure that no execution of the call the window does not
+   * know of (a task lost to a crash) asked it. Answers whether the send sent nothing: only then is
+   * its reservation no longer counted. A refusal of the window's own (the limits said no) has no
+   * reservation to give back; a give-back that fails leaves the send counted, the side of fewer sends.
+   */
+  async #givenBackUnsent(error: unknown, uncertainAttempts: number): Promise<boolean> {
+    const reservation = this.#reservationUnderWay;
+    if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0 || !reservation?.asker) return false;
+    if (!patched(giveBackUnsentSendPatch)) return false;
+    const { reservationId, opensWindow, asker } = reservation;
+    try {
+      const { nothingSent } = await this.#calls.entity.giveBackSend({
+        targetKey: this.#input.targetKey,
+        reservationId,
+        opensWindow,
+        asker: { call: asker.call, known: [...asker.known] },
+      });
+      return nothingSent;
+    } catch (giveBackError) {
+      log.warn('giving a send that sent nothing back to the target’s limits failed', {
+        error: describe(giveBackError),
+      });
+      return false;
     }
   }
 
@@ -363,7 +416,7 @@ export class VerificationWindow {
   /** The reservation of the next send: named after it, so that it is counted once. */
   #reservation(opensWindow: boolean): ReserveTargetSendInput {
     const reservationId = `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`;
-    this.#reservationUnderWay = { reservationId, granted: false };
+    this.#reservationUnderWay = { reservationId, opensWindow, granted: false };
     return { targetKey: this.#input.targetKey, reservationId, opensWindow, limits: this.#input.limits };
   }
 
@@ -390,6 +443,7 @@ export class VerificationWindow {
     const call = currentUpdateInfo()?.id ?? 'fallback';
     const known: number[] = [];
     const send = this.#reservation(opensWindow);
+    this.#reservationUnderWay!.asker = { call, known };
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
     const { value, uncertainAttempts } = await attemptLifecycleCall(() => {
       const asker = { call, execution: Date.now(), known: [...known] };
@@ -473,16 +527,25 @@ export class VerificationWindow {
   /**
    * Prelude refused the send. Refused as premature after an attempt that may have reached it, it
    * counts a send from that attempt, whose answer was lost: the code went out, and the window counts
-   * it too.
+   * it too. Refused as `too_many_attempts` after such attempts, they are what filled Prelude's
+   * window: each sent the code (the user has it), each counts, and the window offers no more sends.
+   * (Found by the chaos run: a worker killed five times in a row just after a send's create reached
+   * Prelude, and the sixth run told the user 429 with five codes on the phone.)
    */
   #afterRefusedSend(
     refused: RefusedSend,
-    earlierMayHaveReached: boolean,
+    uncertainAttempts: number,
     trigger: AttemptRecord['trigger'],
     status: string,
   ): SendCodeResult {
-    if (earlierMayHaveReached && refused.code === 'premature_retry') {
+    if (uncertainAttempts > 0 && refused.code === 'premature_retry') {
       return this.#recordInferredSend(trigger, status);
+    }
+    if (uncertainAttempts > 0 && refused.code === 'too_many_attempts' && patched(fullAfterLostSendsPatch)) {
+      this.#recordInferredSend(trigger, status);
+      this.#countLostResends(uncertainAttempts - 1);
+      this.#noteSendsUsedUp(refused.code);
+      return this.#sendResult(status);
     }
     this.#noteSendsUsedUp(refused.code);
     throw refusal(

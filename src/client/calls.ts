@@ -137,6 +137,8 @@ function grpcStatusOf(error: unknown): GrpcServiceError | undefined {
 
 /** The details a refusal carries (see the workflow's `refusal`). */
 const retryDetailsSchema = z.object({ retryAfterSeconds: z.number().optional() });
+/** The mark of a send that sent nothing (see the workflow's `unsentSendFailure`). */
+const unsentDetailsSchema = z.object({ nothingSent: z.literal(true) });
 
 /** The error a failure of the window means, by the error table. */
 function fromFailure(failure: ApplicationFailure): VerificationError {
@@ -145,5 +147,6 @@ function fromFailure(failure: ApplicationFailure): VerificationError {
     'retryAfter' in verificationErrors[code]
       ? retryDetailsSchema.safeParse(failure.details?.[0]).data?.retryAfterSeconds
       : undefined;
-  return new VerificationError(code, failure.message, retryAfterSeconds);
+  const nothingSent = unsentDetailsSchema.safeParse(failure.details?.[0]).success || undefined;
+  return new VerificationError(code, failure.message, retryAfterSeconds, undefined, nothingSent);
 }

@@ -16,6 +16,11 @@ export class VerificationError extends Error {
     readonly retryAfterSeconds?: number,
     /** For `pending`: the window whose send is still under way. */
     readonly windowId?: string,
+    /**
+     * On a failed send: true when no code went out (Prelude answered every attempt with an error),
+     * so the send counts against no limit and the user may simply try again.
+     */
+    readonly nothingSent?: boolean,
   ) {
     super(message);
   }

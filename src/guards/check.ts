@@ -199,35 +199,43 @@ function isRepeatableRefusal(
 }
 
 /**
- * Gives a grant back when its send was refused with one of {@link repeatableRefusals}: the
- * refusal then costs no share of the country's budget, nor of the IP's or device's, and the shard
- * answers the number's next sends as the window did while that answer holds. Any other failure,
- * and a release that fails, leave the send counted, the side of fewer sends; the caller's answer
- * does not change.
+ * Gives a grant back when its send sent nothing: refused with one of {@link repeatableRefusals},
+ * the refusal then costs no share of the country's budget, nor of the IP's or device's, and the
+ * shard answers the number's next sends as the window did while that answer holds; failed with no
+ * code sent (`nothingSent`: Prelude answered every attempt with an error), its share of the
+ * country's budget comes back (see GuardRelease). Any other failure, and a release that fails,
+ * leave the send counted, the side of fewer sends; the caller's answer does not change.
  */
 export async function giveBackGrant(
   client: Client,
   grant: GuardGrantHeld | undefined,
   error: unknown,
 ): Promise<void> {
-  if (!grant || !isRepeatableRefusal(error)) return;
-  const {
-    description,
-    failureTypes: [type],
-  } = verificationErrors[error.code];
-  const release: GuardRelease = {
-    ...grant.release,
-    refusal: {
-      type,
-      // The table's words, not the refusal's: Prelude's own message may quote the number, and the
-      // shard holds nothing personal in clear.
-      message: description,
-      // Only the cooldown's wait is the window's to the second; the others are not repeated as waits.
-      ...(error.code === 'premature_retry' && error.retryAfterSeconds !== undefined
-        ? { retryAfterSeconds: error.retryAfterSeconds }
-        : {}),
-    },
-  };
+  if (!grant) return;
+  let release: GuardRelease;
+  if (isRepeatableRefusal(error)) {
+    const {
+      description,
+      failureTypes: [type],
+    } = verificationErrors[error.code];
+    release = {
+      ...grant.release,
+      refusal: {
+        type,
+        // The table's words, not the refusal's: Prelude's own message may quote the number, and
+        // the shard holds nothing personal in clear.
+        message: description,
+        // Only the cooldown's wait is the window's to the second; the others are not repeated as waits.
+        ...(error.code === 'premature_retry' && error.retryAfterSeconds !== undefined
+          ? { retryAfterSeconds: error.retryAfterSeconds }
+          : {}),
+      },
+    };
+  } else if (error instanceof VerificationError && error.nothingSent === true) {
+    release = grant.release;
+  } else {
+    return;
+  }
   try {
     await call(
       client,

@@ -143,6 +143,38 @@ const scenarios: Record<string, Scenario> = {
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return sent.windowId;
   },
+  async 'first-send-full-after-lost-answers'(stack) {
+    // Prelude's window takes two attempts and resends at once. A first send's two attempts are
+    // applied and their answers lost; the third meets the full window. Code from 0.1.0 answered 429
+    // too_many_attempts and closed the window `failed`; later code counts the two codes and answers
+    // the send as sent (patched('full-after-lost-sends')), and the code verifies in it.
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({
+      minRetryDelaySeconds: 0,
+      maxAttempts: 2,
+      dropNextAnswers: { 'verification.create': 2 },
+    });
+    await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
+    await stack.resetSandbox();
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return windowId(target, stack.options.idKey);
+  },
+  async 'resend-failed-by-prelude-errors'(stack) {
+    // A resend whose three attempts Prelude answers 500: no code went out. Code from 0.1.0 kept its
+    // reservation counted at the target's limits; later code gives it back
+    // (patched('give-back-unsent-send')). The window stays open, and the first code verifies.
+    const target = uniquePhoneTarget();
+    const policy = { resendCooldownSeconds: 0 };
+    await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+    const sent = await startVerification(stack.client, { target, policy }, stack.options);
+    await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
+    await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
+    await stack.resetSandbox();
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return sent.windowId;
+  },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(
       stack.client,

@@ -6,7 +6,7 @@
  * Also: the history a plain verified window writes, event by event.
  */
 import { temporal } from '@temporalio/proto';
-import { checkCode, getVerification, startVerification } from '../../src/client';
+import { cancelVerification, checkCode, getVerification, startVerification } from '../../src/client';
 import { targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
@@ -26,7 +26,7 @@ describe.each(['local', 'remote'] as const)(
         dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
         failNextCalls: { 'verification.create': 0, 'verification.check': 0 },
       });
-      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      await stack.configureSandbox({ minRetryDelaySeconds: 0, maxAttempts: 5 });
     });
 
     it('verifies a right code whose success answer was lost, saying the outcome was inferred', async () => {
@@ -349,6 +349,67 @@ describe.each(['local', 'remote'] as const)(
       // The target's limits count the three codes too (the window never heard its reservation's answer).
       const limits = stack.client.workflow.getHandle(targetLimitsIdOf(window.windowId));
       expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+    });
+
+    it("gives back the target's limits of sends Prelude answered only with errors: an outage locks no one out", async () => {
+      const target = uniquePhoneTarget();
+      const options = { ...stack.options, limits: { maxWindows: 2, maxSends: 3, periodSeconds: 3_600 } };
+      const policy = { resendCooldownSeconds: 0 };
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      // A window opened before the outage. Then every create is answered 500 (three attempts a
+      // send): a resend in that window, and, once the user cancels it, two first sends.
+      await startVerification(stack.client, { target, policy }, options);
+      await stack.configureSandbox({ failNextCalls: { 'verification.create': 9 } });
+      const failedSend = () =>
+        startVerification(stack.client, { target, policy }, options).catch((e: unknown) => e);
+      expect(await failedSend()).toMatchObject({ code: 'prelude_unavailable', nothingSent: true });
+      await cancelVerification(stack.client, target, options);
+      for (let send = 0; send < 2; send++) {
+        expect(await failedSend()).toMatchObject({ code: 'prelude_unavailable', nothingSent: true });
+      }
+      // Prelude is back: the user still has a window and two sends of the period, as Prelude sent
+      // them one code.
+      expect(await codesSent(target.value)).toBe(1);
+      expect(await startVerification(stack.client, { target, policy }, options)).toMatchObject({
+        status: 'success',
+      });
+      expect(await startVerification(stack.client, { target, policy }, options)).toMatchObject({
+        sendsUsed: 2,
+      });
+      expect((await getVerification(stack.client, target, options)).targetUsage).toMatchObject({
+        windowsUsed: 2,
+        sendsUsed: 3,
+        sendsLeft: 0,
+      });
+      expect(await codesSent(target.value)).toBe(3);
+    });
+
+    it('answers a resend Prelude refused as too many attempts, after its lost attempts filled its window, as sent', async () => {
+      const target = uniquePhoneTarget();
+      const policy = { resendCooldownSeconds: 0 };
+      // Prelude's window takes three attempts, and resends at once.
+      await stack.configureSandbox({ minRetryDelaySeconds: 0, maxAttempts: 3 });
+      await startVerification(stack.client, { target, policy }, stack.options);
+      // The resend's first two attempts are applied (two more codes) and their answers lost; the
+      // third meets the full window.
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 2 } });
+      expect(await startVerification(stack.client, { target, policy }, stack.options)).toMatchObject({
+        status: 'retry',
+        sendsUsed: 3,
+      });
+      expect((await getVerification(stack.client, target, stack.options)).sendsLeft).toBe(0);
+      expect(await sendsCounted(target)).toEqual({
+        codesSent: 3,
+        attempts: [
+          ['initial', false],
+          ['user_retry', true],
+          ['user_retry', true],
+        ],
+      });
+      const code = await stack.latestCode(target.value);
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+      });
     });
 
     it('counts a resend whose every answer was lost', async () => {

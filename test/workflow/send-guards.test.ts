@@ -235,6 +235,28 @@ describe('send guards', () => {
     expect(after.sendsUsed - before.sendsUsed).toBe(2);
   });
 
+  it("gives back the country's share of a send Prelude answered only with errors, not the IP's", async () => {
+    setBlockMode('off');
+    const block = freshBlock();
+    const signals = { ip: '203.0.113.130' };
+    const before = await countryGuardUsage(stack.client, 'GB', stack.options);
+    // Prelude fails every attempt of the send (three): no code goes out.
+    await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
+    expect(await refusal(ukNumber(block, 1), signals)).toMatchObject({
+      code: 'prelude_unavailable',
+      nothingSent: true,
+    });
+    // Against the truth: Prelude sent nothing, and the country's shards count nothing more.
+    expect(await creates(ukNumber(block, 1))).toBe(0);
+    expect((await countryGuardUsage(stack.client, 'GB', stack.options)).sendsUsed).toBe(before.sendsUsed);
+    // The IP's share stays counted (its cap is 3): two more sends from it, then its refusal.
+    expect((await send(ukNumber(block, 2), signals)).status).toBe('success');
+    expect((await send(ukNumber(block, 3), signals)).status).toBe('success');
+    await expectRefusedWritingNothing(ukNumber(block, 4), 'ip_rate_limited', signals);
+    const after = await countryGuardUsage(stack.client, 'GB', stack.options);
+    expect(after.sendsUsed - before.sendsUsed).toBe(2);
+  });
+
   /** The history length of the shard counting `value`, once it has applied what it was sent. */
   const settledShardHistory = async (value: string) => {
     const shard = stack.client.workflow.getHandle(guardShardOf(value, stack.options).workflowId);

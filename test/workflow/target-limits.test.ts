@@ -74,7 +74,9 @@ describe('per-target limits across windows', () => {
   /** A fresh target's limits entity, and its reservations as the send activity asks them. */
   function freshEntity(limits: TargetLimits) {
     const key = targetKey(normalizeTarget(uniquePhoneTarget()), stack.options.idKey);
-    const { reserveTargetSend, tellCodesSent } = createLimitsActivities({ client: stack.client });
+    const { reserveTargetSend, tellCodesSent, giveBackSend } = createLimitsActivities({
+      client: stack.client,
+    });
     const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
     return {
       handle: stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`),
@@ -82,8 +84,52 @@ describe('per-target limits across windows', () => {
         activity.run(reserveTargetSend, { targetKey: key, limits, ...request }),
       tell: (reservationId: string, codes: number) =>
         activity.run(tellCodesSent, { targetKey: key, reservationId, codes }),
+      giveBack: (reservationId: string, opensWindow: boolean, call: string, known: number[]) =>
+        activity.run(giveBackSend, { targetKey: key, reservationId, opensWindow, asker: { call, known } }),
     };
   }
+
+  it('gives back a send that sent nothing, once, unless an execution its window does not know of asked it', async () => {
+    const { handle, ask, giveBack } = freshEntity({ maxWindows: 1, maxSends: 2, periodSeconds: 3_600 });
+    const usage = () => handle.query(targetUsageQuery);
+    // No entity yet: nothing was granted, so nothing went out.
+    expect(await giveBack('run-1:1', true, 'send-a', [1])).toEqual({ nothingSent: true });
+    // A first send asked by two attempts of one execution, both answered by Prelude with errors.
+    const asker = (call: string, execution: number, known: number[] = []) => ({ call, execution, known });
+    await ask({ reservationId: 'run-1:1', opensWindow: true, asker: asker('send-a', 1) });
+    await ask({ reservationId: 'run-1:1', opensWindow: true, asker: asker('send-a', 2, [1]) });
+    expect(await usage()).toMatchObject({ windowsUsed: 1, sendsUsed: 1 });
+    expect(await giveBack('run-1:1', true, 'send-a', [1, 2])).toEqual({ nothingSent: true });
+    expect(await usage()).toMatchObject({ windowsUsed: 0, sendsUsed: 0 });
+    // Given back twice (the window's call retried): once.
+    expect(await giveBack('run-1:1', true, 'send-a', [1, 2])).toEqual({ nothingSent: true });
+    expect(await usage()).toMatchObject({ windowsUsed: 0, sendsUsed: 0 });
+    // The user's next try (another call of the same send) is counted afresh: the window it opens is
+    // the target's only one of the period.
+    expect(
+      await ask({ reservationId: 'run-1:1', opensWindow: true, asker: asker('send-b', 3) }),
+    ).toMatchObject({
+      granted: true,
+      usage: { windowsUsed: 1, sendsUsed: 1 },
+    });
+    expect(
+      await ask({ reservationId: 'run-2:1', opensWindow: true, asker: asker('send-c', 4) }),
+    ).toMatchObject({
+      granted: false,
+    });
+    // A resend that a crash cut short after its reservation (an execution the window never learnt
+    // of, which may have sent a code), then run again and failed: it stays counted, writing nothing.
+    await ask({ reservationId: 'run-1:2', opensWindow: false, asker: asker('send-d', 5) });
+    await ask({ reservationId: 'run-1:2', opensWindow: false, asker: asker('send-d', 6) });
+    const events = (await handle.describe()).historyLength;
+    expect(await giveBack('run-1:2', false, 'send-d', [6])).toEqual({ nothingSent: false });
+    expect((await handle.describe()).historyLength).toBe(events);
+    expect(await usage()).toMatchObject({ windowsUsed: 1, sendsUsed: 2, sendsLeft: 0 });
+    // A reservation the entity refused was never granted: nothing went out through it, and nothing
+    // comes back.
+    expect(await giveBack('run-2:1', true, 'send-c', [4])).toEqual({ nothingSent: true });
+    expect(await usage()).toMatchObject({ windowsUsed: 1, sendsUsed: 2 });
+  });
 
   it('counts every code a send sent when its window tells them, the most it was told', async () => {
     const { handle, ask, tell } = freshEntity({ maxWindows: 5, maxSends: 8, periodSeconds: 3_600 });
