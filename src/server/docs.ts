@@ -12,7 +12,8 @@ import { errorAnswers } from './schemas';
 
 const description = `Durable [Prelude](https://prelude.so) verifications on Temporal: one workflow per verification window.
 
-Every error answer is \`{ "code", "message" }\` (and \`retry_after_seconds\` with a 429). Every route but the
+Every error answer is \`{ "code", "message" }\` (and \`retry_after_seconds\` with a 429; \`nothing_sent: true\` on a send
+that failed with no code sent, which the user may simply try again). Every route but the
 webhook, health and metrics ones needs \`Authorization: Bearer <SERVICE_API_TOKEN>\` when the service has one.
 Targets never appear in IDs or answers: a window ID is an HMAC of its target, and a window shows its target masked.`;
 

@@ -1,7 +1,8 @@
 /**
  * How the service answers errors: routes and hooks throw, and {@link answerError}, the one error
  * handler, answers `{ code, message }` with the status the error table (src/errors) gives the code,
- * plus `retry_after_seconds` and `Retry-After` when the error says when to ask again.
+ * plus `retry_after_seconds` and `Retry-After` when the error says when to ask again, and
+ * `nothing_sent` on a send that failed with no code sent.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -14,6 +15,8 @@ interface ErrorBody {
   code: ErrorCode;
   message: string;
   retry_after_seconds?: number;
+  /** On a failed send: no code went out (see VerificationError.nothingSent). */
+  nothing_sent?: true;
 }
 
 /** An error a route or hook throws to be answered with one of the service's own codes. */
@@ -61,6 +64,7 @@ export function answerError(error: FastifyError, request: FastifyRequest, reply:
     body.retry_after_seconds = answer.retryAfterSeconds;
     void reply.header('retry-after', String(answer.retryAfterSeconds));
   }
+  if (answer.nothingSent) body.nothing_sent = true;
   return reply.code(statusOf(answer.code)).send(body);
 }
 
@@ -69,12 +73,14 @@ interface Answer {
   code: ErrorCode;
   message: string;
   retryAfterSeconds?: number;
+  nothingSent?: boolean;
 }
 
 /** The answer to an error of the service's own; undefined for any other. */
 function knownAnswer(error: FastifyError): Answer | undefined {
   if (error instanceof VerificationError) {
-    return { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
+    const { code, message, retryAfterSeconds, nothingSent } = error;
+    return { code, message, retryAfterSeconds, nothingSent };
   }
   if (error instanceof ServiceError) return { code: error.code, message: error.message };
   if (hasZodFastifySchemaValidationErrors(error)) return validationAnswer(error);

@@ -22,6 +22,12 @@ const answeredAnywhere: ErrorCode[] = ['request_timeout', 'headers_too_large', '
 const errorSchema = z.object({
   code: z.string().describe('what went wrong, as a stable code'),
   message: z.string().describe('what went wrong, for a person'),
+  nothing_sent: z
+    .literal(true)
+    .optional()
+    .describe(
+      'on a failed send: no code went out (Prelude answered every attempt with an error), and the send counts against no limit, so the user may simply try again',
+    ),
 });
 
 /** An error answer that says when to ask again. */

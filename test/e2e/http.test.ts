@@ -142,6 +142,22 @@ describe('HTTP service end to end', () => {
     expect(again.body).toMatchObject({ code: 'premature_retry', retry_after_seconds: expect.any(Number) });
   });
 
+  it('answers a send Prelude fails at every attempt 503 with nothing_sent, and the retry sends', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
+    const failed = await api(stack, 'POST', '/verifications', { target });
+    expect(failed.status).toBe(503);
+    expect(failed.body).toEqual({
+      code: 'prelude_unavailable',
+      message: expect.any(String),
+      nothing_sent: true,
+    });
+    expect(await stack.appliedCalls(target.value, 'verification.create')).toEqual([]);
+    const retried = await api(stack, 'POST', '/verifications', { target });
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ status: 'success', attempts: 1 });
+  });
+
   it('refuses bad input with 400 and a JSON { code, message }', async () => {
     const badPhone = await api(stack, 'POST', '/verifications', {
       target: { type: 'phone_number', value: '0612' },

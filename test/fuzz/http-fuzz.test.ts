@@ -593,11 +593,12 @@ function errorShapeProblem(answer: Answer): string | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return 'not an object';
   const body = json as Record<string, unknown>;
   const keys = Object.keys(body).sort();
-  const allowed = ['code', 'message', 'retry_after_seconds'];
+  const allowed = ['code', 'message', 'retry_after_seconds', 'nothing_sent'];
   if (keys.some((k) => !allowed.includes(k))) return `keys ${keys.join(',')}`;
   if (typeof body.code !== 'string' || typeof body.message !== 'string') return 'code/message not strings';
   if ('retry_after_seconds' in body && typeof body.retry_after_seconds !== 'number')
     return 'retry_after_seconds not a number';
+  if ('nothing_sent' in body && body.nothing_sent !== true) return 'nothing_sent not true';
   return undefined;
 }
 
