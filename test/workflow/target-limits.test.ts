@@ -94,6 +94,14 @@ describe('per-target limits across windows', () => {
     const usage = () => handle.query(targetUsageQuery);
     // No entity yet: nothing was granted, so nothing went out.
     expect(await giveBack('run-1:1', true, 'send-a', [1])).toEqual({ nothingSent: true });
+    // A first send asked once, its entity started asleep with it (no task run yet), given back.
+    await ask({
+      reservationId: 'run-0:1',
+      opensWindow: true,
+      asker: { call: 'send-0', execution: 0, known: [] },
+    });
+    expect(await giveBack('run-0:1', true, 'send-0', [0])).toEqual({ nothingSent: true });
+    expect(await usage()).toMatchObject({ windowsUsed: 0, sendsUsed: 0 });
     // A first send asked by two attempts of one execution, both answered by Prelude with errors.
     const asker = (call: string, execution: number, known: number[] = []) => ({ call, execution, known });
     await ask({ reservationId: 'run-1:1', opensWindow: true, asker: asker('send-a', 1) });
