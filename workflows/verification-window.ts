@@ -407,10 +407,14 @@ export class VerificationWindow {
   /**
    * Leave from the target's limits entity for the next send (and a window, for the first): the
    * limits span every window of the target. The reservation is named after the send, so a retried
-   * one, or one whose send then failed, is counted once.
+   * one, or one whose send then failed, is counted once. It says who asks (this send, in this
+   * workflow task's run), so that a send whose create then sends nothing can be given back.
    */
   async #reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
-    return this.#noteUsage(await this.#calls.entity.reserveTargetSend(this.#reservation(opensWindow)));
+    const send = this.#reservation(opensWindow);
+    const asker = { call: currentUpdateInfo()?.id ?? 'fallback', execution: Date.now(), known: [] };
+    this.#reservationUnderWay!.asker = { call: asker.call, known: [asker.execution] };
+    return this.#noteUsage(await this.#calls.entity.reserveTargetSend({ ...send, asker }));
   }
 
   /** The reservation of the next send: named after it, so that it is counted once. */

@@ -384,6 +384,26 @@ describe.each(['local', 'remote'] as const)(
       expect(await codesSent(target.value)).toBe(3);
     });
 
+    it("gives back a first send Prelude failed where Watch's verdict decides the send (enforce)", async () => {
+      const target = uniquePhoneTarget();
+      const options = {
+        ...stack.options,
+        policy: { ...stack.options.policy, fraudMode: 'enforce' as const },
+        limits: { maxWindows: 1, maxSends: 3, periodSeconds: 3_600 },
+      };
+      await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
+      await expect(startVerification(stack.client, { target }, options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+        nothingSent: true,
+      });
+      expect(await startVerification(stack.client, { target }, options)).toMatchObject({ status: 'success' });
+      expect((await getVerification(stack.client, target, options)).targetUsage).toMatchObject({
+        windowsUsed: 1,
+        sendsUsed: 1,
+      });
+      expect(await codesSent(target.value)).toBe(1);
+    });
+
     it('answers a resend Prelude refused as too many attempts, after its lost attempts filled its window, as sent', async () => {
       const target = uniquePhoneTarget();
       const policy = { resendCooldownSeconds: 0 };
