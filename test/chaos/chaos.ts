@@ -20,7 +20,8 @@
  * no crash, which the windows must count all the same.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, or counted a check
- * too many or a code too few where no crash can explain it:
+ * too many, a code too few, or (at the target's limits) a code too many or too few where no crash can
+ * explain it:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
  * - `checks_used_up`: the right code met its window closed `max_checks`, and the sandbox's call log
  *   shows every one of those checks spent, none of them a success (answers lost and asked again, as
@@ -49,6 +50,8 @@
  *   `limit_sends_missed_without_a_crash`: those of flows where no kill fell during the send, which
  *   must be 0 as the window's own count. `limit_sends_overcounted`: the entity's count beyond them
  *   (a send the window counts whose fate was unknown, and that never reached Prelude: the safe side);
+ *   `limit_sends_overcounted_without_a_crash`: those of flows where no kill fell during the send
+ *   (a send that sent nothing gives its reservation back, so only a crash leaves one counted);
  *   `limit_sends_unread`: flows whose entity could not be read;
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
@@ -144,6 +147,7 @@ export interface ChaosSummary {
   limit_sends_missed: number;
   limit_sends_missed_without_a_crash: number;
   limit_sends_overcounted: number;
+  limit_sends_overcounted_without_a_crash: number;
   /** Flows whose target's limits entity could not be read (their counts above are then 0). */
   limit_sends_unread: number;
   recovery_ms_p50: number | null;
@@ -422,6 +426,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
         .reduce((sum, a) => sum + a.limitSendsMissed, 0),
       limit_sends_overcounted: accounting.reduce((sum, a) => sum + a.limitSendsOvercounted, 0),
+      limit_sends_overcounted_without_a_crash: accounting
+        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
+        .reduce((sum, a) => sum + a.limitSendsOvercounted, 0),
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
@@ -902,10 +909,16 @@ async function main(): Promise<void> {
     lost_checks: lost,
     duplicate_sends_without_a_crash: duplicates,
     limit_sends_missed_without_a_crash: limitMissed,
+    limit_sends_overcounted_without_a_crash: limitOvercounted,
     overcounted_checks_without_a_crash: overcounted,
   } = report.summary;
   const exact =
-    correct + usedUp === total && lost === 0 && duplicates === 0 && limitMissed === 0 && overcounted === 0;
+    correct + usedUp === total &&
+    lost === 0 &&
+    duplicates === 0 &&
+    limitMissed === 0 &&
+    limitOvercounted === 0 &&
+    overcounted === 0;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }
 
