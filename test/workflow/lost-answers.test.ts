@@ -404,6 +404,29 @@ describe.each(['local', 'remote'] as const)(
       expect(await codesSent(target.value)).toBe(1);
     });
 
+    it('answers a first send Prelude refused as too many attempts, after its lost attempts filled its window, as sent', async () => {
+      const target = uniquePhoneTarget();
+      // Prelude's window takes two attempts, and resends at once: the send's first two attempts are
+      // applied (two codes) and their answers lost, the third meets the full window. As the chaos run
+      // found it, with worker kills in place of the lost answers.
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 0,
+        maxAttempts: 2,
+        dropNextAnswers: { 'verification.create': 2 },
+      });
+      expect(await startVerification(stack.client, { target }, stack.options)).toMatchObject({
+        status: 'success',
+        sendsUsed: 2,
+      });
+      const window = await getVerification(stack.client, target, stack.options);
+      expect(window).toMatchObject({ outcome: 'open', sendsLeft: 0 });
+      expect(await codesSent(target.value)).toBe(2);
+      const code = await stack.latestCode(target.value);
+      expect(await checkCode(stack.client, { target, code }, stack.options)).toMatchObject({
+        status: 'success',
+      });
+    });
+
     it('answers a resend Prelude refused as too many attempts, after its lost attempts filled its window, as sent', async () => {
       const target = uniquePhoneTarget();
       const policy = { resendCooldownSeconds: 0 };
