@@ -41,6 +41,7 @@ import {
   type WindowPolicy,
 } from './verification-messages';
 import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
+import type { Asker } from './target-limits-messages';
 
 /**
  * `patched()` ID (README, "Workflow changes and replay"): checks counted as Prelude counted them
@@ -89,6 +90,9 @@ const giveBackUnsentSendPatch = 'give-back-unsent-send';
  */
 const fullAfterLostSendsPatch = 'full-after-lost-sends';
 
+/** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
+type SendAsker = Pick<Asker, 'call' | 'known'>;
+
 /** A resend on the next fallback channel, due at `at`, for the window's latest `attempt`. */
 export interface Fallback {
   at: number;
@@ -113,16 +117,10 @@ export class VerificationWindow {
   #sending = false;
   /**
    * The reservation of the send under way, once asked; `granted` once the entity's answer is known;
-   * `asker` when the send asks it with its create (the call and its executions so far).
+   * `asker`: who asks it (the send's call and the executions of it so far).
    */
   #reservationUnderWay:
-    | {
-        reservationId: string;
-        opensWindow: boolean;
-        granted: boolean;
-        asker?: { call: string; known: number[] };
-      }
-    | undefined;
+    { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -334,7 +332,7 @@ export class VerificationWindow {
    */
   async #givenBackUnsent(error: unknown, uncertainAttempts: number): Promise<boolean> {
     const reservation = this.#reservationUnderWay;
-    if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0 || !reservation?.asker) return false;
+    if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0 || !reservation) return false;
     if (!patched(giveBackUnsentSendPatch)) return false;
     const { reservationId, opensWindow, asker } = reservation;
     try {
@@ -411,16 +409,23 @@ export class VerificationWindow {
    * workflow task's run), so that a send whose create then sends nothing can be given back.
    */
   async #reserveSend(opensWindow: boolean): Promise<ReservationOutcome> {
-    const send = this.#reservation(opensWindow);
-    const asker = { call: currentUpdateInfo()?.id ?? 'fallback', execution: Date.now(), known: [] };
-    this.#reservationUnderWay!.asker = { call: asker.call, known: [asker.execution] };
-    return this.#noteUsage(await this.#calls.entity.reserveTargetSend({ ...send, asker }));
+    const execution = Date.now();
+    const { call } = this.#asker([execution]);
+    const send = this.#reservation(opensWindow, { call, known: [execution] });
+    return this.#noteUsage(
+      await this.#calls.entity.reserveTargetSend({ ...send, asker: { call, execution, known: [] } }),
+    );
+  }
+
+  /** Who asks the send's reservation: its call (the update's ID), knowing these executions of it. */
+  #asker(known: number[]): SendAsker {
+    return { call: currentUpdateInfo()?.id ?? 'fallback', known };
   }
 
   /** The reservation of the next send: named after it, so that it is counted once. */
-  #reservation(opensWindow: boolean): ReserveTargetSendInput {
+  #reservation(opensWindow: boolean, asker: SendAsker): ReserveTargetSendInput {
     const reservationId = `${workflowInfo().runId}:${this.#state.sendsUsed + 1}`;
-    this.#reservationUnderWay = { reservationId, opensWindow, granted: false };
+    this.#reservationUnderWay = { reservationId, opensWindow, granted: false, asker };
     return { targetKey: this.#input.targetKey, reservationId, opensWindow, limits: this.#input.limits };
   }
 
@@ -444,10 +449,8 @@ export class VerificationWindow {
     const predict = withPredict ? this.#predictInput(request) : undefined;
     // Who asks: this send, in the workflow task that runs the attempt (a task a crash cut short ran
     // it at another time), knowing its earlier attempts.
-    const call = currentUpdateInfo()?.id ?? 'fallback';
-    const known: number[] = [];
-    const send = this.#reservation(opensWindow);
-    this.#reservationUnderWay!.asker = { call, known };
+    const { call, known } = this.#asker([]);
+    const send = this.#reservation(opensWindow, { call, known });
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
     const { value, uncertainAttempts } = await attemptLifecycleCall(() => {
       const asker = { call, execution: Date.now(), known: [...known] };

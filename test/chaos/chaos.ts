@@ -406,29 +406,26 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const crashes = outages.filter((outage) => outage.part !== 'service').map((outage) => outage.start);
     const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
+    /** A count summed over the flows; with `steps`, over those no crash cut while one of them ran. */
+    const total = (count: (a: (typeof accounting)[number]) => number, steps?: readonly StepName[]) =>
+      accounting
+        .filter((a) => steps === undefined || !cutByCrash(a.flow, steps, crashes))
+        .reduce((sum, a) => sum + count(a), 0);
     summary = {
       flows: options.flows,
       correct: flows.filter((f) => f.verdict === 'correct').length,
       checks_used_up: flows.filter((f) => f.verdict === 'checks_used_up').length,
       wrong_outcome: flows.filter((f) => f.verdict === 'wrong_outcome').length,
       stuck: flows.filter((f) => f.verdict === 'stuck').length,
-      lost_checks: accounting.reduce((sum, a) => sum + a.lostChecks, 0),
-      overcounted_checks: accounting.reduce((sum, a) => sum + a.overcountedChecks, 0),
-      overcounted_checks_without_a_crash: accounting
-        .filter((a) => !cutByCrash(a.flow, checkSteps, crashes))
-        .reduce((sum, a) => sum + a.overcountedChecks, 0),
-      duplicate_sends: accounting.reduce((sum, a) => sum + a.duplicateSends, 0),
-      duplicate_sends_without_a_crash: accounting
-        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
-        .reduce((sum, a) => sum + a.duplicateSends, 0),
-      limit_sends_missed: accounting.reduce((sum, a) => sum + a.limitSendsMissed, 0),
-      limit_sends_missed_without_a_crash: accounting
-        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
-        .reduce((sum, a) => sum + a.limitSendsMissed, 0),
-      limit_sends_overcounted: accounting.reduce((sum, a) => sum + a.limitSendsOvercounted, 0),
-      limit_sends_overcounted_without_a_crash: accounting
-        .filter((a) => !cutByCrash(a.flow, sendSteps, crashes))
-        .reduce((sum, a) => sum + a.limitSendsOvercounted, 0),
+      lost_checks: total((a) => a.lostChecks),
+      overcounted_checks: total((a) => a.overcountedChecks),
+      overcounted_checks_without_a_crash: total((a) => a.overcountedChecks, checkSteps),
+      duplicate_sends: total((a) => a.duplicateSends),
+      duplicate_sends_without_a_crash: total((a) => a.duplicateSends, sendSteps),
+      limit_sends_missed: total((a) => a.limitSendsMissed),
+      limit_sends_missed_without_a_crash: total((a) => a.limitSendsMissed, sendSteps),
+      limit_sends_overcounted: total((a) => a.limitSendsOvercounted),
+      limit_sends_overcounted_without_a_crash: total((a) => a.limitSendsOvercounted, sendSteps),
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
