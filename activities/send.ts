@@ -111,7 +111,11 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
       });
     }
     if (!granted.granted) return { reservation: granted };
-    return { reservation: granted, created: await createVerification(create) };
+    try {
+      return { reservation: granted, created: await createVerification(create) };
+    } catch (error) {
+      throw withEarlierExecutions(error, granted.earlierExecutions);
+    }
   };
 
   return {
@@ -137,3 +141,23 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
 
 /** The send activity. */
 export type SendActivities = ReturnType<typeof createSendActivities>;
+
+/**
+ * A create that failed after its reservation named earlier executions of the send (workflow tasks
+ * lost to a crash, each of which may have sent a code): its failure says how many, beside Prelude's
+ * answer, so that the window counts them even though this attempt sent nothing. Without it they
+ * would be known only to the attempt that failed.
+ */
+function withEarlierExecutions(error: unknown, earlierExecutions: number | undefined): unknown {
+  if (!earlierExecutions || !(error instanceof ApplicationFailure)) return error;
+  const [answer, ...rest] = error.details ?? [];
+  return new ApplicationFailure(
+    error.message,
+    error.type,
+    error.nonRetryable,
+    [{ ...(answer as object | undefined), earlierExecutions }, ...rest],
+    error.cause,
+    error.nextRetryDelay,
+    error.category,
+  );
+}

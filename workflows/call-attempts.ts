@@ -76,12 +76,28 @@ function fateOf(error: unknown): Fate {
 
 /** What Prelude answered, as the activity's failure details carry it (activities/failures.ts). */
 function answerOf(failure: ApplicationFailure): { status?: number; retryAfterMs?: number; notSent: boolean } {
-  const [details] = failure.details ?? [];
-  const { status, retryAfterMs, notSent } = (details ?? {}) as Record<string, unknown>;
+  const { status, retryAfterMs, notSent } = detailsOf(failure);
   return {
     status: typeof status === 'number' ? status : undefined,
     retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
     // A step before Prelude failed (activities/send.ts): the attempt never reached it.
     notSent: notSent === true,
   };
+}
+
+/** The first of a failure's details, where the activities put what the window reads. */
+function detailsOf(failure: ApplicationFailure): Record<string, unknown> {
+  const [details] = failure.details ?? [];
+  return (details ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * The earlier executions of a send that a failed attempt's reservation named (activities/send.ts):
+ * workflow tasks lost to a crash, each of which may have sent a code. 0 when it named none.
+ */
+export function earlierExecutionsIn(error: unknown): number {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  if (!(failure instanceof ApplicationFailure)) return 0;
+  const { earlierExecutions } = detailsOf(failure);
+  return typeof earlierExecutions === 'number' ? earlierExecutions : 0;
 }

@@ -18,7 +18,13 @@ import type {
   ReserveAndCreateOutcome,
   ReserveTargetSendInput,
 } from '../activities';
-import { attemptLifecycleCall, AttemptsFailed, failedAttempts, type Attempted } from './call-attempts';
+import {
+  attemptLifecycleCall,
+  AttemptsFailed,
+  earlierExecutionsIn,
+  failedAttempts,
+  type Attempted,
+} from './call-attempts';
 import { outcomeSearchAttribute, verificationIdSearchAttribute } from './search-attributes';
 import { Turn } from './turn';
 import { lifecyclePauseMs } from './retry-policies';
@@ -89,6 +95,13 @@ const giveBackUnsentSendPatch = 'give-back-unsent-send';
  * where 0.1.0 answered the refusal (and closed the window on a first send).
  */
 const fullAfterLostSendsPatch = 'full-after-lost-sends';
+/**
+ * `patched()` ID: a send whose every attempt failed counts the earlier runs of it that its
+ * reservation named (workflow tasks lost to a crash, as `count-lost-task-sends` does for a send that
+ * then succeeded) as attempts whose answers were lost, where earlier code counted them only when an
+ * attempt succeeded, and missed their codes otherwise.
+ */
+const countLostTaskSendsOnFailurePatch = 'count-lost-task-sends-on-failure';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -451,14 +464,23 @@ export class VerificationWindow {
     // it at another time), knowing its earlier attempts.
     const { call, known } = this.#asker([]);
     const send = this.#reservation(opensWindow, { call, known });
+    // The most earlier runs a failed attempt's reservation named: counted if every attempt fails.
+    let lostRunsOfFailedAttempts = 0;
     // Every attempt failed: AttemptsFailed, which tells the send how many may have reached Prelude.
-    const { value, uncertainAttempts } = await attemptLifecycleCall(() => {
+    const { value, uncertainAttempts } = await attemptLifecycleCall(async () => {
       const asker = { call, execution: Date.now(), known: [...known] };
       known.push(asker.execution);
       const reservation = { ...send, asker };
-      return this.#calls.send.reserveAndCreateVerification(
-        predict ? { reservation, create, predict } : { reservation, create },
-      );
+      try {
+        return await this.#calls.send.reserveAndCreateVerification(
+          predict ? { reservation, create, predict } : { reservation, create },
+        );
+      } catch (error) {
+        lostRunsOfFailedAttempts = Math.max(lostRunsOfFailedAttempts, earlierExecutionsIn(error));
+        throw error;
+      }
+    }).catch((error: unknown) => {
+      throw this.#withLostRuns(error, lostRunsOfFailedAttempts);
     });
     this.#noteUsage(value.reservation);
     if (value.predicted) this.#notePredicted(value.predicted);
@@ -476,6 +498,19 @@ export class VerificationWindow {
    */
   #lostRunsCounted({ earlierExecutions = 0 }: { earlierExecutions?: number }): number {
     return earlierExecutions > 0 && patched(countLostTaskSendsPatch) ? earlierExecutions : 0;
+  }
+
+  /**
+   * A send whose every attempt failed, with the earlier runs of it that its reservation named counted
+   * among the attempts that may have reached Prelude: a crash cut each of them short, perhaps after
+   * its code went out. Windows started by earlier code counted none (the marker is written only
+   * where this counts one).
+   */
+  #withLostRuns(error: unknown, lostRuns: number): unknown {
+    if (!(error instanceof AttemptsFailed) || lostRuns === 0 || !patched(countLostTaskSendsOnFailurePatch)) {
+      return error;
+    }
+    return new AttemptsFailed(error.lastFailure, error.uncertainAttempts + lostRuns);
   }
 
   /**

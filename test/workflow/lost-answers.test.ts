@@ -5,9 +5,20 @@
  * A call Prelude answered with an error was not applied, and counts nothing.
  * Also: the history a plain verified window writes, event by event.
  */
+import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { cancelVerification, checkCode, getVerification, startVerification } from '../../src/client';
-import { targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createSendActivities } from '../../activities/send';
+import {
+  cancelVerification,
+  checkCode,
+  getVerification,
+  startVerification,
+  targetKey,
+} from '../../src/client';
+import { normalizeTarget } from '../../src/prelude';
+import { sendCodeUpdate, targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 describe.each(['local', 'remote'] as const)(
@@ -472,6 +483,58 @@ describe.each(['local', 'remote'] as const)(
         ['initial', false],
         ['user_retry', true],
       ]);
+    });
+
+    it('counts the code of a resend run lost to a crash when its run again fails at every attempt', async () => {
+      const target = uniquePhoneTarget();
+      // Prelude resends at once, and the connector is told so: each attempt that reached it sent a code.
+      const options = { ...stack.options, calls: { ...stack.options.calls, preludeResendDelaySeconds: 0 } };
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      const policy = { resendCooldownSeconds: 0 };
+      const { windowId } = await startVerification(stack.client, { target, policy }, options);
+      const window = stack.client.workflow.getHandle(windowId);
+      const { runId } = await window.describe();
+      // A resend whose workflow task a crash cut short just after its call: it asked the target's
+      // limits, Prelude sent a code, and no one saw the answer. Played as that run made the call (as
+      // the chaos run found it, where a worker kill cut the task).
+      const resendId = `resend-${randomUUID()}`;
+      const normalized = normalizeTarget(target);
+      const { reserveAndCreateVerification } = createSendActivities({
+        prelude: stack.prelude,
+        client: stack.client,
+      });
+      await new MockActivityEnvironment({ taskQueue: stack.taskQueue }).run(reserveAndCreateVerification, {
+        reservation: {
+          targetKey: targetKey(normalized, stack.options.idKey),
+          reservationId: `${runId}:2`,
+          opensWindow: false,
+          limits: stack.options.limits,
+          asker: { call: resendId, execution: Date.now() - 60_000, known: [] },
+        },
+        create: { target: normalized, correlationId: windowId },
+      });
+      // The task runs again: two attempts answered 500, one applied with its answer lost.
+      await stack.configureSandbox({
+        failNextCalls: { 'verification.create': 2 },
+        dropNextAnswers: { 'verification.create': 1 },
+      });
+      await expect(
+        window.executeUpdate(sendCodeUpdate, { args: [{}], updateId: resendId }),
+      ).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+      // Three codes went out: the window and the target's limits count three.
+      expect(await codesSent(target.value)).toBe(3);
+      expect(await getVerification(stack.client, target, options)).toMatchObject({
+        outcome: 'open',
+        sendsUsed: 3,
+      });
+      const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+      // The user's next resend: four codes, four counted.
+      expect(await startVerification(stack.client, { target, policy }, options)).toMatchObject({
+        sendsUsed: 4,
+      });
+      expect(await codesSent(target.value)).toBe(4);
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 4 });
     });
   },
 );

@@ -248,6 +248,39 @@ describe('per-target limits across windows', () => {
     expect(await creates(stack, target.value)).toBe(0);
   });
 
+  it("names the send's earlier runs in the failure of a create Prelude then refused", async () => {
+    const target = normalizeTarget(uniquePhoneTarget());
+    const { reserveAndCreateVerification } = createSendActivities({
+      prelude: stack.prelude,
+      client: stack.client,
+    });
+    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const attempt = (execution: number) =>
+      activity.run(reserveAndCreateVerification, {
+        reservation: {
+          targetKey: targetKey(target, stack.options.idKey),
+          reservationId: 'run-1:1',
+          opensWindow: true,
+          limits: stack.options.limits,
+          asker: { call: 'send-a', execution, known: [] },
+        },
+        create: { target, correlationId: `window-${randomUUID()}` },
+      });
+    // A run whose workflow task was then lost: its code went out.
+    await attempt(1_000);
+    // Run again, Prelude answers 500: the failure is Prelude's, and names the lost run.
+    await stack.configureSandbox({ failNextCalls: { 'verification.create': 1 } });
+    const failure = await attempt(4_000).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({
+      type: 'Prelude.server',
+      nonRetryable: false,
+      details: [{ status: 500, earlierExecutions: 1 }],
+    });
+    // Prelude applied only the lost run's create.
+    expect(await creates(stack, target.value)).toBe(1);
+  });
+
   it('keeps counting another target separately', async () => {
     const target = uniquePhoneTarget();
     expect((await startVerification(stack.client, { target }, stack.options)).status).toBe('success');
