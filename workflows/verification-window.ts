@@ -96,12 +96,13 @@ const giveBackUnsentSendPatch = 'give-back-unsent-send';
  */
 const fullAfterLostSendsPatch = 'full-after-lost-sends';
 /**
- * `patched()` ID: a send whose every attempt failed counts the earlier runs of it that its
- * reservation named (workflow tasks lost to a crash, as `count-lost-task-sends` does for a send that
- * then succeeded) as attempts whose answers were lost, where earlier code counted them only when an
- * attempt succeeded, and missed their codes otherwise.
+ * `patched()` ID: a send counts the earlier runs of it that its reservation named (workflow tasks
+ * lost to a crash) as attempts whose answers were lost whatever follows: when every attempt of it
+ * then fails, and when the reservation was asked apart from the create. Earlier code counted them
+ * only after a call that made both and succeeded (`count-lost-task-sends`), and missed their codes
+ * otherwise.
  */
-const countLostTaskSendsOnFailurePatch = 'count-lost-task-sends-on-failure';
+const countEveryLostTaskSendPatch = 'count-every-lost-task-send';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -284,7 +285,8 @@ export class VerificationWindow {
         this.#close('blocked', { reason: 'suspicious', riskFactors: prediction.risk_factors });
         return this.#sendResult('blocked');
       }
-      const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
+      const { value: outcome, uncertainAttempts } =
+        created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
         return this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success');
       }
@@ -321,7 +323,8 @@ export class VerificationWindow {
     try {
       const { reservation, created } = await this.#reserve(request, { opensWindow: false });
       if (!reservation.granted) throw targetRateLimited(reservation);
-      const { value: outcome, uncertainAttempts } = created ?? (await this.#create(request));
+      const { value: outcome, uncertainAttempts } =
+        created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
         return this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry');
       }
@@ -507,7 +510,7 @@ export class VerificationWindow {
    * where this counts one).
    */
   #withLostRuns(error: unknown, lostRuns: number): unknown {
-    if (!(error instanceof AttemptsFailed) || lostRuns === 0 || !patched(countLostTaskSendsOnFailurePatch)) {
+    if (!(error instanceof AttemptsFailed) || lostRuns === 0 || !patched(countEveryLostTaskSendPatch)) {
       return error;
     }
     return new AttemptsFailed(error.lastFailure, error.uncertainAttempts + lostRuns);
@@ -556,6 +559,23 @@ export class VerificationWindow {
   > {
     const input = this.#createInput({ signals, options, dispatchId });
     return attemptLifecycleCall(() => this.#calls.create.createVerification(input));
+  }
+
+  /**
+   * The create of a send whose reservation was asked apart (`enforce`'s first send, and windows of
+   * earlier code), counting the earlier runs of the send that the reservation named as attempts
+   * whose answers were lost, whether the create then succeeds or fails (see {@link #withLostRuns}).
+   */
+  async #createAfter(
+    reservation: ReservationOutcome,
+    request: Pick<CreateVerificationInput, 'signals' | 'options' | 'dispatchId'>,
+  ): Promise<Attempted<CreateVerificationOutcome>> {
+    const lostRuns = reservation.granted ? (reservation.earlierExecutions ?? 0) : 0;
+    const attempted = await this.#create(request).catch((error: unknown) => {
+      throw this.#withLostRuns(error, lostRuns);
+    });
+    if (lostRuns === 0 || !patched(countEveryLostTaskSendPatch)) return attempted;
+    return { ...attempted, uncertainAttempts: attempted.uncertainAttempts + lostRuns };
   }
 
   #createInput({

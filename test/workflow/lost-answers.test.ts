@@ -6,19 +6,23 @@
  * Also: the history a plain verified window writes, event by event.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createLimitsActivities } from '../../activities/limits';
 import { createSendActivities } from '../../activities/send';
+import { createVerifyActivities } from '../../activities/verify';
 import {
   cancelVerification,
   checkCode,
   getVerification,
   startVerification,
   targetKey,
+  windowId,
 } from '../../src/client';
 import { normalizeTarget } from '../../src/prelude';
-import { sendCodeUpdate, targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
+import { verificationWorkflow } from '../../workflows';
+import { sendCodeUpdate, stateQuery, targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
 describe.each(['local', 'remote'] as const)(
@@ -535,6 +539,86 @@ describe.each(['local', 'remote'] as const)(
       });
       expect(await codesSent(target.value)).toBe(4);
       expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 4 });
+    });
+
+    describe('where the reservation is asked apart from the create', () => {
+      // As Watch's `enforce` asks a first send's (and as windows of earlier code ask every send's):
+      // a window started with calls that do not make them together.
+      const openApart = async (target: ReturnType<typeof uniquePhoneTarget>) => {
+        const normalized = normalizeTarget(target);
+        const key = targetKey(normalized, stack.options.idKey);
+        const workflowId = windowId(normalized, stack.options.idKey);
+        await stack.client.workflow.executeUpdateWithStart(sendCodeUpdate, {
+          args: [{}],
+          startWorkflowOperation: new WithStartWorkflowOperation(verificationWorkflow, {
+            workflowId,
+            taskQueue: stack.taskQueue,
+            args: [
+              {
+                target: normalized,
+                targetKey: key,
+                policy: { ...stack.options.policy, resendCooldownSeconds: 0 },
+                calls: { ...stack.options.calls, preludeResendDelaySeconds: 0 },
+                limits: stack.options.limits,
+              },
+            ],
+            workflowIdConflictPolicy: 'FAIL',
+          }),
+        });
+        const window = stack.client.workflow.getHandle(workflowId);
+        const { runId } = await window.describe();
+        return { window, key, normalized, runId };
+      };
+      /** A resend's run that a crash cut short just after its create: it reserved, and a code went out. */
+      const playLostRun = async ({
+        window,
+        key,
+        normalized,
+        runId,
+      }: Awaited<ReturnType<typeof openApart>>) => {
+        const resendId = `resend-${randomUUID()}`;
+        const activities = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+        const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
+        await activities.run(reserveTargetSend, {
+          targetKey: key,
+          reservationId: `${runId}:2`,
+          opensWindow: false,
+          limits: stack.options.limits,
+          asker: { call: resendId, execution: Date.now() - 60_000, known: [] },
+        });
+        const { createVerification } = createVerifyActivities({ prelude: stack.prelude });
+        await activities.run(createVerification, { target: normalized, correlationId: window.workflowId });
+        return resendId;
+      };
+
+      it('counts the code of a run lost to a crash when the resend run again succeeds', async () => {
+        const target = uniquePhoneTarget();
+        await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+        const opened = await openApart(target);
+        const resendId = await playLostRun(opened);
+        expect(
+          await opened.window.executeUpdate(sendCodeUpdate, { args: [{}], updateId: resendId }),
+        ).toMatchObject({ status: 'retry', sendsUsed: 3 });
+        expect(await codesSent(target.value)).toBe(3);
+      });
+
+      it('counts the code of a run lost to a crash when the resend run again fails', async () => {
+        const target = uniquePhoneTarget();
+        await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+        const opened = await openApart(target);
+        const resendId = await playLostRun(opened);
+        await stack.configureSandbox({
+          failNextCalls: { 'verification.create': 2 },
+          dropNextAnswers: { 'verification.create': 1 },
+        });
+        await expect(
+          opened.window.executeUpdate(sendCodeUpdate, { args: [{}], updateId: resendId }),
+        ).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(await codesSent(target.value)).toBe(3);
+        expect(await opened.window.query(stateQuery)).toMatchObject({ outcome: 'open', sendsUsed: 3 });
+        const limits = stack.client.workflow.getHandle(targetLimitsIdOf(opened.window.workflowId));
+        expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+      });
     });
   },
 );
