@@ -103,6 +103,11 @@ const fullAfterLostSendsPatch = 'full-after-lost-sends';
  * otherwise.
  */
 const countEveryLostTaskSendPatch = 'count-every-lost-task-send';
+/**
+ * `patched()` ID: a fallback send counts its attempts whose answers were lost as a resend does, where
+ * earlier code counted one code per fallback whatever its attempts sent.
+ */
+const countLostFallbackSendsPatch = 'count-lost-fallback-sends';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -885,7 +890,7 @@ export class VerificationWindow {
     this.#fellBackFrom.add(fallback.attempt.number);
     this.#sending = true;
     try {
-      await this.#turn.run(() => this.#fallBackInTurn(fallback));
+      await this.#turn.run(() => this.#countedAtTheLimits(() => this.#fallBackInTurn(fallback)));
     } finally {
       this.#sending = false;
     }
@@ -905,17 +910,34 @@ export class VerificationWindow {
         });
         return;
       }
-      const { value: outcome } = created ?? (await this.#create(request));
+      const { value: outcome, uncertainAttempts } =
+        created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'sent') {
+        this.#countLostFallbacks(uncertainAttempts, { answered: true });
         // The failed attempt's channel as it stands now: a report may have named it meanwhile.
         this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });
       } else {
+        this.#countLostFallbacks(uncertainAttempts, { answered: false });
         log.warn('Prelude refused the fallback send', { code: outcome.code });
         this.#noteSendsUsedUp(outcome.code);
       }
     } catch (error) {
-      log.warn('fallback send failed', { error: describe(failedAttempts(error).failure) });
+      const { failure, uncertainAttempts } = failedAttempts(error);
+      this.#countLostFallbacks(uncertainAttempts, { answered: false });
+      log.warn('fallback send failed', { error: describe(failure) });
     }
+  }
+
+  /**
+   * The codes a fallback send's attempts whose answers were lost sent, counted as a resend's are:
+   * each of them when Prelude then resent (`answered`), as `#countLostResends` does; otherwise the
+   * first, and the others only where Prelude resends at once, as `#sendFailed` does. Windows started
+   * by earlier code counted none (the marker is written only where this counts one).
+   */
+  #countLostFallbacks(lostAttempts: number, { answered }: { answered: boolean }): void {
+    if (lostAttempts <= 0 || !patched(countLostFallbackSendsPatch)) return;
+    const counted = answered || this.#preludeResendsAtOnce() ? lostAttempts : 1;
+    for (let i = 0; i < counted; i += 1) this.#recordInferredSend('fallback', 'retry');
   }
 
   // --- Closing ---------------------------------------------------------------------------------

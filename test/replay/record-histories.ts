@@ -81,6 +81,28 @@ const scenarios: Record<string, Scenario> = {
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
     return sent.windowId;
   },
+  async 'fallback-after-lost-answer'(stack) {
+    // A fallback send (the first code not delivered within 2 s) whose first attempt is applied and
+    // its answer lost, and whose retry is answered: two codes. Code from 0.1.0 counted one, and with a
+    // send left fell back again 2 s later; later code counts both, which uses the window's last send
+    // (patched('count-lost-fallback-sends')). The window then expires.
+    const target = uniquePhoneTarget();
+    const policy = {
+      windowSeconds: 6,
+      maxSends: 3,
+      fallbackChannels: ['sms' as const, 'whatsapp' as const, 'voice' as const],
+      deliveryTimeoutSeconds: 2,
+    };
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
+    const sent = await startVerification(stack.client, { target, policy }, stack.options);
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+    await stack.client.workflow
+      .getHandle(sent.windowId)
+      .result()
+      .catch(() => undefined);
+    await stack.resetSandbox();
+    return sent.windowId;
+  },
   async 'blocked-by-fraud-check'(stack) {
     const target = { type: 'phone_number' as const, value: suspicious };
     const sent = await startVerification(

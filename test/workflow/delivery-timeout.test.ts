@@ -5,7 +5,7 @@
  * through the service's webhook route, and its `deliveryDelayMs` knob decides when `delivered` comes.
  */
 import { getVerification, startVerification, type VerificationClientOptions } from '../../src/client';
-import type { VerificationState } from '../../workflows/messages';
+import { targetLimitsIdOf, targetUsageQuery, type VerificationState } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
@@ -85,5 +85,37 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(kept.attempts).toHaveLength(1);
     expect(kept.sendsUsed).toBe(1);
     expect(await stack.messages(onTime.value)).toHaveLength(1);
+  });
+
+  it('counts the codes of a fallback send whose first answer was lost, in the window and at the limits', async () => {
+    const target = uniquePhoneTarget();
+    // Not delivered in time, and Prelude resends at once.
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
+    const { windowId } = await startVerification(stack.client, { target }, options);
+    // The fallback's first attempt is applied and its answer lost; its retry is answered.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+    const fellBack = await eventually(
+      async () => {
+        const state = await windowOf(target);
+        return state.attempts.some((a) => a.trigger === 'fallback' && !a.inferred) ? state : undefined;
+      },
+      { description: 'the window’s fallback send', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // Prelude sent three codes: the first send's and two of the fallback's.
+    const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
+      (call) => call.status === 200,
+    );
+    expect(codes).toHaveLength(3);
+    expect(fellBack).toMatchObject({ sendsUsed: 3, sendsLeft: 0 });
+    // The window's own attempts (a delivery report naming the lost attempt adds an `auto_retry`
+    // record, which counts no send).
+    const own = fellBack.attempts.filter((a) => a.trigger !== 'auto_retry');
+    expect(own.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+      ['initial', false],
+      ['fallback', true],
+      ['fallback', false],
+    ]);
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
   });
 });
