@@ -64,8 +64,8 @@ interface Fate {
  * out: the caller is waiting on the answer, and gets Prelude's refusal now.
  */
 function fateOf(error: unknown): Fate {
-  const failure = error instanceof ActivityFailure ? error.cause : error;
-  if (!(failure instanceof ApplicationFailure)) return { mayHaveReached: true, retryable: true };
+  const failure = applicationFailureOf(error);
+  if (!failure) return { mayHaveReached: true, retryable: true };
   const { status, retryAfterMs, notSent } = answerOf(failure);
   return {
     mayHaveReached: !notSent && (status === undefined || (status >= 200 && status < 300)),
@@ -85,6 +85,12 @@ function answerOf(failure: ApplicationFailure): { status?: number; retryAfterMs?
   };
 }
 
+/** The activity's own failure in what an attempt threw, if it failed as the activity decided. */
+function applicationFailureOf(error: unknown): ApplicationFailure | undefined {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  return failure instanceof ApplicationFailure ? failure : undefined;
+}
+
 /** The first of a failure's details, where the activities put what the window reads. */
 function detailsOf(failure: ApplicationFailure): Record<string, unknown> {
   const [details] = failure.details ?? [];
@@ -96,8 +102,8 @@ function detailsOf(failure: ApplicationFailure): Record<string, unknown> {
  * workflow tasks lost to a crash, each of which may have sent a code. 0 when it named none.
  */
 export function earlierExecutionsIn(error: unknown): number {
-  const failure = error instanceof ActivityFailure ? error.cause : error;
-  if (!(failure instanceof ApplicationFailure)) return 0;
+  const failure = applicationFailureOf(error);
+  if (!failure) return 0;
   const { earlierExecutions } = detailsOf(failure);
   return typeof earlierExecutions === 'number' ? earlierExecutions : 0;
 }

@@ -386,12 +386,18 @@ export class VerificationWindow {
   #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger']): boolean {
     if (uncertainAttempts === 0 || !patched(countLostSendPatch)) return false;
     this.#recordInferredSend(trigger, 'success');
-    if (this.#preludeResendsAtOnce()) {
-      for (let attempt = 2; attempt <= uncertainAttempts; attempt += 1) {
-        this.#recordInferredSend('user_retry', 'success');
-      }
-    }
+    const codes = this.#codesOfUnansweredAttempts(uncertainAttempts);
+    for (let code = 2; code <= codes; code += 1) this.#recordInferredSend('user_retry', 'success');
     return true;
+  }
+
+  /**
+   * The codes that a call's attempts whose answers were lost sent, when no answer of Prelude's
+   * followed them: the first opened or resent in Prelude's window; the others met its resend delay,
+   * unless it resends at once (see {@link #preludeResendsAtOnce}).
+   */
+  #codesOfUnansweredAttempts(lostAttempts: number): number {
+    return this.#preludeResendsAtOnce() ? lostAttempts : Math.min(lostAttempts, 1);
   }
 
   /**
@@ -936,7 +942,7 @@ export class VerificationWindow {
    */
   #countLostFallbacks(lostAttempts: number, { answered }: { answered: boolean }): void {
     if (lostAttempts <= 0 || !patched(countLostFallbackSendsPatch)) return;
-    const counted = answered || this.#preludeResendsAtOnce() ? lostAttempts : 1;
+    const counted = answered ? lostAttempts : this.#codesOfUnansweredAttempts(lostAttempts);
     for (let i = 0; i < counted; i += 1) this.#recordInferredSend('fallback', 'retry');
   }
 
