@@ -3,19 +3,25 @@
  * channel a fallback moves on to. Pure functions of the state, so the window's rules read the same
  * whether a report came first or a send did.
  */
-import type { DeliveryStatusReport, VerificationState } from './verification-messages';
+import type { AttemptRecord, DeliveryStatusReport, VerificationState } from './verification-messages';
 
 /**
  * Attaches a webhook report to the attempt it is about. Prelude names attempts (`att_…`) only in
  * webhooks, so a report with a new attempt ID belongs to the oldest send not yet named; when every
- * send is named, Prelude added the attempt on its own (an automatic fallback).
+ * send is named, Prelude added the attempt on its own (an automatic fallback), or the report came
+ * before the window recorded its send (see VerificationWindow's #addAttempt). Answers the record it
+ * added in that case.
  */
-export function applyDeliveryReport(state: VerificationState, report: DeliveryStatusReport): void {
+export function applyDeliveryReport(
+  state: VerificationState,
+  report: DeliveryStatusReport,
+): AttemptRecord | undefined {
   let attempt =
     state.attempts.find((a) => a.attemptId === report.attemptId) ??
     state.attempts.find((a) => a.attemptId === undefined);
+  let added: AttemptRecord | undefined;
   if (!attempt) {
-    attempt = {
+    attempt = added = {
       number: state.attempts.length + 1,
       trigger: 'auto_retry',
       sentAt: report.time,
@@ -30,6 +36,7 @@ export function applyDeliveryReport(state: VerificationState, report: DeliverySt
     attempt.deliveryStatus = report.status;
     attempt.deliveryUpdatedAt = report.time;
   }
+  return added;
 }
 
 /** The channel after `current` in a fallback list (from the start when `current` is not in it). */

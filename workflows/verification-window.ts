@@ -108,6 +108,14 @@ const countEveryLostTaskSendPatch = 'count-every-lost-task-send';
  * earlier code counted one code per fallback whatever its attempts sent.
  */
 const countLostFallbackSendsPatch = 'count-lost-fallback-sends';
+/**
+ * `patched()` ID: a delivery report that names an attempt the window has not recorded, and comes in
+ * while a send is under way, is that send's: the attempt whose answer was lost (its reports come
+ * while the send waits to try again), or the one whose answer is still on its way. The send's record
+ * takes it over, so each code is listed once. Earlier code listed such a report as an `auto_retry`
+ * beside the send's own record, one code twice.
+ */
+const claimReportsDuringSendPatch = 'claim-reports-during-send';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -145,6 +153,12 @@ export class VerificationWindow {
   readonly #appliedReports = new Set<string>();
   /** Attempts a fallback already left: each gets one. */
   readonly #fellBackFrom = new Set<number>();
+  /**
+   * Records that reports added, of attempts the window had not recorded, while the send under way
+   * had not recorded its own (see {@link claimReportsDuringSendPatch}), oldest first, with the
+   * verification the reports named.
+   */
+  readonly #reportedDuringSend: { record: AttemptRecord; verificationId?: string }[] = [];
 
   constructor(input: VerificationInput) {
     this.#input = input;
@@ -217,8 +231,17 @@ export class VerificationWindow {
         ),
       );
     } finally {
-      this.#sending = false;
+      this.#sendDone();
     }
+  }
+
+  /**
+   * The send under way recorded what it sent: a report of an attempt not recorded from now on is
+   * Prelude's own (an automatic fallback), whatever came before.
+   */
+  #sendDone(): void {
+    this.#sending = false;
+    this.#reportedDuringSend.length = 0;
   }
 
   /**
@@ -646,8 +669,7 @@ export class VerificationWindow {
 
   /** Records a send Prelude made whose answer never reached us (see `#afterRefusedSend`, `#open`). */
   #recordInferredSend(trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
-    const sentAt = this.#countSend();
-    this.#state.attempts.push({ number: this.#state.attempts.length + 1, trigger, sentAt, inferred: true });
+    this.#addAttempt({ trigger, sentAt: this.#countSend(), inferred: true });
     return this.#sendResult(status);
   }
 
@@ -670,22 +692,52 @@ export class VerificationWindow {
     state.channels = response.channels;
     state.reason = response.reason;
     state.riskFactors = response.risk_factors;
-    state.attempts.push({
-      number: state.attempts.length + 1,
-      trigger,
-      sentAt,
-      // Prelude plans a channel sequence and moves along it with each attempt of the window.
-      channel:
-        requested.channel ??
-        response.channels?.[Math.min(state.sendsUsed - 1, response.channels.length - 1)] ??
-        (response.method === 'email' ? 'email' : undefined),
-      ...(requested.switchedFrom ? { switchedFrom: requested.switchedFrom } : {}),
-    });
+    this.#addAttempt(
+      {
+        trigger,
+        sentAt,
+        // Prelude plans a channel sequence and moves along it with each attempt of the window.
+        channel:
+          requested.channel ??
+          response.channels?.[Math.min(state.sendsUsed - 1, response.channels.length - 1)] ??
+          (response.method === 'email' ? 'email' : undefined),
+        ...(requested.switchedFrom ? { switchedFrom: requested.switchedFrom } : {}),
+      },
+      response.id,
+    );
     if (state.verificationId !== response.id) {
       state.verificationId = response.id;
       upsertSearchAttributes([{ key: verificationIdSearchAttribute, value: response.id }]);
     }
     return this.#sendResult(response.status);
+  }
+
+  /**
+   * Adds the record of a code the window sent, in `verificationId` when its answer named one. A
+   * report of it that came first, while the send was under way, already added a record: the send's
+   * takes it over, keeping its place, Prelude's attempt ID and the channel Prelude reported.
+   */
+  #addAttempt(attempt: Omit<AttemptRecord, 'number'>, verificationId?: string): void {
+    const attempts = this.#state.attempts;
+    const known = verificationId ?? this.#state.verificationId;
+    const at = this.#reportedDuringSend.findIndex(
+      (reported) =>
+        known === undefined || reported.verificationId === undefined || reported.verificationId === known,
+    );
+    if (at >= 0 && patched(claimReportsDuringSendPatch)) {
+      const [{ record }] = this.#reportedDuringSend.splice(at, 1) as [{ record: AttemptRecord }];
+      const { number, channel, attemptId, deliveryStatus, deliveryUpdatedAt } = record;
+      attempts[attempts.indexOf(record)] = {
+        ...attempt,
+        number,
+        ...(channel ? { channel } : {}),
+        attemptId,
+        deliveryStatus,
+        deliveryUpdatedAt,
+      };
+      return;
+    }
+    attempts.push({ number: attempts.length + 1, ...attempt });
   }
 
   /** Counts a send against the window's budget and starts its cooldown; returns its ISO time. */
@@ -858,7 +910,10 @@ export class VerificationWindow {
     const { verificationId } = this.#state;
     if (report.verificationId && verificationId && report.verificationId !== verificationId) return;
     this.#appliedReports.add(report.eventId);
-    applyDeliveryReport(this.#state, report);
+    const added = applyDeliveryReport(this.#state, report);
+    if (added && this.#sending) {
+      this.#reportedDuringSend.push({ record: added, verificationId: report.verificationId });
+    }
   }
 
   /**
@@ -898,7 +953,7 @@ export class VerificationWindow {
     try {
       await this.#turn.run(() => this.#countedAtTheLimits(() => this.#fallBackInTurn(fallback)));
     } finally {
-      this.#sending = false;
+      this.#sendDone();
     }
   }
 

@@ -107,15 +107,85 @@ describe('fallback when the first channel is not delivered in time', () => {
     );
     expect(codes).toHaveLength(3);
     expect(fellBack).toMatchObject({ sendsUsed: 3, sendsLeft: 0 });
-    // The window's own attempts (a delivery report naming the lost attempt adds an `auto_retry`
-    // record, which counts no send).
-    const own = fellBack.attempts.filter((a) => a.trigger !== 'auto_retry');
-    expect(own.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+    // One record per code, in the order they went out: the report of the lost attempt, which came
+    // in while the fallback was still under way, is the inferred record's.
+    expect(fellBack.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
       ['initial', false],
       ['fallback', true],
       ['fallback', false],
     ]);
     const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
     expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+  });
+  it('lists each code once, named by its report, when a send’s first answer was lost', async () => {
+    const target = uniquePhoneTarget();
+    // Prelude resends at once; the first attempt is applied and its answer lost. Its reports reach
+    // the window while the send waits to try again.
+    await stack.configureSandbox({ minRetryDelaySeconds: 0, dropNextAnswers: { 'verification.create': 1 } });
+    const sent = await startVerification(stack.client, { target }, stack.options);
+    expect(sent).toMatchObject({ status: 'success', sendsUsed: 2 });
+    const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
+      (call) => call.status === 200,
+    );
+    expect(codes).toHaveLength(2);
+    // Once both codes are reported delivered, the window lists exactly those two, each named once.
+    const state = await eventually(
+      async () => {
+        const seen = await getVerification(stack.client, target, stack.options);
+        const delivered = seen.attempts.filter((a) => a.deliveryStatus === 'delivered');
+        return delivered.length >= codes.length ? seen : undefined;
+      },
+      { description: 'the delivered reports of both codes', timeoutMs: 20_000, intervalMs: 100 },
+    );
+    expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+      ['initial', true],
+      ['user_retry', false],
+    ]);
+    const named = state.attempts.map((a) => a.attemptId);
+    expect(named.every((id) => id?.startsWith('att_'))).toBe(true);
+    expect(new Set(named).size).toBe(2);
+    expect(state.sendsUsed).toBe(2);
+  });
+  it('falls back at once from a code reported undeliverable before its send recorded it', async () => {
+    const target = uniquePhoneTarget();
+    const threeChannels = {
+      ...options,
+      policy: {
+        ...options.policy,
+        fallbackChannels: ['sms' as const, 'whatsapp' as const, 'voice' as const],
+      },
+    };
+    // The first attempt is applied and its answer lost: its reports, `undeliverable` among them,
+    // reach the window while the send waits to try again. The retry resends at once, and its code
+    // is undeliverable too.
+    await stack.configureSandbox({
+      undeliverableNumbers: [target.value],
+      deliveryDelayMs: 0,
+      minRetryDelaySeconds: 0,
+      dropNextAnswers: { 'verification.create': 1 },
+    });
+    await startVerification(stack.client, { target }, threeChannels);
+    const state = await eventually(
+      async () => {
+        const seen = await windowOf(target);
+        return seen.attempts.filter((a) => a.deliveryStatus === 'undeliverable').length >= 3
+          ? seen
+          : undefined;
+      },
+      { description: 'three codes reported undeliverable', timeoutMs: 20_000, intervalMs: 100 },
+    );
+    // Each code once, under its own report, on the channel the sandbox sent it by (an inferred
+    // code's channel is not known: its answer was lost, and reports do not name channels).
+    const sent = (await stack.messages(target.value)).reverse();
+    expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false, a.channel])).toEqual([
+      ['initial', true, undefined],
+      ['user_retry', false, sent[1]!.channel],
+      ['fallback', false, sent[2]!.channel],
+    ]);
+    expect(new Set(state.attempts.map((a) => a.attemptId)).size).toBe(3);
+    // The latest code's report came at once, and so did the fallback: not a delivery timeout later.
+    expect(Date.parse(state.attempts[2]!.sentAt) - Date.parse(state.attempts[1]!.sentAt)).toBeLessThan(
+      deliveryTimeoutSeconds * 1000,
+    );
   });
 });
