@@ -45,6 +45,11 @@
  *   worker or dev server kill fell while the send was under way. A kill after a send's local call
  *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
  *   tell the first run went out: one code it does not count;
+ * - `codes_listed_twice`: a window's `auto_retry` attempts beyond the codes it did not count, summed:
+ *   each code the window missed shows as one such attempt when its report comes, so any more are
+ *   reports of codes the window counted, listed beside their own records (a report that came before
+ *   its send recorded its code). `codes_listed_twice_without_a_crash`: those of flows where no kill
+ *   fell while the send was under way. A count from the reports that came by the end of the run;
  * - `limit_sends_missed`: codes the sandbox sent to a flow's number beyond the sends its target's
  *   limits entity counts (read from the entity itself: what the per-target limit refuses on), summed;
  *   `limit_sends_missed_without_a_crash`: those of flows where no kill fell during the send, which
@@ -144,6 +149,8 @@ export interface ChaosSummary {
   overcounted_checks_without_a_crash: number;
   duplicate_sends: number;
   duplicate_sends_without_a_crash: number;
+  codes_listed_twice: number;
+  codes_listed_twice_without_a_crash: number;
   limit_sends_missed: number;
   limit_sends_missed_without_a_crash: number;
   limit_sends_overcounted: number;
@@ -422,6 +429,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       overcounted_checks_without_a_crash: total((a) => a.overcountedChecks, checkSteps),
       duplicate_sends: total((a) => a.duplicateSends),
       duplicate_sends_without_a_crash: total((a) => a.duplicateSends, sendSteps),
+      codes_listed_twice: total((a) => a.codesListedTwice),
+      codes_listed_twice_without_a_crash: total((a) => a.codesListedTwice, sendSteps),
       limit_sends_missed: total((a) => a.limitSendsMissed),
       limit_sends_missed_without_a_crash: total((a) => a.limitSendsMissed, sendSteps),
       limit_sends_overcounted: total((a) => a.limitSendsOvercounted),
@@ -453,6 +462,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           a.lostChecks > 0 ||
           // A code the window did not count is shown even when a crash explains it: they are rare.
           a.duplicateSends > 0 ||
+          a.codesListedTwice > 0 ||
           a.limitSendsMissed > 0 ||
           (a.overcountedChecks > 0 && !cutByCrash(a.flow, checkSteps, crashes)),
       )
@@ -575,6 +585,8 @@ export interface Accounting {
   lostChecks: number;
   overcountedChecks: number;
   duplicateSends: number;
+  /** The window's `auto_retry` attempts beyond the codes it did not count (see the module comment). */
+  codesListedTwice: number;
   /**
    * Codes the sandbox sent to the flow's number beyond the sends its target's limits entity counts
    * (what the per-target limit refuses on), and the entity's count beyond them; 0 when unread.
@@ -633,6 +645,7 @@ export async function account(
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
       overcountedChecks: known ? Math.max(0, known.checks_used - checks) : 0,
       duplicateSends: known ? Math.max(0, creates - sendsCounted(known)) : 0,
+      codesListedTwice: known ? codesListedTwice(known, creates) : 0,
       limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
       evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
@@ -644,6 +657,16 @@ export async function account(
 /** The sends a window counted itself: its attempts, less those only a delivery webhook told it of. */
 function sendsCounted(window: WindowAnswer): number {
   return window.attempts.filter((attempt) => attempt.trigger !== 'auto_retry').length;
+}
+
+/**
+ * The window's `auto_retry` attempts that are not codes it missed: the sandbox makes no automatic
+ * retries, so each code sent beyond the window's count explains one, and the others are codes the
+ * window counted, listed twice.
+ */
+function codesListedTwice(window: WindowAnswer, creates: number): number {
+  const reportedOnly = window.attempts.length - sendsCounted(window);
+  return Math.max(0, reportedOnly - Math.max(0, creates - sendsCounted(window)));
 }
 
 /** Whether a flow came out as it must: verified, or refused with its checks spent at Prelude. */
@@ -905,6 +928,7 @@ async function main(): Promise<void> {
     checks_used_up: usedUp,
     lost_checks: lost,
     duplicate_sends_without_a_crash: duplicates,
+    codes_listed_twice_without_a_crash: listedTwice,
     limit_sends_missed_without_a_crash: limitMissed,
     limit_sends_overcounted_without_a_crash: limitOvercounted,
     overcounted_checks_without_a_crash: overcounted,
@@ -913,6 +937,7 @@ async function main(): Promise<void> {
     correct + usedUp === total &&
     lost === 0 &&
     duplicates === 0 &&
+    listedTwice === 0 &&
     limitMissed === 0 &&
     limitOvercounted === 0 &&
     overcounted === 0;
