@@ -116,6 +116,12 @@ const countLostFallbackSendsPatch = 'count-lost-fallback-sends';
  * beside the send's own record, one code twice.
  */
 const claimReportsDuringSendPatch = 'claim-reports-during-send';
+/**
+ * `patched()` ID: a code counted from an attempt whose answer was lost is recorded on the channel
+ * its send asked for (a fallback's, or the caller's `preferred_channel` or voice), where earlier code
+ * recorded no channel; a fallback from it then moved back to the first channel of the list.
+ */
+const inferredSendChannelPatch = 'channel-of-inferred-sends';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -316,7 +322,13 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success');
+        return this.#afterRefusedSend(
+          outcome,
+          uncertainAttempts,
+          'initial',
+          'success',
+          requestedChannel(request),
+        );
       }
       const channel = requestedChannel(request);
       if (outcome.response.status === 'retry') {
@@ -329,8 +341,8 @@ export class VerificationWindow {
         const ownEarlierSend = uncertainAttempts > 0 || this.#state.targetUsage?.windowsUsed === 1;
         if (ownEarlierSend) {
           // The first lost attempt opened Prelude's window; the others resent in it.
-          this.#recordInferredSend('initial', 'success');
-          this.#countLostResends(uncertainAttempts - 1);
+          this.#recordInferredSend('initial', 'success', channel);
+          this.#countLostResends(uncertainAttempts - 1, channel);
         }
         this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
         return this.#sendResult('success');
@@ -338,7 +350,9 @@ export class VerificationWindow {
       return this.#recordSend(outcome.response, 'initial', { channel });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      if (this.#sendFailed(uncertainAttempts, 'initial')) throw asUpdateFailure(failure);
+      if (this.#sendFailed(uncertainAttempts, 'initial', requestedChannel(request))) {
+        throw asUpdateFailure(failure);
+      }
       const nothingSent = await this.#givenBackUnsent(error, uncertainAttempts);
       // A window whose first send failed has nothing to check; closing it lets the next start
       // open a fresh one instead of resending into a window Prelude never opened.
@@ -354,13 +368,23 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry');
+        return this.#afterRefusedSend(
+          outcome,
+          uncertainAttempts,
+          'user_retry',
+          'retry',
+          requestedChannel(request),
+        );
       }
-      if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts);
+      if (outcome.response.status === 'retry') {
+        this.#countLostResends(uncertainAttempts, requestedChannel(request));
+      }
       return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      if (this.#sendFailed(uncertainAttempts, 'user_retry')) throw asUpdateFailure(failure);
+      if (this.#sendFailed(uncertainAttempts, 'user_retry', requestedChannel(request))) {
+        throw asUpdateFailure(failure);
+      }
       throw (await this.#givenBackUnsent(error, uncertainAttempts))
         ? unsentSendFailure(failure)
         : asUpdateFailure(failure);
@@ -406,11 +430,11 @@ export class VerificationWindow {
    * Where Prelude is configured to resend without waiting (its delay shorter than the pauses between
    * attempts), each of the others resent a code in that window too, and each counts.
    */
-  #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger']): boolean {
+  #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger'], channel?: string): boolean {
     if (uncertainAttempts === 0 || !patched(countLostSendPatch)) return false;
-    this.#recordInferredSend(trigger, 'success');
+    this.#recordInferredSend(trigger, 'success', channel);
     const codes = this.#codesOfUnansweredAttempts(uncertainAttempts);
-    for (let code = 2; code <= codes; code += 1) this.#recordInferredSend('user_retry', 'success');
+    for (let code = 2; code <= codes; code += 1) this.#recordInferredSend('user_retry', 'success', channel);
     return true;
   }
 
@@ -633,13 +657,14 @@ export class VerificationWindow {
     uncertainAttempts: number,
     trigger: AttemptRecord['trigger'],
     status: string,
+    channel: string | undefined,
   ): SendCodeResult {
     if (uncertainAttempts > 0 && refused.code === 'premature_retry') {
-      return this.#recordInferredSend(trigger, status);
+      return this.#recordInferredSend(trigger, status, channel);
     }
     if (uncertainAttempts > 0 && refused.code === 'too_many_attempts' && patched(fullAfterLostSendsPatch)) {
-      this.#recordInferredSend(trigger, status);
-      this.#countLostResends(uncertainAttempts - 1);
+      this.#recordInferredSend(trigger, status, channel);
+      this.#countLostResends(uncertainAttempts - 1, channel);
       this.#noteSendsUsedUp(refused.code);
       return this.#sendResult(status);
     }
@@ -662,14 +687,18 @@ export class VerificationWindow {
    * hundred milliseconds), so none of them met it; as with a check's lost attempts, each counts.
    * Windows started by 0.1.0 counted none of them (the marker is written only where this counts one).
    */
-  #countLostResends(lostAttempts: number): void {
+  #countLostResends(lostAttempts: number, channel: string | undefined): void {
     if (lostAttempts <= 0 || !patched(countEachLostSendPatch)) return;
-    for (let i = 0; i < lostAttempts; i += 1) this.#recordInferredSend('user_retry', 'success');
+    for (let i = 0; i < lostAttempts; i += 1) this.#recordInferredSend('user_retry', 'success', channel);
   }
 
-  /** Records a send Prelude made whose answer never reached us (see `#afterRefusedSend`, `#open`). */
-  #recordInferredSend(trigger: AttemptRecord['trigger'], status: string): SendCodeResult {
-    this.#addAttempt({ trigger, sentAt: this.#countSend(), inferred: true });
+  /**
+   * Records a send Prelude made whose answer never reached us (see `#afterRefusedSend`, `#open`), on
+   * `channel` when the send asked for one: Prelude's answer, which told the channel otherwise, is lost.
+   */
+  #recordInferredSend(trigger: AttemptRecord['trigger'], status: string, channel?: string): SendCodeResult {
+    const asked = channel !== undefined && patched(inferredSendChannelPatch) ? { channel } : {};
+    this.#addAttempt({ trigger, sentAt: this.#countSend(), inferred: true, ...asked });
     return this.#sendResult(status);
   }
 
@@ -974,17 +1003,17 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'sent') {
-        this.#countLostFallbacks(uncertainAttempts, { answered: true });
+        this.#countLostFallbacks(uncertainAttempts, { answered: true, channel });
         // The failed attempt's channel as it stands now: a report may have named it meanwhile.
         this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });
       } else {
-        this.#countLostFallbacks(uncertainAttempts, { answered: false });
+        this.#countLostFallbacks(uncertainAttempts, { answered: false, channel });
         log.warn('Prelude refused the fallback send', { code: outcome.code });
         this.#noteSendsUsedUp(outcome.code);
       }
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      this.#countLostFallbacks(uncertainAttempts, { answered: false });
+      this.#countLostFallbacks(uncertainAttempts, { answered: false, channel });
       log.warn('fallback send failed', { error: describe(failure) });
     }
   }
@@ -995,10 +1024,13 @@ export class VerificationWindow {
    * first, and the others only where Prelude resends at once, as `#sendFailed` does. Windows started
    * by earlier code counted none (the marker is written only where this counts one).
    */
-  #countLostFallbacks(lostAttempts: number, { answered }: { answered: boolean }): void {
+  #countLostFallbacks(
+    lostAttempts: number,
+    { answered, channel }: { answered: boolean; channel: string },
+  ): void {
     if (lostAttempts <= 0 || !patched(countLostFallbackSendsPatch)) return;
     const counted = answered ? lostAttempts : this.#codesOfUnansweredAttempts(lostAttempts);
-    for (let i = 0; i < counted; i += 1) this.#recordInferredSend('fallback', 'retry');
+    for (let i = 0; i < counted; i += 1) this.#recordInferredSend('fallback', 'retry', channel);
   }
 
   // --- Closing ---------------------------------------------------------------------------------

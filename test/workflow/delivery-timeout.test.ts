@@ -36,6 +36,11 @@ describe('fallback when the first channel is not delivered in time', () => {
 
   const windowOf = (target: { type: 'phone_number'; value: string }) =>
     getVerification(stack.client, target, options);
+  /** The options with a third fallback channel, so that a second fallback has one to go to. */
+  const withThreeChannels = (): VerificationClientOptions => ({
+    ...options,
+    policy: { ...options.policy, fallbackChannels: ['sms', 'whatsapp', 'voice'] },
+  });
 
   it('resends on the next channel after the timeout, and not when the first was delivered in time', async () => {
     // A window whose first code is delivered in time...
@@ -117,6 +122,7 @@ describe('fallback when the first channel is not delivered in time', () => {
     const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
     expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
   });
+
   it('lists each code once, named by its report, when a send’s first answer was lost', async () => {
     const target = uniquePhoneTarget();
     // Prelude resends at once; the first attempt is applied and its answer lost. Its reports reach
@@ -146,15 +152,9 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(new Set(named).size).toBe(2);
     expect(state.sendsUsed).toBe(2);
   });
+
   it('falls back at once from a code reported undeliverable before its send recorded it', async () => {
     const target = uniquePhoneTarget();
-    const threeChannels = {
-      ...options,
-      policy: {
-        ...options.policy,
-        fallbackChannels: ['sms' as const, 'whatsapp' as const, 'voice' as const],
-      },
-    };
     // The first attempt is applied and its answer lost: its reports, `undeliverable` among them,
     // reach the window while the send waits to try again. The retry resends at once, and its code
     // is undeliverable too.
@@ -164,7 +164,7 @@ describe('fallback when the first channel is not delivered in time', () => {
       minRetryDelaySeconds: 0,
       dropNextAnswers: { 'verification.create': 1 },
     });
-    await startVerification(stack.client, { target }, threeChannels);
+    await startVerification(stack.client, { target }, withThreeChannels());
     const state = await eventually(
       async () => {
         const seen = await windowOf(target);
@@ -187,5 +187,33 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(Date.parse(state.attempts[2]!.sentAt) - Date.parse(state.attempts[1]!.sentAt)).toBeLessThan(
       deliveryTimeoutSeconds * 1000,
     );
+  });
+
+  it('falls back past the channel of a fallback whose every answer was lost or failed', async () => {
+    const target = uniquePhoneTarget();
+    // Nothing is delivered in time, and Prelude resends at once.
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
+    await startVerification(stack.client, { target }, withThreeChannels());
+    // The fallback on WhatsApp: two attempts answered 500, the third applied and its answer lost.
+    await stack.configureSandbox({
+      failNextCalls: { 'verification.create': 2 },
+      dropNextAnswers: { 'verification.create': 1 },
+    });
+    const state = await eventually(
+      async () => {
+        const seen = await windowOf(target);
+        return seen.sendsUsed >= 3 ? seen : undefined;
+      },
+      { description: 'the window’s second fallback', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // The sandbox sent the first code by SMS and the lost fallback's by WhatsApp; the next went by
+    // voice, not by SMS again.
+    const sent = (await stack.messages(target.value)).reverse();
+    expect(sent.map((m) => m.channel)).toEqual(['sms', 'whatsapp', 'voice']);
+    expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false, a.channel])).toEqual([
+      ['initial', false, 'sms'],
+      ['fallback', true, 'whatsapp'],
+      ['fallback', false, 'voice'],
+    ]);
   });
 });
