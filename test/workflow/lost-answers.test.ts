@@ -6,7 +6,11 @@
  * Also: the history a plain verified window writes, event by event.
  */
 import { randomUUID } from 'node:crypto';
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLimitsActivities } from '../../activities/limits';
@@ -489,6 +493,48 @@ describe.each(['local', 'remote'] as const)(
       ]);
     });
 
+    /**
+     * A send's run that a crash cut short just after its call, played as that run made the call (as
+     * the chaos run found it, where a worker kill cut the task): it asked the target's limits under
+     * the send's reservation, Prelude sent a code, and no one saw the answer.
+     */
+    async function playLostSendRun(
+      target: ReturnType<typeof uniquePhoneTarget>,
+      {
+        windowId: correlationId,
+        reservationId,
+        opensWindow = false,
+        call,
+      }: { windowId: string; reservationId: string; opensWindow?: boolean; call: string },
+    ): Promise<void> {
+      const normalized = normalizeTarget(target);
+      const { reserveAndCreateVerification } = createSendActivities({
+        prelude: stack.prelude,
+        client: stack.client,
+      });
+      await new MockActivityEnvironment({ taskQueue: stack.taskQueue }).run(reserveAndCreateVerification, {
+        reservation: {
+          targetKey: targetKey(normalized, stack.options.idKey),
+          reservationId,
+          opensWindow,
+          limits: stack.options.limits,
+          asker: { call, execution: Date.now() - 60_000, known: [] },
+        },
+        create: { target: normalized, correlationId },
+      });
+    }
+
+    /** The lost run's task runs again: two attempts answered 500, one applied with its answer lost. */
+    async function runAgainFailing(window: WorkflowHandle, call: string): Promise<void> {
+      await stack.configureSandbox({
+        failNextCalls: { 'verification.create': 2 },
+        dropNextAnswers: { 'verification.create': 1 },
+      });
+      await expect(
+        window.executeUpdate(sendCodeUpdate, { args: [{}], updateId: call }),
+      ).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    }
+
     it('counts the code of a resend run lost to a crash when its run again fails at every attempt', async () => {
       const target = uniquePhoneTarget();
       // Prelude resends at once, and the connector is told so: each attempt that reached it sent a code.
@@ -498,33 +544,10 @@ describe.each(['local', 'remote'] as const)(
       const { windowId } = await startVerification(stack.client, { target, policy }, options);
       const window = stack.client.workflow.getHandle(windowId);
       const { runId } = await window.describe();
-      // A resend whose workflow task a crash cut short just after its call: it asked the target's
-      // limits, Prelude sent a code, and no one saw the answer. Played as that run made the call (as
-      // the chaos run found it, where a worker kill cut the task).
+      // A resend whose workflow task a crash cut short just after its call.
       const resendId = `resend-${randomUUID()}`;
-      const normalized = normalizeTarget(target);
-      const { reserveAndCreateVerification } = createSendActivities({
-        prelude: stack.prelude,
-        client: stack.client,
-      });
-      await new MockActivityEnvironment({ taskQueue: stack.taskQueue }).run(reserveAndCreateVerification, {
-        reservation: {
-          targetKey: targetKey(normalized, stack.options.idKey),
-          reservationId: `${runId}:2`,
-          opensWindow: false,
-          limits: stack.options.limits,
-          asker: { call: resendId, execution: Date.now() - 60_000, known: [] },
-        },
-        create: { target: normalized, correlationId: windowId },
-      });
-      // The task runs again: two attempts answered 500, one applied with its answer lost.
-      await stack.configureSandbox({
-        failNextCalls: { 'verification.create': 2 },
-        dropNextAnswers: { 'verification.create': 1 },
-      });
-      await expect(
-        window.executeUpdate(sendCodeUpdate, { args: [{}], updateId: resendId }),
-      ).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+      await playLostSendRun(target, { windowId, reservationId: `${runId}:2`, call: resendId });
+      await runAgainFailing(window, resendId);
       // Three codes went out: the window and the target's limits count three.
       expect(await codesSent(target.value)).toBe(3);
       expect(await getVerification(stack.client, target, options)).toMatchObject({
@@ -539,6 +562,42 @@ describe.each(['local', 'remote'] as const)(
       });
       expect(await codesSent(target.value)).toBe(4);
       expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 4 });
+    });
+
+    it('counts the code of a first send run lost to a crash when its run again fails at every attempt', async () => {
+      // As the chaos run found it: a first send's workflow task cut by a kill just after its call
+      // reached Prelude, and the task run again with every attempt failing. The window is started
+      // on its own, so that the lost run can be played under its run ID before the first send.
+      const target = uniquePhoneTarget();
+      const normalized = normalizeTarget(target);
+      const key = targetKey(normalized, stack.options.idKey);
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      const window = await stack.client.workflow.start(verificationWorkflow, {
+        workflowId: windowId(normalized, stack.options.idKey),
+        taskQueue: stack.taskQueue,
+        args: [
+          {
+            target: normalized,
+            targetKey: key,
+            policy: stack.options.policy,
+            calls: { ...stack.options.calls, preludeResendDelaySeconds: 0 },
+            limits: stack.options.limits,
+          },
+        ],
+      });
+      const sendId = `send-${randomUUID()}`;
+      await playLostSendRun(target, {
+        windowId: window.workflowId,
+        reservationId: `${window.firstExecutionRunId}:1`,
+        opensWindow: true,
+        call: sendId,
+      });
+      await runAgainFailing(window, sendId);
+      // Two codes went out: the window stays open and counts both, and so do the target's limits.
+      expect(await codesSent(target.value)).toBe(2);
+      expect(await window.query(stateQuery)).toMatchObject({ outcome: 'open', sendsUsed: 2 });
+      const limits = stack.client.workflow.getHandle(targetLimitsIdOf(window.workflowId));
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 2 });
     });
 
     describe('where the reservation is asked apart from the create', () => {
