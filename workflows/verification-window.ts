@@ -293,6 +293,7 @@ export class VerificationWindow {
   }
 
   async #open(request: SendCodeRequest): Promise<SendCodeResult> {
+    const channel = requestedChannel(request);
     try {
       // Neither waits for the other; the reservation is asked first (replayed histories expect the
       // calls in this order). The create goes with it unless the verdict decides whether it goes at
@@ -322,15 +323,8 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(
-          outcome,
-          uncertainAttempts,
-          'initial',
-          'success',
-          requestedChannel(request),
-        );
+        return this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success', channel);
       }
-      const channel = requestedChannel(request);
       if (outcome.response.status === 'retry') {
         // Prelude already had a window open for this target: either an earlier attempt of this
         // send opened it (its answer lost: a send of this window), or a window of ours closed
@@ -350,7 +344,7 @@ export class VerificationWindow {
       return this.#recordSend(outcome.response, 'initial', { channel });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      if (this.#sendFailed(uncertainAttempts, 'initial', requestedChannel(request))) {
+      if (this.#sendFailed(uncertainAttempts, 'initial', channel)) {
         throw asUpdateFailure(failure);
       }
       const nothingSent = await this.#givenBackUnsent(error, uncertainAttempts);
@@ -362,27 +356,20 @@ export class VerificationWindow {
   }
 
   async #resend(request: SendCodeRequest): Promise<SendCodeResult> {
+    const channel = requestedChannel(request);
     try {
       const { reservation, created } = await this.#reserve(request, { opensWindow: false });
       if (!reservation.granted) throw targetRateLimited(reservation);
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(
-          outcome,
-          uncertainAttempts,
-          'user_retry',
-          'retry',
-          requestedChannel(request),
-        );
+        return this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry', channel);
       }
-      if (outcome.response.status === 'retry') {
-        this.#countLostResends(uncertainAttempts, requestedChannel(request));
-      }
-      return this.#recordSend(outcome.response, 'user_retry', { channel: requestedChannel(request) });
+      if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts, channel);
+      return this.#recordSend(outcome.response, 'user_retry', { channel });
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      if (this.#sendFailed(uncertainAttempts, 'user_retry', requestedChannel(request))) {
+      if (this.#sendFailed(uncertainAttempts, 'user_retry', channel)) {
         throw asUpdateFailure(failure);
       }
       throw (await this.#givenBackUnsent(error, uncertainAttempts))
