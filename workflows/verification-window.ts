@@ -109,6 +109,14 @@ const countEveryLostTaskSendPatch = 'count-every-lost-task-send';
  */
 const countLostFallbackSendsPatch = 'count-lost-fallback-sends';
 /**
+ * `patched()` ID: a fallback send Prelude refused as `too_many_attempts` after attempts of it whose
+ * answers were lost counts each of those attempts, as a user's send does (`full-after-lost-sends`):
+ * they are what filled Prelude's window. Earlier code counted them as an unanswered call's (the
+ * first, and the others only where Prelude resends at once), and listed the other codes' reports as
+ * Prelude's own retries.
+ */
+const fullAfterLostFallbacksPatch = 'full-after-lost-fallbacks';
+/**
  * `patched()` ID: a delivery report that names an attempt the window has not recorded, and comes in
  * while a send is under way, is that send's: the attempt whose answer was lost (its reports come
  * while the send waits to try again), or the one whose answer is still on its way. The send's record
@@ -994,7 +1002,11 @@ export class VerificationWindow {
         // The failed attempt's channel as it stands now: a report may have named it meanwhile.
         this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });
       } else {
-        this.#countLostFallbacks(uncertainAttempts, { answered: false, channel });
+        const filledPreludeWindow =
+          outcome.code === 'too_many_attempts' &&
+          uncertainAttempts > 1 &&
+          patched(fullAfterLostFallbacksPatch);
+        this.#countLostFallbacks(uncertainAttempts, { answered: filledPreludeWindow, channel });
         log.warn('Prelude refused the fallback send', { code: outcome.code });
         this.#noteSendsUsedUp(outcome.code);
       }
@@ -1007,9 +1019,10 @@ export class VerificationWindow {
 
   /**
    * The codes a fallback send's attempts whose answers were lost sent, counted as a resend's are:
-   * each of them when Prelude then resent (`answered`), as `#countLostResends` does; otherwise the
-   * first, and the others only where Prelude resends at once, as `#sendFailed` does. Windows started
-   * by earlier code counted none (the marker is written only where this counts one).
+   * each of them when Prelude then resent, or refused because they filled its window (`answered`),
+   * as `#countLostResends` and `#afterRefusedSend` do; otherwise the first, and the others only
+   * where Prelude resends at once, as `#sendFailed` does. Windows started by earlier code counted
+   * none (the marker is written only where this counts one).
    */
   #countLostFallbacks(
     lostAttempts: number,

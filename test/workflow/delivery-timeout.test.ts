@@ -4,7 +4,12 @@
  * dev server, worker and HTTP service; the sandbox's signed delivery reports reach the windows
  * through the service's webhook route, and its `deliveryDelayMs` knob decides when `delivered` comes.
  */
-import { getVerification, startVerification, type VerificationClientOptions } from '../../src/client';
+import {
+  checkCode,
+  getVerification,
+  startVerification,
+  type VerificationClientOptions,
+} from '../../src/client';
 import { targetLimitsIdOf, targetUsageQuery, type VerificationState } from '../../workflows/messages';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
@@ -121,6 +126,50 @@ describe('fallback when the first channel is not delivered in time', () => {
     ]);
     const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
     expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+  });
+
+  it('counts each code of a fallback whose lost attempts filled Prelude’s window before it refused', async () => {
+    const target = uniquePhoneTarget();
+    // Prelude's window takes three attempts and resends at once; nothing is delivered in time.
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0, maxAttempts: 3 });
+    const { windowId } = await startVerification(stack.client, { target }, options);
+    // The fallback's first two attempts are applied (two more codes) and their answers lost; the
+    // third meets the full window and is refused `too_many_attempts`.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 2 } });
+    await eventually(
+      async () => {
+        const calls = await stack.appliedCalls(target.value, 'verification.create');
+        return calls.some((call) => call.status === 429) || undefined;
+      },
+      {
+        description: 'Prelude’s refusal of the fallback’s third attempt',
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    );
+    const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
+      (call) => call.status === 200,
+    );
+    expect(codes).toHaveLength(3);
+    // The window counts the three codes the sandbox sent, and offers no more sends.
+    const state = await eventually(
+      async () => {
+        const seen = await windowOf(target);
+        return seen.sendsLeft === 0 ? seen : undefined;
+      },
+      { description: 'the window’s count after the refusal', timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(state.attempts.map((a) => [a.trigger, a.inferred ?? false, a.channel])).toEqual([
+      ['initial', false, 'sms'],
+      ['fallback', true, 'whatsapp'],
+      ['fallback', true, 'whatsapp'],
+    ]);
+    expect(state).toMatchObject({ outcome: 'open', sendsUsed: 3 });
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+    // The user has a code, and checks it.
+    const code = await stack.latestCode(target.value);
+    expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
   });
 
   it('lists each code once, named by its report, when a send’s first answer was lost', async () => {
