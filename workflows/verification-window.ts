@@ -130,6 +130,14 @@ const claimReportsDuringSendPatch = 'claim-reports-during-send';
  * recorded no channel; a fallback from it then moved back to the first channel of the list.
  */
 const inferredSendChannelPatch = 'channel-of-inferred-sends';
+/**
+ * `patched()` ID: no fallback while a check's fate is unknown (every attempt of it failed after one
+ * may have reached Prelude), until a later check's answer tells. A right code's lost check closed
+ * Prelude's window; a fallback's create then opened a new one with a new code, and the user's retry of
+ * the code they had was answered `failure` (found by the chaos run with fallback channels). Earlier
+ * code fell back all the same.
+ */
+const holdFallbacksWhileCheckUnknownPatch = 'hold-fallbacks-while-check-unknown';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -167,6 +175,14 @@ export class VerificationWindow {
   readonly #appliedReports = new Set<string>();
   /** Attempts a fallback already left: each gets one. */
   readonly #fellBackFrom = new Set<number>();
+  /**
+   * A check whose every attempt failed after one may have reached Prelude, and no check has been
+   * answered since: it may have closed Prelude's window, so no fallback is made (see
+   * {@link holdFallbacksWhileCheckUnknownPatch}).
+   */
+  #checkFateUnknown = false;
+  /** Times a check's answer ended {@link #checkFateUnknown}: a fallback held by it may be due. */
+  #checkFatesLearned = 0;
   /**
    * Records that reports added, of attempts the window had not recorded, while the send under way
    * had not recorded its own (see {@link claimReportsDuringSendPatch}), oldest first, with the
@@ -839,6 +855,11 @@ export class VerificationWindow {
     code: string,
     idempotency: IdempotencyBinding | undefined,
   ): CheckCodeResult {
+    // Prelude answered: its window is open (a check was judged in it) or closed (this says so).
+    if (this.#checkFateUnknown) {
+      this.#checkFateUnknown = false;
+      this.#checkFatesLearned += 1;
+    }
     if (outcome.kind === 'refused') {
       this.#state.checksLeft = 0;
       this.#close('max_checks');
@@ -892,6 +913,9 @@ export class VerificationWindow {
     const hash = this.#codeHash(code);
     countedByCode[hash] = (countedByCode[hash] ?? 0) + this.#state.checksUsed - before;
     if (this.#state.checksLeft === 0) this.#close('max_checks');
+    else if (this.#policy.fallbackChannels?.length && patched(holdFallbacksWhileCheckUnknownPatch)) {
+      this.#checkFateUnknown = true;
+    }
   }
 
   /**
@@ -941,18 +965,19 @@ export class VerificationWindow {
   }
 
   /**
-   * How far the window's deliveries have come: codes sent plus delivery reports taken. A fallback
-   * depends on nothing else, so whoever waits for one looks again whenever this moves.
+   * How far the window's deliveries have come: codes sent, delivery reports taken, and checks whose
+   * answer ended a hold on fallbacks. A fallback depends on nothing else, so whoever waits for one
+   * looks again whenever this moves.
    */
   deliveryProgress(): number {
-    return this.#state.sendsUsed + this.#appliedReports.size;
+    return this.#state.sendsUsed + this.#appliedReports.size + this.#checkFatesLearned;
   }
 
   /** When, and on which channel, the latest attempt is to be resent; undefined when it is not. */
   fallbackDue(): Fallback | undefined {
     const attempt = this.#state.attempts.at(-1);
     if (!attempt || !this.isOpen || this.#sending || this.#state.sendsLeft === 0) return undefined;
-    if (this.#fellBackFrom.has(attempt.number)) return undefined;
+    if (this.#fellBackFrom.has(attempt.number) || this.#checkFateUnknown) return undefined;
     const channel = nextChannel(this.#policy.fallbackChannels ?? [], attempt.channel);
     if (channel === undefined) return undefined;
     const earliest = this.#nextResendAt() ?? Date.now();

@@ -172,6 +172,55 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
   });
 
+  it('does not fall back while a lost check may have verified the code, and verifies its retry', async () => {
+    const target = uniquePhoneTarget();
+    // Nothing is delivered in time.
+    await stack.configureSandbox({ deliveryDelayMs: 60_000 });
+    await startVerification(stack.client, { target }, options);
+    const code = await stack.latestCode(target.value);
+    // The right code's every attempt is applied and its answer lost: the first verified it at
+    // Prelude and closed Prelude's window, the others found it closed.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+    await expect(checkCode(stack.client, { target, code }, options)).rejects.toMatchObject({
+      code: 'prelude_unavailable',
+    });
+    // The delivery timeout passes while the user retries: no fallback opens a new window at
+    // Prelude with a new code.
+    await new Promise((resolve) => setTimeout(resolve, (deliveryTimeoutSeconds + 1) * 1000));
+    expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
+    expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
+    expect(await windowOf(target)).toMatchObject({ outcome: 'verified', sendsUsed: 1 });
+  });
+
+  it('falls back once a later check shows Prelude’s window still open after a lost one', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ deliveryDelayMs: 60_000 });
+    await startVerification(stack.client, { target }, options);
+    // A wrong code's every answer is lost: its fate is unknown, so the fallback waits...
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+    await expect(checkCode(stack.client, { target, code: '000000' }, options)).rejects.toMatchObject({
+      code: 'prelude_unavailable',
+    });
+    await new Promise((resolve) => setTimeout(resolve, (deliveryTimeoutSeconds + 1) * 1000));
+    expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
+    // ...until another wrong code is answered `failure`: Prelude's window is open, and the code not
+    // delivered, so it goes out again on the next channel.
+    expect(await checkCode(stack.client, { target, code: '111111' }, options)).toMatchObject({
+      status: 'failure',
+    });
+    const fellBack = await eventually(
+      async () => {
+        const state = await windowOf(target);
+        return state.attempts.length >= 2 ? state : undefined;
+      },
+      { description: 'the fallback after the answered check', timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(fellBack.attempts.map((a) => [a.trigger, a.channel])).toEqual([
+      ['initial', 'sms'],
+      ['fallback', 'whatsapp'],
+    ]);
+  });
+
   it('lists each code once, named by its report, when a send’s first answer was lost', async () => {
     const target = uniquePhoneTarget();
     // Prelude resends at once; the first attempt is applied and its answer lost. Its reports reach
