@@ -90,6 +90,12 @@ const tellCodesSentPatch = 'tell-codes-sent';
  */
 const giveBackUnsentSendPatch = 'give-back-unsent-send';
 /**
+ * `patched()` ID: a fallback send whose every attempt Prelude answered with an error gives its
+ * reservation back too, as a user's send does (`give-back-unsent-send`). Earlier code left it
+ * counted: the target's limits counted a code that never went out.
+ */
+const giveBackUnsentFallbackPatch = 'give-back-unsent-fallback';
+/**
  * `patched()` ID: a send Prelude refused as `too_many_attempts` after attempts of it whose answers
  * were lost counts those attempts as the codes that filled Prelude's window, and answers as sent,
  * where 0.1.0 answered the refusal (and closed the window on a first send).
@@ -409,10 +415,14 @@ export class VerificationWindow {
    * its reservation no longer counted. A refusal of the window's own (the limits said no) has no
    * reservation to give back; a give-back that fails leaves the send counted, the side of fewer sends.
    */
-  async #givenBackUnsent(error: unknown, uncertainAttempts: number): Promise<boolean> {
+  async #givenBackUnsent(
+    error: unknown,
+    uncertainAttempts: number,
+    patchId = giveBackUnsentSendPatch,
+  ): Promise<boolean> {
     const reservation = this.#reservationUnderWay;
     if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0 || !reservation) return false;
-    if (!patched(giveBackUnsentSendPatch)) return false;
+    if (!patched(patchId)) return false;
     const { reservationId, opensWindow, asker } = reservation;
     try {
       const { nothingSent } = await this.#calls.entity.giveBackSend({
@@ -1039,6 +1049,7 @@ export class VerificationWindow {
       const { failure, uncertainAttempts } = failedAttempts(error);
       this.#countLostFallbacks(uncertainAttempts, { answered: false, channel });
       log.warn('fallback send failed', { error: describe(failure) });
+      await this.#givenBackUnsent(error, uncertainAttempts, giveBackUnsentFallbackPatch);
     }
   }
 

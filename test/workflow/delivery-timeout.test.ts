@@ -172,6 +172,29 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
   });
 
+  it('gives a fallback that sent nothing back to the target’s limits', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ deliveryDelayMs: 60_000 });
+    const { windowId } = await startVerification(stack.client, { target }, options);
+    // Every attempt of the fallback is answered 500: nothing goes out.
+    await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
+    await eventually(
+      async () => {
+        const knobs = (await (await fetch(`${stack.sandbox.url}/sandbox/config`)).json()) as {
+          failNextCalls: Record<string, number>;
+        };
+        return !knobs.failNextCalls['verification.create'] || undefined;
+      },
+      { description: 'the fallback’s three failed attempts', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // A check takes its turn after the fallback's, give-back included.
+    await checkCode(stack.client, { target, code: '000000' }, options);
+    expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 1 });
+    expect(await windowOf(target)).toMatchObject({ outcome: 'open', sendsUsed: 1 });
+  });
+
   it('does not fall back while a lost check may have verified the code, and verifies its retry', async () => {
     const target = uniquePhoneTarget();
     // Nothing is delivered in time.
