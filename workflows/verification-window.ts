@@ -1019,6 +1019,12 @@ export class VerificationWindow {
   async #fallBackInTurn({ attempt, channel }: Fallback): Promise<void> {
     // A check or a cancel that came first may have closed the window.
     if (!this.isOpen) return;
+    // A check that came first may have left its fate unknown: the attempt is due again once a later
+    // check's answer tells (see holdFallbacksWhileCheckUnknownPatch).
+    if (this.#checkFateUnknown) {
+      this.#fellBackFrom.delete(attempt.number);
+      return;
+    }
     try {
       const request = {
         options: channel === 'voice' ? { method: 'voice' as const } : { preferred_channel: channel },

@@ -215,6 +215,26 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await windowOf(target)).toMatchObject({ outcome: 'verified', sendsUsed: 1 });
   });
 
+  it('holds a fallback that fell due during a check whose answers were then all lost', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ deliveryDelayMs: 60_000 });
+    const sentAt = Date.now();
+    await startVerification(stack.client, { target }, options);
+    const code = await stack.latestCode(target.value);
+    // Each check attempt takes 1.5 s and its answer is lost: the delivery timeout passes while the
+    // check is under way, and the fallback waits for its turn behind it.
+    await stack.configureSandbox({ latencyMs: 1_500, dropNextAnswers: { 'verification.check': 3 } });
+    await expect(checkCode(stack.client, { target, code }, options)).rejects.toMatchObject({
+      code: 'prelude_unavailable',
+    });
+    expect(Date.now() - sentAt).toBeGreaterThan(deliveryTimeoutSeconds * 1000);
+    await stack.configureSandbox({ latencyMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
+    expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
+    expect(await windowOf(target)).toMatchObject({ outcome: 'verified', sendsUsed: 1 });
+  });
+
   it('falls back once a later check shows Prelude’s window still open after a lost one', async () => {
     const target = uniquePhoneTarget();
     await stack.configureSandbox({ deliveryDelayMs: 60_000 });
