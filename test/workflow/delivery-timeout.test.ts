@@ -4,6 +4,7 @@
  * dev server, worker and HTTP service; the sandbox's signed delivery reports reach the windows
  * through the service's webhook route, and its `deliveryDelayMs` knob decides when `delivered` comes.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkCode,
   getVerification,
@@ -46,6 +47,20 @@ describe('fallback when the first channel is not delivered in time', () => {
     ...options,
     policy: { ...options.policy, fallbackChannels: ['sms', 'whatsapp', 'voice'] },
   });
+  /**
+   * Checks `code` while the sandbox carries out each of the check's attempts and loses its answer
+   * (with `knobs` set too): the caller hears Prelude unavailable, and the check's fate is unknown.
+   */
+  const checkWithEveryAnswerLost = async (
+    target: { type: 'phone_number'; value: string },
+    code: string,
+    knobs: Record<string, unknown> = {},
+  ) => {
+    await stack.configureSandbox({ ...knobs, dropNextAnswers: { 'verification.check': 3 } });
+    await expect(checkCode(stack.client, { target, code }, options)).rejects.toMatchObject({
+      code: 'prelude_unavailable',
+    });
+  };
 
   it('resends on the next channel after the timeout, and not when the first was delivered in time', async () => {
     // A window whose first code is delivered in time...
@@ -203,13 +218,10 @@ describe('fallback when the first channel is not delivered in time', () => {
     const code = await stack.latestCode(target.value);
     // The right code's every attempt is applied and its answer lost: the first verified it at
     // Prelude and closed Prelude's window, the others found it closed.
-    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
-    await expect(checkCode(stack.client, { target, code }, options)).rejects.toMatchObject({
-      code: 'prelude_unavailable',
-    });
+    await checkWithEveryAnswerLost(target, code);
     // The delivery timeout passes while the user retries: no fallback opens a new window at
     // Prelude with a new code.
-    await new Promise((resolve) => setTimeout(resolve, (deliveryTimeoutSeconds + 1) * 1000));
+    await sleep((deliveryTimeoutSeconds + 1) * 1000);
     expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
     expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
     expect(await windowOf(target)).toMatchObject({ outcome: 'verified', sendsUsed: 1 });
@@ -223,13 +235,10 @@ describe('fallback when the first channel is not delivered in time', () => {
     const code = await stack.latestCode(target.value);
     // Each check attempt takes 1.5 s and its answer is lost: the delivery timeout passes while the
     // check is under way, and the fallback waits for its turn behind it.
-    await stack.configureSandbox({ latencyMs: 1_500, dropNextAnswers: { 'verification.check': 3 } });
-    await expect(checkCode(stack.client, { target, code }, options)).rejects.toMatchObject({
-      code: 'prelude_unavailable',
-    });
+    await checkWithEveryAnswerLost(target, code, { latencyMs: 1_500 });
     expect(Date.now() - sentAt).toBeGreaterThan(deliveryTimeoutSeconds * 1000);
     await stack.configureSandbox({ latencyMs: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
     expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
     expect(await checkCode(stack.client, { target, code }, options)).toMatchObject({ status: 'success' });
     expect(await windowOf(target)).toMatchObject({ outcome: 'verified', sendsUsed: 1 });
@@ -240,11 +249,8 @@ describe('fallback when the first channel is not delivered in time', () => {
     await stack.configureSandbox({ deliveryDelayMs: 60_000 });
     await startVerification(stack.client, { target }, options);
     // A wrong code's every answer is lost: its fate is unknown, so the fallback waits...
-    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
-    await expect(checkCode(stack.client, { target, code: '000000' }, options)).rejects.toMatchObject({
-      code: 'prelude_unavailable',
-    });
-    await new Promise((resolve) => setTimeout(resolve, (deliveryTimeoutSeconds + 1) * 1000));
+    await checkWithEveryAnswerLost(target, '000000');
+    await sleep((deliveryTimeoutSeconds + 1) * 1000);
     expect(await stack.appliedCalls(target.value, 'verification.create')).toHaveLength(1);
     // ...until another wrong code is answered `failure`: Prelude's window is open, and the code not
     // delivered, so it goes out again on the next channel.
