@@ -42,7 +42,9 @@
  *   the sends the window counted, summed. Its `attempts` less those a delivery webhook added (trigger
  *   `auto_retry`: an attempt the window did not know of; the sandbox makes no automatic retries, so
  *   each is a code the window missed). `duplicate_sends_without_a_crash`: those of flows where no
- *   worker or dev server kill fell while the send was under way. A kill after a send's local call
+ *   worker or dev server kill fell while the send was under way, nor while the window made a send
+ *   of its own (a fallback, with `VERIFY_FALLBACK_CHANNELS`: from 8 s before each create the sandbox
+ *   got outside the flow's send to just after it; the other `_without_a_crash` counts of sends alike). A kill after a send's local call
  *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
  *   tell the first run went out: one code it does not count;
  * - `codes_listed_twice`: a window's `auto_retry` attempts beyond the codes it did not count, summed:
@@ -413,10 +415,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const crashes = outages.filter((outage) => outage.part !== 'service').map((outage) => outage.start);
     const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
-    /** A count summed over the flows; with `steps`, over those no crash cut while one of them ran. */
+    /**
+     * A count summed over the flows; with `steps`, over those no crash cut while one of them ran
+     * (or, for the send steps, while the window made a send of its own).
+     */
     const total = (count: (a: (typeof accounting)[number]) => number, steps?: readonly StepName[]) =>
       accounting
-        .filter((a) => steps === undefined || !cutByCrash(a.flow, steps, crashes))
+        .filter((a) => steps === undefined || !cutByCrash(a.flow, steps, crashes, ownSendsIf(a, steps)))
         .reduce((sum, a) => sum + count(a), 0);
     summary = {
       flows: options.flows,
@@ -464,6 +469,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           a.duplicateSends > 0 ||
           a.codesListedTwice > 0 ||
           a.limitSendsMissed > 0 ||
+          (a.limitSendsOvercounted > 0 && !cutByCrash(a.flow, sendSteps, crashes, a.ownSends)) ||
           (a.overcountedChecks > 0 && !cutByCrash(a.flow, checkSteps, crashes)),
       )
       .map((a) => a.evidence);
@@ -593,6 +599,8 @@ export interface Accounting {
    */
   limitSendsMissed: number;
   limitSendsOvercounted: number;
+  /** When the window's own sends (fallbacks) of the flow were under way (see {@link ownSendSpans}). */
+  ownSends: Span[];
   evidence: FlowEvidence;
 }
 
@@ -648,6 +656,7 @@ export async function account(
       codesListedTwice: known ? codesListedTwice(known, creates) : 0,
       limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
+      ownSends: ownSendSpans(flow, calls),
       evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
     });
   }
@@ -751,19 +760,54 @@ async function workflowHistory(
 const sendSteps: readonly StepName[] = ['send'];
 const checkSteps: readonly StepName[] = ['wrong_check', 'right_check'];
 
+/** The window's own sends, where the crashes that count are those of sends. */
+const ownSendsIf = (accounting: Accounting, steps: readonly StepName[]): Span[] =>
+  steps === sendSteps ? accounting.ownSends : [];
+
+/** A stretch of time, in `Date.now()` milliseconds. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
 /**
  * Whether a worker or dev server kill (`crashes`: start times) fell while one of the flow's `steps`
- * was under way: a call it cut has an unknown fate.
+ * was under way, or during one of `alsoDuring` (the window's own sends): a call it cut has an
+ * unknown fate.
  */
 export function cutByCrash(
   flow: FlowResult,
   steps: readonly StepName[],
   crashes: readonly number[],
+  alsoDuring: readonly Span[] = [],
 ): boolean {
-  return flow.steps.some(
-    (step) =>
-      steps.includes(step.name) && crashes.some((at) => at >= step.start && at <= (step.end ?? Infinity)),
-  );
+  const spans = [
+    ...flow.steps
+      .filter((step) => steps.includes(step.name))
+      .map((step) => ({ start: step.start, end: step.end ?? Infinity })),
+    ...alsoDuring,
+  ];
+  return spans.some((span) => crashes.some((at) => at >= span.start && at <= span.end));
+}
+
+/**
+ * How long before a window's own send reached the sandbox a kill can have cut an earlier run of it
+ * whose call never came: the workflow task's timeout (3 s) and a worker's restart (2–4 s).
+ */
+const ownSendLeadMs = 8_000;
+
+/**
+ * The window's own sends of a flow (fallbacks, `VERIFY_FALLBACK_CHANNELS`): the sandbox's creates
+ * that came while none of the flow's send steps was under way, each from {@link ownSendLeadMs}
+ * before it to a second after its answer (the workflow task that records it).
+ */
+export function ownSendSpans(flow: FlowResult, calls: readonly CallRecord[]): Span[] {
+  const sends = flow.steps.filter((step) => sendSteps.includes(step.name));
+  return calls
+    .filter((call) => call.operation === 'verification.create')
+    .map((call) => ({ received: Date.parse(call.receivedAt), answered: Date.parse(call.at) }))
+    .filter(({ received }) => !sends.some((s) => received >= s.start && received <= (s.end ?? Infinity)))
+    .map(({ received, answered }) => ({ start: received - ownSendLeadMs, end: answered + 1_000 }));
 }
 
 /** One step of a flow that an outage hit: what hit it, and how long after the hit it was answered. */
