@@ -50,7 +50,8 @@ export async function attemptLifecycleCall<T>(attempt: () => Promise<T>): Promis
   }
 }
 
-interface Fate {
+/** What a failed attempt tells of its fate (see {@link fateOf}). */
+export interface Fate {
   /** The attempt may have been applied: its answer, if any, never came back readable. */
   mayHaveReached: boolean;
   retryable: boolean;
@@ -63,7 +64,7 @@ interface Fate {
  * have been. A wait Prelude asks for that is longer than the schedule's longest pause is not waited
  * out: the caller is waiting on the answer, and gets Prelude's refusal now.
  */
-function fateOf(error: unknown): Fate {
+export function fateOf(error: unknown): Fate {
   const failure = applicationFailureOf(error);
   if (!failure) return { mayHaveReached: true, retryable: true };
   const { status, retryAfterMs, notSent } = answerOf(failure);

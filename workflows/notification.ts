@@ -8,12 +8,15 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { AttemptsFailed } from './call-attempts';
+import { sendNotifyMessage } from './notify-attempts';
 import {
   finalMessageStatuses,
   messageStatusSignal,
@@ -26,6 +29,13 @@ import { notifySendOptions } from './retry-policies';
 import { outcomeSearchAttribute } from './search-attributes';
 
 const { sendNotification } = proxyActivities<Activities>(notifySendOptions);
+
+/**
+ * `patched()` ID (README, "Workflow changes and replay"): the send is made attempt by attempt, and
+ * an attempt whose answer was lost is not repeated once a webhook says the message went out
+ * (notify-attempts.ts). 0.1.0 let Temporal retry it, which sent the message again.
+ */
+const sendOncePatch = 'notify-send-once';
 
 /** Sends one message and follows it to delivery. Returns its final state. */
 export async function notificationWorkflow({
@@ -61,12 +71,27 @@ export async function notificationWorkflow({
   };
 
   try {
-    const sent = await sendNotification({ ...request, correlation_id: notificationId });
-    state.messageId = sent.id;
-    state.sentAt = sent.created_at;
+    const outgoing = { ...request, correlation_id: notificationId };
+    if (patched(sendOncePatch)) {
+      const sent = await sendNotifyMessage(outgoing, { reported: () => state.reports.length > 0 });
+      if ('message' in sent) {
+        state.messageId = sent.message.id;
+        state.sentAt = sent.message.created_at;
+      } else {
+        // The answer was lost, and a webhook says the message went out: it names the message.
+        const [first] = state.reports;
+        state.messageId = state.reports.find((r) => r.messageId)?.messageId;
+        state.sentAt = first?.time;
+      }
+    } else {
+      const sent = await sendNotification(outgoing);
+      state.messageId = sent.id;
+      state.sentAt = sent.created_at;
+    }
     state.outcome = 'sent';
     upsertSearchAttributes([{ key: outcomeSearchAttribute, value: 'sent' }]);
-  } catch (error) {
+  } catch (caught) {
+    const error = caught instanceof AttemptsFailed ? caught.lastFailure : caught;
     const cause = error instanceof ActivityFailure ? error.cause : error;
     const code = cause instanceof ApplicationFailure ? (cause.type ?? 'failed') : 'failed';
     finish('rejected');

@@ -61,6 +61,24 @@ export const notifySendOptions: ActivityOptions = {
 };
 
 /**
+ * One attempt of a Notify send, which the sending workflow makes itself (notify-attempts.ts): it
+ * must know each attempt's fate, as a repeated send is a second message.
+ */
+export const notifyAttemptOptions: ActivityOptions = {
+  ...sideCallOptions,
+  retry: { maximumAttempts: 1 },
+};
+
+/** How many attempts a Notify send makes at most, on `lifecycleRetry`'s pauses. */
+export const notifyAttempts = 3;
+
+/**
+ * How long a Notify send whose answer was lost waits for a webhook about its message before it tries
+ * again: Prelude posts `transactional.message.created` as it takes a message, within seconds.
+ */
+export const lostNotifyAnswerWaitMs = 10_000;
+
+/**
  * Options of one attempt of a lifecycle call, at most `attemptTimeoutMs` long (the heartbeat timeout
  * applies when it runs as a regular activity). The window makes the attempts itself, on
  * `lifecycleRetry`'s schedule (see call-attempts.ts): it must know each attempt's fate, and Temporal's

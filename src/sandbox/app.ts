@@ -148,7 +148,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   const arrivals = new WeakMap<FastifyRequest, string>();
 
   /**
-   * Answers a Verify call the engine carried out, and logs it; or, when the settings say this
+   * Answers a Verify call or a Notify send the engine carried out, and logs it; or, when the settings say this
    * answer is lost, closes the connection without a byte, as a crash or a network cut after
    * Prelude processed the request would.
    */
@@ -245,9 +245,18 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
     v2.post('/v2/notify', async (request, reply) => {
       const body = parse(notifySendRequestSchema, request.body, reply);
       if (!body) return reply;
+      if (takeCallFailure(parts.settings, 'notify.send')) return simulatedServerError(reply);
       const outcome = notify.send(body);
-      if (!outcome.ok) return preludeError(reply, 400, outcome.error.code, outcome.error.message);
-      return reply.send({ ...outcome.message, request_id: newRequestId() });
+      // Logged and droppable like a Verify create: a send whose answer is lost still sent its message.
+      return deliver(
+        request,
+        reply,
+        'notify.send',
+        { type: 'phone_number', value: body.to },
+        outcome.ok
+          ? { status: 200, body: { ...outcome.message } }
+          : { status: 400, code: outcome.error.code, message: outcome.error.message },
+      );
     });
 
     v2.post('/v2/notify/batch', async (request, reply) => {

@@ -1,8 +1,8 @@
 /**
- * The log of Verify calls the sandbox carried out, answered or not: how a test sees that a call
- * whose answer was dropped (see `dropNextAnswers` in ./settings) still took effect.
+ * The log of Verify calls and Notify sends the sandbox carried out, answered or not: how a test sees
+ * that a call whose answer was dropped (see `dropNextAnswers` in ./settings) still took effect.
  *
- * - `GET /sandbox/calls` (optional `?to=<target value>&operation=verification.create|verification.check`)
+ * - `GET /sandbox/calls` (optional `?to=<target value>&operation=verification.create|verification.check|notify.send`)
  *   → `{ "calls": CallRecord[] }`, newest first
  * - `DELETE /sandbox/calls` → 204
  */
@@ -12,8 +12,8 @@ import { newId } from './ids';
 import type { DroppableOperation } from './settings';
 
 /**
- * A Verify create or check the sandbox carried out (`GET /sandbox/calls`): what it answered, or
- * would have answered when the answer was dropped.
+ * A Verify create or check, or a Notify send (its `to` as a phone target), the sandbox carried out
+ * (`GET /sandbox/calls`): what it answered, or would have answered when the answer was dropped.
  */
 export interface CallRecord {
   id: string;
@@ -31,7 +31,7 @@ export interface CallRecord {
   dropped: boolean;
 }
 
-/** Verify calls, newest first; bounded so a long benchmark cannot exhaust memory. */
+/** Verify calls and Notify sends, newest first; bounded so a long benchmark cannot exhaust memory. */
 export class CallLog {
   #records: CallRecord[] = [];
 

@@ -3,13 +3,13 @@
  * `PUT /sandbox/config` (same names, camelCase, any subset).
  *
  * Besides the configuration's settings, two knobs exist only at runtime. They make the sandbox
- * carry out a Verify call and then lose its answer, as when Prelude processed a request and a crash
- * or a network cut ate the reply (the client sees a network error, yet the code was sent or the
- * window converted). A dropped answer is a closed connection: the sandbox destroys the socket
- * without writing a byte.
+ * carry out a Verify call or a Notify send and then lose its answer, as when Prelude processed a
+ * request and a crash or a network cut ate the reply (the client sees a network error, yet the code
+ * or the message was sent, or the window converted). A dropped answer is a closed connection: the
+ * sandbox destroys the socket without writing a byte.
  *
- * - `dropAnswerRate` (0..1, default 0): the share of `verification.create` and
- *   `verification.check` calls whose answer is dropped, drawn at random per call.
+ * - `dropAnswerRate` (0..1, default 0): the share of `verification.create`, `verification.check`
+ *   and `notify.send` calls whose answer is dropped, drawn at random per call.
  * - `dropNextAnswers` (default `{}`): deterministic drops, e.g.
  *   `{ "verification.create": 1, "verification.check": 2 }` drops the answers of the next create
  *   and of the next two checks. Each operation named in an update gets that count (0 cancels);
@@ -29,12 +29,12 @@ import { fraction, valueShape } from '../env';
 import { sandboxLiveSettings, type SandboxConfig } from './config';
 
 /** The Prelude operations whose answers can be dropped. */
-export const droppableOperations = ['verification.create', 'verification.check'] as const;
+export const droppableOperations = ['verification.create', 'verification.check', 'notify.send'] as const;
 export type DroppableOperation = (typeof droppableOperations)[number];
 
 /** Knobs that exist only at runtime (not in the configuration file). */
 export interface RuntimeKnobs {
-  /** Share (0..1) of Verify create and check calls carried out whose answer is then dropped. */
+  /** Share (0..1) of Verify creates and checks and Notify sends carried out whose answer is then dropped. */
   dropAnswerRate: number;
   /** How many of the next calls of each operation are carried out and their answers dropped. */
   dropNextAnswers: CallCounts;

@@ -1,7 +1,7 @@
 /**
  * The chaos run, short: 30 flows over HTTP through the product's own processes (dev server, sandbox
- * with 500s, 429s, latency and 10 % of its creates' and checks' answers lost after they took
- * effect, worker, service) while the worker is killed a few times and the service once
+ * with 500s, 429s, latency and 10 % of its creates', checks' and Notify sends' answers lost after
+ * they took effect, worker, service; each verified number is sent the success message) while the worker is killed a few times and the service once
  * (`npm run chaos` runs 150 flows, 30+ worker kills and a dev server kill).
  */
 import { runChaos } from './chaos';
@@ -22,6 +22,8 @@ describe('chaos', () => {
       dropAnswerRate: 0.1,
       openBudgetMs: 45_000,
       deadlineMs: 70_000,
+      // Each verified number gets the success message: once, whatever was lost or killed.
+      env: { VERIFY_SUCCESS_TEMPLATE_ID: 'template_sandbox_verified' },
       // The test setup has just written the bundle.
       bundle: false,
       log: (line) => lines.push(line),
@@ -49,6 +51,7 @@ describe('chaos', () => {
       limit_sends_overcounted_without_a_crash: 0,
       limit_sends_unread: 0,
       overcounted_checks_without_a_crash: 0,
+      messages_sent_twice: 0,
     });
     expect(report.summary.worker_kills).toBeGreaterThanOrEqual(3);
     expect(report.summary.service_kills).toBe(1);

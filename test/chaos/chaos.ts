@@ -16,12 +16,13 @@
  * flows then run in calm). The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
  * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
  * passed on from the environment. CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share
- * of Verify creates and checks and then cut the connection, as a network cut would: answers lost with
- * no crash, which the windows must count all the same.
+ * of Verify creates and checks, and of Notify sends, and then cut the connection, as a network cut
+ * would: answers lost with no crash, which the windows must count all the same, and after which no
+ * message is sent twice.
  *
- * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, or counted a check
- * too many, a code too few, or (at the target's limits) a code too many or too few where no crash can
- * explain it:
+ * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, got a Notify
+ * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
+ * many or too few where no crash can explain it:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
  * - `checks_used_up`: the right code met its window closed `max_checks`, and the sandbox's call log
  *   shows every one of those checks spent, none of them a success (answers lost and asked again, as
@@ -60,6 +61,11 @@
  *   `limit_sends_overcounted_without_a_crash`: those of flows where no kill fell during the send
  *   (a send that sent nothing gives its reservation back, so only a crash leaves one counted);
  *   `limit_sends_unread`: flows whose entity could not be read;
+ * - `messages_sent_twice`: Notify messages the sandbox sent to a flow's number beyond the first (with
+ *   `VERIFY_SUCCESS_TEMPLATE_ID`, the success message of its verified window), summed, crash or not:
+ *   a send whose answer was lost, or whose worker died, is not made again. `success_messages_missing`:
+ *   verified flows the sandbox sent none (such a send may have never reached it; it is not made
+ *   again either: at most once);
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
  *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
@@ -159,6 +165,10 @@ export interface ChaosSummary {
   limit_sends_overcounted_without_a_crash: number;
   /** Flows whose target's limits entity could not be read (their counts above are then 0). */
   limit_sends_unread: number;
+  /** Notify messages the sandbox sent to a flow's number beyond the first, summed (see the module comment). */
+  messages_sent_twice: number;
+  /** Verified flows the sandbox sent no success message, with `VERIFY_SUCCESS_TEMPLATE_ID` set. */
+  success_messages_missing: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
   worker_kills: number;
@@ -441,6 +451,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       limit_sends_overcounted: total((a) => a.limitSendsOvercounted),
       limit_sends_overcounted_without_a_crash: total((a) => a.limitSendsOvercounted, sendSteps),
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
+      messages_sent_twice: total((a) => Math.max(0, a.messagesSent - 1)),
+      success_messages_missing: options.env.VERIFY_SUCCESS_TEMPLATE_ID
+        ? accounting.filter((a) => a.flow.verdict === 'correct' && a.messagesSent === 0).length
+        : 0,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
@@ -467,6 +481,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           a.lostChecks > 0 ||
           // A code the window did not count is shown even when a crash explains it: they are rare.
           a.duplicateSends > 0 ||
+          a.messagesSent > 1 ||
           a.codesListedTwice > 0 ||
           a.limitSendsMissed > 0 ||
           (a.limitSendsOvercounted > 0 && !cutByCrash(a.flow, sendSteps, crashes, a.ownSends)) ||
@@ -599,6 +614,8 @@ export interface Accounting {
    */
   limitSendsMissed: number;
   limitSendsOvercounted: number;
+  /** Notify messages the sandbox sent to the flow's number (the success message, when one is set). */
+  messagesSent: number;
   /** When the window's own sends (fallbacks) of the flow were under way (see {@link ownSendSpans}). */
   ownSends: Span[];
   evidence: FlowEvidence;
@@ -656,6 +673,7 @@ export async function account(
       codesListedTwice: known ? codesListedTwice(known, creates) : 0,
       limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
+      messagesSent: calls.filter((c) => c.operation === 'notify.send' && c.status === 200).length,
       ownSends: ownSendSpans(flow, calls),
       evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
     });
@@ -976,6 +994,7 @@ async function main(): Promise<void> {
     limit_sends_missed_without_a_crash: limitMissed,
     limit_sends_overcounted_without_a_crash: limitOvercounted,
     overcounted_checks_without_a_crash: overcounted,
+    messages_sent_twice: messagesTwice,
   } = report.summary;
   const exact =
     correct + usedUp === total &&
@@ -984,6 +1003,7 @@ async function main(): Promise<void> {
     listedTwice === 0 &&
     limitMissed === 0 &&
     limitOvercounted === 0 &&
+    messagesTwice === 0 &&
     overcounted === 0;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }

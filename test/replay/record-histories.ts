@@ -21,6 +21,7 @@ import {
   cancelVerification,
   checkCode,
   getVerification,
+  notificationResult,
   startNotification,
   startVerification,
   windowId,
@@ -208,6 +209,53 @@ const scenarios: Record<string, Scenario> = {
       { taskQueue: stack.taskQueue, deliveryTimeoutSeconds: 30, callTimeoutMs: stack.options.callTimeoutMs },
     );
     return notificationId;
+  },
+  async 'notification-failed-by-prelude-errors'(stack) {
+    // Every attempt of the send is answered 500: Prelude took nothing, and the run ends rejected.
+    // Code from 0.1.0 let Temporal make the attempts; later code makes them itself
+    // (patched('notify-send-once')).
+    await stack.configureSandbox({ errorRate: 1 });
+    try {
+      const { notificationId } = await startNotification(
+        stack.client,
+        { to: uniquePhoneNumber(), template_id: 'template_sandbox_verified' },
+        {
+          taskQueue: stack.taskQueue,
+          deliveryTimeoutSeconds: 30,
+          callTimeoutMs: stack.options.callTimeoutMs,
+        },
+      );
+      await notificationResult(stack.client, notificationId);
+      return notificationId;
+    } finally {
+      await stack.resetSandbox();
+    }
+  },
+  async 'success-message-failed-by-prelude-errors'(stack) {
+    // The target's limits entity sends the success message, and every attempt of it is answered 500.
+    // Code from 0.1.0 let Temporal make the attempts; later code makes them itself
+    // (patched('success-message-once')). The check is answered before the errors are on; the
+    // message's request, held by the sandbox's latency, meets them. The entity's period is short, so
+    // that it ends after the report (the replay then sees what followed the failed call).
+    const target = uniquePhoneTarget();
+    const options = { ...stack.options, limits: { ...stack.options.limits, periodSeconds: 30 } };
+    const policy = { successTemplateId: 'template_sandbox_verified' };
+    const sent = await startVerification(stack.client, { target, policy }, options);
+    const code = await stack.latestCode(target.value);
+    await stack.configureSandbox({ latencyMs: 500 });
+    await checkCode(stack.client, { target, code }, options);
+    await stack.configureSandbox({ errorRate: 1 });
+    const entity = stack.client.workflow.getHandle(targetLimitsIdOf(sent.windowId));
+    try {
+      await until(
+        async () =>
+          ((await entity.fetchHistory()).events ?? []).some((e) => e.activityTaskFailedEventAttributes),
+        40_000,
+      );
+    } finally {
+      await stack.resetSandbox();
+    }
+    return entity.workflowId;
   },
 };
 

@@ -46,6 +46,30 @@ describe('sandbox dropped answers', () => {
     expect((await t.calls(target.value))[0]).toMatchObject({ answer: { status: 'retry' }, dropped: false });
   });
 
+  it('carries out a Notify send whose answer is dropped: the message went out, and the log has it', async () => {
+    await t.configure({ dropNextAnswers: { 'notify.send': 1 } });
+    const target = phoneTarget();
+    const request = { to: target.value, template_id: 'template_sandbox_verified' };
+
+    await expect(client.notify.send(request)).rejects.toMatchObject({ kind: 'network' });
+    expect((await t.latestMessage(target.value))?.body).toMatch(/verified/);
+    const [logged] = await t.calls(target.value);
+    expect(logged).toMatchObject({
+      operation: 'notify.send',
+      target,
+      status: 200,
+      answer: { id: expect.stringMatching(/^tx_/), to: target.value },
+      dropped: true,
+    });
+
+    // A Notify send has no window: sent again, it is a second message, answered this time.
+    await expect(client.notify.send(request)).resolves.toMatchObject({ id: expect.stringMatching(/^tx_/) });
+    const sends = (await t.calls(target.value)).filter(
+      (c: { operation: string }) => c.operation === 'notify.send',
+    );
+    expect(sends.map((c: { dropped: boolean }) => c.dropped)).toEqual([false, true]);
+  });
+
   it('carries out a check whose answer is dropped: the right code converted the window', async () => {
     await t.configure({ dropNextAnswers: { 'verification.check': 1 } });
     const target = phoneTarget();
@@ -115,7 +139,7 @@ describe('sandbox dropped answers', () => {
     });
   });
 
-  it('drops a share of Verify answers with dropAnswerRate, and never a Watch or Notify answer', async () => {
+  it('drops a share of Verify and Notify answers with dropAnswerRate, and never a Watch answer', async () => {
     await t.configure({ dropAnswerRate: 1 });
     const target = phoneTarget();
     await expect(client.verification.create({ target })).rejects.toMatchObject({ kind: 'network' });
@@ -123,14 +147,20 @@ describe('sandbox dropped answers', () => {
     await expect(client.verification.check({ target, code: '000000' })).rejects.toMatchObject({
       kind: 'network',
     });
+    await expect(
+      client.notify.send({ template_id: 'template_sandbox_verified', to: target.value }),
+    ).rejects.toMatchObject({ kind: 'network' });
     expect((await client.watch.predict({ target })).prediction).toBe('legitimate');
-    expect(
-      (await client.notify.send({ template_id: 'template_sandbox_verified', to: target.value })).id,
-    ).toMatch(/^tx_/);
 
     await t.configure({ dropAnswerRate: 0 });
     expect((await client.verification.create({ target })).status).toBe('retry');
-    expect((await t.calls(target.value)).map((c) => c.dropped)).toEqual([false, true, true, true]);
+    expect((await t.calls(target.value)).map((c) => [c.operation, c.dropped])).toEqual([
+      ['verification.create', false],
+      ['notify.send', true],
+      ['verification.check', true],
+      ['verification.create', true],
+      ['verification.create', true],
+    ]);
   });
 
   it('refuses unknown operations and bad counts in the knobs', async () => {

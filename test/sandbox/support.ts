@@ -31,7 +31,7 @@ export interface TestSandbox {
   latestMessage(to: string): Promise<{ code: string | null; body: string; channel: string } | undefined>;
   /** `POST /sandbox/clock/advance`: moves the sandbox's time forward; answers the clock. */
   advanceClock(seconds: number): Promise<{ now: string; nowMs: number; offsetMs: number }>;
-  /** `GET /sandbox/calls?to=…`: the Verify calls about a target the sandbox carried out, newest first. */
+  /** `GET /sandbox/calls?to=…`: the Verify calls and Notify sends about a target the sandbox carried out, newest first. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   calls(to: string): Promise<any[]>;
   stop(): Promise<void>;

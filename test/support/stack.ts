@@ -53,7 +53,7 @@ export interface TestStack {
    * (a key rotation); the HTTP service keeps the client it started with.
    */
   restartWorker(ring: KeyRing | undefined): Promise<void>;
-  /** The Verify calls the sandbox carried out for a recipient, newest first (`GET /sandbox/calls`). */
+  /** The Verify calls and Notify sends the sandbox carried out for a recipient, newest first (`GET /sandbox/calls`). */
   appliedCalls(to: string, operation?: CallRecord['operation']): Promise<CallRecord[]>;
   /** The newest code the sandbox "sent" to a target. */
   latestCode(to: string): Promise<string>;

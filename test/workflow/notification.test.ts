@@ -36,6 +36,7 @@ describe('notification runs', () => {
   afterAll(async () => {
     await stack?.stop();
   });
+  afterEach(() => stack.resetSandbox());
 
   it('sends a templated message and ends delivered once the webhook says so', async () => {
     const to = uniquePhoneNumber();
@@ -85,6 +86,40 @@ describe('notification runs', () => {
     expect(second.notificationId).toBe(first.notificationId);
     await notificationResult(stack.client, first.notificationId);
     expect(await inboxOf(stack, to)).toHaveLength(1);
+  });
+
+  it('sends a message once when the answer to its send is lost: the webhook names it', async () => {
+    const to = uniquePhoneNumber();
+    await stack.configureSandbox({ dropNextAnswers: { 'notify.send': 1 } });
+    const { notificationId } = await startNotification(
+      stack.client,
+      { to, template_id: 'template_sandbox_verified' },
+      options,
+    );
+    const done = await notificationResult(stack.client, notificationId);
+
+    // The sandbox carried out one send, whose answer it lost; the run knows its message all the same.
+    const sends = await stack.appliedCalls(to, 'notify.send');
+    expect(sends).toHaveLength(1);
+    expect(sends[0]).toMatchObject({ dropped: true, answer: { correlation_id: notificationId } });
+    expect(await inboxOf(stack, to)).toHaveLength(1);
+    expect(done).toMatchObject({ outcome: 'delivered', messageId: sends[0]!.answer.id });
+  });
+
+  it('sends again at once when Prelude answered the send with an error: one message', async () => {
+    const to = uniquePhoneNumber();
+    await stack.configureSandbox({ failNextCalls: { 'notify.send': 1 } });
+    const started = Date.now();
+    const { notificationId } = await startNotification(
+      stack.client,
+      { to, template_id: 'template_sandbox_verified' },
+      options,
+    );
+    const done = await notificationResult(stack.client, notificationId);
+    expect(done.outcome).toBe('delivered');
+    expect(await inboxOf(stack, to)).toHaveLength(1);
+    // A 500 means Prelude took nothing: no wait for a webhook before the next attempt.
+    expect(Date.now() - started).toBeLessThan(8_000);
   });
 
   it('refuses a malformed request without starting anything', async () => {

@@ -15,6 +15,7 @@ import {
 } from '../../src/client';
 import { outcomeSearchAttribute, type WindowPolicy } from '../../workflows/messages';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+import { eventually } from '../support/eventually';
 import { outcomeReportOf, outcomeReported } from '../support/windows';
 
 const successTemplate = 'template_sandbox_verified';
@@ -171,6 +172,33 @@ describe('window outcomes and what is reported after them', () => {
         status: 200,
         body: { template_id: successTemplate, to: target.value, correlation_id: sent.windowId },
       });
+    });
+
+    it('sends it once when the answer to its send is lost: it may have gone out, so it is not sent again', async () => {
+      const target = uniquePhoneTarget();
+      const options = withPolicy({ successTemplateId: successTemplate });
+      // The next Notify send's answer is lost: the success message's (the code is sent by Verify).
+      await stack.configureSandbox({ dropNextAnswers: { 'notify.send': 1 } });
+      const sent = await verify(target, options);
+      // Made: no call pending, none waiting for a retry.
+      await outcomeReported(stack.client, sent.windowId);
+
+      const sends = await stack.appliedCalls(target.value, 'notify.send');
+      expect(sends).toHaveLength(1);
+      expect(sends[0]).toMatchObject({ dropped: true, answer: { correlation_id: sent.windowId } });
+      expect((await stack.messages(target.value)).filter((m) => m.body === successBody)).toHaveLength(1);
+      expect(callsAbout('/v2/notify', target.value)).toHaveLength(1);
+    });
+
+    it('sends it again when Prelude answered the send with an error: one message', async () => {
+      const target = uniquePhoneTarget();
+      await stack.configureSandbox({ failNextCalls: { 'notify.send': 1 } });
+      await verify(target, withPolicy({ successTemplateId: successTemplate }));
+      await eventually(() => callsAbout('/v2/notify', target.value).some((c) => c.status === 200), {
+        description: 'the success message sent',
+      });
+      expect(callsAbout('/v2/notify', target.value).map((c) => c.status)).toEqual([500, 200]);
+      expect((await stack.messages(target.value)).filter((m) => m.body === successBody)).toHaveLength(1);
     });
 
     it('sends nothing when the window closes unverified', async () => {
