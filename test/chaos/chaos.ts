@@ -433,6 +433,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       accounting
         .filter((a) => steps === undefined || !cutByCrash(a.flow, steps, crashes, ownSendsIf(a, steps)))
         .reduce((sum, a) => sum + count(a), 0);
+    const messagesMissing = options.env.VERIFY_SUCCESS_TEMPLATE_ID
+      ? accounting.filter((a) => a.flow.verdict === 'correct' && a.messagesSent === 0)
+      : [];
+    for (const { flow, evidence: item } of messagesMissing) {
+      note(`flow ${flow.index}: verified, and the sandbox sent no success message (${item.windowId})`);
+    }
     summary = {
       flows: options.flows,
       correct: flows.filter((f) => f.verdict === 'correct').length,
@@ -452,9 +458,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       limit_sends_overcounted_without_a_crash: total((a) => a.limitSendsOvercounted, sendSteps),
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       messages_sent_twice: total((a) => Math.max(0, a.messagesSent - 1)),
-      success_messages_missing: options.env.VERIFY_SUCCESS_TEMPLATE_ID
-        ? accounting.filter((a) => a.flow.verdict === 'correct' && a.messagesSent === 0).length
-        : 0,
+      success_messages_missing: messagesMissing.length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
