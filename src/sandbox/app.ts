@@ -148,9 +148,9 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
   const arrivals = new WeakMap<FastifyRequest, string>();
 
   /**
-   * Answers a Verify call or a Notify send the engine carried out, and logs it; or, when the settings say this
-   * answer is lost, closes the connection without a byte, as a crash or a network cut after
-   * Prelude processed the request would.
+   * Answers a Verify call or a Notify send the engine carried out, and logs it; or, when the
+   * settings say this answer is lost, closes the connection without a byte, as a crash or a
+   * network cut after Prelude processed the request would.
    */
   const deliver = (
     request: FastifyRequest,
