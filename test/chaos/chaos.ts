@@ -82,6 +82,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +257,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   const onCallerAbort = () => abort.abort(new Error('interrupted'));
   options.signal?.addEventListener('abort', onCallerAbort);
   const signal = abort.signal;
+  // Every flow in flight listens to it (a wait, a request): more than Node's default of 10 is no leak.
+  setMaxListeners(options.concurrency * 2 + 10, signal);
   // Starts and restarts stop only for Ctrl-C: at the deadline a restart under way completes, so the
   // accounting reads a whole stack.
   const startSignal = options.signal ?? AbortSignal.any([]);
