@@ -96,6 +96,13 @@ const giveBackUnsentSendPatch = 'give-back-unsent-send';
  */
 const giveBackUnsentFallbackPatch = 'give-back-unsent-fallback';
 /**
+ * `patched()` ID: a user's send that Prelude refused (`premature_retry`, `too_many_attempts`…), with
+ * no attempt of it whose fate is unknown, sent no code: its reservation is given back to the
+ * target's limits, as for a send Prelude answered with errors (`give-back-unsent-send`). Earlier
+ * code kept it counted: each resend Prelude refused brought the user closer to the target's limits.
+ */
+const giveBackRefusedSendPatch = 'give-back-refused-send';
+/**
  * `patched()` ID: a send Prelude refused as `too_many_attempts` after attempts of it whose answers
  * were lost counts those attempts as the codes that filled Prelude's window, and answers as sent,
  * where 0.1.0 answered the refusal (and closed the window on a first send).
@@ -176,6 +183,8 @@ export class VerificationWindow {
    */
   #reservationUnderWay:
     { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
+  /** The failures a send answers for a refusal of Prelude's that sent nothing (see `#afterRefusedSend`). */
+  readonly #preludeRefusals = new WeakSet<object>();
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -409,11 +418,13 @@ export class VerificationWindow {
   }
 
   /**
-   * A send's call failed with no attempt that may have reached Prelude: gives its reservation back
-   * to the target's limits, which first make sure that no execution of the call the window does not
-   * know of (a task lost to a crash) asked it. Answers whether the send sent nothing: only then is
-   * its reservation no longer counted. A refusal of the window's own (the limits said no) has no
-   * reservation to give back; a give-back that fails leaves the send counted, the side of fewer sends.
+   * A send's call failed, or Prelude refused the send, with no attempt that may have reached
+   * Prelude: gives its reservation back to the target's limits, which first make sure that no
+   * execution of the call the window does not know of (a task lost to a crash) asked it. Answers
+   * whether the caller hears that the send failed with nothing sent (`nothingSent`): only then is
+   * its reservation no longer counted. A refusal says so by its code already, and answers as before.
+   * A refusal of the window's own (the limits said no) has no reservation to give back; a give-back
+   * that fails leaves the send counted, the side of fewer sends.
    */
   async #givenBackUnsent(
     error: unknown,
@@ -421,8 +432,11 @@ export class VerificationWindow {
     patchId = giveBackUnsentSendPatch,
   ): Promise<boolean> {
     const reservation = this.#reservationUnderWay;
-    if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0 || !reservation) return false;
-    if (!patched(patchId)) return false;
+    const refusedByPrelude = typeof error === 'object' && error !== null && this.#preludeRefusals.has(error);
+    if (!(error instanceof AttemptsFailed || refusedByPrelude) || uncertainAttempts > 0 || !reservation) {
+      return false;
+    }
+    if (!patched(refusedByPrelude ? giveBackRefusedSendPatch : patchId)) return false;
     const { reservationId, opensWindow, asker } = reservation;
     try {
       const { nothingSent } = await this.#calls.entity.giveBackSend({
@@ -431,7 +445,7 @@ export class VerificationWindow {
         opensWindow,
         asker: { call: asker.call, known: [...asker.known] },
       });
-      return nothingSent;
+      return nothingSent && !refusedByPrelude;
     } catch (giveBackError) {
       log.warn('giving a send that sent nothing back to the target’s limits failed', {
         error: describe(giveBackError),
@@ -690,11 +704,14 @@ export class VerificationWindow {
       return this.#sendResult(status);
     }
     this.#noteSendsUsedUp(refused.code);
-    throw refusal(
+    const failure = refusal(
       refused.code,
       `Prelude refused the send: ${refused.message}`,
       wholeSeconds(refused.retryAfterMs),
     );
+    // Only a refusal with no attempt whose fate is unknown is known to have sent nothing.
+    if (uncertainAttempts === 0) this.#preludeRefusals.add(failure);
+    throw failure;
   }
 
   /** Prelude's `too_many_attempts`: its window takes no more sends, so ours offers none. */

@@ -210,6 +210,20 @@ const scenarios: Record<string, Scenario> = {
     );
     return notificationId;
   },
+  async 'resend-refused-by-prelude'(stack) {
+    // A resend Prelude refuses as premature (our cooldown off, Prelude's delay 30 s): no code went
+    // out. Code from 0.1.0 kept its reservation counted at the target's limits; later code gives it
+    // back (patched('give-back-refused-send')). The first code then verifies.
+    const target = uniquePhoneTarget();
+    const policy = { resendCooldownSeconds: 0 };
+    await stack.configureSandbox({ minRetryDelaySeconds: 30 });
+    const sent = await startVerification(stack.client, { target, policy }, stack.options);
+    await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
+    await stack.resetSandbox();
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return sent.windowId;
+  },
   async 'notification-failed-by-prelude-errors'(stack) {
     // Every attempt of the send is answered 500: Prelude took nothing, and the run ends rejected.
     // Code from 0.1.0 let Temporal make the attempts; later code makes them itself

@@ -423,6 +423,39 @@ describe.each(['local', 'remote'] as const)(
       expect(await codesSent(target.value)).toBe(1);
     });
 
+    it("gives back the target's limits of resends Prelude refused as premature: they sent nothing", async () => {
+      const target = uniquePhoneTarget();
+      const options = {
+        ...stack.options,
+        limits: { maxWindows: 1, maxSends: 2, periodSeconds: 3_600 },
+        // Every resend reaches the window (the send guards would answer the number's next early
+        // resends themselves, from the first refusal).
+        guards: { ...stack.options.guards, mode: 'off' as const },
+      };
+      // Our cooldown is off, and Prelude's resend delay refuses every resend: a configuration whose
+      // cooldown is shorter than Prelude's delay.
+      const policy = { resendCooldownSeconds: 0 };
+      await stack.configureSandbox({ minRetryDelaySeconds: 30 });
+      await startVerification(stack.client, { target, policy }, options);
+      for (let resend = 0; resend < 3; resend++) {
+        await expect(startVerification(stack.client, { target, policy }, options)).rejects.toMatchObject({
+          code: 'premature_retry',
+        });
+      }
+      const window = await getVerification(stack.client, target, options);
+      const limits = stack.client.workflow.getHandle(targetLimitsIdOf(window.windowId));
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 1 });
+      expect(await codesSent(target.value)).toBe(1);
+      // Prelude's delay has passed: the user's second send of the period is still theirs.
+      await stack.configureSandbox({ minRetryDelaySeconds: 0 });
+      expect(await startVerification(stack.client, { target, policy }, options)).toMatchObject({
+        status: 'retry',
+        sendsUsed: 2,
+      });
+      expect(await codesSent(target.value)).toBe(2);
+      expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 2 });
+    });
+
     it('answers a first send Prelude refused as too many attempts, after its lost attempts filled its window, as sent', async () => {
       const target = uniquePhoneTarget();
       // Prelude's window takes two attempts, and resends at once: the send's first two attempts are
