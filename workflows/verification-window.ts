@@ -103,6 +103,13 @@ const giveBackUnsentFallbackPatch = 'give-back-unsent-fallback';
  */
 const giveBackRefusedSendPatch = 'give-back-refused-send';
 /**
+ * `patched()` ID: a fallback send that Prelude refused with no attempt of it whose fate is unknown
+ * gives its reservation back too, as a user's send does (`give-back-refused-send`). Earlier code
+ * kept it counted: where the delivery timeout is shorter than Prelude's resend delay, each fallback
+ * Prelude refused used up one of the target's sends.
+ */
+const giveBackRefusedFallbackPatch = 'give-back-refused-fallback';
+/**
  * `patched()` ID: a send Prelude refused as `too_many_attempts` after attempts of it whose answers
  * were lost counts those attempts as the codes that filled Prelude's window, and answers as sent,
  * where 0.1.0 answered the refusal (and closed the window on a first send).
@@ -436,7 +443,17 @@ export class VerificationWindow {
     if (!(error instanceof AttemptsFailed || refusedByPrelude) || uncertainAttempts > 0 || !reservation) {
       return false;
     }
-    if (!patched(refusedByPrelude ? giveBackRefusedSendPatch : patchId)) return false;
+    const nothingSent = await this.#giveBack(refusedByPrelude ? giveBackRefusedSendPatch : patchId);
+    return nothingSent && !refusedByPrelude;
+  }
+
+  /**
+   * Gives the reservation of the send under way back to the target's limits, behind the `patched()`
+   * marker `patchId`: answers whether the entity took it back (it sent nothing).
+   */
+  async #giveBack(patchId: string): Promise<boolean> {
+    const reservation = this.#reservationUnderWay;
+    if (!reservation || !patched(patchId)) return false;
     const { reservationId, opensWindow, asker } = reservation;
     try {
       const { nothingSent } = await this.#calls.entity.giveBackSend({
@@ -445,7 +462,7 @@ export class VerificationWindow {
         opensWindow,
         asker: { call: asker.call, known: [...asker.known] },
       });
-      return nothingSent && !refusedByPrelude;
+      return nothingSent;
     } catch (giveBackError) {
       log.warn('giving a send that sent nothing back to the target’s limits failed', {
         error: describe(giveBackError),
@@ -1067,6 +1084,8 @@ export class VerificationWindow {
         this.#countLostFallbacks(uncertainAttempts, { answered: filledPreludeWindow, channel });
         log.warn('Prelude refused the fallback send', { code: outcome.code });
         this.#noteSendsUsedUp(outcome.code);
+        // No attempt of it whose fate is unknown: it sent nothing.
+        if (uncertainAttempts === 0) await this.#giveBack(giveBackRefusedFallbackPatch);
       }
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);

@@ -224,6 +224,27 @@ const scenarios: Record<string, Scenario> = {
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return sent.windowId;
   },
+  async 'fallback-refused-by-prelude'(stack) {
+    // A fallback send (the first code not delivered within 2 s) that Prelude refuses as premature
+    // (its resend delay 30 s): no code went out. Code from 0.1.0 kept its reservation counted at the
+    // target's limits; later code gives it back (patched('give-back-refused-fallback')). The window
+    // then expires.
+    const target = uniquePhoneTarget();
+    const policy = {
+      windowSeconds: 5,
+      maxSends: 2,
+      fallbackChannels: ['sms' as const, 'whatsapp' as const],
+      deliveryTimeoutSeconds: 2,
+    };
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 30 });
+    const sent = await startVerification(stack.client, { target, policy }, stack.options);
+    await stack.client.workflow
+      .getHandle(sent.windowId)
+      .result()
+      .catch(() => undefined);
+    await stack.resetSandbox();
+    return sent.windowId;
+  },
   async 'notification-failed-by-prelude-errors'(stack) {
     // Every attempt of the send is answered 500: Prelude took nothing, and the run ends rejected.
     // Code from 0.1.0 let Temporal make the attempts; later code makes them itself

@@ -210,6 +210,27 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await windowOf(target)).toMatchObject({ outcome: 'open', sendsUsed: 1 });
   });
 
+  it('gives a fallback Prelude refused back to the target’s limits', async () => {
+    const target = uniquePhoneTarget();
+    // Nothing is delivered in time, and Prelude's resend delay (30 s) is longer than the delivery
+    // timeout: the fallback is refused as premature, and sends nothing.
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 30 });
+    const { windowId } = await startVerification(stack.client, { target }, options);
+    await eventually(
+      async () =>
+        (await stack.appliedCalls(target.value, 'verification.create')).some(
+          (call) => call.status === 429 && call.answer.code === 'premature_retry',
+        ),
+      { description: 'the fallback refused as premature', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // A check takes its turn after the fallback's, give-back included.
+    await checkCode(stack.client, { target, code: '000000' }, options);
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 1 });
+    expect(await windowOf(target)).toMatchObject({ outcome: 'open', sendsUsed: 1 });
+    expect(await stack.messages(target.value)).toHaveLength(1);
+  });
+
   it('does not fall back while a lost check may have verified the code, and verifies its retry', async () => {
     const target = uniquePhoneTarget();
     // Nothing is delivered in time.
