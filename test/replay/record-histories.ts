@@ -97,12 +97,7 @@ const scenarios: Record<string, Scenario> = {
     await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
     await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
-    await stack.client.workflow
-      .getHandle(sent.windowId)
-      .result()
-      .catch(() => undefined);
-    await stack.resetSandbox();
-    return sent.windowId;
+    return afterItCloses(stack, sent.windowId);
   },
   async 'blocked-by-fraud-check'(stack) {
     const target = { type: 'phone_number' as const, value: suspicious };
@@ -238,12 +233,7 @@ const scenarios: Record<string, Scenario> = {
     };
     await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 30 });
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
-    await stack.client.workflow
-      .getHandle(sent.windowId)
-      .result()
-      .catch(() => undefined);
-    await stack.resetSandbox();
-    return sent.windowId;
+    return afterItCloses(stack, sent.windowId);
   },
   async 'notification-failed-by-prelude-errors'(stack) {
     // Every attempt of the send is answered 500: Prelude took nothing, and the run ends rejected.
@@ -293,6 +283,16 @@ const scenarios: Record<string, Scenario> = {
     return entity.workflowId;
   },
 };
+
+/** Waits for a window to close by itself, then puts the sandbox's knobs back; answers its ID. */
+async function afterItCloses(stack: TestStack, windowId: string): Promise<string> {
+  await stack.client.workflow
+    .getHandle(windowId)
+    .result()
+    .catch(() => undefined);
+  await stack.resetSandbox();
+  return windowId;
+}
 
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
