@@ -190,8 +190,6 @@ export class VerificationWindow {
    */
   #reservationUnderWay:
     { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
-  /** The failures a send answers for a refusal of Prelude's that sent nothing (see `#afterRefusedSend`). */
-  readonly #preludeRefusals = new WeakSet<object>();
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -369,7 +367,7 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success', channel);
+        return await this.#afterRefusedSend(outcome, uncertainAttempts, 'initial', 'success', channel);
       }
       if (outcome.response.status === 'retry') {
         // Prelude already had a window open for this target: either an earlier attempt of this
@@ -409,7 +407,7 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'refused') {
-        return this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry', channel);
+        return await this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry', channel);
       }
       if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts, channel);
       return this.#recordSend(outcome.response, 'user_retry', { channel });
@@ -425,31 +423,24 @@ export class VerificationWindow {
   }
 
   /**
-   * A send's call failed, or Prelude refused the send, with no attempt that may have reached
-   * Prelude: gives its reservation back to the target's limits, which first make sure that no
-   * execution of the call the window does not know of (a task lost to a crash) asked it. Answers
-   * whether the caller hears that the send failed with nothing sent (`nothingSent`): only then is
-   * its reservation no longer counted. A refusal says so by its code already, and answers as before.
-   * A refusal of the window's own (the limits said no) has no reservation to give back; a give-back
-   * that fails leaves the send counted, the side of fewer sends.
+   * A send's call failed with no attempt that may have reached Prelude: gives its reservation back
+   * (see `#giveBack`). Answers whether the send sent nothing: only then is its reservation no longer
+   * counted. A refusal of the window's own (the limits said no) has no reservation to give back.
    */
   async #givenBackUnsent(
     error: unknown,
     uncertainAttempts: number,
     patchId = giveBackUnsentSendPatch,
   ): Promise<boolean> {
-    const reservation = this.#reservationUnderWay;
-    const refusedByPrelude = typeof error === 'object' && error !== null && this.#preludeRefusals.has(error);
-    if (!(error instanceof AttemptsFailed || refusedByPrelude) || uncertainAttempts > 0 || !reservation) {
-      return false;
-    }
-    const nothingSent = await this.#giveBack(refusedByPrelude ? giveBackRefusedSendPatch : patchId);
-    return nothingSent && !refusedByPrelude;
+    if (!(error instanceof AttemptsFailed) || uncertainAttempts > 0) return false;
+    return this.#giveBack(patchId);
   }
 
   /**
-   * Gives the reservation of the send under way back to the target's limits, behind the `patched()`
-   * marker `patchId`: answers whether the entity took it back (it sent nothing).
+   * Gives the reservation of the send under way, which sent nothing, back to the target's limits,
+   * behind the `patched()` marker `patchId`. The entity first makes sure that no execution of the
+   * call the window does not know of (a task lost to a crash) asked it. Answers whether it took the
+   * reservation back; a give-back that fails leaves the send counted, the side of fewer sends.
    */
   async #giveBack(patchId: string): Promise<boolean> {
     const reservation = this.#reservationUnderWay;
@@ -702,15 +693,17 @@ export class VerificationWindow {
    * it too. Refused as `too_many_attempts` after such attempts, they are what filled Prelude's
    * window: each sent the code (the user has it), each counts, and the window offers no more sends.
    * (Found by the chaos run: a worker killed five times in a row just after a send's create reached
-   * Prelude, and the sixth run told the user 429 with five codes on the phone.)
+   * Prelude, and the sixth run told the user 429 with five codes on the phone.) Refused with no
+   * such attempt, the send sent nothing: its reservation goes back to the target's limits, and the
+   * caller hears the refusal.
    */
-  #afterRefusedSend(
+  async #afterRefusedSend(
     refused: RefusedSend,
     uncertainAttempts: number,
     trigger: AttemptRecord['trigger'],
     status: string,
     channel: string | undefined,
-  ): SendCodeResult {
+  ): Promise<SendCodeResult> {
     if (uncertainAttempts > 0 && refused.code === 'premature_retry') {
       return this.#recordInferredSend(trigger, status, channel);
     }
@@ -721,14 +714,12 @@ export class VerificationWindow {
       return this.#sendResult(status);
     }
     this.#noteSendsUsedUp(refused.code);
-    const failure = refusal(
+    if (uncertainAttempts === 0) await this.#giveBack(giveBackRefusedSendPatch);
+    throw refusal(
       refused.code,
       `Prelude refused the send: ${refused.message}`,
       wholeSeconds(refused.retryAfterMs),
     );
-    // Only a refusal with no attempt whose fate is unknown is known to have sent nothing.
-    if (uncertainAttempts === 0) this.#preludeRefusals.add(failure);
-    throw failure;
   }
 
   /** Prelude's `too_many_attempts`: its window takes no more sends, so ours offers none. */
