@@ -138,10 +138,7 @@ const scenarios: Record<string, Scenario> = {
       dropNextAnswers: { 'verification.create': 3 },
     });
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.resetSandbox();
-    const code = await stack.latestCode(target.value);
-    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
-    return windowId(target, stack.options.idKey);
+    return checkTheLatestCode(stack, target, windowId(target, stack.options.idKey));
   },
   async 'sends-answered-retry-after-lost-answers'(stack) {
     // No resend delay at Prelude. A first send loses two answers, then is answered `retry`: three
@@ -156,10 +153,7 @@ const scenarios: Record<string, Scenario> = {
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
     await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.resetSandbox();
-    const code = await stack.latestCode(target.value);
-    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
-    return sent.windowId;
+    return checkTheLatestCode(stack, target, sent.windowId);
   },
   async 'first-send-full-after-lost-answers'(stack) {
     // Prelude's window takes two attempts and resends at once. A first send's two attempts are
@@ -173,10 +167,7 @@ const scenarios: Record<string, Scenario> = {
       dropNextAnswers: { 'verification.create': 2 },
     });
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.resetSandbox();
-    const code = await stack.latestCode(target.value);
-    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
-    return windowId(target, stack.options.idKey);
+    return checkTheLatestCode(stack, target, windowId(target, stack.options.idKey));
   },
   async 'resend-failed-by-prelude-errors'(stack) {
     // A resend whose three attempts Prelude answers 500: no code went out. Code from 0.1.0 kept its
@@ -188,10 +179,7 @@ const scenarios: Record<string, Scenario> = {
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
     await stack.configureSandbox({ failNextCalls: { 'verification.create': 3 } });
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.resetSandbox();
-    const code = await stack.latestCode(target.value);
-    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
-    return sent.windowId;
+    return checkTheLatestCode(stack, target, sent.windowId);
   },
   async 'notification-delivered'(stack) {
     const { notificationId } = await startNotification(
@@ -214,10 +202,7 @@ const scenarios: Record<string, Scenario> = {
     await stack.configureSandbox({ minRetryDelaySeconds: 30 });
     const sent = await startVerification(stack.client, { target, policy }, stack.options);
     await startVerification(stack.client, { target }, stack.options).catch(() => undefined);
-    await stack.resetSandbox();
-    const code = await stack.latestCode(target.value);
-    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
-    return sent.windowId;
+    return checkTheLatestCode(stack, target, sent.windowId);
   },
   async 'fallback-refused-by-prelude'(stack) {
     // A fallback send (the first code not delivered within 2 s) that Prelude refuses as premature
@@ -283,6 +268,21 @@ const scenarios: Record<string, Scenario> = {
     return entity.workflowId;
   },
 };
+
+/**
+ * Puts the sandbox's knobs back and checks the code it sent last to `target` (whatever the answer:
+ * the history records it); answers `windowId`.
+ */
+async function checkTheLatestCode(
+  stack: TestStack,
+  target: { type: 'phone_number'; value: string },
+  windowId: string,
+): Promise<string> {
+  await stack.resetSandbox();
+  const code = await stack.latestCode(target.value);
+  await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+  return windowId;
+}
 
 /** Waits for a window to close by itself, then puts the sandbox's knobs back; answers its ID. */
 async function afterItCloses(stack: TestStack, windowId: string): Promise<string> {
