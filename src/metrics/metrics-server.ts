@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { bearerMatches } from '../server/auth';
-import { closeGracefully } from '../graceful-close';
+import { closeGracefully, trackUnusedConnections } from '../graceful-close';
 
 /** Options of {@link startMetricsServer}. */
 export interface MetricsServerOptions {
@@ -33,6 +33,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       else response.destroy();
     });
   });
+  trackUnusedConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -3,6 +3,7 @@
  * the `/sandbox/*` control routes (settings, clock, inbox, call log, webhook key and log,
  * templates).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -17,6 +18,7 @@ import {
   predictRequestSchema,
   type Target,
 } from '../prelude';
+import { trackUnusedConnections } from '../graceful-close';
 import { describeZodError } from '../issues';
 import type { CallLog } from './calls';
 import type { SandboxClock } from './clock';
@@ -143,6 +145,7 @@ function simulatedServerError(reply: FastifyReply): FastifyReply {
 /** Builds the sandbox's HTTP server. */
 export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 4 << 20 });
+  trackUnusedConnections(app.server);
   const { verify, notify, inbox, calls, clock, webhooks } = parts;
   /** When each Prelude API request arrived (before any simulated latency), for the call log. */
   const arrivals = new WeakMap<FastifyRequest, string>();
@@ -191,7 +194,8 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
     v2.addHook('onRequest', async (request, reply) => {
       arrivals.set(request, clock.iso());
       const { settings } = parts;
-      if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs));
+      // On the way in: a client that gives up during it leaves nothing carried out.
+      if (settings.latencyMs > 0) await sleep(settings.latencyMs);
       const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
       if (!bearer || (settings.apiKey !== undefined && bearer !== settings.apiKey)) {
         return preludeError(reply, 401, 'invalid_api_key', 'the API key is missing or invalid');
@@ -201,6 +205,12 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
         void reply.header('retry-after', '1');
         return preludeError(reply, 429, 'rate_limited', 'simulated rate limit');
       }
+    });
+    // Prelude's own time, once it has the whole request: the call is carried out after it even when
+    // its client has given up, as a slow call past the client's timeout is in production.
+    v2.addHook('preHandler', async () => {
+      const processingMs = Math.random() * parts.settings.processingMs;
+      if (processingMs > 0) await sleep(processingMs);
     });
 
     v2.post('/v2/verification', async (request, reply) => {

@@ -27,6 +27,9 @@ export const sandboxLiveSettings = {
   codeSize: setting('SANDBOX_CODE_SIZE', wholeNumber(4, 8), 6),
   apiKey: setting('SANDBOX_API_KEY', optionalText(z.string().min(1))),
   latencyMs: setting('SANDBOX_LATENCY_MS', wholeNumber(0, 60_000), 0),
+  // Real latency has a tail: a call slower than the client's timeout is still carried out, late,
+  // possibly after the client's retry of it.
+  processingMs: setting('SANDBOX_PROCESSING_MS', wholeNumber(0, 60_000), 0),
   errorRate: setting('SANDBOX_ERROR_RATE', fraction, 0),
   rateLimitRate: setting('SANDBOX_RATE_LIMIT_RATE', fraction, 0),
   undeliverableNumbers: setting('SANDBOX_UNDELIVERABLE_NUMBERS', phoneNumbers),

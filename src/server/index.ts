@@ -12,6 +12,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { VerificationClientOptions } from '../client';
 import { codecServerRoutes, type CodecServerOptions } from '../codec';
 import { statusOf } from '../errors';
+import { trackUnusedConnections } from '../graceful-close';
 import { ServiceMetrics } from '../metrics';
 import { requireBearer } from './auth';
 import { docsRoutes, generateOpenApi } from './docs';
@@ -91,6 +92,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       socket.destroy();
     },
   });
+  trackUnusedConnections(app.server);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -218,10 +218,52 @@ describe('sandbox fault knobs', () => {
       expect((await t.call('POST', '/v2/verification', { target: phoneTarget() })).status).toBe(200);
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
 
+      // Processing time: each call takes a random share of it, and one its client gave up on is
+      // still carried out.
+      await t.configure({ latencyMs: 0, processingMs: 400 });
+      const times = await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          const sentAt = Date.now();
+          expect((await t.call('POST', '/v2/verification', { target: phoneTarget() })).status).toBe(200);
+          return Date.now() - sentAt;
+        }),
+      );
+      expect(Math.max(...times)).toBeLessThan(1_000);
+      expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(50);
+      // Clients that give up after 50 ms: at least one of five calls takes longer (all five answer
+      // within 50 ms once in 30,000 runs), and is carried out all the same.
+      const givenUp = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const target = phoneTarget();
+          const answered = await fetch(`${t.url}/v2/verification`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: 'Bearer test-token' },
+            body: JSON.stringify({ target }),
+            signal: AbortSignal.timeout(50),
+          }).then(
+            () => true,
+            () => false,
+          );
+          return answered ? [] : [target.value];
+        }),
+      ).then((lists) => lists.flat());
+      expect(givenUp.length).toBeGreaterThan(0);
+      for (const to of givenUp) {
+        const carriedOut = await eventually(
+          async () => {
+            const calls = await t.calls(to);
+            return calls.length > 0 && calls;
+          },
+          { description: 'the create its client gave up on in the call log' },
+        );
+        expect(carriedOut).toMatchObject([{ operation: 'verification.create', status: 200 }]);
+        expect((await t.latestMessage(to))?.code).toMatch(/^\d{6}$/);
+      }
+
       expect((await t.call('PUT', '/sandbox/config', { latencyMs: -1 })).status).toBe(400);
       expect((await t.call('PUT', '/sandbox/config', { noSuchKnob: 1 })).status).toBe(400);
       const config = await t.call('GET', '/sandbox/config');
-      expect(config.body).toMatchObject({ latencyMs: 300, apiKeySet: false });
+      expect(config.body).toMatchObject({ latencyMs: 0, processingMs: 400, apiKeySet: false });
     } finally {
       await t.stop();
     }
