@@ -158,6 +158,15 @@ const inferredSendChannelPatch = 'channel-of-inferred-sends';
  * code fell back all the same.
  */
 const holdFallbacksWhileCheckUnknownPatch = 'hold-fallbacks-while-check-unknown';
+/**
+ * `patched()` ID: a check whose every attempt was lost does not spend the window's last check. It
+ * may have been a right code whose first attempt succeeded; only Prelude's answer to the user's retry
+ * tells (`expired_or_not_found`: verified; `too_many_checks`: used up). Earlier code spent it and
+ * closed the window `max_checks`, and a user whose right code Prelude had accepted was told
+ * `expired_or_not_found` (found by the chaos run with Prelude slower than the client's timeout: 13
+ * flows of 100).
+ */
+const keepLastCheckPatch = 'keep-last-check-for-retry';
 
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
@@ -896,7 +905,9 @@ export class VerificationWindow {
       this.#checkFatesLearned += 1;
     }
     if (outcome.kind === 'refused') {
-      this.#state.checksLeft = 0;
+      // Prelude's refusal is the truth: every check of its window is spent, whatever the window
+      // counted (a check kept for a retry, or lost attempts it could not count).
+      this.#spendChecks(this.#policy.maxChecks);
       this.#close('max_checks');
       throw refusal(rejection.tooManyChecks, `Prelude refused the check: ${outcome.message}`);
     }
@@ -937,13 +948,16 @@ export class VerificationWindow {
    * Every attempt of a check failed, and `uncertainAttempts` may have reached Prelude: if this code
    * was wrong, each of them spent a check; if it was right, the first closed Prelude's window.
    * Remembered, so that the user's retry of the same code is read as such. The window counts each
-   * lost attempt, but keeps a check for that retry (when it has more than one left): the retry's
-   * answer tells which it was, and Prelude refuses it if its checks are used up.
+   * lost attempt, but keeps a check for that retry, the last one too: the retry's answer tells which
+   * it was, and Prelude refuses it if its checks are used up.
    */
   #rememberUncertainCheck(code: string, uncertainAttempts: number): void {
-    const mostThatKeepsOne = Math.max(1, this.#state.checksLeft - 1);
+    // The last check too, since keepLastCheckPatch; the marker is written only where that differs.
+    const kept = this.#state.checksLeft > 1 || patched(keepLastCheckPatch) ? 1 : 0;
     const before = this.#state.checksUsed;
-    this.#spendChecks(Math.min(this.#lostChecksCounted(uncertainAttempts), mostThatKeepsOne));
+    this.#spendChecks(
+      Math.min(this.#lostChecksCounted(uncertainAttempts), Math.max(0, this.#state.checksLeft - kept)),
+    );
     const countedByCode = (this.#state.uncertainCodes ??= {});
     const hash = this.#codeHash(code);
     countedByCode[hash] = (countedByCode[hash] ?? 0) + this.#state.checksUsed - before;

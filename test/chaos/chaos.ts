@@ -24,10 +24,11 @@
  * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
  * many or too few where no crash can explain it:
  * - `correct`: the window reads `verified` after the right code was answered `success`;
- * - `checks_used_up`: the right code met its window closed `max_checks`, and the sandbox's call log
- *   shows every one of those checks spent, none of them a success (answers lost and asked again, as
- *   `CHAOS_DROP_RATE` does, can spend a window's checks on its wrong code): Prelude's own answer, so
- *   not a failure of the run. Without that proof the flow is a `wrong_outcome`;
+ * - `checks_used_up`: the right code (or the wrong one) met its window closed `max_checks`, and the
+ *   sandbox's call log shows every one of those checks spent, none of them a success (answers lost
+ *   and asked again, as `CHAOS_DROP_RATE` does, can spend a window's checks on its wrong code):
+ *   Prelude's own answer, so not a failure of the run. Without that proof the flow is a
+ *   `wrong_outcome`;
  * - `wrong_outcome`: the right code was answered anything but `success` (`failure`,
  *   `expired_or_not_found`, an error), the window closed other than `verified`, or another definite
  *   answer was wrong (the wrong code not answered `failure`, the same Idempotency-Key answered

@@ -18,6 +18,29 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** A chaos flow against the stack's service, its wrong code `ZZZZZZ`. */
+const runAgainstStack = (index: number, phone: string) =>
+  runFlow(index, phone, {
+    serviceUrl: stack.serverUrl!,
+    sandboxUrl: stack.sandbox.url,
+    apiToken,
+    signal: AbortSignal.timeout(50_000),
+    openBudgetMs: 40_000,
+    stuckAfterMs: 20_000,
+    wrongCode: 'ZZZZZZ',
+  });
+
+/** The run's accounting of one flow, against the stack's sandbox. */
+const accountAgainstStack = async (flow: FlowResult) =>
+  (
+    await account([flow], {
+      serviceUrl: stack.serverUrl!,
+      sandboxUrl: stack.sandbox.url,
+      apiToken,
+      idKey: stack.options.idKey!,
+    })
+  )[0];
+
 describe('a flow whose wrong code lost its answers until the checks ran out', () => {
   let flow: FlowResult;
   let calls: CallRecord[];
@@ -26,15 +49,7 @@ describe('a flow whose wrong code lost its answers until the checks ran out', ()
     // (a new key after `prelude_unavailable`) its first one: five checks spent, the window's all.
     await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 4 } });
     const phone = uniquePhoneNumber();
-    flow = await runFlow(0, phone, {
-      serviceUrl: stack.serverUrl!,
-      sandboxUrl: stack.sandbox.url,
-      apiToken,
-      signal: AbortSignal.timeout(50_000),
-      openBudgetMs: 40_000,
-      stuckAfterMs: 20_000,
-      wrongCode: 'ZZZZZZ',
-    });
+    flow = await runAgainstStack(0, phone);
     calls = await stack.appliedCalls(phone, 'verification.check');
   }, 60_000);
   afterAll(() => stack.resetSandbox());
@@ -55,12 +70,7 @@ describe('a flow whose wrong code lost its answers until the checks ran out', ()
       ['failure', true],
     ]);
 
-    const [accounting] = await account([flow], {
-      serviceUrl: stack.serverUrl!,
-      sandboxUrl: stack.sandbox.url,
-      apiToken,
-      idKey: stack.options.idKey!,
-    });
+    const accounting = await accountAgainstStack(flow);
     expect(accounting).toMatchObject({
       lostChecks: 0,
       overcountedChecks: 0,
@@ -85,4 +95,28 @@ describe('a flow whose wrong code lost its answers until the checks ran out', ()
       'the window reads open with 1 checks left',
     );
   });
+});
+
+describe('a flow whose wrong code lost its answers until Prelude refused it as too many checks', () => {
+  it('is judged checks_used_up, with every check Prelude spent counted by the window', async () => {
+    // The wrong code's first request loses all three attempts' answers, the client's next request
+    // (a new key after `prelude_unavailable`) its first two: five checks spent at Prelude, which
+    // refuses the third attempt. The window had counted three, and kept one for a retry.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 5 } });
+    const phone = uniquePhoneNumber();
+    try {
+      const flow = await runAgainstStack(1, phone);
+      expect(flow.requests.filter((r) => r.step === 'wrong_check').map((r) => r.answer)).toEqual([
+        'prelude_unavailable',
+        'too_many_checks',
+      ]);
+      expect(flow.window).toMatchObject({ status: 'max_checks', checks_used: 5, checks_left: 0 });
+      const accounting = await accountAgainstStack(flow);
+      expect(accounting).toMatchObject({ lostChecks: 0, overcountedChecks: 0 });
+      expect(flow.verdict).toBe('checks_used_up');
+      expect(flow.notes.join()).toContain('all of them spent at the sandbox');
+    } finally {
+      await stack.resetSandbox();
+    }
+  }, 60_000);
 });

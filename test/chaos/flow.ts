@@ -53,9 +53,10 @@ export interface RequestRecord {
 }
 
 /**
- * How a flow ended. `checks_used_up`: the right code met its window closed `max_checks`, every check
- * spent (by the wrong code's answers lost and asked again): Prelude's own answer when its log shows
- * those checks, which the run's accounting confirms (or makes the flow `wrong_outcome`).
+ * How a flow ended. `checks_used_up`: the right code, or the wrong one, met its window closed
+ * `max_checks`, every check spent (by the wrong code's answers lost and asked again): Prelude's own
+ * answer when its log shows those checks, which the run's accounting confirms (or makes the flow
+ * `wrong_outcome`).
  */
 export type Verdict = 'correct' | 'checks_used_up' | 'wrong_outcome' | 'stuck';
 
@@ -211,13 +212,13 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     result.window = read.body as WindowAnswer;
   };
   /**
-   * Whether the right code was refused because the window's checks were all spent: answered like a
-   * closed window (or `too_many_checks`) while the window reads `max_checks` with none left.
+   * Whether a code was refused because the window's checks were all spent: answered like a closed
+   * window (or `too_many_checks`) while the window reads `max_checks` with none left.
    */
-  const checksUsedUp = async (right: Answer) => {
+  const checksUsedUp = async (answer: Answer) => {
     const refused =
-      (right.status === 200 && right.body.status === 'expired_or_not_found') ||
-      (right.status === 429 && right.body.code === 'too_many_checks');
+      (answer.status === 200 && answer.body.status === 'expired_or_not_found') ||
+      (answer.status === 429 && answer.body.code === 'too_many_checks');
     if (!refused) return false;
     await readWindow();
     return result.window!.status === 'max_checks' && result.window!.checks_left === 0;
@@ -267,6 +268,10 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     const wrongKey = newKey();
     const wrong = await check('wrong_check', ctx.wrongCode, wrongKey);
     result.answers.wrong_check = wrong.body;
+    // Its lost answers, asked again, can spend every check: Prelude then refuses the next one.
+    if (result.windowId !== undefined && (await checksUsedUp(wrong))) {
+      throw new ChecksUsedUp(`the wrong code met the window's ${result.window!.checks_used} checks used up`);
+    }
     if (wrong.status !== 200 || wrong.body.status !== 'failure') {
       throw new WrongAnswer(
         `a wrong code was answered ${wrong.status} ${wrong.body.status ?? wrong.body.code}`,

@@ -111,9 +111,14 @@ describe.each(['local', 'remote'] as const)(
       expect(await checksApplied(target.value)).toBe(1);
     });
 
-    it('keeps a check for the retry of a code whose every answer was lost, and verifies it', async () => {
-      const { target, code } = await rightCodeWithEveryAnswerLost({ maxChecks: 3 });
-      // Three lost attempts would use up the window's three checks; one is kept for the retry.
+    /**
+     * The window of three checks kept the last one for the retry of `code`, and that retry verifies
+     * it: Prelude counted one check, the first attempt's.
+     */
+    async function expectLastCheckKeptAndTheRetryVerified(
+      target: { type: 'phone_number'; value: string },
+      code: string,
+    ) {
       expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
         outcome: 'open',
         checksUsed: 2,
@@ -125,6 +130,50 @@ describe.each(['local', 'remote'] as const)(
       });
       expect((await getVerification(stack.client, target, stack.options)).outcome).toBe('verified');
       expect(await checksApplied(target.value)).toBe(1);
+    }
+
+    it('keeps a check for the retry of a code whose every answer was lost, and verifies it', async () => {
+      const { target, code } = await rightCodeWithEveryAnswerLost({ maxChecks: 3 });
+      // Three lost attempts would use up the window's three checks; one is kept for the retry.
+      await expectLastCheckKeptAndTheRetryVerified(target, code);
+    });
+
+    it('keeps the last check when the retry loses every answer too, and verifies the next retry', async () => {
+      const { target, code } = await rightCodeWithEveryAnswerLost({ maxChecks: 3 });
+      // The retry's every answer (Prelude's window closed: expired_or_not_found) is lost too. Its
+      // attempts spent nothing if the code was right, and Prelude refuses a check past its last if
+      // it was wrong: the window does not close on what it cannot know.
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+      await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
+        code: 'prelude_unavailable',
+      });
+      await expectLastCheckKeptAndTheRetryVerified(target, code);
+    });
+
+    it('counts every check once Prelude refuses one as too many, after lost answers it kept a check for', async () => {
+      await stack.configureSandbox({ maxChecks: 3 });
+      try {
+        const target = await openWithCheckAnswersLost(3, { maxChecks: 3 });
+        await expect(
+          checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options),
+        ).rejects.toMatchObject({
+          code: 'prelude_unavailable',
+        });
+        // Three wrong checks reached Prelude; the window counted two and kept one for a retry.
+        expect(await checksApplied(target.value)).toBe(3);
+        await expect(
+          checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options),
+        ).rejects.toMatchObject({
+          code: 'too_many_checks',
+        });
+        expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+          outcome: 'max_checks',
+          checksUsed: 3,
+          checksLeft: 0,
+        });
+      } finally {
+        await stack.configureSandbox({ maxChecks: 5 });
+      }
     });
 
     it('does not credit another code with a lost success', async () => {
