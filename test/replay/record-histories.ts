@@ -128,6 +128,19 @@ const scenarios: Record<string, Scenario> = {
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return sent.windowId;
   },
+  async 'last-check-lost'(stack) {
+    // A wrong code spends the first of two checks; the right code's every answer is lost. Code from
+    // 0.1.0 spent the last check on it and closed the window `max_checks`; later code keeps it for
+    // the retry, which verifies (patched('keep-last-check-for-retry')).
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target, policy: { maxChecks: 2 } }, stack.options);
+    await checkCode(stack.client, { target, code: '000000' }, stack.options);
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 3 } });
+    const code = await stack.latestCode(target.value);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
+    return sent.windowId;
+  },
   async 'first-send-with-lost-answers'(stack) {
     // Every answer of a first send lost: its first attempt sent a code, the two others met Prelude's
     // resend delay. Code from 0.1.0 closed the window `failed`; later code keeps it open with the send
