@@ -32,7 +32,9 @@
  * - `wrong_outcome`: the right code was answered anything but `success` (`failure`,
  *   `expired_or_not_found`, an error), the window closed other than `verified`, or another definite
  *   answer was wrong (the wrong code not answered `failure`, the same Idempotency-Key answered
- *   differently, a refused first send);
+ *   differently, a refused first send, unless `too_many_attempts` after sends answered
+ *   `prelude_unavailable`: their attempts filled Prelude's window, and the flow checks the codes
+ *   they sent);
  * - `stuck`: neither, within CHAOS_STUCK_MS (default 60 s) of the right code's first send (or, before
  *   that, 120 s from the flow's start, or the run's deadline CHAOS_DEADLINE_MS);
  * - `lost_checks`: checks the sandbox spent on a flow's number (answered `success` or `failure`,

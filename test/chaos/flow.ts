@@ -231,13 +231,13 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     const sent = await keyed('send', '/verifications', { target }, sendKey);
     result.answers.send = sent.body;
     const sendStatus = String(sent.body.status ?? sent.body.code);
+    // A send answered `prelude_unavailable` after an attempt that may have reached Prelude keeps
+    // its window, with that send counted: the next POST (a new key) resends in it, as `retry`.
+    const afterUnconfirmedSend = result.requests.some(
+      (request) => request.step === 'send' && request.answer === 'prelude_unavailable',
+    );
     if (sent.status === 200 && ['success', 'retry'].includes(sendStatus)) {
       result.windowId = String(sent.body.id);
-      // A send answered `prelude_unavailable` after an attempt that may have reached Prelude keeps
-      // its window, with that send counted: the next POST (a new key) resends in it, as `retry`.
-      const afterUnconfirmedSend = result.requests.some(
-        (request) => request.step === 'send' && request.answer === 'prelude_unavailable',
-      );
       if (sendStatus === 'retry' && !afterUnconfirmedSend) {
         result.notes.push(
           sendKey.uses === 1
@@ -245,6 +245,11 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
             : `POST /verifications retried with the same Idempotency-Key answered retry`,
         );
       }
+    } else if (sent.status === 429 && sendStatus === 'too_many_attempts' && afterUnconfirmedSend) {
+      // The attempts of those sends filled Prelude's window (each that reached it sent a code, as
+      // the run's resend delay is 0): the user has codes, and goes on to type one. The accounting
+      // holds the window's count of them to the sandbox's.
+      result.notes.push('POST /verifications answered too_many_attempts after sends with no answer');
     } else if (!(sent.status === 429 && sendStatus === 'premature_retry' && sendKey.uses > 1)) {
       throw new WrongAnswer(`POST /verifications answered ${sent.status} ${sendStatus}`);
     }
