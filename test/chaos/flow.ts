@@ -220,6 +220,9 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
       (answer.status === 200 && answer.body.status === 'expired_or_not_found') ||
       (answer.status === 429 && answer.body.code === 'too_many_checks');
     if (!refused) return false;
+    // A flow whose send was refused has no window ID: the run's accounting reads the window by its
+    // number's, and proves the checks spent or makes the flow a wrong outcome.
+    if (result.windowId === undefined) return true;
     await readWindow();
     return result.window!.status === 'max_checks' && result.window!.checks_left === 0;
   };
@@ -274,8 +277,10 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     const wrong = await check('wrong_check', ctx.wrongCode, wrongKey);
     result.answers.wrong_check = wrong.body;
     // Its lost answers, asked again, can spend every check: Prelude then refuses the next one.
-    if (result.windowId !== undefined && (await checksUsedUp(wrong))) {
-      throw new ChecksUsedUp(`the wrong code met the window's ${result.window!.checks_used} checks used up`);
+    if (await checksUsedUp(wrong)) {
+      throw new ChecksUsedUp(
+        `the wrong code met the window's ${result.window?.checks_used ?? 'every'} checks used up`,
+      );
     }
     if (wrong.status !== 200 || wrong.body.status !== 'failure') {
       throw new WrongAnswer(
@@ -298,7 +303,9 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     const right = await check('right_check', code, newKey());
     result.answers.right_check = right.body;
     if (await checksUsedUp(right)) {
-      throw new ChecksUsedUp(`the right code met the window's ${result.window!.checks_used} checks used up`);
+      throw new ChecksUsedUp(
+        `the right code met the window's ${result.window?.checks_used ?? 'every'} checks used up`,
+      );
     }
     if (right.status !== 200 || right.body.status !== 'success') {
       throw new WrongAnswer(
