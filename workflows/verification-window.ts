@@ -164,7 +164,8 @@ const holdFallbacksWhileCheckUnknownPatch = 'hold-fallbacks-while-check-unknown'
  * tells (`expired_or_not_found`: verified; `too_many_checks`: used up). Earlier code spent it and
  * closed the window `max_checks`, and a user whose right code Prelude had accepted was told
  * `expired_or_not_found` (found by the chaos run with Prelude slower than the client's timeout: 13
- * flows of 100).
+ * flows of 100). Nor do the lost attempts of a wrong code answered at last: a crash may have cut
+ * them before they reached Prelude.
  */
 const keepLastCheckPatch = 'keep-last-check-for-retry';
 
@@ -931,10 +932,11 @@ export class VerificationWindow {
       return this.#answerCheck(idempotency, 'expired_or_not_found');
     }
     // A wrong code retried after attempts whose fate is unknown was most likely counted by Prelude
-    // once for each (the lost attempts and this one): the window counts them all, so it never shows
-    // more checks than Prelude has left. (A right code's earlier attempts cannot have reached
-    // Prelude: the first would have succeeded and closed its window.)
-    this.#spendChecks(status !== 'success' ? 1 + this.#lostChecksCounted(uncertainAttempts) : 1);
+    // once for each (the lost attempts and this one): the window counts them, but not into its last
+    // check, which only Prelude's word spends (keepLastCheckPatch: a lost attempt cut by a crash may
+    // never have reached it). (A right code's earlier attempts cannot have reached Prelude: the
+    // first would have succeeded and closed its window.)
+    this.#spendChecks(status !== 'success' ? 1 + this.#lostChecksOfAnswered(uncertainAttempts) : 1);
     if (status === 'success') {
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
@@ -975,6 +977,18 @@ export class VerificationWindow {
   #lostChecksCounted(uncertainAttempts: number): number {
     if (uncertainAttempts <= 1 || !patched(countEachLostCheckPatch)) return Math.min(uncertainAttempts, 1);
     return uncertainAttempts;
+  }
+
+  /**
+   * The checks the lost attempts of a wrong code, answered at last, spend beside the answered one:
+   * each, but never the window's last check since keepLastCheckPatch (the marker is written only
+   * where that differs). Earlier code counted them all, and closed a window of few checks on them.
+   */
+  #lostChecksOfAnswered(uncertainAttempts: number): number {
+    const lost = this.#lostChecksCounted(uncertainAttempts);
+    const room = this.#state.checksLeft - 2;
+    if (lost <= room || this.#state.checksLeft < 2 || !patched(keepLastCheckPatch)) return lost;
+    return room;
   }
 
   #spendChecks(count: number): void {

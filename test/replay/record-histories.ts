@@ -141,6 +141,16 @@ const scenarios: Record<string, Scenario> = {
     await checkCode(stack.client, { target, code }, stack.options).catch(() => undefined);
     return sent.windowId;
   },
+  async 'wrong-code-answered-after-lost-attempt'(stack) {
+    // A window of two checks: a wrong code's first answer lost, its retry answered `failure`. Code
+    // from 0.1.0 counted both and closed the window `max_checks`; later code keeps the last check for
+    // Prelude's word (patched('keep-last-check-for-retry')), and the right code verifies.
+    const target = uniquePhoneTarget();
+    const sent = await startVerification(stack.client, { target, policy: { maxChecks: 2 } }, stack.options);
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.check': 1 } });
+    await checkCode(stack.client, { target, code: '000000' }, stack.options);
+    return checkTheLatestCode(stack, target, sent.windowId);
+  },
   async 'first-send-with-lost-answers'(stack) {
     // Every answer of a first send lost: its first attempt sent a code, the two others met Prelude's
     // resend delay. Code from 0.1.0 closed the window `failed`; later code keeps it open with the send

@@ -132,6 +132,16 @@ describe.each(['local', 'remote'] as const)(
       expect(await checksApplied(target.value)).toBe(1);
     }
 
+    /** Runs `play` with Prelude's windows allowing `maxChecks` checks, then puts its default back. */
+    async function withPreludeChecks(maxChecks: number, play: () => Promise<void>) {
+      await stack.configureSandbox({ maxChecks });
+      try {
+        await play();
+      } finally {
+        await stack.configureSandbox({ maxChecks: 5 });
+      }
+    }
+
     it('keeps a check for the retry of a code whose every answer was lost, and verifies it', async () => {
       const { target, code } = await rightCodeWithEveryAnswerLost({ maxChecks: 3 });
       // Three lost attempts would use up the window's three checks; one is kept for the retry.
@@ -151,8 +161,7 @@ describe.each(['local', 'remote'] as const)(
     });
 
     it('counts every check once Prelude refuses one as too many, after lost answers it kept a check for', async () => {
-      await stack.configureSandbox({ maxChecks: 3 });
-      try {
+      await withPreludeChecks(3, async () => {
         const target = await openWithCheckAnswersLost(3, { maxChecks: 3 });
         await expect(
           checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options),
@@ -171,9 +180,30 @@ describe.each(['local', 'remote'] as const)(
           checksUsed: 3,
           checksLeft: 0,
         });
-      } finally {
-        await stack.configureSandbox({ maxChecks: 5 });
-      }
+      });
+    });
+
+    it('keeps the last check when a wrong code is answered after lost attempts, for Prelude to spend', async () => {
+      await withPreludeChecks(3, async () => {
+        const target = await openWithCheckAnswersLost(2, { maxChecks: 3 });
+        // Two attempts lost, the third answered: three checks if both lost ones reached Prelude, one
+        // if a crash cut them first. The window counts two, and keeps the last for Prelude's word.
+        expect(await checkCode(stack.client, { target, code: 'ZZZZZZ' }, stack.options)).toMatchObject({
+          status: 'failure',
+          checksUsed: 2,
+          checksLeft: 1,
+        });
+        // Here both reached it: Prelude refuses the next check, and the window counts every one.
+        const code = await stack.latestCode(target.value);
+        await expect(checkCode(stack.client, { target, code }, stack.options)).rejects.toMatchObject({
+          code: 'too_many_checks',
+        });
+        expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+          outcome: 'max_checks',
+          checksUsed: 3,
+        });
+        expect(await checksApplied(target.value)).toBe(3);
+      });
     });
 
     it('does not credit another code with a lost success', async () => {
