@@ -936,11 +936,13 @@ export class VerificationWindow {
     // check, which only Prelude's word spends (keepLastCheckPatch: a lost attempt cut by a crash may
     // never have reached it). (A right code's earlier attempts cannot have reached Prelude: the
     // first would have succeeded and closed its window.)
-    this.#spendChecks(status !== 'success' ? 1 + this.#lostChecksOfAnswered(uncertainAttempts) : 1);
     if (status === 'success') {
+      this.#spendChecks(1);
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
     }
+    const lost = this.#lostChecksCounted(uncertainAttempts);
+    this.#spendChecks(1 + this.#lostChecksSpent(lost, 1, lost));
     // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
     if (this.#state.checksLeft === 0) this.#close('max_checks');
     return this.#answerCheck(idempotency, 'failure');
@@ -954,11 +956,11 @@ export class VerificationWindow {
    * it was, and Prelude refuses it if its checks are used up.
    */
   #rememberUncertainCheck(code: string, uncertainAttempts: number): void {
-    // The last check too, since keepLastCheckPatch; the marker is written only where that differs.
-    const kept = this.#state.checksLeft > 1 || patched(keepLastCheckPatch) ? 1 : 0;
+    const lost = this.#lostChecksCounted(uncertainAttempts);
     const before = this.#state.checksUsed;
+    // Earlier code kept a check only when more than one was left.
     this.#spendChecks(
-      Math.min(this.#lostChecksCounted(uncertainAttempts), Math.max(0, this.#state.checksLeft - kept)),
+      this.#lostChecksSpent(lost, 0, Math.min(lost, Math.max(1, this.#state.checksLeft - 1))),
     );
     const countedByCode = (this.#state.uncertainCodes ??= {});
     const hash = this.#codeHash(code);
@@ -980,15 +982,16 @@ export class VerificationWindow {
   }
 
   /**
-   * The checks the lost attempts of a wrong code, answered at last, spend beside the answered one:
-   * each, but never the window's last check since keepLastCheckPatch (the marker is written only
-   * where that differs). Earlier code counted them all, and closed a window of few checks on them.
+   * Of `lost` checks counted for attempts whose fate is unknown, beside `certain` spent for sure,
+   * those the window spends: each, but never its last check since keepLastCheckPatch, which only
+   * Prelude's answer spends. `earlier` is what code before it spent; the marker is written only where
+   * the two differ.
    */
-  #lostChecksOfAnswered(uncertainAttempts: number): number {
-    const lost = this.#lostChecksCounted(uncertainAttempts);
-    const room = this.#state.checksLeft - 2;
-    if (lost <= room || this.#state.checksLeft < 2 || !patched(keepLastCheckPatch)) return lost;
-    return room;
+  #lostChecksSpent(lost: number, certain: number, earlier: number): number {
+    const spendable = this.#state.checksLeft - certain;
+    const allButLast = Math.min(lost, Math.max(0, spendable - 1));
+    if (Math.min(earlier, spendable) === allButLast) return allButLast;
+    return patched(keepLastCheckPatch) ? allButLast : earlier;
   }
 
   #spendChecks(count: number): void {
