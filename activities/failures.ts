@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { preludeFailureType } from '../src/errors';
 import { PreludeError } from '../src/prelude';
+import { refuseAfterStall } from './stall-fence';
 
 /**
  * Turns a failed call into the Temporal failure that makes the right retry decision: transient
@@ -30,9 +31,24 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
   });
 }
 
+/** The time of the workflow task that scheduled an activity, where the activity was told it. */
+const taskStarts = new WeakMap<Context, number>();
+
+/**
+ * Tells the running activity when the workflow task that scheduled it began (the workflow's
+ * `Date.now()` there), for {@link runActivityCall}'s stall check. A local activity needs it: its own
+ * scheduled time is the worker's, taken when the worker ran the task, which after a stall can be
+ * later than the stall itself.
+ */
+export function noteTaskStart(at: number | undefined): void {
+  if (at !== undefined) taskStarts.set(Context.current(), at);
+}
+
 /**
  * Runs an activity's one outside call (Prelude, or Temporal itself), the same way for every
  * activity:
+ * - the call is not made if this worker stalled since the task that asked for it began
+ *   ({@link refuseAfterStall}): another worker may have run that task again meanwhile;
  * - the call gets the activity's cancellation signal, so a timed-out, cancelled or shut-down attempt
  *   leaves no request waiting;
  * - a regular activity given a heartbeat timeout heartbeats while it waits. Nothing else tells
@@ -50,6 +66,7 @@ export async function runActivityCall<T>(call: (signal: AbortSignal) => Promise<
       ? setInterval(() => context.heartbeat(), Math.max(100, heartbeatTimeoutMs / 4))
       : undefined;
   try {
+    refuseAfterStall(taskStarts.get(context) ?? context.info.currentAttemptScheduledTimestampMs);
     return await call(context.cancellationSignal);
   } catch (error) {
     throw toActivityFailure(error);

@@ -8,6 +8,7 @@ import { createLimitsActivities } from './limits';
 import { createNotifyActivities } from './notify';
 import { createSendActivities } from './send';
 import { createVerifyActivities } from './verify';
+import { watchForStalls } from './stall-fence';
 import { createWatchActivities } from './watch';
 
 export * from './limits';
@@ -28,6 +29,8 @@ export interface ActivityDependencies {
 
 /** Builds all activities. */
 export function createActivities(deps: ActivityDependencies) {
+  // From the worker's start, so that a stall before an activity's first call is seen too.
+  watchForStalls();
   return {
     ...createVerifyActivities(deps),
     ...createWatchActivities(deps),

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { PreludeError, type PredictResponse } from '../src/prelude';
-import { toActivityFailure } from './failures';
+import { noteTaskStart, toActivityFailure } from './failures';
 import { createLimitsActivities, type ReservationOutcome, type ReserveTargetSendInput } from './limits';
 import {
   createVerifyActivities,
@@ -126,6 +126,7 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
      * (`notSent` in its details); a failed predict is answered as `predicted.failure`.
      */
     async reserveAndCreateVerification(input: ReserveAndCreateInput): Promise<ReserveAndCreateOutcome> {
+      noteTaskStart(input.reservation.asker?.execution);
       // A slow Watch must not cost the send: its verdict is waited for as long as one create attempt
       // may take (the call's timeout less the reservation's share), and given up after.
       const budgetMs = Context.current().info.startToCloseTimeoutMs - reservationAttemptTimeoutMs;

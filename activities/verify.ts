@@ -8,7 +8,7 @@ import {
   type PreludeClient,
   type Target,
 } from '../src/prelude';
-import { runActivityCall } from './failures';
+import { noteTaskStart, runActivityCall } from './failures';
 
 /** What the verify activities need. */
 export interface VerifyDependencies {
@@ -25,6 +25,11 @@ export interface CreateVerificationInput {
   signals?: CreateVerificationRequest['signals'];
   options?: CreateVerificationRequest['options'];
   dispatchId?: string;
+  /**
+   * When the workflow task that asks for this attempt began (its `Date.now()`): a worker that
+   * stalled since then does not make the call (activities/stall-fence.ts).
+   */
+  taskStartedAt?: number;
 }
 
 /** Prelude refused a lifecycle step (HTTP 429 with a lifecycle code): a result, not a crash. */
@@ -58,6 +63,7 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
   return {
     /** Creates a verification, or a retry in the open Prelude window (Prelude decides which). */
     async createVerification(input: CreateVerificationInput): Promise<CreateVerificationOutcome> {
+      noteTaskStart(input.taskStartedAt);
       const options = { ...input.options, ...(callbackUrl ? { callback_url: callbackUrl } : {}) };
       return callLifecycle(async (signal) => ({
         kind: 'sent' as const,

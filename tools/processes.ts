@@ -132,13 +132,15 @@ export interface PartStats {
   starts: number;
   /** Kills the chaos run asked for. */
   kills: number;
+  /** Freezes the chaos run asked for (see {@link Part.freeze}). */
+  freezes: number;
   /** Exits nobody asked for (each followed by a restart). */
   unexpectedExits: number;
 }
 
 /** A supervised part: started, killed and restarted by the chaos run, restarted after a crash. */
 export class Part {
-  readonly stats: PartStats = { starts: 0, kills: 0, unexpectedExits: 0 };
+  readonly stats: PartStats = { starts: 0, kills: 0, freezes: 0, unexpectedExits: 0 };
   #current: RunningProcess | undefined;
   #expectExit = false;
   #stopped = false;
@@ -197,6 +199,30 @@ export class Part {
     await untilGroupGone(running.pid);
   }
 
+  /**
+   * `SIGSTOP` to the process group, as a VM paused or a container starved of CPU: the process holds
+   * its connections and its work in flight, and does nothing. It is no longer the part's process
+   * (start a replacement, as a supervisor whose health check failed would); the answer resumes it,
+   * so that it carries on what it was doing (late), and kills it.
+   */
+  async freeze(): Promise<FrozenProcess> {
+    await this.#restarting;
+    const running = this.#current;
+    if (!running) throw new Error(`${this.spec.name} is not running`);
+    this.#current = undefined;
+    this.stats.freezes += 1;
+    killGroup(running.pid, 'SIGSTOP');
+    return {
+      pid: running.pid,
+      resume: () => killGroup(running.pid, 'SIGCONT'),
+      kill: async () => {
+        killGroup(running.pid, 'SIGKILL');
+        await running.exited;
+        await untilGroupGone(running.pid);
+      },
+    };
+  }
+
   /** Stops for good: `SIGINT` (as Ctrl-C), then `SIGKILL` to the group after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopped = true;
@@ -216,6 +242,15 @@ export class Part {
     }
     await new Promise<void>((resolve) => this.#logs.end(resolve));
   }
+}
+
+/** A process taken out of its part by {@link Part.freeze}, stopped until resumed. */
+export interface FrozenProcess {
+  pid: number;
+  /** `SIGCONT` to its group: it carries on where it stopped. */
+  resume(): void;
+  /** `SIGKILL` to its group; resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
 async function untilGroupGone(pid: number): Promise<void> {

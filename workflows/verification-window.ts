@@ -669,7 +669,10 @@ export class VerificationWindow {
     Attempted<CreateVerificationOutcome>
   > {
     const input = this.#createInput({ signals, options, dispatchId });
-    return attemptLifecycleCall(() => this.#calls.create.createVerification(input));
+    // Each attempt dated by its own workflow task (see CreateVerificationInput.taskStartedAt).
+    return attemptLifecycleCall(() =>
+      this.#calls.create.createVerification({ ...input, taskStartedAt: Date.now() }),
+    );
   }
 
   /**

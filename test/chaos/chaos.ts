@@ -13,7 +13,9 @@
  * in place of a worker kill, the dev server (restarted on the same SQLite file and port), and once
  * the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
  * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
- * flows then run in calm). The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
+ * flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
+ * instead (`SIGSTOP`, as a paused VM): a new worker starts after the pause, and the frozen one then
+ * resumes, carries on what it held for a few seconds (late), and is killed. The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
  * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
  * passed on from the environment. CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share
  * of Verify creates and checks, and of Notify sends, and then cut the connection, as a network cut
@@ -69,12 +71,14 @@
  *   a send whose answer was lost, or whose worker died, is not made again. `success_messages_missing`:
  *   verified flows the sandbox sent none (such a send may have never reached it; it is not made
  *   again either: at most once);
+ * - `codes_after_verified`: codes the sandbox sent to a flow's number from requests it received
+ *   after it had answered its right code `success` (a late call: a frozen worker's), crash or not;
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
  *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
  *   start (a killed worker also delays a window's next step after the new worker is up, until its
  *   tasks move on from the dead one);
- * - `worker_kills`, `devserver_kills`, `service_kills`, `duration_s`.
+ * - `worker_kills`, `worker_freezes`, `devserver_kills`, `service_kills`, `duration_s`.
  * Flows that are not correct, or lost checks or sent codes the window did not count (even after a
  * crash), are printed on stderr with their window, the sandbox's calls and their requests; the run's
  * directory is then kept, with every process's logs, the SQLite file and report.json, which adds each
@@ -113,7 +117,7 @@ import {
   type StepRecord,
   type WindowAnswer,
 } from './flow';
-import { Part, untilPrinted, type PartSpec } from '../../tools/processes';
+import { Part, untilPrinted, type FrozenProcess, type PartSpec } from '../../tools/processes';
 import { targetSendsReader, type TargetSendsReader } from './target-sends';
 
 const run = promisify(execFile);
@@ -128,6 +132,12 @@ export interface ChaosOptions {
   /** No more worker kills after this many (the last flows then run without chaos). */
   maxWorkerKills: number;
   restartPauseMs: number;
+  /**
+   * 0: worker outages are kills. Otherwise each is a freeze (`SIGSTOP`) of this long: a new worker
+   * takes over after the restart pause, and the frozen one then resumes, carries on for
+   * {@link zombieLingerMs}, and is killed.
+   */
+  freezeMs: number;
   killDevServer: boolean;
   killService: boolean;
   stuckAfterMs: number;
@@ -171,11 +181,17 @@ export interface ChaosSummary {
   limit_sends_unread: number;
   /** Notify messages the sandbox sent to a flow's number beyond the first, summed (see the module comment). */
   messages_sent_twice: number;
+  /**
+   * Codes the sandbox sent to a flow's number after it had answered its right code `success`: a
+   * create that came after the user was verified, which only a late call can make (crash or not).
+   */
+  codes_after_verified: number;
   /** Verified flows the sandbox sent no success message, with `VERIFY_SUCCESS_TEMPLATE_ID` set. */
   success_messages_missing: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
   worker_kills: number;
+  worker_freezes: number;
   devserver_kills: number;
   service_kills: number;
   duration_s: number;
@@ -214,6 +230,7 @@ export const defaultChaosOptions: ChaosOptions = {
   minWorkerKills: 30,
   maxWorkerKills: Infinity,
   restartPauseMs: 500,
+  freezeMs: 0,
   killDevServer: true,
   killService: true,
   stuckAfterMs: 60_000,
@@ -238,7 +255,13 @@ interface Outage {
   part: 'worker' | 'devserver' | 'service';
   start: number;
   end?: number;
+  /** A freeze's: when the frozen worker resumed its work, late, and when it was killed. */
+  resumed?: number;
+  zombieKilled?: number;
 }
+
+/** How long a frozen worker carries on after it resumes, before it is killed. */
+export const zombieLingerMs = 3_000;
 
 /** Runs the chaos; resolves with its summary once everything it started has stopped. */
 export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<ChaosReport> {
@@ -428,7 +451,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
     }
     const recoveries = flows.flatMap((flow) => recoverySamples(flow, outages));
-    const crashes = outages.filter((outage) => outage.part !== 'service').map((outage) => outage.start);
+    // A frozen worker cuts what it held when it stops, and acts late when it resumes.
+    const crashes = outages
+      .filter((outage) => outage.part !== 'service')
+      .flatMap((outage) => (outage.resumed ? [outage.start, outage.resumed] : [outage.start]));
     const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
     /**
@@ -464,10 +490,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       limit_sends_overcounted_without_a_crash: total((a) => a.limitSendsOvercounted, sendSteps),
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       messages_sent_twice: total((a) => Math.max(0, a.messagesSent - 1)),
+      codes_after_verified: total((a) => a.codesAfterVerified),
       success_messages_missing: messagesMissing.length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
+      worker_freezes: parts.worker.stats.freezes,
       devserver_kills: parts.devserver.stats.kills,
       service_kills: parts.service.stats.kills,
       duration_s: Math.round((endedAt - runStart) / 100) / 10,
@@ -492,6 +520,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           // A code the window did not count is shown even when a crash explains it: they are rare.
           a.duplicateSends > 0 ||
           a.messagesSent > 1 ||
+          a.codesAfterVerified > 0 ||
           a.codesListedTwice > 0 ||
           a.limitSendsMissed > 0 ||
           (a.limitSendsOvercounted > 0 && !cutByCrash(a.flow, sendSteps, crashes, a.ownSends)) ||
@@ -557,6 +586,17 @@ interface KillLoopRun {
  * a pause; the next kill waits until the part is back.
  */
 async function killLoop(loop: KillLoopRun): Promise<void> {
+  // Frozen workers resume and are killed on their own schedule; the run waits for them, so that the
+  // accounting sees every late call they made.
+  const zombies: Promise<void>[] = [];
+  try {
+    await killOrFreeze(loop, zombies);
+  } finally {
+    await Promise.all(zombies);
+  }
+}
+
+async function killOrFreeze(loop: KillLoopRun, zombies: Promise<void>[]): Promise<void> {
   const { parts, options, outages, signal, startSignal, flowsDone, startedShare, log } = loop;
   let done = false;
   void flowsDone.then(() => (done = true));
@@ -567,7 +607,7 @@ async function killLoop(loop: KillLoopRun): Promise<void> {
     await Promise.race([sleep(Math.max(0, nextAt - Date.now())), flowsDone]);
     if (done || signal.aborted) return;
     let which: Outage['part'] | undefined =
-      parts.worker.stats.kills < options.maxWorkerKills ? 'worker' : undefined;
+      parts.worker.stats.kills + parts.worker.stats.freezes < options.maxWorkerKills ? 'worker' : undefined;
     if (devServerDue && startedShare() >= 1 / 3) {
       which = 'devserver';
       devServerDue = false;
@@ -582,12 +622,44 @@ async function killLoop(loop: KillLoopRun): Promise<void> {
     }
     const outage: Outage = { part: which, start: Date.now() };
     outages.push(outage);
-    await parts[which].kill();
-    await sleep(options.restartPauseMs);
-    await parts[which].start(startSignal);
-    outage.end = Date.now();
-    log(`killed the ${which} (SIGKILL), back after ${outage.end - outage.start} ms`);
+    if (which === 'worker' && options.freezeMs > 0) {
+      const frozen = await parts.worker.freeze();
+      zombies.push(resumeThenKill(frozen, outage, options.freezeMs, log));
+      await sleep(options.restartPauseMs);
+      await parts.worker.start(startSignal);
+      outage.end = Date.now();
+      log(`froze the worker (SIGSTOP), a new one up after ${outage.end - outage.start} ms`);
+    } else {
+      await parts[which].kill();
+      await sleep(options.restartPauseMs);
+      await parts[which].start(startSignal);
+      outage.end = Date.now();
+      log(`killed the ${which} (SIGKILL), back after ${outage.end - outage.start} ms`);
+    }
     nextAt = Math.max(outage.start + options.killEveryMs, outage.end + 500);
+  }
+}
+
+/**
+ * Resumes a frozen worker `freezeMs` after it was frozen, lets it carry on its work for
+ * {@link zombieLingerMs}, and kills it. Never rejects: the run goes on whatever the process does.
+ */
+async function resumeThenKill(
+  frozen: FrozenProcess,
+  outage: Outage,
+  freezeMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    await sleep(Math.max(0, outage.start + freezeMs - Date.now()));
+    frozen.resume();
+    outage.resumed = Date.now();
+    await sleep(zombieLingerMs);
+    await frozen.kill();
+    outage.zombieKilled = Date.now();
+    log(`the worker frozen for ${outage.resumed - outage.start} ms ran ${zombieLingerMs} ms more, killed`);
+  } catch (error) {
+    log(`the frozen worker ${frozen.pid}: ${(error as Error).message}`);
   }
 }
 
@@ -626,6 +698,8 @@ export interface Accounting {
   limitSendsOvercounted: number;
   /** Notify messages the sandbox sent to the flow's number (the success message, when one is set). */
   messagesSent: number;
+  /** Codes sent after the number was verified (see {@link codesAfterVerified}). */
+  codesAfterVerified: number;
   /** When the window's own sends (fallbacks) of the flow were under way (see {@link ownSendSpans}). */
   ownSends: Span[];
   evidence: FlowEvidence;
@@ -684,11 +758,29 @@ export async function account(
       limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
       messagesSent: calls.filter((c) => c.operation === 'notify.send' && c.status === 200).length,
+      codesAfterVerified: codesAfterVerified(calls),
       ownSends: ownSendSpans(flow, calls),
       evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
     });
   }
   return results;
+}
+
+/**
+ * The codes the sandbox sent (creates answered 200) from requests it received after it had answered
+ * a check of the number `success`: nobody asked for them, as the user was verified.
+ */
+export function codesAfterVerified(calls: readonly CallRecord[]): number {
+  const verifiedAt = Math.min(
+    ...calls
+      .filter(
+        (c) => c.operation === 'verification.check' && c.status === 200 && c.answer.status === 'success',
+      )
+      .map((c) => Date.parse(c.at)),
+  );
+  return calls.filter(
+    (c) => c.operation === 'verification.create' && c.status === 200 && Date.parse(c.receivedAt) > verifiedAt,
+  ).length;
 }
 
 /** The sends a window counted itself: its attempts, less those only a delivery webhook told it of. */
@@ -955,6 +1047,7 @@ export const chaosEnv = envSection({
     wholeNumber(0, 3_600_000),
     defaultChaosOptions.restartPauseMs,
   ),
+  freezeMs: setting('CHAOS_FREEZE_MS', wholeNumber(0, 3_600_000), defaultChaosOptions.freezeMs),
   killDevServer: setting('CHAOS_KILL_DEVSERVER', wholeNumber(0, 1), 1),
   killService: setting('CHAOS_KILL_SERVICE', wholeNumber(0, 1), 1),
   stuckAfterMs: setting('CHAOS_STUCK_MS', wholeNumber(1_000, 3_600_000), defaultChaosOptions.stuckAfterMs),
@@ -984,6 +1077,7 @@ async function main(): Promise<void> {
     minWorkerKills: knobs.minWorkerKills,
     maxWorkerKills: knobs.maxWorkerKills ?? Number.MAX_SAFE_INTEGER,
     restartPauseMs: knobs.restartPauseMs,
+    freezeMs: knobs.freezeMs,
     killDevServer: knobs.killDevServer > 0,
     killService: knobs.killService > 0,
     stuckAfterMs: knobs.stuckAfterMs,
@@ -1005,6 +1099,7 @@ async function main(): Promise<void> {
     limit_sends_overcounted_without_a_crash: limitOvercounted,
     overcounted_checks_without_a_crash: overcounted,
     messages_sent_twice: messagesTwice,
+    codes_after_verified: afterVerified,
   } = report.summary;
   const exact =
     correct + usedUp === total &&
@@ -1014,6 +1109,7 @@ async function main(): Promise<void> {
     limitMissed === 0 &&
     limitOvercounted === 0 &&
     messagesTwice === 0 &&
+    afterVerified === 0 &&
     overcounted === 0;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }

@@ -4,7 +4,7 @@
  * sandbox's call log. Pure: no stack.
  */
 import type { CallRecord } from '../../src/sandbox/calls';
-import { cutByCrash, ownSendSpans } from './chaos';
+import { codesAfterVerified, cutByCrash, ownSendSpans } from './chaos';
 import type { FlowResult, StepRecord } from './flow';
 
 const t0 = Date.parse('2026-12-06T10:00:00.000Z');
@@ -60,5 +60,27 @@ describe('the kills a chaos flow’s sends are held to', () => {
   it('does not hold a kill well before or after every send', () => {
     const fallbacks = ownSendSpans(flow, calls);
     expect(cutByCrash(flow, ['send'], [t0 + 5_000, t0 + 30_000], fallbacks)).toBe(false);
+  });
+});
+
+describe('the codes a chaos run finds sent after a number was verified', () => {
+  const check = (receivedMs: number, status: 'success' | 'failure'): CallRecord => ({
+    ...create(receivedMs),
+    operation: 'verification.check',
+    answer: { status },
+  });
+
+  it('counts the creates Prelude received after it answered a check success, not those before', () => {
+    // A frozen worker resumed at 30 s and sent the code it was asked for before it froze.
+    const calls = [create(0), check(4_000, 'failure'), check(5_000, 'success'), create(30_000)];
+    expect(codesAfterVerified(calls)).toBe(1);
+    expect(codesAfterVerified(calls.slice(0, 3))).toBe(0);
+  });
+
+  it('counts none for a number never verified, nor a create Prelude refused', () => {
+    expect(codesAfterVerified([create(0), check(4_000, 'failure'), create(9_000)])).toBe(0);
+    expect(codesAfterVerified([create(0), check(5_000, 'success'), { ...create(30_000), status: 429 }])).toBe(
+      0,
+    );
   });
 });

@@ -1,0 +1,102 @@
+/**
+ * A worker that stalled makes no Prelude call for a task it held during the stall
+ * (activities/stall-fence.ts): another worker may have run that task meanwhile. The stall here is
+ * real: this process's event loop blocked, as a paused process's is. The calls go to a sandbox,
+ * whose call log says whether Prelude was asked.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createVerifyActivities } from '../../activities/verify';
+import { stalledType, stallMs, watchForStalls } from '../../activities/stall-fence';
+import { startTestSandbox, type TestSandbox } from './support';
+
+let sandbox: TestSandbox;
+let verify: ReturnType<typeof createVerifyActivities>;
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox();
+  verify = createVerifyActivities({ prelude: sandbox.client() });
+  watchForStalls();
+});
+afterAll(() => sandbox.stop());
+
+/** Blocks this process's event loop for `ms`, as a pause of the process would. */
+function stall(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // Nothing else runs: no timer, no I/O.
+  }
+}
+
+async function callsTo(phone: string): Promise<{ operation: string }[]> {
+  const response = await fetch(`${sandbox.url}/sandbox/calls?to=${encodeURIComponent(phone)}`);
+  return ((await response.json()) as { calls: { operation: string }[] }).calls;
+}
+
+/** An activity environment whose task Temporal dated `scheduledAt`. */
+function activityScheduledAt(scheduledAt: number, isLocal: boolean): MockActivityEnvironment {
+  return new MockActivityEnvironment({
+    isLocal,
+    scheduledTimestampMs: scheduledAt,
+    currentAttemptScheduledTimestampMs: scheduledAt,
+  });
+}
+
+const target = (value: string) => ({ type: 'phone_number' as const, value });
+const nextTick = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('a worker that stalled', () => {
+  it('does not send a code for a send its window asked before the stall, and does for one asked after', async () => {
+    const phone = '+33612340001';
+    const askedAt = Date.now();
+    stall(stallMs + 300);
+    // The local call's own scheduled time is after the stall, as a stalled worker schedules it when
+    // it runs the task: the window's task time is what dates it.
+    const env = activityScheduledAt(Date.now(), true);
+    const refused = await env
+      .run(verify.createVerification, { target: target(phone), correlationId: 'w-1', taskStartedAt: askedAt })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({ type: stalledType, nonRetryable: false, details: [{ notSent: true }] });
+    expect(await callsTo(phone)).toEqual([]);
+
+    await nextTick();
+    const fresh = await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+      target: target(phone),
+      correlationId: 'w-1',
+      taskStartedAt: Date.now(),
+    });
+    expect(fresh).toMatchObject({ kind: 'sent' });
+    expect((await callsTo(phone)).map((c) => c.operation)).toEqual(['verification.create']);
+  });
+
+  it('does not spend a check whose attempt Temporal scheduled before the stall', async () => {
+    const phone = '+33612340002';
+    await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+      target: target(phone),
+      correlationId: 'w-2',
+      taskStartedAt: Date.now(),
+    });
+    const scheduledAt = Date.now();
+    stall(stallMs + 300);
+    const refused = await activityScheduledAt(scheduledAt, false)
+      .run(verify.checkVerification, { target: target(phone), code: '000000' })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ type: stalledType, details: [{ notSent: true }] });
+    expect((await callsTo(phone)).map((c) => c.operation)).toEqual(['verification.create']);
+  });
+
+  it('is not a worker that only paused briefly', async () => {
+    const phone = '+33612340003';
+    await nextTick();
+    const askedAt = Date.now();
+    stall(stallMs / 3);
+    const sent = await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+      target: target(phone),
+      correlationId: 'w-3',
+      taskStartedAt: askedAt,
+    });
+    expect(sent).toMatchObject({ kind: 'sent' });
+    expect(await callsTo(phone)).toHaveLength(1);
+  });
+});
