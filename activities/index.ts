@@ -8,7 +8,6 @@ import { createLimitsActivities } from './limits';
 import { createNotifyActivities } from './notify';
 import { createSendActivities } from './send';
 import { createVerifyActivities } from './verify';
-import { watchForStalls } from './stall-fence';
 import { createWatchActivities } from './watch';
 
 export * from './limits';
@@ -17,6 +16,7 @@ export * from './send';
 export * from './verify';
 export * from './watch';
 export { toActivityFailure } from './failures';
+export { watchForStalls } from './stall-fence';
 
 /** What the activities need. */
 export interface ActivityDependencies {
@@ -29,8 +29,6 @@ export interface ActivityDependencies {
 
 /** Builds all activities. */
 export function createActivities(deps: ActivityDependencies) {
-  // From the worker's start, so that a stall before an activity's first call is seen too.
-  watchForStalls();
   return {
     ...createVerifyActivities(deps),
     ...createWatchActivities(deps),

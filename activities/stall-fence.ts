@@ -45,7 +45,9 @@ function look(): void {
 
 /**
  * Starts watching this process's event loop (once; the watch never keeps the process alive). The
- * activities start it when they are built, so that a stall before their first call is seen.
+ * worker starts it as it begins to poll (src/stack.ts, the plugin's runWorker), so that a stall
+ * before an activity's first call is seen, and one while it loads (no task held yet) is not; an
+ * activity's first call starts it otherwise.
  */
 export function watchForStalls(): void {
   if (lastTick !== undefined) return;

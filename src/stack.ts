@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { privacyKeys, type Config, type PrivacyKeys } from '../temporal.config';
+import { watchForStalls } from '../activities/stall-fence';
 import { verificationClientOptions } from './client';
 import { dataConverterFor } from './codec';
 import { connectClient } from './connection';
@@ -100,6 +101,8 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
   });
   const metricsServer =
     config.metrics.port > 0 ? await serveWorkerMetrics(config, metrics, sdkMetricsUrl) : undefined;
+  // From the moment the worker polls: a stall before it (loading the workflow bundle) held no task.
+  watchForStalls();
   const running = worker.run();
   const stop = async () => {
     worker.shutdown();

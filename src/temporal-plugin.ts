@@ -12,10 +12,11 @@ import type {
   BundleOptions,
   BundlerPlugin,
   ReplayWorkerOptions,
+  Worker,
   WorkerOptions,
   WorkerPlugin,
 } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, watchForStalls } from '../activities';
 import { dataConverterFor } from './codec/encryption-codec';
 import type { KeyRing } from './codec/key-ring';
 import {
@@ -103,6 +104,15 @@ export class VerificationPlugin implements WorkerPlugin, ClientPlugin, BundlerPl
       },
       sinks: { ...options.sinks, ...windowMetricsSinks(metrics) },
     };
+  }
+
+  /**
+   * Watches the worker's event loop from the moment it polls: a worker that stalled makes no Prelude
+   * call for a task it held meanwhile (activities/stall-fence.ts).
+   */
+  runWorker(worker: Worker, next: (worker: Worker) => Promise<void>): Promise<void> {
+    watchForStalls();
+    return next(worker);
   }
 
   /** The codec, for a replay Worker: recorded histories are encrypted too. */

@@ -52,6 +52,8 @@ describe('chaos', () => {
       limit_sends_unread: 0,
       overcounted_checks_without_a_crash: 0,
       messages_sent_twice: 0,
+      // Nor a code sent once the number was verified.
+      codes_after_verified: 0,
     });
     expect(report.summary.worker_kills).toBeGreaterThanOrEqual(3);
     expect(report.summary.service_kills).toBe(1);
