@@ -12,6 +12,7 @@ import type {
   ActivityInterceptorsFactory,
 } from '@temporalio/worker';
 import { innerPredictOf, reservationFailed } from '../../activities/send';
+import { stalledType } from '../../activities/stall-fence';
 import type { LabelledTarget } from './labels';
 import type { WorkerMetrics } from './worker-metrics';
 
@@ -99,8 +100,11 @@ export function preludeCallMetrics(metrics: WorkerMetrics): ActivityInterceptors
         }
         return result;
       } catch (error) {
-        // Its first step failed: Prelude was not called.
-        if (composed && error instanceof ApplicationFailure && error.type === reservationFailed) throw error;
+        // Its first step failed, or the worker had stalled (activities/stall-fence.ts): Prelude was
+        // not called.
+        if (error instanceof ApplicationFailure) {
+          if (error.type === stalledType || (composed && error.type === reservationFailed)) throw error;
+        }
         metrics.preludeCall(operation, 'error', seconds(), errorKind(error));
         throw error;
       }

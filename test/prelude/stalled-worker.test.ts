@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createVerifyActivities } from '../../activities/verify';
 import { stalledType, stallMs, watchForStalls } from '../../activities/stall-fence';
+import { preludeCallMetrics, WorkerMetrics } from '../../src/metrics';
 import { startTestSandbox, type TestSandbox } from './support';
 
 let sandbox: TestSandbox;
@@ -33,13 +34,27 @@ async function callsTo(phone: string): Promise<{ operation: string }[]> {
   return ((await response.json()) as { calls: { operation: string }[] }).calls;
 }
 
-/** An activity environment whose task Temporal dated `scheduledAt`. */
-function activityScheduledAt(scheduledAt: number, isLocal: boolean): MockActivityEnvironment {
-  return new MockActivityEnvironment({
-    isLocal,
-    scheduledTimestampMs: scheduledAt,
-    currentAttemptScheduledTimestampMs: scheduledAt,
-  });
+/** An activity environment whose task Temporal dated `scheduledAt`, with the worker's Prelude call metrics. */
+function activityScheduledAt(
+  scheduledAt: number,
+  isLocal: boolean,
+  metrics = new WorkerMetrics(),
+): MockActivityEnvironment {
+  return new MockActivityEnvironment(
+    {
+      isLocal,
+      activityType: 'createVerification',
+      scheduledTimestampMs: scheduledAt,
+      currentAttemptScheduledTimestampMs: scheduledAt,
+    },
+    { interceptors: [preludeCallMetrics(metrics)] },
+  );
+}
+
+/** The Prelude requests the worker's metrics counted, as `operation result count` lines. */
+async function requestsCounted(metrics: WorkerMetrics): Promise<string[]> {
+  const { values } = await metrics.preludeRequests.get();
+  return values.map((v) => `${v.labels.operation} ${v.labels.result} ${v.value}`);
 }
 
 const target = (value: string) => ({ type: 'phone_number' as const, value });
@@ -52,22 +67,26 @@ describe('a worker that stalled', () => {
     stall(stallMs + 300);
     // The local call's own scheduled time is after the stall, as a stalled worker schedules it when
     // it runs the task: the window's task time is what dates it.
-    const env = activityScheduledAt(Date.now(), true);
+    const metrics = new WorkerMetrics();
+    const env = activityScheduledAt(Date.now(), true, metrics);
     const refused = await env
       .run(verify.createVerification, { target: target(phone), correlationId: 'w-1', taskStartedAt: askedAt })
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ApplicationFailure);
     expect(refused).toMatchObject({ type: stalledType, nonRetryable: false, details: [{ notSent: true }] });
     expect(await callsTo(phone)).toEqual([]);
+    // Nor is it counted as a call to Prelude that failed.
+    expect(await requestsCounted(metrics)).toEqual([]);
 
     await nextTick();
-    const fresh = await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+    const fresh = await activityScheduledAt(Date.now(), true, metrics).run(verify.createVerification, {
       target: target(phone),
       correlationId: 'w-1',
       taskStartedAt: Date.now(),
     });
     expect(fresh).toMatchObject({ kind: 'sent' });
     expect((await callsTo(phone)).map((c) => c.operation)).toEqual(['verification.create']);
+    expect(await requestsCounted(metrics)).toEqual(['createVerification ok 1']);
   });
 
   it('does not spend a check whose attempt Temporal scheduled before the stall', async () => {
