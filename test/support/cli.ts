@@ -12,12 +12,16 @@ const cliPath = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
 
 /** A running CLI command. */
 export interface CliProcess {
+  /** Its process ID (a worker's Temporal identity is `<pid>@<host>`). */
+  pid: number;
   /** Everything it printed so far, stdout and stderr interleaved. */
   output(): string;
   /** Resolves with the exit code once it has exited. */
   exited: Promise<number | null>;
   /** SIGINT (as Ctrl-C), then SIGKILL to its process group if it has not exited in 20 s. */
   stop(): Promise<number | null>;
+  /** Sends `signal` to its process group (e.g. `SIGSTOP` and `SIGCONT`, to pause it and resume it). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Runs `prelude-temporal <command>` in `cwd` with exactly `env` (plus PATH and HOME). */
@@ -38,6 +42,7 @@ export function runNode(args: string[], cwd: string, env: Record<string, string>
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
+    pid: child.pid!,
     output: () => output,
     exited,
     async stop() {
@@ -49,6 +54,7 @@ export function runNode(args: string[], cwd: string, env: Record<string, string>
       }
       return exited;
     },
+    signal: (signal) => process.kill(-child.pid!, signal),
   };
 }
 
