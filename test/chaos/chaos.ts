@@ -15,12 +15,12 @@
  * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
  * flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
  * instead (`SIGSTOP`, as a paused VM): a new worker starts after the pause, and the frozen one then
- * resumes, carries on what it held for a few seconds (late), and is killed. The sandbox's fault knobs (SANDBOX_ERROR_RATE, default 0.1;
- * SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20), VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are
- * passed on from the environment. CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share
- * of Verify creates and checks, and of Notify sends, and then cut the connection, as a network cut
- * would: answers lost with no crash, which the windows must count all the same, and after which no
- * message is sent twice.
+ * resumes, carries on what it held for a few seconds (late), and is killed. The sandbox's fault
+ * knobs (SANDBOX_ERROR_RATE, default 0.1; SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20),
+ * VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are passed on from the environment. CHAOS_DROP_RATE
+ * (default 0) also has the sandbox carry out that share of Verify creates and checks, and of Notify
+ * sends, and then cut the connection, as a network cut would: answers lost with no crash, which the
+ * windows must count all the same, and after which no message is sent twice.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, got a Notify
  * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
