@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCode, startVerification, windowId as windowIdOf } from '../../src/client';
 import { runCli, waitForOutput, type CliProcess } from '../support/cli';
 import { eventually } from '../support/eventually';
-import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+import { startStack, uniquePhoneTarget, workerProcessEnv, type TestStack } from '../support/stack';
 
 describe('a worker frozen while it held a send', () => {
   let stack: TestStack;
@@ -31,11 +31,7 @@ describe('a worker frozen while it held a send', () => {
 
   const startWorker = async () => {
     const worker = runCli('worker', mkdtempSync(join(tmpdir(), 'frozen-worker-')), {
-      TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS!,
-      TEMPORAL_TASK_QUEUE: stack.taskQueue,
-      VERIFY_ID_KEY: stack.options.idKey!,
-      PAYLOAD_CODEC_KEYS: `t1:${stack.keyRing!.keys.t1!.toString('base64')}`,
-      PRELUDE_BASE_URL: stack.sandbox.url,
+      ...workerProcessEnv(stack),
       GUARD_MODE: 'off',
     });
     workers.push(worker);

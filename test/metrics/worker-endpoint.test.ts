@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { freePort } from '../../src/devserver';
 import { runCli, waitForOutput, type CliProcess } from '../support/cli';
 import { eventually } from '../support/eventually';
-import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+import { startStack, uniquePhoneTarget, workerProcessEnv, type TestStack } from '../support/stack';
 
 const root = join(__dirname, '..', '..');
 const metricsToken = 'a-long-enough-metrics-token';
@@ -52,11 +52,7 @@ describe('the worker’s /metrics', () => {
     const port = await freePort();
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     worker = runCli('worker', mkdtempSync(join(tmpdir(), 'worker-metrics-')), {
-      TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS!,
-      TEMPORAL_TASK_QUEUE: stack.taskQueue,
-      VERIFY_ID_KEY: stack.options.idKey!,
-      PAYLOAD_CODEC_KEYS: `t1:${stack.keyRing!.keys.t1!.toString('base64')}`,
-      PRELUDE_BASE_URL: stack.sandbox.url,
+      ...workerProcessEnv(stack),
       PRELUDE_CALLBACK_URL: `${stack.serverUrl}/webhooks/prelude`,
       METRICS_PORT: String(port),
       METRICS_TOKEN: metricsToken,

@@ -251,6 +251,21 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
 }
 
 /** A phone number no other test uses. */
+/**
+ * The environment of `npm run worker` (the CLI's own process, test/support/cli.ts) serving this
+ * stack's task queue: the same Temporal, keys and sandbox as the stack's own worker. Encrypted
+ * stacks only: the worker refuses to start without keys.
+ */
+export function workerProcessEnv(stack: TestStack): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS!,
+    TEMPORAL_TASK_QUEUE: stack.taskQueue,
+    VERIFY_ID_KEY: stack.options.idKey!,
+    PAYLOAD_CODEC_KEYS: `t1:${stack.keyRing!.keys.t1!.toString('base64')}`,
+    PRELUDE_BASE_URL: stack.sandbox.url,
+  };
+}
+
 export function uniquePhoneNumber(): string {
   return `+3361${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
 }
