@@ -34,16 +34,19 @@ async function callsTo(phone: string): Promise<{ operation: string }[]> {
   return ((await response.json()) as { calls: { operation: string }[] }).calls;
 }
 
-/** An activity environment whose task Temporal dated `scheduledAt`, with the worker's Prelude call metrics. */
+/**
+ * The environment of `activityType`, run as the window runs it (a create local, a check regular),
+ * whose task Temporal dated `scheduledAt`, with the worker's Prelude call metrics.
+ */
 function activityScheduledAt(
   scheduledAt: number,
-  isLocal: boolean,
+  activityType: 'createVerification' | 'checkVerification',
   metrics = new WorkerMetrics(),
 ): MockActivityEnvironment {
   return new MockActivityEnvironment(
     {
-      isLocal,
-      activityType: 'createVerification',
+      isLocal: activityType === 'createVerification',
+      activityType,
       scheduledTimestampMs: scheduledAt,
       currentAttemptScheduledTimestampMs: scheduledAt,
     },
@@ -68,7 +71,7 @@ describe('a worker that stalled', () => {
     // The local call's own scheduled time is after the stall, as a stalled worker schedules it when
     // it runs the task: the window's task time is what dates it.
     const metrics = new WorkerMetrics();
-    const env = activityScheduledAt(Date.now(), true, metrics);
+    const env = activityScheduledAt(Date.now(), 'createVerification', metrics);
     const refused = await env
       .run(verify.createVerification, { target: target(phone), correlationId: 'w-1', taskStartedAt: askedAt })
       .catch((error: unknown) => error);
@@ -79,11 +82,14 @@ describe('a worker that stalled', () => {
     expect(await requestsCounted(metrics)).toEqual([]);
 
     await nextTick();
-    const fresh = await activityScheduledAt(Date.now(), true, metrics).run(verify.createVerification, {
-      target: target(phone),
-      correlationId: 'w-1',
-      taskStartedAt: Date.now(),
-    });
+    const fresh = await activityScheduledAt(Date.now(), 'createVerification', metrics).run(
+      verify.createVerification,
+      {
+        target: target(phone),
+        correlationId: 'w-1',
+        taskStartedAt: Date.now(),
+      },
+    );
     expect(fresh).toMatchObject({ kind: 'sent' });
     expect((await callsTo(phone)).map((c) => c.operation)).toEqual(['verification.create']);
     expect(await requestsCounted(metrics)).toEqual(['createVerification ok 1']);
@@ -91,14 +97,14 @@ describe('a worker that stalled', () => {
 
   it('does not spend a check whose attempt Temporal scheduled before the stall', async () => {
     const phone = '+33612340002';
-    await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+    await activityScheduledAt(Date.now(), 'createVerification').run(verify.createVerification, {
       target: target(phone),
       correlationId: 'w-2',
       taskStartedAt: Date.now(),
     });
     const scheduledAt = Date.now();
     stall(stallMs + 300);
-    const refused = await activityScheduledAt(scheduledAt, false)
+    const refused = await activityScheduledAt(scheduledAt, 'checkVerification')
       .run(verify.checkVerification, { target: target(phone), code: '000000' })
       .catch((error: unknown) => error);
     expect(refused).toMatchObject({ type: stalledType, details: [{ notSent: true }] });
@@ -110,7 +116,7 @@ describe('a worker that stalled', () => {
     await nextTick();
     const askedAt = Date.now();
     stall(stallMs / 3);
-    const sent = await activityScheduledAt(Date.now(), true).run(verify.createVerification, {
+    const sent = await activityScheduledAt(Date.now(), 'createVerification').run(verify.createVerification, {
       target: target(phone),
       correlationId: 'w-3',
       taskStartedAt: askedAt,
