@@ -1,8 +1,9 @@
 /**
  * The chaos run, short: 30 flows over HTTP through the product's own processes (dev server, sandbox
  * with 500s, 429s, latency and 10 % of its creates', checks' and Notify sends' answers lost after
- * they took effect, worker, service; each verified number is sent the success message) while the worker is killed a few times and the service once
- * (`npm run chaos` runs 150 flows, 30+ worker kills and a dev server kill).
+ * they took effect, worker, service; each flow resends once, and each verified number is sent the
+ * success message) while the worker is killed a few times and the service once (`npm run chaos`
+ * runs 150 flows, 30+ worker kills and a dev server kill).
  */
 import { runChaos } from './chaos';
 
@@ -20,6 +21,8 @@ describe('chaos', () => {
       stuckAfterMs: 30_000,
       // Lost answers and kills together found most of what the windows miscounted.
       dropAnswerRate: 0.1,
+      // Each flow resends once in its open window: resends meet the kills too.
+      resend: true,
       openBudgetMs: 45_000,
       deadlineMs: 70_000,
       // Each verified number gets the success message: once, whatever was lost or killed.

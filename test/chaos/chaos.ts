@@ -8,7 +8,9 @@
  * CHAOS_CONCURRENCY at a time (default 10), each for its own phone number: `POST /verifications`,
  * the code from the sandbox's inbox, a wrong code, the same request again (same Idempotency-Key;
  * every POST carries one), the right code, `GET /verifications/:id` until it reads `verified` (see
- * ./chaos/flow.ts). Meanwhile the worker is killed (`SIGKILL` to its process group) every
+ * ./chaos/flow.ts); with CHAOS_RESEND=1, a second `POST /verifications` in the open window once the
+ * code has come (the run's cooldown and Prelude's resend delay are 0), and the code read again.
+ * Meanwhile the worker is killed (`SIGKILL` to its process group) every
  * CHAOS_KILL_EVERY_MS (default 4000) and restarted after CHAOS_RESTART_PAUSE_MS (default 500); once,
  * in place of a worker kill, the dev server (restarted on the same SQLite file and port), and once
  * the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
@@ -147,6 +149,8 @@ export interface ChaosOptions {
   deadlineMs: number;
   /** Share of Verify creates and checks the sandbox carries out and then drops the answer of. */
   dropAnswerRate: number;
+  /** Each flow asks for its code again once it has come (see ./chaos/flow.ts). */
+  resend: boolean;
   /** Variables for every part on top of the run's own (VERIFY_*, PRELUDE_TIMEOUT_MS, SANDBOX_* knobs). */
   env: Record<string, string>;
   /** Write the workflow bundle first (`dist/` may hold workflows newer than the bundle). */
@@ -237,6 +241,7 @@ export const defaultChaosOptions: ChaosOptions = {
   openBudgetMs: 120_000,
   deadlineMs: 600_000,
   dropAnswerRate: 0,
+  resend: false,
   env: {},
   bundle: true,
   keepRunDir: false,
@@ -395,6 +400,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       openBudgetMs: options.openBudgetMs,
       stuckAfterMs: options.stuckAfterMs,
       wrongCode: 'ZZZZZZ',
+      resend: options.resend,
     };
     const phones = uniquePhoneNumbers(options.flows);
     let claimed = 0;
@@ -877,7 +883,7 @@ async function workflowHistory(
 }
 
 /** The steps of a flow that send a code, and those that check one. */
-const sendSteps: readonly StepName[] = ['send'];
+const sendSteps: readonly StepName[] = ['send', 'resend'];
 const checkSteps: readonly StepName[] = ['wrong_check', 'right_check'];
 
 /** The window's own sends, where the crashes that count are those of sends. */
@@ -1054,6 +1060,7 @@ export const chaosEnv = envSection({
   deadlineMs: setting('CHAOS_DEADLINE_MS', optionalWholeNumber(10_000, 86_400_000)),
   keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
   dropAnswerRate: setting('CHAOS_DROP_RATE', fraction, defaultChaosOptions.dropAnswerRate),
+  resend: setting('CHAOS_RESEND', wholeNumber(0, 1), 0),
 });
 
 async function main(): Promise<void> {
@@ -1083,6 +1090,7 @@ async function main(): Promise<void> {
     stuckAfterMs: knobs.stuckAfterMs,
     deadlineMs: knobs.deadlineMs ?? Math.max(120_000, flows * 4_000),
     dropAnswerRate: knobs.dropAnswerRate,
+    resend: knobs.resend > 0,
     keepRunDir: knobs.keep > 0,
     env: passedOnEnv(),
     signal: interrupt.signal,

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 /** A chaos flow against the stack's service, its wrong code `ZZZZZZ`. */
-const runAgainstStack = (index: number, phone: string) =>
+const runAgainstStack = (index: number, phone: string, { resend = false } = {}) =>
   runFlow(index, phone, {
     serviceUrl: stack.serverUrl!,
     sandboxUrl: stack.sandbox.url,
@@ -28,6 +28,7 @@ const runAgainstStack = (index: number, phone: string) =>
     openBudgetMs: 40_000,
     stuckAfterMs: 20_000,
     wrongCode: 'ZZZZZZ',
+    resend,
   });
 
 /** The run's accounting of one flow, against the stack's sandbox. */
@@ -119,5 +120,35 @@ describe('a flow whose wrong code lost its answers until Prelude refused it as t
     } finally {
       await stack.resetSandbox();
     }
+  }, 60_000);
+});
+
+describe('a flow that asks for its code again (CHAOS_RESEND)', () => {
+  afterEach(() => stack.resetSandbox());
+
+  /** The sends of the flow's number the sandbox carried out. */
+  const creates = async (phone: string) =>
+    (await stack.appliedCalls(phone, 'verification.create')).filter((c) => c.status === 200);
+
+  it('resends in the open window and is verified, each code counted by the window', async () => {
+    const phone = uniquePhoneNumber();
+    const flow = await runAgainstStack(2, phone, { resend: true });
+    expect(flow.verdict).toBe('correct');
+    expect(flow.answers.resend).toMatchObject({ status: 'retry', id: flow.windowId });
+    expect(flow.window?.attempts.map((a) => a.trigger)).toEqual(['initial', 'user_retry']);
+    expect(await creates(phone)).toHaveLength(2);
+    expect(await accountAgainstStack(flow)).toMatchObject({ duplicateSends: 0, codesListedTwice: 0 });
+  }, 60_000);
+
+  it('holds the window to the sandbox when the first send lost an answer before the resend', async () => {
+    // The first send's first attempt is carried out and its answer lost: its retry meets the window
+    // Prelude opened (`retry`), and the window counts both codes; the resend is the third.
+    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+    const phone = uniquePhoneNumber();
+    const flow = await runAgainstStack(3, phone, { resend: true });
+    expect(flow.verdict).toBe('correct');
+    expect(await creates(phone)).toHaveLength(3);
+    expect(flow.window?.attempts).toHaveLength(3);
+    expect(await accountAgainstStack(flow)).toMatchObject({ duplicateSends: 0, codesListedTwice: 0 });
   }, 60_000);
 });

@@ -1,10 +1,10 @@
 /**
  * One verification flow of a chaos run, over HTTP as a backend runs it for one user: open a window,
- * read the code from the sandbox's inbox, send a wrong code and the same request again (same
- * Idempotency-Key), send the right code, read the window until it is verified. Every POST carries an
- * Idempotency-Key. Like a real client it retries what failed because a process was down (connection
- * errors, 5xx) or is still under way (202 `pending`), with backoff and the same key; every other
- * answer is data the run judges.
+ * read the code from the sandbox's inbox (with `resend`, ask for it again and read it again), send a
+ * wrong code and the same request again (same Idempotency-Key), send the right code, read the window
+ * until it is verified. Every POST carries an Idempotency-Key. Like a real client it retries what
+ * failed because a process was down (connection errors, 5xx) or is still under way (202 `pending`),
+ * with backoff and the same key; every other answer is data the run judges.
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
@@ -23,10 +23,13 @@ export interface FlowContext {
   stuckAfterMs: number;
   /** A code in Prelude's format that is never the right one. */
   wrongCode: string;
+  /** The user asks for the code again once it has come (a resend in the open window). */
+  resend: boolean;
 }
 
 /** The steps of a flow, in order. */
-export type StepName = 'send' | 'read_code' | 'wrong_check' | 'replay' | 'right_check' | 'read_window';
+export type StepName =
+  'send' | 'read_code' | 'resend' | 'wrong_check' | 'replay' | 'right_check' | 'read_window';
 
 /** One step: when it ran and which of its requests failed before it got its answer. */
 export interface StepRecord {
@@ -227,6 +230,22 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     return result.window!.status === 'max_checks' && result.window!.checks_left === 0;
   };
 
+  /** The newest code the sandbox sent to the number, once there is one. */
+  const readCode = async (): Promise<string> => {
+    for (;;) {
+      const inbox = await step(
+        'read_code',
+        () => ({ method: 'GET', url: `${ctx.sandboxUrl}/sandbox/messages?to=${encodeURIComponent(phone)}` }),
+        { viaService: false },
+      );
+      const messages = inbox.body.messages as { code?: string | null }[] | undefined;
+      const code = messages?.[0]?.code;
+      if (code) return code;
+      result.steps.pop();
+      await sleep(100, undefined, { signal: ctx.signal });
+    }
+  };
+
   try {
     // 1. Open a window. A service that ignores the key resends on a retried POST after a lost
     //    answer (`retry`, or 429 while the first send is still running).
@@ -258,18 +277,26 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     }
 
     // 2. The code, as the user reads it.
-    let code: string | undefined;
-    for (;;) {
-      const inbox = await step(
-        'read_code',
-        () => ({ method: 'GET', url: `${ctx.sandboxUrl}/sandbox/messages?to=${encodeURIComponent(phone)}` }),
-        { viaService: false },
-      );
-      const messages = inbox.body.messages as { code?: string | null }[] | undefined;
-      code = messages?.[0]?.code ?? undefined;
-      if (code) break;
-      result.steps.pop();
-      await sleep(100, undefined, { signal: ctx.signal });
+    let code = await readCode();
+
+    // 2b. With `resend`: the user asks for the code again, in the open window (the run's cooldown
+    //     and Prelude's resend delay are 0), and reads it again.
+    if (ctx.resend) {
+      const resent = await keyed('resend', '/verifications', { target }, newKey());
+      result.answers.resend = resent.body;
+      const resendStatus = String(resent.body.status ?? resent.body.code);
+      if (resent.status === 429 && resendStatus === 'too_many_attempts') {
+        // Sends cut by crashes and run again each sent a code (the resend delay is 0) and filled the
+        // window: the user has codes. The accounting holds the window's count of them to the sandbox's.
+        result.notes.push('the resend answered too_many_attempts: earlier sends filled the window');
+      } else if (!(resent.status === 200 && resendStatus === 'retry')) {
+        throw new WrongAnswer(`a resend in the open window answered ${resent.status} ${resendStatus}`);
+      } else if (result.windowId !== undefined && String(resent.body.id) !== result.windowId) {
+        throw new WrongAnswer(`a resend answered another window: ${String(resent.body.id)}`);
+      } else {
+        result.windowId ??= String(resent.body.id);
+      }
+      code = await readCode();
     }
 
     // 3. A wrong code, then the very same request again: the same answer, the check spent once.
