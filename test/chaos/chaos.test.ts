@@ -46,6 +46,8 @@ describe('chaos', () => {
       // check too many, or a code the window did not count, only after a crash cut an attempt.
       lost_checks: 0,
       duplicate_sends_without_a_crash: 0,
+      // Nor more than the sandbox sent: only a crash leaves a send's fate unknown.
+      overcounted_sends_without_a_crash: 0,
       // Each code listed once in the window's attempts, under its own report.
       codes_listed_twice_without_a_crash: 0,
       // The target's limits count them too (read from each target's entity, all of them read).

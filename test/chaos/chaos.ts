@@ -55,6 +55,10 @@
  *   got outside the flow's send to just after it; the other `_without_a_crash` counts of sends alike). A kill after a send's local call
  *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
  *   tell the first run went out: one code it does not count;
+ * - `overcounted_sends`: the other way, the sends the window counted beyond the codes the sandbox
+ *   sent, summed: a send whose fate was unknown (an execution cut by a crash, or an attempt whose
+ *   answer was lost) that never reached Prelude, the safe side. `overcounted_sends_without_a_crash`
+ *   must be 0: an answer lost with no crash was an attempt the sandbox carried out;
  * - `codes_listed_twice`: a window's `auto_retry` attempts beyond the codes it did not count, summed:
  *   each code the window missed shows as one such attempt when its report comes, so any more are
  *   reports of codes the window counted, listed beside their own records (a report that came before
@@ -98,7 +102,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { percentiles } from '../../bench/measure';
-import { configVariables, loadSection } from '../../temporal.config';
+import { configVariables, loadSection, verifyPolicySettings } from '../../temporal.config';
 import { envSection, fraction, optionalWholeNumber, setting, wholeNumber } from '../../src/env';
 import { windowId as windowIdOf } from '../../src/client';
 import { freeListenPorts } from '../../src/free-port';
@@ -175,6 +179,8 @@ export interface ChaosSummary {
   overcounted_checks_without_a_crash: number;
   duplicate_sends: number;
   duplicate_sends_without_a_crash: number;
+  overcounted_sends: number;
+  overcounted_sends_without_a_crash: number;
   codes_listed_twice: number;
   codes_listed_twice_without_a_crash: number;
   limit_sends_missed: number;
@@ -400,7 +406,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       openBudgetMs: options.openBudgetMs,
       stuckAfterMs: options.stuckAfterMs,
       wrongCode: 'ZZZZZZ',
-      resend: options.resend,
+      ...(options.resend
+        ? {
+            resend: {
+              maxSends: loadSection(envSection({ maxSends: verifyPolicySettings.maxSends }), env).maxSends,
+            },
+          }
+        : {}),
     };
     const phones = uniquePhoneNumbers(options.flows);
     let claimed = 0;
@@ -488,6 +500,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       overcounted_checks_without_a_crash: total((a) => a.overcountedChecks, checkSteps),
       duplicate_sends: total((a) => a.duplicateSends),
       duplicate_sends_without_a_crash: total((a) => a.duplicateSends, sendSteps),
+      overcounted_sends: total((a) => a.overcountedSends),
+      overcounted_sends_without_a_crash: total((a) => a.overcountedSends, sendSteps),
       codes_listed_twice: total((a) => a.codesListedTwice),
       codes_listed_twice_without_a_crash: total((a) => a.codesListedTwice, sendSteps),
       limit_sends_missed: total((a) => a.limitSendsMissed),
@@ -529,6 +543,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           a.codesAfterVerified > 0 ||
           a.codesListedTwice > 0 ||
           a.limitSendsMissed > 0 ||
+          (a.overcountedSends > 0 && !cutByCrash(a.flow, sendSteps, crashes, a.ownSends)) ||
           (a.limitSendsOvercounted > 0 && !cutByCrash(a.flow, sendSteps, crashes, a.ownSends)) ||
           (a.overcountedChecks > 0 && !cutByCrash(a.flow, checkSteps, crashes)),
       )
@@ -694,6 +709,8 @@ export interface Accounting {
   lostChecks: number;
   overcountedChecks: number;
   duplicateSends: number;
+  /** The window's sends beyond the codes the sandbox sent (see the module comment). */
+  overcountedSends: number;
   /** The window's `auto_retry` attempts beyond the codes it did not count (see the module comment). */
   codesListedTwice: number;
   /**
@@ -760,6 +777,7 @@ export async function account(
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
       overcountedChecks: known ? Math.max(0, known.checks_used - checks) : 0,
       duplicateSends: known ? Math.max(0, creates - sendsCounted(known)) : 0,
+      overcountedSends: known ? Math.max(0, sendsCounted(known) - creates) : 0,
       codesListedTwice: known ? codesListedTwice(known, creates) : 0,
       limitSendsMissed: limitSends === undefined ? 0 : Math.max(0, creates - limitSends),
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
@@ -1102,6 +1120,7 @@ async function main(): Promise<void> {
     checks_used_up: usedUp,
     lost_checks: lost,
     duplicate_sends_without_a_crash: duplicates,
+    overcounted_sends_without_a_crash: sendsOvercounted,
     codes_listed_twice_without_a_crash: listedTwice,
     limit_sends_missed_without_a_crash: limitMissed,
     limit_sends_overcounted_without_a_crash: limitOvercounted,
@@ -1113,6 +1132,7 @@ async function main(): Promise<void> {
     correct + usedUp === total &&
     lost === 0 &&
     duplicates === 0 &&
+    sendsOvercounted === 0 &&
     listedTwice === 0 &&
     limitMissed === 0 &&
     limitOvercounted === 0 &&

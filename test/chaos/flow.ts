@@ -23,8 +23,11 @@ export interface FlowContext {
   stuckAfterMs: number;
   /** A code in Prelude's format that is never the right one. */
   wrongCode: string;
-  /** The user asks for the code again once it has come (a resend in the open window). */
-  resend: boolean;
+  /**
+   * The user asks for the code again once it has come (a resend in the open window), where a window
+   * takes `maxSends` sends (`VERIFY_MAX_SENDS`).
+   */
+  resend?: { maxSends: number };
 }
 
 /** The steps of a flow, in order. */
@@ -282,12 +285,31 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
     // 2b. With `resend`: the user asks for the code again, in the open window (the run's cooldown
     //     and Prelude's resend delay are 0), and reads it again.
     if (ctx.resend) {
-      const resent = await keyed('resend', '/verifications', { target }, newKey());
+      let resent = await keyed('resend', '/verifications', { target }, newKey());
+      // The window's own send under way (a fallback) refuses another meanwhile: the user is told
+      // to wait (`premature_retry`, with the run's cooldown of 0 for no other reason) and asks again.
+      while (isSendInProgress(resent)) {
+        const waitMs = Number(resent.body.retry_after_seconds ?? 1) * 1_000;
+        if (Date.now() + waitMs > deadline) throw new OutOfTime('resend: a send stayed in progress');
+        result.notes.push('the resend met a send in progress, and was asked again');
+        await sleep(waitMs, undefined, { signal: ctx.signal });
+        resent = await keyed('resend', '/verifications', { target }, newKey());
+      }
       result.answers.resend = resent.body;
       const resendStatus = String(resent.body.status ?? resent.body.code);
       if (resent.status === 429 && resendStatus === 'too_many_attempts') {
-        // Sends cut by crashes and run again each sent a code (the resend delay is 0) and filled the
-        // window: the user has codes. The accounting holds the window's count of them to the sandbox's.
+        // Sends cut by crashes and run again each sent a code (the resend delay is 0) can fill the
+        // window: the user has codes. Only a window that counts every send used may say so; the
+        // accounting holds its count to the sandbox's.
+        if (result.windowId !== undefined) {
+          await readWindow();
+          const counted = result.window!.attempts.filter((a) => a.trigger !== 'auto_retry').length;
+          if (counted < ctx.resend.maxSends) {
+            throw new WrongAnswer(
+              `a resend was refused too_many_attempts with ${counted} of ${ctx.resend.maxSends} sends counted`,
+            );
+          }
+        }
         result.notes.push('the resend answered too_many_attempts: earlier sends filled the window');
       } else if (!(resent.status === 200 && resendStatus === 'retry')) {
         throw new WrongAnswer(`a resend in the open window answered ${resent.status} ${resendStatus}`);
@@ -364,6 +386,15 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
   }
   result.finishedAt = Date.now();
   return result;
+}
+
+/** A send refused because another send of the window is under way (see `validateSend`). */
+function isSendInProgress(answer: Answer): boolean {
+  return (
+    answer.status === 429 &&
+    answer.body.code === 'premature_retry' &&
+    /already in progress/.test(String(answer.body.message))
+  );
 }
 
 function parseBody(text: string): Record<string, unknown> {

@@ -62,7 +62,6 @@ describe('faults on a production-shaped cluster', () => {
             openBudgetMs: 120_000,
             stuckAfterMs: 60_000,
             wrongCode: 'ZZZZZZ',
-            resend: false,
           });
           inFlight -= 1;
           flows.push(flow);
