@@ -10,10 +10,9 @@
  * every POST carries one), the right code, `GET /verifications/:id` until it reads `verified` (see
  * ./chaos/flow.ts); with CHAOS_RESEND=1, a second `POST /verifications` in the open window once the
  * code has come (the run's cooldown and Prelude's resend delay are 0), and the code read again.
- * Meanwhile the worker is killed (`SIGKILL` to its process group) every
- * CHAOS_KILL_EVERY_MS (default 4000) and restarted after CHAOS_RESTART_PAUSE_MS (default 500); once,
- * in place of a worker kill, the dev server (restarted on the same SQLite file and port), and once
- * the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
+ * Meanwhile the worker is killed (`SIGKILL` to its process group) every CHAOS_KILL_EVERY_MS (default
+ * 4000) and restarted after CHAOS_RESTART_PAUSE_MS (default 500); once, in place of a worker kill,
+ * the dev server (restarted on the same SQLite file and port), and once the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
  * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
  * flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
  * instead (`SIGSTOP`, as a paused VM): a new worker starts after the pause, and the frozen one then
@@ -406,12 +405,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       openBudgetMs: options.openBudgetMs,
       stuckAfterMs: options.stuckAfterMs,
       wrongCode: 'ZZZZZZ',
+      // A resend refused as too many must meet the window's sends all used, as the parts configure it.
       ...(options.resend
-        ? {
-            resend: {
-              maxSends: loadSection(envSection({ maxSends: verifyPolicySettings.maxSends }), env).maxSends,
-            },
-          }
+        ? { resend: loadSection(envSection({ maxSends: verifyPolicySettings.maxSends }), env) }
         : {}),
     };
     const phones = uniquePhoneNumbers(options.flows);
