@@ -12,9 +12,9 @@
  * code has come (the run's cooldown and Prelude's resend delay are 0), and the code read again.
  * Meanwhile the worker is killed (`SIGKILL` to its process group) every CHAOS_KILL_EVERY_MS (default
  * 4000) and restarted after CHAOS_RESTART_PAUSE_MS (default 500); once, in place of a worker kill,
- * the dev server (restarted on the same SQLite file and port), and once the HTTP service. The flows are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill
- * intervals, so that many kills land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last
- * flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
+ * the dev server (restarted on the same SQLite file and port), and once the HTTP service. The flows
+ * are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill intervals, so that many kills
+ * land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
  * instead (`SIGSTOP`, as a paused VM): a new worker starts after the pause, and the frozen one then
  * resumes, carries on what it held for a few seconds (late), and is killed. The sandbox's fault
  * knobs (SANDBOX_ERROR_RATE, default 0.1; SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20),
@@ -51,9 +51,10 @@
  *   each is a code the window missed). `duplicate_sends_without_a_crash`: those of flows where no
  *   worker or dev server kill fell while the send was under way, nor while the window made a send
  *   of its own (a fallback, with `VERIFY_FALLBACK_CHANNELS`: from 8 s before each create the sandbox
- *   got outside the flow's send to just after it; the other `_without_a_crash` counts of sends alike). A kill after a send's local call
- *   reached Prelude and before its workflow task completed runs the call again, and the window cannot
- *   tell the first run went out: one code it does not count;
+ *   got outside the flow's send to just after it; the other `_without_a_crash` counts of sends
+ *   alike). A kill after a send's local call reached Prelude and before its workflow task completed
+ *   runs the call again, and the window cannot tell the first run went out: one code it does not
+ *   count;
  * - `overcounted_sends`: the other way, the sends the window counted beyond the codes the sandbox
  *   sent, summed: a send whose fate was unknown (an execution cut by a crash, or an attempt whose
  *   answer was lost) that never reached Prelude, the safe side. `overcounted_sends_without_a_crash`
@@ -116,6 +117,7 @@ import {
 } from '../../src/devserver';
 import {
   runFlow,
+  sendsCounted,
   type FlowContext,
   type FlowResult,
   type StepName,
@@ -801,11 +803,6 @@ export function codesAfterVerified(calls: readonly CallRecord[]): number {
   return calls.filter(
     (c) => c.operation === 'verification.create' && c.status === 200 && Date.parse(c.receivedAt) > verifiedAt,
   ).length;
-}
-
-/** The sends a window counted itself: its attempts, less those only a delivery webhook told it of. */
-function sendsCounted(window: WindowAnswer): number {
-  return window.attempts.filter((attempt) => attempt.trigger !== 'auto_retry').length;
 }
 
 /**

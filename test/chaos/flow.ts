@@ -303,7 +303,7 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
         // accounting holds its count to the sandbox's.
         if (result.windowId !== undefined) {
           await readWindow();
-          const counted = result.window!.attempts.filter((a) => a.trigger !== 'auto_retry').length;
+          const counted = sendsCounted(result.window!);
           if (counted < ctx.resend.maxSends) {
             throw new WrongAnswer(
               `a resend was refused too_many_attempts with ${counted} of ${ctx.resend.maxSends} sends counted`,
@@ -386,6 +386,11 @@ export async function runFlow(index: number, phone: string, ctx: FlowContext): P
   }
   result.finishedAt = Date.now();
   return result;
+}
+
+/** The sends a window counted itself: its attempts, less those only a delivery webhook told it of. */
+export function sendsCounted(window: WindowAnswer): number {
+  return window.attempts.filter((attempt) => attempt.trigger !== 'auto_retry').length;
 }
 
 /** A send refused because another send of the window is under way (see `validateSend`). */

@@ -250,7 +250,6 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
   return stack;
 }
 
-/** A phone number no other test uses. */
 /**
  * The environment of `npm run worker` (the CLI's own process, test/support/cli.ts) serving this
  * stack's task queue: the same Temporal, keys and sandbox as the stack's own worker. Encrypted
@@ -266,6 +265,7 @@ export function workerProcessEnv(stack: TestStack): Record<string, string> {
   };
 }
 
+/** A phone number no other test uses. */
 export function uniquePhoneNumber(): string {
   return `+3361${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
 }
