@@ -265,6 +265,16 @@ const metricsEnv = envSection({
  */
 export type MetricsConfig = z.output<typeof metricsEnv.schema>;
 
+// ---- Worker -----------------------------------------------------------------------------------
+
+const workerEnv = envSection({
+  // Unset: long enough for the longest call in flight (src/shutdown-grace.ts).
+  shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', optionalWholeNumber(0, 3_600_000)),
+});
+
+/** How the worker stops: how long its calls in flight may take to finish (unset: as long as they can last). */
+export type WorkerConfig = z.output<typeof workerEnv.schema>;
+
 // ---- Privacy ----------------------------------------------------------------------------------
 
 const idKey = setting(
@@ -323,6 +333,7 @@ const sections = {
   notify: notifyEnv,
   service: serviceEnv,
   metrics: metricsEnv,
+  worker: workerEnv,
   privacy: privacyEnv,
 };
 

@@ -22,6 +22,7 @@ import { PreludeClient } from './prelude';
 import { startSandbox } from './sandbox';
 import { closeGracefully } from './graceful-close';
 import { startServer } from './server';
+import { shutdownGraceMsFor } from './shutdown-grace';
 import { untilTemporalAnswers } from './wait-for-temporal';
 import { connectWorker, createVerificationWorker } from './worker';
 
@@ -89,6 +90,7 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
   const connection = await untilTemporalAnswers(config.temporal, () => connectWorker(config.temporal));
   const client = await connectClient(config.temporal, dataConverter);
   const metrics = new WorkerMetrics({ processMetrics: true });
+  const shutdownGraceMs = workerShutdownGrace(config);
   const worker = await createVerificationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -98,6 +100,7 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
     callbackUrl: config.prelude.callbackUrl,
     dataConverter,
     metrics,
+    shutdownGraceMs,
   });
   const metricsServer =
     config.metrics.port > 0 ? await serveWorkerMetrics(config, metrics, sdkMetricsUrl) : undefined;
@@ -112,6 +115,24 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
     await connection.close();
   };
   return Object.assign(stop, { metricsUrl: metricsServer?.url });
+}
+
+/**
+ * The worker's shutdown grace: `WORKER_SHUTDOWN_GRACE_MS`, or as long as its longest call can last.
+ * A shorter one is the user's explicit choice, and said so at start: a deploy then cancels calls.
+ */
+function workerShutdownGrace(config: Config): number {
+  const needed = shutdownGraceMsFor(config.prelude.timeoutMs);
+  const chosen = config.worker.shutdownGraceMs;
+  if (chosen === undefined) return needed;
+  if (chosen < needed) {
+    console.warn(
+      `WARNING: WORKER_SHUTDOWN_GRACE_MS=${chosen} is shorter than a call can last (${needed} ms with ` +
+        `PRELUDE_TIMEOUT_MS=${config.prelude.timeoutMs}): a stopping worker cancels the calls it has in ` +
+        'flight, and the next one makes them again (a check spent twice, a code sent twice).',
+    );
+  }
+  return chosen;
 }
 
 async function serveWorkerMetrics(

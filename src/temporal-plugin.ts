@@ -27,6 +27,7 @@ import {
   type WorkerMetrics,
 } from './metrics';
 import { PreludeClient, type PreludeClientOptions } from './prelude';
+import { shutdownGraceMsFor } from './shutdown-grace';
 
 /** What {@link verificationPlugin} needs. */
 export interface VerificationPluginOptions {
@@ -84,7 +85,12 @@ export class VerificationPlugin implements WorkerPlugin, ClientPlugin, BundlerPl
     return { ...options, dataConverter: this.#withCodec(options.dataConverter) };
   }
 
-  /** Activities, metrics and the codec, for a Worker (workflows come through {@link configureBundler}). */
+  /**
+   * Activities, metrics and the codec, for a Worker (workflows come through {@link configureBundler});
+   * and, when the team left it unset, a shutdown grace that lets our calls in flight finish on a
+   * deploy (src/shutdown-grace.ts; the SDK's default 0 cancels them, and the next worker makes them
+   * again). A grace the team set is theirs.
+   */
   configureWorker(options: WorkerOptions): WorkerOptions {
     const dataConverter = this.#withCodec(options.dataConverter);
     const metrics = this.#options.metrics ?? sharedWorkerMetrics();
@@ -103,6 +109,7 @@ export class VerificationPlugin implements WorkerPlugin, ClientPlugin, BundlerPl
         activity: [...(options.interceptors?.activity ?? []), preludeCallMetrics(metrics)],
       },
       sinks: { ...options.sinks, ...windowMetricsSinks(metrics) },
+      shutdownGraceTime: options.shutdownGraceTime ?? shutdownGraceMsFor(this.#prelude.timeoutMs),
     };
   }
 

@@ -21,6 +21,7 @@ import {
 } from './metrics';
 import { packageRoot } from './package-root';
 import type { PreludeClient } from './prelude';
+import { shutdownGraceMsFor } from './shutdown-grace';
 
 /** Where `npm run build` writes the prebuilt workflow bundle. */
 export const workflowBundlePath = join(packageRoot(), 'dist', 'workflow-bundle.js');
@@ -42,6 +43,11 @@ export interface VerificationWorkerOptions {
   workflowBundle?: string;
   /** Where the windows and Prelude calls are counted; defaults to {@link sharedWorkerMetrics}. */
   metrics?: WorkerMetrics;
+  /**
+   * How long a stopping worker lets its calls in flight finish (`WORKER_SHUTDOWN_GRACE_MS`); default:
+   * as long as the longest can last with the Prelude client's timeout (see shutdownGraceMsFor).
+   */
+  shutdownGraceMs?: number;
 }
 
 /** The connection a worker polls with (a client's connection is `connectClient`'s). */
@@ -73,6 +79,8 @@ export async function createVerificationWorker(options: VerificationWorkerOption
     // reach a live worker while their users still wait. A live worker takes a sticky task in
     // milliseconds; one that misses it only replays the history from the normal queue.
     stickyQueueScheduleToStartTimeout: '1 second',
+    // A deploy's SIGTERM lets the calls in flight finish, not cancels them (src/shutdown-grace.ts).
+    shutdownGraceTime: options.shutdownGraceMs ?? shutdownGraceMsFor(options.prelude.timeoutMs),
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsEntry() }),
   });
 }

@@ -134,13 +134,15 @@ export interface PartStats {
   kills: number;
   /** Freezes the chaos run asked for (see {@link Part.freeze}). */
   freezes: number;
+  /** Rolling replacements the chaos run asked for (see {@link Part.replace}). */
+  replacements: number;
   /** Exits nobody asked for (each followed by a restart). */
   unexpectedExits: number;
 }
 
 /** A supervised part: started, killed and restarted by the chaos run, restarted after a crash. */
 export class Part {
-  readonly stats: PartStats = { starts: 0, kills: 0, freezes: 0, unexpectedExits: 0 };
+  readonly stats: PartStats = { starts: 0, kills: 0, freezes: 0, replacements: 0, unexpectedExits: 0 };
   #current: RunningProcess | undefined;
   #expectExit = false;
   #stopped = false;
@@ -223,6 +225,34 @@ export class Part {
     };
   }
 
+  /**
+   * A rolling deploy's step, as an orchestrator makes it: a new process is started and ready, then
+   * the old one gets `SIGTERM` to finish its work in flight and exit, and `SIGKILL` if it is still
+   * there `graceMs` later. Resolves once the old one is gone, with how long it took and whether it
+   * had to be killed (a crash, then, not a deploy).
+   */
+  async replace(signal: AbortSignal, graceMs: number): Promise<Replacement> {
+    await this.#restarting;
+    const old = this.#current;
+    if (!old) throw new Error(`${this.spec.name} is not running`);
+    this.stats.replacements += 1;
+    // No longer the part's process: its exit is the one asked for, not a crash to restart from.
+    this.#current = undefined;
+    await this.start(signal);
+    const terminatedAt = Date.now();
+    killGroup(old.pid, 'SIGTERM');
+    let killedAt: number | undefined;
+    const timer = setTimeout(() => {
+      killedAt = Date.now();
+      killGroup(old.pid, 'SIGKILL');
+    }, graceMs);
+    const { code } = await old.exited;
+    clearTimeout(timer);
+    if (groupAlive(old.pid)) killGroup(old.pid, 'SIGKILL');
+    await untilGroupGone(old.pid);
+    return { terminatedAt, exitedAt: Date.now(), exitCode: code, ...(killedAt ? { killedAt } : {}) };
+  }
+
   /** Stops for good: `SIGINT` (as Ctrl-C), then `SIGKILL` to the group after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopped = true;
@@ -242,6 +272,18 @@ export class Part {
     }
     await new Promise<void>((resolve) => this.#logs.end(resolve));
   }
+}
+
+/** How the old process of a {@link Part.replace} went. */
+export interface Replacement {
+  /** When it was sent `SIGTERM` (`Date.now()`). */
+  terminatedAt: number;
+  /** When it was gone. */
+  exitedAt: number;
+  /** Its exit code (null when a signal ended it). */
+  exitCode: number | null;
+  /** When it was sent `SIGKILL`, having not exited within the grace time. */
+  killedAt?: number;
 }
 
 /** A process taken out of its part by {@link Part.freeze}, stopped until resumed. */

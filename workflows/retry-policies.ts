@@ -90,7 +90,16 @@ export function lifecycleAttemptOptions(attemptTimeoutMs: number): LocalActivity
 
 /** Options of one attempt of a send's reservation and create in one call (activities/send.ts). */
 export function reserveAndCreateOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
-  return lifecycleAttemptOptions(reservationAttemptTimeoutMs + attemptTimeoutMs);
+  return lifecycleAttemptOptions(longestAttemptMs(attemptTimeoutMs));
+}
+
+/**
+ * The longest any one attempt of the activities runs, where a Prelude call's attempt lasts at most
+ * `attemptTimeoutMs`: a send's reservation and create in one call. (The calls nobody waits on make
+ * one Prelude call an attempt, as short as a lifecycle call's.)
+ */
+export function longestAttemptMs(attemptTimeoutMs: number): number {
+  return reservationAttemptTimeoutMs + attemptTimeoutMs;
 }
 
 /** Options of Watch predict: safe to repeat, so Temporal retries it on `predictRetry`. */

@@ -47,6 +47,11 @@ export class PreludeClient {
   /** Only to mask it in error texts the server sends back. */
   readonly #apiKey: string;
 
+  /** Each request's timeout, unless a call gives its own: how long a call in flight can last. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   constructor(options: PreludeClientOptions) {
     if (!options.apiKey) {
       throw new PreludeError({

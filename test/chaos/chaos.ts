@@ -16,9 +16,12 @@
  * are spread over at least CHAOS_MIN_WORKER_KILLS (default 30) kill intervals, so that many kills
  * land among them; CHAOS_MAX_WORKER_KILLS caps the kills (the last flows then run in calm). CHAOS_FREEZE_MS (default 0) makes each worker kill a freeze of that long
  * instead (`SIGSTOP`, as a paused VM): a new worker starts after the pause, and the frozen one then
- * resumes, carries on what it held for a few seconds (late), and is killed. The sandbox's fault
+ * resumes, carries on what it held for a few seconds (late), and is killed. CHAOS_DEPLOY=1 makes
+ * each a rolling deploy instead: a new worker is started and ready, then the old one gets `SIGTERM`
+ * to finish its work in flight and exit (killed if it is still there 30 s later). A deploy is no
+ * crash: every `_without_a_crash` count below must stay 0 through it. The sandbox's fault
  * knobs (SANDBOX_ERROR_RATE, default 0.1; SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20),
- * VERIFY_*, GUARD_* and PRELUDE_TIMEOUT_MS are passed on from the environment. CHAOS_DROP_RATE
+ * VERIFY_*, GUARD_*, WORKER_* and PRELUDE_TIMEOUT_MS are passed on from the environment. CHAOS_DROP_RATE
  * (default 0) also has the sandbox carry out that share of Verify creates and checks, and of Notify
  * sends, and then cut the connection, as a network cut would: answers lost with no crash, which the
  * windows must count all the same, and after which no message is sent twice.
@@ -79,12 +82,18 @@
  *   again either: at most once);
  * - `codes_after_verified`: codes the sandbox sent to a flow's number from requests it received
  *   after it had answered its right code `success` (a late call: a frozen worker's), crash or not;
+ * - `codes_sent_again`, `checks_spent_again`: of the correct flows, codes the sandbox sent beyond
+ *   those asked for (the send, a resend answered `retry`, the window's fallbacks) and checks it
+ *   spent beyond the flow's two: a call made again after an attempt of it reached Prelude, summed.
+ *   `_without_a_crash`: those of flows no kill cut while the step ran, which only a lost answer
+ *   can make, so they must be 0 when CHAOS_DROP_RATE is (a deploy is no crash);
  * - `recovery_ms_p50`/`_p99`: over every step of a flow that an outage hit, from the moment it hit
  *   to the step's answer. A step is hit by a failed request (from its send), or by a kill while its
  *   flow ran: the step in flight or the flow's next one, from the later of the kill and the step's
  *   start (a killed worker also delays a window's next step after the new worker is up, until its
  *   tasks move on from the dead one);
- * - `worker_kills`, `worker_freezes`, `devserver_kills`, `service_kills`, `duration_s`.
+ * - `worker_kills`, `worker_freezes`, `worker_deploys` (`worker_deploys_killed`: those whose old
+ *   worker had to be killed), `devserver_kills`, `service_kills`, `duration_s`.
  * Flows that are not correct, or lost checks or sent codes the window did not count (even after a
  * crash), are printed on stderr with their window, the sandbox's calls and their requests; the run's
  * directory is then kept, with every process's logs, the SQLite file and report.json, which adds each
@@ -124,7 +133,13 @@ import {
   type StepRecord,
   type WindowAnswer,
 } from './flow';
-import { Part, untilPrinted, type FrozenProcess, type PartSpec } from '../../tools/processes';
+import {
+  Part,
+  untilPrinted,
+  type FrozenProcess,
+  type PartSpec,
+  type Replacement,
+} from '../../tools/processes';
 import { targetSendsReader, type TargetSendsReader } from './target-sends';
 
 const run = promisify(execFile);
@@ -145,6 +160,13 @@ export interface ChaosOptions {
    * {@link zombieLingerMs}, and is killed.
    */
   freezeMs: number;
+  /**
+   * Worker outages are rolling deploys instead (with `freezeMs` 0): a new worker is started and
+   * ready, then the old one gets `SIGTERM` and finishes its work in flight, as an orchestrator
+   * replaces a worker. A deploy is not a crash: the counts that must be 0 without one must be 0
+   * through it, unless the old worker did not exit within {@link deployGraceMs} and was killed.
+   */
+  deploy: boolean;
   killDevServer: boolean;
   killService: boolean;
   stuckAfterMs: number;
@@ -197,12 +219,24 @@ export interface ChaosSummary {
    * create that came after the user was verified, which only a late call can make (crash or not).
    */
   codes_after_verified: number;
+  /**
+   * Codes the sandbox sent, and checks it spent, beyond what correct flows asked for: calls made
+   * again after an attempt that reached Prelude (see `Accounting.codesSentAgain`), and those of
+   * flows no crash cut, which only lost answers (`dropAnswerRate`) can make.
+   */
+  codes_sent_again: number;
+  codes_sent_again_without_a_crash: number;
+  checks_spent_again: number;
+  checks_spent_again_without_a_crash: number;
   /** Verified flows the sandbox sent no success message, with `VERIFY_SUCCESS_TEMPLATE_ID` set. */
   success_messages_missing: number;
   recovery_ms_p50: number | null;
   recovery_ms_p99: number | null;
   worker_kills: number;
   worker_freezes: number;
+  /** Rolling deploys of the worker (`deploy`), and how many of the old workers had to be killed. */
+  worker_deploys: number;
+  worker_deploys_killed: number;
   devserver_kills: number;
   service_kills: number;
   duration_s: number;
@@ -242,6 +276,7 @@ export const defaultChaosOptions: ChaosOptions = {
   maxWorkerKills: Infinity,
   restartPauseMs: 500,
   freezeMs: 0,
+  deploy: false,
   killDevServer: true,
   killService: true,
   stuckAfterMs: 60_000,
@@ -270,7 +305,15 @@ interface Outage {
   /** A freeze's: when the frozen worker resumed its work, late, and when it was killed. */
   resumed?: number;
   zombieKilled?: number;
+  /** A deploy's: when the old worker got `SIGTERM`, when it was gone, and when it was killed if it was. */
+  deploy?: Omit<Replacement, 'exitCode'>;
 }
+
+/**
+ * How long a deployed worker's old process may take to finish its work in flight and exit before it
+ * is killed: what orchestrators give by default (Kubernetes' `terminationGracePeriodSeconds`).
+ */
+export const deployGraceMs = 30_000;
 
 /** How long a frozen worker carries on after it resumes, before it is killed. */
 export const zombieLingerMs = 3_000;
@@ -467,10 +510,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       for (const line of flow.notes) note(`flow ${flow.index}: ${line}`);
     }
     const recoveries = flows.flatMap((flow) => recoverySamples(flow, outages));
-    // A frozen worker cuts what it held when it stops, and acts late when it resumes.
+    // A frozen worker cuts what it held when it stops, and acts late when it resumes. A deploy is
+    // no crash, unless its old worker outstayed the grace time and was killed.
     const crashes = outages
       .filter((outage) => outage.part !== 'service')
-      .flatMap((outage) => (outage.resumed ? [outage.start, outage.resumed] : [outage.start]));
+      .flatMap((outage) => {
+        if (outage.deploy) return outage.deploy.killedAt ? [outage.deploy.killedAt] : [];
+        return outage.resumed ? [outage.start, outage.resumed] : [outage.start];
+      });
     const samples = recoveries.map((r) => r.ms);
     const { p50, p99 } = percentiles(samples);
     /**
@@ -509,11 +556,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       limit_sends_unread: accounting.filter((a) => a.evidence.limitSends === undefined).length,
       messages_sent_twice: total((a) => Math.max(0, a.messagesSent - 1)),
       codes_after_verified: total((a) => a.codesAfterVerified),
+      codes_sent_again: total((a) => a.codesSentAgain),
+      codes_sent_again_without_a_crash: total((a) => a.codesSentAgain, sendSteps),
+      checks_spent_again: total((a) => a.checksSpentAgain),
+      checks_spent_again_without_a_crash: total((a) => a.checksSpentAgain, checkSteps),
       success_messages_missing: messagesMissing.length,
       recovery_ms_p50: samples.length ? Math.round(p50) : null,
       recovery_ms_p99: samples.length ? Math.round(p99) : null,
       worker_kills: parts.worker.stats.kills,
       worker_freezes: parts.worker.stats.freezes,
+      worker_deploys: parts.worker.stats.replacements,
+      worker_deploys_killed: outages.filter((outage) => outage.deploy?.killedAt).length,
       devserver_kills: parts.devserver.stats.kills,
       service_kills: parts.service.stats.kills,
       duration_s: Math.round((endedAt - runStart) / 100) / 10,
@@ -626,7 +679,10 @@ async function killOrFreeze(loop: KillLoopRun, zombies: Promise<void>[]): Promis
     await Promise.race([sleep(Math.max(0, nextAt - Date.now())), flowsDone]);
     if (done || signal.aborted) return;
     let which: Outage['part'] | undefined =
-      parts.worker.stats.kills + parts.worker.stats.freezes < options.maxWorkerKills ? 'worker' : undefined;
+      parts.worker.stats.kills + parts.worker.stats.freezes + parts.worker.stats.replacements <
+      options.maxWorkerKills
+        ? 'worker'
+        : undefined;
     if (devServerDue && startedShare() >= 1 / 3) {
       which = 'devserver';
       devServerDue = false;
@@ -648,6 +704,18 @@ async function killOrFreeze(loop: KillLoopRun, zombies: Promise<void>[]): Promis
       await parts.worker.start(startSignal);
       outage.end = Date.now();
       log(`froze the worker (SIGSTOP), a new one up after ${outage.end - outage.start} ms`);
+    } else if (which === 'worker' && options.deploy) {
+      const { exitCode, ...deploy } = await parts.worker.replace(startSignal, deployGraceMs);
+      log(
+        `deployed a new worker: up after ${deploy.terminatedAt - outage.start} ms, the old one ` +
+          (deploy.killedAt
+            ? `killed after ${deployGraceMs} ms`
+            : `gone ${deploy.exitedAt - deploy.terminatedAt} ms after SIGTERM (exit ${String(exitCode)})`),
+      );
+      // The old worker's part in it: from SIGTERM until it was gone.
+      outage.start = deploy.terminatedAt;
+      outage.end = deploy.exitedAt;
+      outage.deploy = deploy;
     } else {
       await parts[which].kill();
       await sleep(options.restartPauseMs);
@@ -721,6 +789,14 @@ export interface Accounting {
   messagesSent: number;
   /** Codes sent after the number was verified (see {@link codesAfterVerified}). */
   codesAfterVerified: number;
+  /**
+   * Of a correct flow: codes the sandbox sent beyond those asked for (the flow's send, its resend
+   * answered `retry`, the window's fallbacks), and checks it spent beyond the flow's two (the
+   * wrong code and the right one; the replay is answered from the window). A call made again after
+   * an attempt of it that reached Prelude: only a lost answer or a crash can leave one.
+   */
+  codesSentAgain: number;
+  checksSpentAgain: number;
   /** When the window's own sends (fallbacks) of the flow were under way (see {@link ownSendSpans}). */
   ownSends: Span[];
   evidence: FlowEvidence;
@@ -770,6 +846,11 @@ export async function account(
       }
     }
     const limitSends = await where.targetSends?.read(windowId);
+    const correct = flow.verdict === 'correct' && known !== undefined;
+    const codesAsked =
+      1 +
+      ((flow.answers.resend as { status?: unknown } | undefined)?.status === 'retry' ? 1 : 0) +
+      (known?.attempts.filter((attempt) => attempt.trigger === 'fallback').length ?? 0);
     results.push({
       flow,
       lostChecks: known ? Math.max(0, checks - known.checks_used) : 0,
@@ -781,6 +862,8 @@ export async function account(
       limitSendsOvercounted: limitSends === undefined ? 0 : Math.max(0, limitSends - creates),
       messagesSent: calls.filter((c) => c.operation === 'notify.send' && c.status === 200).length,
       codesAfterVerified: codesAfterVerified(calls),
+      codesSentAgain: correct ? Math.max(0, creates - codesAsked) : 0,
+      checksSpentAgain: correct ? Math.max(0, checks - checkSteps.length) : 0,
       ownSends: ownSendSpans(flow, calls),
       evidence: { flow, windowId, window, sandboxCalls: calls, limitSends },
     });
@@ -1040,6 +1123,7 @@ function passedOnEnv(): Record<string, string> {
     (name.startsWith('VERIFY_') ||
       name.startsWith('SANDBOX_') ||
       name.startsWith('GUARD_') ||
+      name.startsWith('WORKER_') ||
       name === 'PRELUDE_TIMEOUT_MS');
   return Object.fromEntries(
     configVariables()
@@ -1065,6 +1149,7 @@ export const chaosEnv = envSection({
     defaultChaosOptions.restartPauseMs,
   ),
   freezeMs: setting('CHAOS_FREEZE_MS', wholeNumber(0, 3_600_000), defaultChaosOptions.freezeMs),
+  deploy: setting('CHAOS_DEPLOY', wholeNumber(0, 1), 0),
   killDevServer: setting('CHAOS_KILL_DEVSERVER', wholeNumber(0, 1), 1),
   killService: setting('CHAOS_KILL_SERVICE', wholeNumber(0, 1), 1),
   stuckAfterMs: setting('CHAOS_STUCK_MS', wholeNumber(1_000, 3_600_000), defaultChaosOptions.stuckAfterMs),
@@ -1096,6 +1181,7 @@ async function main(): Promise<void> {
     maxWorkerKills: knobs.maxWorkerKills ?? Number.MAX_SAFE_INTEGER,
     restartPauseMs: knobs.restartPauseMs,
     freezeMs: knobs.freezeMs,
+    deploy: knobs.deploy > 0,
     killDevServer: knobs.killDevServer > 0,
     killService: knobs.killService > 0,
     stuckAfterMs: knobs.stuckAfterMs,
@@ -1120,7 +1206,11 @@ async function main(): Promise<void> {
     overcounted_checks_without_a_crash: overcounted,
     messages_sent_twice: messagesTwice,
     codes_after_verified: afterVerified,
+    codes_sent_again_without_a_crash: codesAgain,
+    checks_spent_again_without_a_crash: checksAgain,
   } = report.summary;
+  // A lost answer has its call made again, crash or not; without lost answers only a crash may.
+  const noCallAgain = knobs.dropAnswerRate > 0 || (codesAgain === 0 && checksAgain === 0);
   const exact =
     correct + usedUp === total &&
     lost === 0 &&
@@ -1131,7 +1221,8 @@ async function main(): Promise<void> {
     limitOvercounted === 0 &&
     messagesTwice === 0 &&
     afterVerified === 0 &&
-    overcounted === 0;
+    overcounted === 0 &&
+    noCallAgain;
   process.exitCode = exact && !interrupt.signal.aborted ? 0 : 1;
 }
 

@@ -1,15 +1,18 @@
 /**
  * Faults on a production-shaped cluster while verification flows run over HTTP, spread over both
- * services: one project worker killed with SIGKILL (and started again), the Temporal history
- * service killed and restarted, PostgreSQL killed and restarted. Each flow is the chaos run's
- * (test/chaos/flow.ts: open, code from the inbox, a wrong code and the same request again, the
- * right code, the window until verified), and the flows are counted by its rules against the
+ * services: one project worker killed with SIGKILL (and started again), then each Temporal service
+ * a request passes through (history, matching, frontend) killed and restarted in turn, then
+ * PostgreSQL. Each flow is the chaos run's with a resend (test/chaos/flow.ts: open, code from the
+ * inbox, ask for it again and read it again, a wrong code and the same request again, the right
+ * code, the window until verified), and the flows are counted by its rules against the
  * sandbox's record of the calls it carried out (`GET /sandbox/calls`): every flow correct, no check
  * spent that the window does not know of, no code sent that the window does not count (but where a
  * fault cut the send: a send's local call that reached Prelude before its workflow task was lost is
  * run again, and the window cannot tell the first run went out).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadSection, verifyPolicySettings } from '../../temporal.config';
+import { envSection } from '../../src/env';
 import { account, cutByCrash } from '../chaos/chaos';
 import { runFlow, type FlowResult } from '../chaos/flow';
 import type { Part } from '../../tools/processes';
@@ -33,9 +36,18 @@ describe('faults on a production-shaped cluster', () => {
 
   beforeAll(async () => {
     cluster = await clusterForSuite({
-      // As the chaos run: resends are not held back by the sandbox's or our cooldown.
-      env: { SANDBOX_MIN_RETRY_DELAY_SECONDS: '0', VERIFY_RESEND_COOLDOWN_SECONDS: '0' },
+      env: {
+        // As the chaos run: resends are not held back by the sandbox's or our cooldown.
+        SANDBOX_MIN_RETRY_DELAY_SECONDS: '0',
+        VERIFY_RESEND_COOLDOWN_SECONDS: '0',
+        // Two sends a flow, six at a time, for as long as the faults last: more than the default
+        // country burst allows (the guards have their own tests).
+        GUARD_COUNTRY_SENDS: '100000',
+        GUARD_COUNTRY_BURST: '10000',
+      },
     });
+    // A resend refused as too many must meet the window's sends all used, as the parts have them.
+    const resend = loadSection(envSection({ maxSends: verifyPolicySettings.maxSends }), cluster.env);
     const abort = new AbortController();
     let inFlight = 0;
     let faultsDone = false;
@@ -62,6 +74,7 @@ describe('faults on a production-shaped cluster', () => {
             openBudgetMs: 120_000,
             stuckAfterMs: 60_000,
             wrongCode: 'ZZZZZZ',
+            resend,
           });
           inFlight -= 1;
           flows.push(flow);
@@ -80,6 +93,8 @@ describe('faults on a production-shaped cluster', () => {
     try {
       await fault(cluster.workers[0]!, 500);
       await fault(cluster.temporal!.history, 500);
+      await fault(cluster.temporal!.matching, 500);
+      await fault(cluster.temporal!.frontend, 500);
       await fault(cluster.postgres!, 500);
     } finally {
       faultsDone = true;
@@ -102,10 +117,18 @@ describe('faults on a production-shaped cluster', () => {
   }, 60_000);
 
   it('hit every part mid-flow', () => {
-    expect(faults.map(({ part }) => part)).toEqual(['worker-1', 'temporal-history', 'postgres']);
+    expect(faults.map(({ part }) => part)).toEqual([
+      'worker-1',
+      'temporal-history',
+      'temporal-matching',
+      'temporal-frontend',
+      'postgres',
+    ]);
     for (const { inFlight } of faults) expect(inFlight).toBeGreaterThan(0);
     expect(cluster.workers[0]!.stats.kills).toBe(1);
-    expect(cluster.temporal!.history.stats.kills).toBe(1);
+    for (const service of ['history', 'matching', 'frontend'] as const) {
+      expect(cluster.temporal![service].stats.kills).toBe(1);
+    }
     expect(cluster.postgres!.stats.kills).toBe(1);
   });
 

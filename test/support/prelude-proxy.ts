@@ -34,6 +34,14 @@ export interface PreludeProxy {
   down: string[];
   /** Paths starting with one of these are never answered: the caller's own timeout ends the call. */
   stalled: string[];
+  /**
+   * Paths starting with one of these are held until {@link release}, then forwarded whether their
+   * caller still waits or not, as Prelude carries out a request it has received: a call in flight
+   * for as long as a test needs.
+   */
+  held: string[];
+  /** Forwards every held request, and holds no more. */
+  release(): void;
   stop(): Promise<void>;
 }
 
@@ -48,7 +56,17 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 /** Starts a proxy in front of `upstream` (the sandbox's URL). */
 export async function startPreludeProxy(upstream: string): Promise<PreludeProxy> {
-  const proxy: Omit<PreludeProxy, 'url' | 'stop'> = { calls: [], down: [], stalled: [] };
+  const releases: (() => void)[] = [];
+  const proxy: Omit<PreludeProxy, 'url' | 'stop'> = {
+    calls: [],
+    down: [],
+    stalled: [],
+    held: [],
+    release() {
+      proxy.held = [];
+      for (const release of releases.splice(0)) release();
+    },
+  };
   const server = createServer((request, response) => {
     void (async () => {
       const raw = await readBody(request);
@@ -61,6 +79,9 @@ export async function startPreludeProxy(upstream: string): Promise<PreludeProxy>
       };
       proxy.calls.push(record);
       if (proxy.stalled.some((prefix) => path.startsWith(prefix))) return;
+      if (proxy.held.some((prefix) => path.startsWith(prefix))) {
+        await new Promise<void>((resolve) => releases.push(resolve));
+      }
       if (proxy.down.some((prefix) => path.startsWith(prefix))) {
         record.status = 503;
         response.writeHead(503, { 'content-type': 'application/json' });

@@ -189,6 +189,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       if (proxy) {
         proxy.down = [];
         proxy.stalled = [];
+        proxy.release();
       }
     },
     async advanceSandboxClock(seconds) {

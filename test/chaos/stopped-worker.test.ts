@@ -1,0 +1,81 @@
+/**
+ * A worker stopped as a deploy stops it (`SIGTERM` to `npm run worker`'s process) while it holds a
+ * check's call to Prelude, with the new worker already up. The SDK's default shutdown grace is 0:
+ * the call was cancelled mid-way, Prelude carried it out all the same, and the new worker checked
+ * the code a second time (a deploy every 6 s spent 3 checks twice in 60 flows:
+ * `CHAOS_DEPLOY=1 SANDBOX_PROCESSING_MS=400 npm run chaos`). The worker now lets the calls it has
+ * in flight finish before it exits (src/shutdown-grace.ts): Prelude is asked once.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checkCode, getVerification, startVerification } from '../../src/client';
+import { runCli, waitForOutput, type CliProcess } from '../support/cli';
+import { eventually } from '../support/eventually';
+import { startStack, uniquePhoneTarget, workerProcessEnv, type TestStack } from '../support/stack';
+
+describe('a worker stopped by a deploy while it holds a check', () => {
+  let stack: TestStack;
+  const workers: CliProcess[] = [];
+
+  beforeAll(async () => {
+    // The check goes out as a regular activity whichever way the sends go; the proxy holds it.
+    stack = await startStack({ withoutWorker: true, withProxy: true });
+  });
+  afterAll(async () => {
+    stack?.proxy?.release();
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await stack?.stop();
+  });
+
+  const startWorker = async () => {
+    const worker = runCli('worker', mkdtempSync(join(tmpdir(), 'stopped-worker-')), {
+      ...workerProcessEnv(stack),
+      PRELUDE_BASE_URL: stack.proxy!.url,
+      METRICS_PORT: '0',
+    });
+    workers.push(worker);
+    await waitForOutput(worker, 'worker polling');
+    return worker;
+  };
+
+  it('lets the check finish: Prelude checks the code once, and the user is verified', async () => {
+    const proxy = stack.proxy!;
+    const old = await startWorker();
+    const target = uniquePhoneTarget();
+    expect(await startVerification(stack.client, { target }, stack.options)).toMatchObject({
+      status: 'success',
+    });
+    const code = await stack.latestCode(target.value);
+
+    proxy.held = ['/v2/verification/check'];
+    const checksAsked = () => proxy.calls.filter((call) => call.path === '/v2/verification/check').length;
+    const checking = checkCode(stack.client, { target, code }, stack.options);
+    await eventually(() => checksAsked() === 1, {
+      description: "the old worker's check held at the proxy",
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    // The deploy: the new worker is up, then the old one is told to stop.
+    await startWorker();
+    const stoppedAt = Date.now();
+    old.signal('SIGTERM');
+    await sleep(1_000);
+    // Prelude answers the call it has had for a second.
+    proxy.release();
+
+    expect(await checking).toMatchObject({ status: 'success' });
+    expect(await old.exited).toBe(0);
+    expect(old.output()).toContain('SIGTERM: stopping');
+    // It waited for the call, not for its whole grace.
+    expect(Date.now() - stoppedAt).toBeLessThan(8_000);
+    // One check asked of Prelude, and the window counts that one.
+    expect(checksAsked()).toBe(1);
+    expect(await stack.appliedCalls(target.value, 'verification.check')).toHaveLength(1);
+    expect(await getVerification(stack.client, target, stack.options)).toMatchObject({
+      outcome: 'verified',
+      checksUsed: 1,
+    });
+  }, 90_000);
+});
