@@ -238,7 +238,13 @@ export class Part {
     this.stats.replacements += 1;
     // No longer the part's process: its exit is the one asked for, not a crash to restart from.
     this.#current = undefined;
-    await this.start(signal);
+    try {
+      await this.start(signal);
+    } catch (error) {
+      // A new process that never got ready leaves the old one serving, as an orchestrator does.
+      this.#current = old;
+      throw error;
+    }
     const terminatedAt = Date.now();
     killGroup(old.pid, 'SIGTERM');
     let killedAt: number | undefined;
