@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCode, getVerification, startVerification } from '../../src/client';
+import { shutdownGraceMsFor } from '../../src/shutdown-grace';
 import { runCli, waitForOutput, type CliProcess } from '../support/cli';
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, workerProcessEnv, type TestStack } from '../support/stack';
+
+/** Longer than any hold below; the worker's shutdown grace follows it (35 s). */
+const preludeTimeoutMs = 30_000;
 
 describe('a worker stopped by a deploy while it holds a check', () => {
   let stack: TestStack;
@@ -21,7 +25,10 @@ describe('a worker stopped by a deploy while it holds a check', () => {
 
   beforeAll(async () => {
     // The check goes out as a regular activity whichever way the sends go; the proxy holds it.
-    stack = await startStack({ withoutWorker: true, withProxy: true });
+    stack = await startStack({ withoutWorker: true, withProxy: true, callTimeoutMs: 90_000 });
+    // The hold lasts as long as the new worker takes to start (seconds on a loaded machine): no
+    // timeout may end the held call first, or the window would rightly check again.
+    stack.options.calls = { ...stack.options.calls, attemptTimeoutMs: preludeTimeoutMs + 1_000 };
   });
   afterAll(async () => {
     stack?.proxy?.release();
@@ -33,6 +40,9 @@ describe('a worker stopped by a deploy while it holds a check', () => {
     const worker = runCli('worker', mkdtempSync(join(tmpdir(), 'stopped-worker-')), {
       ...workerProcessEnv(stack),
       PRELUDE_BASE_URL: stack.proxy!.url,
+      PRELUDE_TIMEOUT_MS: String(preludeTimeoutMs),
+      // The configuration holds the helpers' deadline to a send's worst case with that timeout.
+      VERIFY_CALL_TIMEOUT_MS: '200000',
       METRICS_PORT: '0',
     });
     workers.push(worker);
@@ -69,7 +79,7 @@ describe('a worker stopped by a deploy while it holds a check', () => {
     expect(await old.exited).toBe(0);
     expect(old.output()).toContain('SIGTERM: stopping');
     // It waited for the call, not for its whole grace.
-    expect(Date.now() - stoppedAt).toBeLessThan(8_000);
+    expect(Date.now() - stoppedAt).toBeLessThan(shutdownGraceMsFor(preludeTimeoutMs) / 2);
     // One check asked of Prelude, and the window counts that one.
     expect(checksAsked()).toBe(1);
     expect(await stack.appliedCalls(target.value, 'verification.check')).toHaveLength(1);
