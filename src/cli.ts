@@ -11,6 +11,7 @@
  *              report the server settings the project relies on
  *   bundle     write the prebuilt workflow bundle (part of `npm run build`)
  */
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -116,10 +117,14 @@ async function main(): Promise<void> {
   const stop = await command();
   if (!stop) return;
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal does not wait for the work in flight (a worker may wait seconds for it).
+      console.log(`${signal} again: exiting now`);
+      process.exit(128 + osConstants.signals[signal]);
+    }
     stopping = true;
-    console.log(`${signal}: stopping…`);
+    console.log(`${signal}: stopping (work in flight finishes first; ${signal} again to exit now)…`);
     stop().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -4,7 +4,9 @@
  * the call was cancelled mid-way, Prelude carried it out all the same, and the new worker checked
  * the code a second time (a deploy every 6 s spent 3 checks twice in 60 flows:
  * `CHAOS_DEPLOY=1 SANDBOX_PROCESSING_MS=400 npm run chaos`). The worker now lets the calls it has
- * in flight finish before it exits (src/shutdown-grace.ts): Prelude is asked once.
+ * in flight finish before it exits (src/shutdown-grace.ts): Prelude is asked once. A second signal
+ * is an operator who will not wait: the worker exits at once, and the call it cut is the next
+ * worker's to settle.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,5 +89,37 @@ describe('a worker stopped by a deploy while it holds a check', () => {
       outcome: 'verified',
       checksUsed: 1,
     });
+  }, 90_000);
+
+  it('exits at once on a second signal, and the next worker still verifies the user', async () => {
+    const proxy = stack.proxy!;
+    // The check must go to the worker this test stops: the earlier test's are stopped first.
+    await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+    const old = await startWorker();
+    const target = uniquePhoneTarget();
+    await startVerification(stack.client, { target }, stack.options);
+    const code = await stack.latestCode(target.value);
+
+    proxy.held = ['/v2/verification/check'];
+    const checking = checkCode(stack.client, { target, code }, stack.options);
+    await eventually(() => proxy.calls.some((call) => call.path === '/v2/verification/check'), {
+      description: "the old worker's check held at the proxy",
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    await startWorker();
+    old.signal('SIGTERM');
+    await sleep(500);
+    // An operator who will not wait for the call in flight.
+    const againAt = Date.now();
+    old.signal('SIGTERM');
+    // 128 + SIGTERM's 15, as a shell reports a process that a SIGTERM ended.
+    expect(await old.exited).toBe(143);
+    expect(Date.now() - againAt).toBeLessThan(3_000);
+    expect(old.output()).toContain('SIGTERM again: exiting now');
+    proxy.release();
+    // The call was cut: its fate unknown, the window checks again on the next worker, and reads
+    // Prelude's answer to the repeat as its lifecycle says (the first check verified the code).
+    expect(await checking).toMatchObject({ status: 'success' });
   }, 90_000);
 });
