@@ -19,12 +19,13 @@
  * resumes, carries on what it held for a few seconds (late), and is killed. CHAOS_DEPLOY=1 makes
  * each a rolling deploy instead: a new worker is started and ready, then the old one gets `SIGTERM`
  * to finish its work in flight and exit (killed if it is still there 30 s later). A deploy is no
- * crash: every `_without_a_crash` count below must stay 0 through it. The sandbox's fault
- * knobs (SANDBOX_ERROR_RATE, default 0.1; SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20),
- * VERIFY_*, GUARD_*, WORKER_* and PRELUDE_TIMEOUT_MS are passed on from the environment. CHAOS_DROP_RATE
- * (default 0) also has the sandbox carry out that share of Verify creates and checks, and of Notify
- * sends, and then cut the connection, as a network cut would: answers lost with no crash, which the
- * windows must count all the same, and after which no message is sent twice.
+ * crash: every `_without_a_crash` count below must stay 0 through it. The sandbox's fault knobs
+ * (SANDBOX_ERROR_RATE, default 0.1; SANDBOX_RATE_LIMIT_RATE, 0.05; SANDBOX_LATENCY_MS, 20),
+ * VERIFY_*, GUARD_*, WORKER_* and PRELUDE_TIMEOUT_MS are passed on from the environment.
+ * CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share of Verify creates and
+ * checks, and of Notify sends, and then cut the connection, as a network cut would: answers lost
+ * with no crash, which the windows must count all the same, and after which no message is sent
+ * twice.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, got a Notify
  * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
