@@ -90,7 +90,7 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
   const connection = await untilTemporalAnswers(config.temporal, () => connectWorker(config.temporal));
   const client = await connectClient(config.temporal, dataConverter);
   const metrics = new WorkerMetrics({ processMetrics: true });
-  const shutdownGraceMs = workerShutdownGrace(config);
+  warnOfShortGrace(config);
   const worker = await createVerificationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -100,7 +100,7 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
     callbackUrl: config.prelude.callbackUrl,
     dataConverter,
     metrics,
-    shutdownGraceMs,
+    shutdownGraceMs: config.worker.shutdownGraceMs,
   });
   const metricsServer =
     config.metrics.port > 0 ? await serveWorkerMetrics(config, metrics, sdkMetricsUrl) : undefined;
@@ -118,21 +118,20 @@ export async function runWorker(config: Config): Promise<RunningWorker> {
 }
 
 /**
- * The worker's shutdown grace: `WORKER_SHUTDOWN_GRACE_MS`, or as long as its longest call can last.
- * A shorter one is the user's explicit choice, and said so at start: a deploy then cancels calls.
+ * Says at start that `WORKER_SHUTDOWN_GRACE_MS` is shorter than a call can last, when it is: the
+ * user's explicit choice, under which a deploy cancels calls. (Unset, the worker takes as long as
+ * the longest call can last: createVerificationWorker.)
  */
-function workerShutdownGrace(config: Config): number {
+function warnOfShortGrace(config: Config): void {
   const needed = shutdownGraceMsFor(config.prelude.timeoutMs);
   const chosen = config.worker.shutdownGraceMs;
-  if (chosen === undefined) return needed;
-  if (chosen < needed) {
+  if (chosen !== undefined && chosen < needed) {
     console.warn(
       `WARNING: WORKER_SHUTDOWN_GRACE_MS=${chosen} is shorter than a call can last (${needed} ms with ` +
         `PRELUDE_TIMEOUT_MS=${config.prelude.timeoutMs}): a stopping worker cancels the calls it has in ` +
         'flight, and the next one makes them again (a check spent twice, a code sent twice).',
     );
   }
-  return chosen;
 }
 
 async function serveWorkerMetrics(

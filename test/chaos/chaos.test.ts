@@ -7,12 +7,31 @@
  * deploys of the worker instead of kills, with every Prelude call taking up to 0.4 s: a deploy is
  * no crash, so nothing may be made twice or counted on the safe side.
  */
-import { runChaos } from './chaos';
+import { runChaos, type ChaosOptions } from './chaos';
+
+/**
+ * A run of the suite's size: its figures printed for the record, and its progress too when a flow
+ * came out wrong.
+ */
+async function shortRun(options: Partial<ChaosOptions>) {
+  const lines: string[] = [];
+  const report = await runChaos({
+    stuckAfterMs: 30_000,
+    openBudgetMs: 45_000,
+    deadlineMs: 70_000,
+    // The test setup has just written the bundle.
+    bundle: false,
+    ...options,
+    log: (line) => lines.push(line),
+  });
+  console.log(JSON.stringify(report.summary));
+  if (report.summary.correct !== report.summary.flows) console.log(lines.join('\n'));
+  return report;
+}
 
 describe('chaos', () => {
   it('verifies every flow whose right code was sent, through worker and service crashes', async () => {
-    const lines: string[] = [];
-    const report = await runChaos({
+    const report = await shortRun({
       flows: 30,
       concurrency: 10,
       killEveryMs: 3_000,
@@ -20,23 +39,14 @@ describe('chaos', () => {
       maxWorkerKills: 5,
       killDevServer: false,
       killService: true,
-      stuckAfterMs: 30_000,
       // Lost answers and kills together found most of what the windows miscounted.
       dropAnswerRate: 0.1,
       // Each flow resends once in its open window: resends meet the kills too.
       resend: true,
-      openBudgetMs: 45_000,
-      deadlineMs: 70_000,
       // Each verified number gets the success message: once, whatever was lost or killed.
       env: { VERIFY_SUCCESS_TEMPLATE_ID: 'template_sandbox_verified' },
-      // The test setup has just written the bundle.
-      bundle: false,
-      log: (line) => lines.push(line),
     });
-    // The figures, for the record; the progress and any evidence when it failed.
-    console.log(JSON.stringify(report.summary));
     const { correct, checks_used_up: usedUp } = report.summary;
-    if (correct !== report.summary.flows) console.log(lines.join('\n'));
     // Lost answers can spend a window's checks on its wrong code: the run judges such a flow
     // `checks_used_up` only when the sandbox's call log shows every counted check spent.
     expect(correct + usedUp).toBe(30);
@@ -67,8 +77,7 @@ describe('chaos', () => {
   }, 120_000);
 
   it('makes no Prelude call twice and counts every one exactly, through rolling deploys of the worker', async () => {
-    const lines: string[] = [];
-    const report = await runChaos({
+    const report = await shortRun({
       flows: 30,
       concurrency: 8,
       killEveryMs: 2_000,
@@ -80,18 +89,11 @@ describe('chaos', () => {
       maxWorkerKills: 8,
       killDevServer: false,
       killService: false,
-      stuckAfterMs: 30_000,
       resend: true,
-      openBudgetMs: 45_000,
-      deadlineMs: 70_000,
       // Prelude takes up to 0.4 s a call, carried out even when its caller gives up: calls are in
       // flight when a deploy comes.
       env: { SANDBOX_PROCESSING_MS: '400' },
-      bundle: false,
-      log: (line) => lines.push(line),
     });
-    console.log(JSON.stringify(report.summary));
-    if (report.summary.correct !== report.summary.flows) console.log(lines.join('\n'));
     expect(report.summary).toMatchObject({
       flows: 30,
       correct: 30,

@@ -52,25 +52,37 @@ describe('a worker stopped by a deploy while it holds a check', () => {
     return worker;
   };
 
-  it('lets the check finish: Prelude checks the code once, and the user is verified', async () => {
-    const proxy = stack.proxy!;
+  /**
+   * A user's check in flight on the only worker, held at the proxy, and a new worker up beside it:
+   * the deploy, up to the old worker's signal.
+   */
+  const deployWhileACheckIsHeld = async () => {
     const old = await startWorker();
     const target = uniquePhoneTarget();
     expect(await startVerification(stack.client, { target }, stack.options)).toMatchObject({
       status: 'success',
     });
     const code = await stack.latestCode(target.value);
-
+    const proxy = stack.proxy!;
     proxy.held = ['/v2/verification/check'];
-    const checksAsked = () => proxy.calls.filter((call) => call.path === '/v2/verification/check').length;
+    // This target's only: the proxy keeps every test's calls.
+    const checksAsked = () =>
+      proxy.calls.filter(
+        (call) => call.path === '/v2/verification/check' && call.body?.target?.value === target.value,
+      ).length;
     const checking = checkCode(stack.client, { target, code }, stack.options);
     await eventually(() => checksAsked() === 1, {
       description: "the old worker's check held at the proxy",
       timeoutMs: 10_000,
       intervalMs: 50,
     });
-    // The deploy: the new worker is up, then the old one is told to stop.
     await startWorker();
+    return { old, target, checking, checksAsked };
+  };
+
+  it('lets the check finish: Prelude checks the code once, and the user is verified', async () => {
+    const proxy = stack.proxy!;
+    const { old, target, checking, checksAsked } = await deployWhileACheckIsHeld();
     const stoppedAt = Date.now();
     old.signal('SIGTERM');
     await sleep(1_000);
@@ -92,22 +104,9 @@ describe('a worker stopped by a deploy while it holds a check', () => {
   }, 90_000);
 
   it('exits at once on a second signal, and the next worker still verifies the user', async () => {
-    const proxy = stack.proxy!;
     // The check must go to the worker this test stops: the earlier test's are stopped first.
     await Promise.all(workers.splice(0).map((worker) => worker.stop()));
-    const old = await startWorker();
-    const target = uniquePhoneTarget();
-    await startVerification(stack.client, { target }, stack.options);
-    const code = await stack.latestCode(target.value);
-
-    proxy.held = ['/v2/verification/check'];
-    const checking = checkCode(stack.client, { target, code }, stack.options);
-    await eventually(() => proxy.calls.some((call) => call.path === '/v2/verification/check'), {
-      description: "the old worker's check held at the proxy",
-      timeoutMs: 10_000,
-      intervalMs: 50,
-    });
-    await startWorker();
+    const { old, checking } = await deployWhileACheckIsHeld();
     old.signal('SIGTERM');
     await sleep(500);
     // An operator who will not wait for the call in flight.
@@ -117,7 +116,7 @@ describe('a worker stopped by a deploy while it holds a check', () => {
     expect(await old.exited).toBe(143);
     expect(Date.now() - againAt).toBeLessThan(3_000);
     expect(old.output()).toContain('SIGTERM again: exiting now');
-    proxy.release();
+    stack.proxy!.release();
     // The call was cut: its fate unknown, the window checks again on the next worker, and reads
     // Prelude's answer to the repeat as its lifecycle says (the first check verified the code).
     expect(await checking).toMatchObject({ status: 'success' });
