@@ -12,7 +12,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { activityEnvironmentNow } from '../support/activity-environment';
 import { createLimitsActivities } from '../../activities/limits';
 import { createSendActivities } from '../../activities/send';
 import { createVerifyActivities } from '../../activities/verify';
@@ -624,7 +624,7 @@ describe.each(['local', 'remote'] as const)(
         prelude: stack.prelude,
         client: stack.client,
       });
-      await new MockActivityEnvironment({ taskQueue: stack.taskQueue }).run(reserveAndCreateVerification, {
+      await activityEnvironmentNow(stack.taskQueue).run(reserveAndCreateVerification, {
         reservation: {
           targetKey: targetKey(normalized, stack.options.idKey),
           reservationId,
@@ -748,7 +748,7 @@ describe.each(['local', 'remote'] as const)(
         runId,
       }: Awaited<ReturnType<typeof openApart>>) => {
         const resendId = `resend-${randomUUID()}`;
-        const activities = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+        const activities = activityEnvironmentNow(stack.taskQueue);
         const { reserveTargetSend } = createLimitsActivities({ client: stack.client });
         await activities.run(reserveTargetSend, {
           targetKey: key,

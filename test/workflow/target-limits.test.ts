@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { activityEnvironmentNow } from '../support/activity-environment';
 import { createLimitsActivities, type ReserveTargetSendInput } from '../../activities/limits';
 import { createSendActivities, reservationFailed } from '../../activities/send';
 import {
@@ -77,7 +77,7 @@ describe('per-target limits across windows', () => {
     const { reserveTargetSend, tellCodesSent, giveBackSend } = createLimitsActivities({
       client: stack.client,
     });
-    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const activity = activityEnvironmentNow(stack.taskQueue);
     return {
       handle: stack.client.workflow.getHandle(`${targetLimitsIdPrefix}${key}`),
       ask: (request: Omit<ReserveTargetSendInput, 'targetKey' | 'limits'>) =>
@@ -231,7 +231,7 @@ describe('per-target limits across windows', () => {
       prelude: stack.prelude,
       client: unreachable,
     });
-    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const activity = activityEnvironmentNow(stack.taskQueue);
     const failure = await activity
       .run(reserveAndCreateVerification, {
         reservation: {
@@ -254,7 +254,7 @@ describe('per-target limits across windows', () => {
       prelude: stack.prelude,
       client: stack.client,
     });
-    const activity = new MockActivityEnvironment({ taskQueue: stack.taskQueue });
+    const activity = activityEnvironmentNow(stack.taskQueue);
     const attempt = (execution: number) =>
       activity.run(reserveAndCreateVerification, {
         reservation: {
