@@ -58,6 +58,19 @@ export interface CheckVerificationInput {
   code: string;
 }
 
+/** Input of {@link VerifyActivities.readCheckHistory}. */
+export interface CheckHistoryInput {
+  /** Prelude's ID of the verification (the create's `id`). */
+  verificationId: string;
+}
+
+/**
+ * What Prelude's History API holds of a verification's checks (`read`): every check it judged, and
+ * how many of them were right. `unavailable`: the record cannot be had (no such record, an account
+ * without the History API, a key not allowed to read it), and asking again will not change that.
+ */
+export type CheckHistory = { kind: 'read'; checks: number; rightChecks: number } | { kind: 'unavailable' };
+
 /** Builds the Verify activities around a Prelude client. */
 export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependencies) {
   return {
@@ -78,6 +91,28 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
           { signal },
         ),
       }));
+    },
+
+    /**
+     * Reads how many checks Prelude judged in a verification, from its History API: the truth a
+     * window counts by after a check whose answer was lost. A read, so safe to repeat: transient
+     * failures are retried by Temporal; a refusal that will not change is a result.
+     */
+    async readCheckHistory({ verificationId }: CheckHistoryInput): Promise<CheckHistory> {
+      return runActivityCall(async (signal) => {
+        try {
+          const history = await prelude.verification.history(verificationId, { signal });
+          const checks = history.lifecycle.events.filter((event) => event.type === 'check');
+          return {
+            kind: 'read' as const,
+            checks: checks.length,
+            rightChecks: checks.filter((event) => event.check?.is_valid === true).length,
+          };
+        } catch (error) {
+          if (error instanceof PreludeError && !error.retryable) return { kind: 'unavailable' as const };
+          throw error;
+        }
+      });
     },
 
     /** Checks a code against the target's open Prelude window. */

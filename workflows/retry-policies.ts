@@ -38,6 +38,12 @@ export const lifecycleRetry = {
 /** Watch predict before a first send: advisory, so a short budget; the send goes on without it. */
 export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 
+/**
+ * A read of Prelude's History API after a check whose answer was lost: safe to repeat, but the user
+ * is waiting on the check's answer, so one retry, then the window counts without it.
+ */
+export const historyReadRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
+
 /** The per-target limits entity answers from Temporal itself: quick, and safe to repeat (deduplicated). */
 export const reservationRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationAttemptTimeoutMs = 3_000;
@@ -105,6 +111,11 @@ export function longestAttemptMs(attemptTimeoutMs: number): number {
 /** Options of Watch predict: safe to repeat, so Temporal retries it on `predictRetry`. */
 export function predictOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
   return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: predictRetry };
+}
+
+/** The options of a read of Prelude's History API (see {@link historyReadRetry}). */
+export function historyReadOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
+  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: historyReadRetry };
 }
 
 /** The pause before attempt `attempt + 1` on `lifecycleRetry`'s schedule, in ms. */

@@ -2,6 +2,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
+  historyReadOptions,
   lifecycleAttemptOptions,
   predictOptions,
   reserveAndCreateOptions,
@@ -29,6 +30,8 @@ export function lifecycleCalls(settings: LifecycleCallSettings) {
     // attempt, and a right code that Prelude accepted just before the crash would read as expired.
     check: proxyActivities<Activities>(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
     predict: proxy(predictOptions(settings.attemptTimeoutMs)),
+    // Prelude's record of a verification's checks, read only after a check's answer was lost.
+    history: proxy(historyReadOptions(settings.attemptTimeoutMs)),
     // The target's limits entity: reservations, and closed windows' reports.
     entity: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
   };

@@ -10,6 +10,7 @@
  */
 import { currentUpdateInfo, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
+  CheckHistory,
   Activities,
   CheckVerificationOutcome,
   CreateVerificationInput,
@@ -169,6 +170,16 @@ const holdFallbacksWhileCheckUnknownPatch = 'hold-fallbacks-while-check-unknown'
  */
 const keepLastCheckPatch = 'keep-last-check-for-retry';
 
+/**
+ * `patched()` ID: a check whose answer was lost is counted from Prelude's History API, where the
+ * verification has a record (phone targets, accounts that can read it): every check Prelude judged,
+ * and whether this code was right. A check whose every attempt was lost is answered then as Prelude
+ * judged it (`success`, `failure`), or, when none of its attempts reached Prelude, fails with
+ * nothing spent. Earlier code counted each lost attempt as a wrong check (keeping the last for the
+ * user's retry), one too many where a crash had cut the attempt before it reached Prelude.
+ */
+const readChecksFromHistoryPatch = 'read-checks-from-history';
+
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
 
@@ -182,6 +193,8 @@ export interface Fallback {
 type Prediction = Awaited<ReturnType<Activities['predictTarget']>>;
 type SentResponse = Extract<CreateVerificationOutcome, { kind: 'sent' }>['response'];
 type RefusedSend = Extract<CreateVerificationOutcome, { kind: 'refused' }>;
+/** Prelude's record of the window's checks (see VerificationWindow's #checksAtPrelude). */
+type CheckHistoryCount = Extract<CheckHistory, { kind: 'read' }>;
 
 export class VerificationWindow {
   readonly openedAt = Date.now();
@@ -889,11 +902,87 @@ export class VerificationWindow {
       } catch (error) {
         if (!(error instanceof AttemptsFailed)) throw asUpdateFailure(error);
         // Only an attempt whose fate is unknown may have spent a check; an error answer did not.
-        if (error.uncertainAttempts > 0) this.#rememberUncertainCheck(code, error.uncertainAttempts);
+        if (error.uncertainAttempts > 0) {
+          const history = await this.#checksAtPrelude(code);
+          if (history) return this.#judgeLostCheck(history, code, idempotency, error.lastFailure);
+          this.#rememberUncertainCheck(code, error.uncertainAttempts);
+        }
         throw asUpdateFailure(error.lastFailure);
       }
-      return this.#judgeCheck(checked.value, checked.uncertainAttempts, code, idempotency);
+      // A wrong code answered after lost attempts: how many of them Prelude judged is in its record.
+      const history =
+        checked.uncertainAttempts > 0 && isJudgedWrong(checked.value)
+          ? await this.#checksAtPrelude(code)
+          : undefined;
+      return this.#judgeCheck(checked.value, checked.uncertainAttempts, code, idempotency, history);
     });
+  }
+
+  /**
+   * Prelude's own count of the window's checks, from its History API, or undefined where it cannot
+   * be had: not a phone verification, no verification ID yet, no record, or an account that cannot
+   * read it. Read only when an earlier check of another code is still of unknown fate where the
+   * record cannot say which code it was, so the window counts by its rules then.
+   */
+  async #checksAtPrelude(code: string): Promise<CheckHistoryCount | undefined> {
+    const { target, verificationId, uncertainCodes } = this.#state;
+    if (target.type !== 'phone_number' || verificationId === undefined) return undefined;
+    const hash = this.#codeHash(code);
+    if (Object.keys(uncertainCodes ?? {}).some((other) => other !== hash)) return undefined;
+    if (!patched(readChecksFromHistoryPatch)) return undefined;
+    try {
+      const history = await this.#calls.history.readCheckHistory({ verificationId });
+      if (history.kind === 'read') return history;
+      log.warn('Prelude history unavailable: a lost check is counted by the window’s rules', {
+        windowId: this.#state.windowId,
+      });
+    } catch {
+      // Unreadable for now (after a retry): the window's rules count it, as without the record.
+    }
+    return undefined;
+  }
+
+  /**
+   * The checks the window knows for sure before `code`'s: its count, less what it counted for
+   * earlier attempts of this code whose fate was unknown. Forgets those, as the record now counts them.
+   */
+  #checksKnownBefore(code: string): number {
+    const hash = this.#codeHash(code);
+    const counted = this.#state.uncertainCodes?.[hash] ?? 0;
+    if (this.#state.uncertainCodes) delete this.#state.uncertainCodes[hash];
+    return this.#state.checksUsed - counted;
+  }
+
+  /**
+   * A check whose every attempt failed, some after they may have reached Prelude, answered by
+   * Prelude's record: right if it judged a check right (no other code is of unknown fate, see
+   * {@link #checksAtPrelude}), wrong if it judged more checks than the window knew of, and otherwise
+   * never judged: the call's failure stands, with nothing spent.
+   */
+  #judgeLostCheck(
+    history: CheckHistoryCount,
+    code: string,
+    idempotency: IdempotencyBinding | undefined,
+    lastFailure: unknown,
+  ): CheckCodeResult {
+    this.#learnCheckFate();
+    const known = this.#checksKnownBefore(code);
+    this.#setChecksUsed(Math.max(history.checks, known));
+    if (history.rightChecks > 0) {
+      this.#close('verified');
+      return this.#answerCheck(idempotency, 'success');
+    }
+    if (history.checks <= known) throw asUpdateFailure(lastFailure);
+    if (this.#state.checksLeft === 0) this.#close('max_checks');
+    return this.#answerCheck(idempotency, 'failure');
+  }
+
+  /** Prelude answered a check, or its record was read: a fallback held while one was unknown may go. */
+  #learnCheckFate(): void {
+    if (this.#checkFateUnknown) {
+      this.#checkFateUnknown = false;
+      this.#checkFatesLearned += 1;
+    }
   }
 
   /** Reads Prelude's answer to a check by its lifecycle rules, and closes the window if it ends it. */
@@ -902,12 +991,10 @@ export class VerificationWindow {
     uncertainAttempts: number,
     code: string,
     idempotency: IdempotencyBinding | undefined,
+    history?: CheckHistoryCount,
   ): CheckCodeResult {
     // Prelude answered: its window is open (a check was judged in it) or closed (this says so).
-    if (this.#checkFateUnknown) {
-      this.#checkFateUnknown = false;
-      this.#checkFatesLearned += 1;
-    }
+    this.#learnCheckFate();
     if (outcome.kind === 'refused') {
       // Prelude's refusal is the truth: every check of its window is spent, whatever the window
       // counted (a check kept for a retry, or lost attempts it could not count).
@@ -944,8 +1031,13 @@ export class VerificationWindow {
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
     }
-    const lost = this.#lostChecksCounted(uncertainAttempts);
-    this.#spendChecks(1 + this.#lostChecksSpent(lost, 1, lost));
+    if (history) {
+      // Prelude's record counts this check and each lost attempt it judged, and no other.
+      this.#setChecksUsed(Math.max(history.checks, this.#checksKnownBefore(code) + 1));
+    } else {
+      const lost = this.#lostChecksCounted(uncertainAttempts);
+      this.#spendChecks(1 + this.#lostChecksSpent(lost, 1, lost));
+    }
     // `failure`, and anything else Prelude may answer (e.g. a PSD2 mismatch), spends a check.
     if (this.#state.checksLeft === 0) this.#close('max_checks');
     return this.#answerCheck(idempotency, 'failure');
@@ -998,7 +1090,11 @@ export class VerificationWindow {
   }
 
   #spendChecks(count: number): void {
-    this.#state.checksUsed = Math.min(this.#policy.maxChecks, this.#state.checksUsed + count);
+    this.#setChecksUsed(this.#state.checksUsed + count);
+  }
+
+  #setChecksUsed(checks: number): void {
+    this.#state.checksUsed = Math.min(this.#policy.maxChecks, checks);
     this.#state.checksLeft = this.#policy.maxChecks - this.#state.checksUsed;
   }
 
@@ -1226,6 +1322,15 @@ function targetRateLimited(reservation: Extract<ReservationOutcome, { granted: f
 }
 
 /** FNV-1a, 32 bits, as hex: a stable fingerprint (workflow code has no crypto module). */
+/** Prelude judged a check and found the code wrong (`failure`, or a PSD2 mismatch). */
+function isJudgedWrong(outcome: CheckVerificationOutcome): boolean {
+  return (
+    outcome.kind === 'checked' &&
+    outcome.response.status !== 'success' &&
+    outcome.response.status !== 'expired_or_not_found'
+  );
+}
+
 function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {

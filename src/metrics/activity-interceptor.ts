@@ -20,6 +20,7 @@ import type { WorkerMetrics } from './worker-metrics';
 const preludeOperations: ReadonlySet<string> = new Set([
   'createVerification',
   'checkVerification',
+  'readCheckHistory',
   'predictTarget',
   'sendWatchFeedback',
   'dispatchWatchEvents',

@@ -15,7 +15,9 @@ import {
   notifySendResponseSchema,
   predictRequestSchema,
   predictResponseSchema,
+  verificationHistorySchema,
   watchAckSchema,
+  type VerificationHistory,
 } from './schemas';
 
 /** Options of one call. */
@@ -93,6 +95,18 @@ export class PreludeClient {
       checkVerificationRequestSchema,
       checkVerificationResponseSchema,
     ),
+    /**
+     * The History API's record of a phone verification, by the create's `id`: how many checks
+     * Prelude judged, and whether one was right. Read-only, so safe to repeat.
+     */
+    history: (id: string, options: RequestOptions = {}): Promise<VerificationHistory> =>
+      this.#send(
+        'get',
+        `/v2/verification/phone/history/${encodeURIComponent(id)}`,
+        verificationHistorySchema,
+        undefined,
+        options,
+      ),
   };
 
   /** Watch: fraud prediction and the signals that train it. */
@@ -132,6 +146,17 @@ export class PreludeClient {
         message: `${path}: ${describeZodError(request.error)}`,
       });
     }
+    return this.#send('post', path, responseSchema, request.data, options);
+  }
+
+  /** One request with one deadline, its answer mapped to the schema or to a {@link PreludeError}. */
+  async #send<Res extends z.ZodType>(
+    method: 'get' | 'post',
+    path: string,
+    responseSchema: Res,
+    body: unknown,
+    options: RequestOptions,
+  ): Promise<z.output<Res>> {
     // One deadline for the whole call, body included: the transport's own timeout only notices a
     // silent socket, so a server trickling bytes (or stalling after its headers) would hold the
     // call past it, or end it as a network error.
@@ -142,7 +167,10 @@ export class PreludeClient {
     const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     let response;
     try {
-      response = await this.#http.post(path, request.data, { signal });
+      response =
+        method === 'post'
+          ? await this.#http.post(path, body, { signal })
+          : await this.#http.get(path, { signal });
     } catch (error) {
       throw errorFromTransport(error, options.signal, deadline.signal.aborted);
     } finally {

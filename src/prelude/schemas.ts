@@ -125,6 +125,39 @@ export const checkVerificationResponseSchema = z.looseObject({
 });
 export type CheckVerificationResponse = z.infer<typeof checkVerificationResponseSchema>;
 
+/**
+ * One event of a verification's lifecycle in the History API: `type` says which payload it holds
+ * (`create`, `attempt`, `check`, `signals`). Only a check's is read here; the rest pass through.
+ */
+const historyEventSchema = z.looseObject({
+  type: openEnum(['create', 'attempt', 'check', 'signals']),
+  check: z.looseObject({ created_at: z.string().optional(), is_valid: z.boolean() }).optional(),
+});
+
+/**
+ * `GET /v2/verification/phone/history/{id}` answer: the read-only record of one phone verification
+ * (by the create's `id`), every check it judged among its lifecycle's events.
+ */
+export const verificationHistorySchema = z.looseObject({
+  id: z.string(),
+  status: openEnum([
+    'converted',
+    'not_converted',
+    'pending_check',
+    'sent',
+    'challenged',
+    'suspected_fraud',
+    'in_blocklist',
+    'invalid_line',
+    'invalid_number',
+    'rate_limited',
+    'expired_signals',
+    'shadowed',
+  ]),
+  lifecycle: z.looseObject({ events: z.array(historyEventSchema) }),
+});
+export type VerificationHistory = z.infer<typeof verificationHistorySchema>;
+
 // ---- Watch ------------------------------------------------------------------------------------
 
 /** `POST /v2/watch/predict` body. */

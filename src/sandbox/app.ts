@@ -2,6 +2,10 @@
  * The sandbox's HTTP surface: Prelude's v2 routes (with its auth, error body and fault knobs) and
  * the `/sandbox/*` control routes (settings, clock, inbox, call log, webhook key and log,
  * templates).
+ *
+ * `GET /v2/verification/phone/history/{id}` (the History API) takes the same auth and faults as the
+ * other Prelude routes, but is a read: never dropped, not in the call log. With the `historyApi`
+ * setting off it answers 404 `not_found`, as for an account without access to it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -55,11 +59,13 @@ function errorBody(status: number, code: string, message: string): Record<string
   const type =
     status === 401
       ? 'unauthorized'
-      : status === 429
-        ? 'too_many_requests'
-        : status >= 500
-          ? 'internal_error'
-          : 'bad_request';
+      : status === 404
+        ? 'not_found'
+        : status === 429
+          ? 'too_many_requests'
+          : status >= 500
+            ? 'internal_error'
+            : 'bad_request';
   return { code, message, type, request_id: newRequestId() };
 }
 
@@ -227,6 +233,16 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
       if (takeCallFailure(parts.settings, 'verification.check')) return simulatedServerError(reply);
       return deliver(request, reply, 'verification.check', body.target, verify.check(body));
+    });
+
+    // A read: neither droppable nor in the call log, whose counts (creates, checks, sends) tests assert.
+    v2.get<{ Params: { id: string } }>('/v2/verification/phone/history/:id', async (request, reply) => {
+      if (!parts.settings.historyApi) {
+        return preludeError(reply, 404, 'not_found', 'the History API is not enabled for this account');
+      }
+      const record = verify.history(request.params.id);
+      if (!record) return preludeError(reply, 404, 'not_found', 'no phone verification has this id');
+      return reply.send({ ...record, request_id: newRequestId() });
     });
 
     v2.post('/v2/watch/predict', async (request, reply) => {

@@ -2,6 +2,10 @@
  * The sandbox's knobs: read from configuration at start, changed at runtime with
  * `PUT /sandbox/config` (same names, camelCase, any subset).
  *
+ * Among them `historyApi` (`SANDBOX_HISTORY_API`, default on): off, the History API
+ * (`GET /v2/verification/phone/history/{id}`) answers 404 `not_found`, as for an account without
+ * access to it, whose product must fall back to its own counts.
+ *
  * Besides the configuration's settings, two knobs exist only at runtime. They make the sandbox
  * carry out a Verify call or a Notify send and then lose its answer, as when Prelude processed a
  * request and a crash or a network cut ate the reply (the client sees a network error, yet the code

@@ -2,6 +2,10 @@
  * Prelude's verification lifecycle, in memory: one window per target, attempts and checks counted
  * against it, the create-or-retry rule, block and allow lists, sandbox numbers, a per-number rate
  * limit. Every lookup is by target in a Map; windows expire lazily (and in a periodic sweep).
+ *
+ * Each phone verification id also has a History API record (`GET /v2/verification/phone/history/
+ * {id}`): its create, attempts and judged checks, kept past the window (a success or the sweep
+ * deletes the window, not the record) for an hour of sandbox time after the window's expiry.
  */
 import { randomInt } from 'node:crypto';
 import type { CheckVerificationRequest, CreateVerificationRequest, Target } from '../prelude';
@@ -20,6 +24,40 @@ interface Attempt {
   id: string;
   channel: string;
   sentAt: number;
+  /** Its event in the window's history record, whose delivery status the final report updates. */
+  event?: HistoryAttempt;
+}
+
+/** An attempt as the History API shows it. */
+interface HistoryAttempt {
+  id: string;
+  created_at: string;
+  channel: string;
+  cost: number;
+  status: 'succeeded' | 'failed';
+  trigger: 'initial' | 'auto_retry' | 'user_retry';
+  delivery_status: string;
+  delivery_events: { received_at: string; status: string }[];
+}
+
+/** One event of a record's lifecycle: its `type`, and the payload keyed by that type. */
+type HistoryEvent =
+  | { type: 'create'; create: { created_at: string; cost: number } }
+  | { type: 'attempt'; attempt: HistoryAttempt }
+  | { type: 'check'; check: { created_at: string; is_valid: boolean } };
+
+/** The History API's record of one phone verification id. */
+interface HistoryRecord {
+  id: string;
+  phone: string;
+  createdAt: number;
+  /** The window's expiry; for a refused create, its own time (no window was opened). */
+  expiresAt: number;
+  correlationId?: string;
+  /** A refused create's status, for good; otherwise the status follows the events and the clock. */
+  refused?: 'in_blocklist' | 'rate_limited';
+  challenged: boolean;
+  events: HistoryEvent[];
 }
 
 interface Window {
@@ -34,9 +72,17 @@ interface Window {
   expiresAt: number;
   correlationId?: string;
   callbackUrl?: string;
+  /** Phone windows only: Prelude's History API covers phone verifications. */
+  history?: HistoryRecord;
 }
 
 const phoneChannels = ['sms', 'whatsapp'];
+
+/** How long a record outlives its window's expiry, in sandbox time. */
+const historyRetentionMs = 3_600_000;
+
+/** What a code sent costs, in EUR, as the webhooks' `price` says (a sandbox number's are free). */
+const sendCost = (sandboxed: boolean) => (sandboxed ? 0 : 0.009);
 
 /** The lifecycle of Verify windows. */
 export class VerifyEngine {
@@ -45,12 +91,19 @@ export class VerifyEngine {
   readonly allowList = new Map<string, string>();
   readonly blockList = new Map<string, string>();
   readonly #createsByNumber = new Map<string, number[]>();
+  /** History records by verification id, oldest first (a Map keeps insertion order). */
+  readonly #history = new Map<string, HistoryRecord>();
 
+  /**
+   * `historyCapacity` bounds the history records kept, the oldest dropped first, so a long benchmark
+   * cannot exhaust memory even within the hour each record is kept.
+   */
   constructor(
     private readonly settings: () => SandboxSettings,
     private readonly inbox: Inbox,
     private readonly webhooks: WebhookDispatcher,
     private readonly clock: SandboxClock,
+    private readonly historyCapacity = 100_000,
   ) {}
 
   /** Registers a sandbox number (`PUT …/phone-numbers/sandbox`). */
@@ -78,9 +131,9 @@ export class VerifyEngine {
     const metadata = correlationId ? { correlation_id: correlationId } : undefined;
     const options = request.options ?? {};
 
-    if (this.blockList.has(target.value)) return blocked('in_block_list', metadata);
+    if (this.blockList.has(target.value)) return this.#refuse(request, 'in_block_list', now);
     if (!this.allowList.has(target.value) && this.#overRateLimit(key, now))
-      return blocked('repeated_attempts', metadata);
+      return this.#refuse(request, 'repeated_attempts', now);
 
     let window = this.#openWindow(key, now);
     if (window) {
@@ -128,6 +181,19 @@ export class VerifyEngine {
       correlationId,
       callbackUrl: options.callback_url,
     };
+    if (!email) {
+      window.history = this.#record({
+        id: window.id,
+        phone: target.value,
+        createdAt: now,
+        expiresAt: window.expiresAt,
+        correlationId,
+        challenged,
+        events: [
+          { type: 'create', create: { created_at: iso(now), cost: sendCost(sandboxCode !== undefined) } },
+        ],
+      });
+    }
     this.#windows.set(key, window);
     this.webhooks.send(window.callbackUrl, 'verify.authentication', {
       verification_id: window.id,
@@ -149,21 +215,96 @@ export class VerifyEngine {
       return tooMany('too_many_checks', 'the maximum number of checks for this verification is reached');
     }
     window.checks += 1;
+    const valid = request.code === window.code;
+    // Every check judged is in the history, whatever became of its answer (a dropped one included).
+    window.history?.events.push({ type: 'check', check: { created_at: iso(now), is_valid: valid } });
     const metadata = window.correlationId ? { correlation_id: window.correlationId } : undefined;
-    if (request.code !== window.code)
-      return { status: 200, body: { id: window.id, status: 'failure', metadata } };
+    if (!valid) return { status: 200, body: { id: window.id, status: 'failure', metadata } };
     // A verified window is converted: the next create opens a new one.
     this.#windows.delete(key);
     return { status: 200, body: { id: window.id, status: 'success', metadata } };
   }
 
-  /** Drops expired windows and stale rate-limit entries. */
+  /**
+   * `GET /v2/verification/phone/history/{id}`: the record of a phone verification id (a refused
+   * create's included), without `request_id`; undefined for an unknown id, an e-mail verification's
+   * or one past its retention.
+   */
+  history(id: string, now = this.clock.now()): Record<string, unknown> | undefined {
+    const record = this.#history.get(id);
+    if (!record) return undefined;
+    if (record.expiresAt + historyRetentionMs <= now) {
+      this.#history.delete(id);
+      return undefined;
+    }
+    return {
+      id: record.id,
+      created_at: iso(record.createdAt),
+      expires_at: iso(record.expiresAt),
+      phone_number: record.phone,
+      status: this.#historyStatus(record, now),
+      ...(record.correlationId ? { correlation_id: record.correlationId } : {}),
+      // A copy: a later delivery report must not change an answer already given.
+      lifecycle: { events: structuredClone(record.events) },
+    };
+  }
+
+  /** Drops expired windows, history records past their retention and stale rate-limit entries. */
   sweep(now = this.clock.now()): void {
     for (const [key, window] of this.#windows) if (window.expiresAt <= now) this.#windows.delete(key);
+    for (const [id, record] of this.#history) {
+      if (record.expiresAt + historyRetentionMs <= now) this.#history.delete(id);
+    }
     const span = this.settings().numberRateLimitSeconds * 1000;
     for (const [key, times] of this.#createsByNumber) {
       if ((times.at(-1) ?? 0) <= now - span) this.#createsByNumber.delete(key);
     }
+  }
+
+  /** Keeps a record, dropping the oldest past the capacity. */
+  #record(record: HistoryRecord): HistoryRecord {
+    this.#history.set(record.id, record);
+    if (this.#history.size > this.historyCapacity) {
+      const oldest = this.#history.keys().next().value;
+      if (oldest !== undefined) this.#history.delete(oldest);
+    }
+    return record;
+  }
+
+  /**
+   * A record's status, read from its events and the clock: converted after a valid check;
+   * not_converted once the window expired, or its checks ran out (against the live `maxChecks`, as
+   * the engine refuses them) with none valid; until then sent, or challenged.
+   */
+  #historyStatus(record: HistoryRecord, now: number): string {
+    if (record.refused) return record.refused;
+    let checks = 0;
+    for (const event of record.events) {
+      if (event.type !== 'check') continue;
+      if (event.check.is_valid) return 'converted';
+      checks += 1;
+    }
+    if (record.expiresAt <= now || checks >= this.settings().maxChecks) return 'not_converted';
+    return record.challenged ? 'challenged' : 'sent';
+  }
+
+  /** A create refused as `blocked`: no window, but its id has a record (phone targets only). */
+  #refuse(request: CreateVerificationRequest, reason: string, now: number): EngineAnswer {
+    const correlationId = request.metadata?.correlation_id;
+    const answer = blocked(reason, correlationId ? { correlation_id: correlationId } : undefined);
+    if (request.target.type === 'phone_number') {
+      this.#record({
+        id: answer.body.id as string,
+        phone: request.target.value,
+        createdAt: now,
+        expiresAt: now,
+        correlationId,
+        refused: reason === 'in_block_list' ? 'in_blocklist' : 'rate_limited',
+        challenged: false,
+        events: [{ type: 'create', create: { created_at: iso(now), cost: 0 } }],
+      });
+    }
+    return answer;
   }
 
   #openWindow(key: string, now: number): Window | undefined {
@@ -206,6 +347,20 @@ export class VerifyEngine {
     const attempt: Attempt = { id: newId('att'), channel, sentAt: now };
     window.attempts.push(attempt);
     const sandboxed = this.sandboxNumbers.has(window.target.value);
+    if (window.history) {
+      attempt.event = {
+        id: attempt.id,
+        created_at: iso(now),
+        channel,
+        cost: sendCost(sandboxed),
+        status: 'succeeded',
+        trigger,
+        // `submitted` is a delivery event, not one of the attempt's delivery statuses.
+        delivery_status: 'in_transit',
+        delivery_events: [{ received_at: iso(now), status: 'submitted' }],
+      };
+      window.history.events.push({ type: 'attempt', attempt: attempt.event });
+    }
     if (!sandboxed) {
       this.inbox.add({
         to: window.target.value,
@@ -248,10 +403,13 @@ export class VerifyEngine {
     });
     this.webhooks.send(window.callbackUrl, 'verify.delivery_status', status('submitted'));
     const final = settings.undeliverableNumbers.includes(window.target.value) ? 'undeliverable' : 'delivered';
-    const timer = setTimeout(
-      () => this.webhooks.send(window.callbackUrl, 'verify.delivery_status', status(final)),
-      settings.deliveryDelayMs,
-    );
+    const timer = setTimeout(() => {
+      if (attempt.event) {
+        attempt.event.delivery_status = final;
+        attempt.event.delivery_events.push({ received_at: this.clock.iso(), status: final });
+      }
+      this.webhooks.send(window.callbackUrl, 'verify.delivery_status', status(final));
+    }, settings.deliveryDelayMs);
     timer.unref();
   }
 
@@ -270,6 +428,10 @@ export class VerifyEngine {
   }
 }
 
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
 function keyOf(target: Target): string {
   return `${target.type}:${target.value}`;
 }
@@ -278,7 +440,7 @@ function randomCode(size: number): string {
   return Array.from({ length: size }, () => String(randomInt(0, 10))).join('');
 }
 
-function blocked(reason: string, metadata?: { correlation_id: string }): EngineAnswer {
+function blocked(reason: string, metadata?: { correlation_id: string }): EngineAnswer & { status: 200 } {
   return {
     status: 200,
     body: {

@@ -2,6 +2,13 @@
  * The sandbox's Verify lifecycle, rule by rule (section 10 of the Prelude API notes), over HTTP.
  * Spans of time (TTL, rate-limit span) pass by advancing the sandbox's clock, never by sleeping.
  */
+import { PreludeClient, type VerificationHistory } from '../../src/prelude';
+import { SandboxClock } from '../../src/sandbox/clock';
+import { Inbox } from '../../src/sandbox/inbox';
+import { initialSettings } from '../../src/sandbox/settings';
+import { VerifyEngine } from '../../src/sandbox/verify-engine';
+import type { WebhookDispatcher } from '../../src/sandbox/webhooks';
+import { loadConfig } from '../../temporal.config';
 import { phoneTarget, startTestSandbox, uniqueNumber, type TestSandbox } from './support';
 
 describe('sandbox Verify: create', () => {
@@ -299,5 +306,223 @@ describe('sandbox Verify: check', () => {
 
   it('refuses a malformed check with 400', async () => {
     expect((await check({ type: 'phone_number', value: 'nope' }, '1234')).status).toBe(400);
+  });
+});
+
+describe('sandbox Verify: History API', () => {
+  let t: TestSandbox;
+  let client: PreludeClient;
+  beforeAll(async () => {
+    t = await startTestSandbox({ SANDBOX_MAX_CHECKS: '3', SANDBOX_DELIVERY_DELAY_MS: '0' });
+    client = new PreludeClient({ apiKey: 'test-key', baseUrl: t.url, timeoutMs: 3_000 });
+  });
+  afterAll(() => t.stop());
+  afterEach(() => t.reset());
+
+  const history = (id: string) => t.call('GET', `/v2/verification/phone/history/${encodeURIComponent(id)}`);
+  /** Opens a phone window through the client; its id and the code it sent. */
+  const open = async (target = phoneTarget(), correlationId?: string) => {
+    const opened = await client.verification.create({
+      target,
+      ...(correlationId ? { metadata: { correlation_id: correlationId } } : {}),
+    });
+    return { target, id: opened.id, code: (await t.latestMessage(target.value))!.code! };
+  };
+  const typesOf = (record: VerificationHistory) => record.lifecycle.events.map((e) => e.type);
+  const checksOf = (record: VerificationHistory) =>
+    record.lifecycle.events.filter((e) => e.type === 'check').map((e) => e.check?.is_valid);
+
+  it('records create, attempt and each judged check: a wrong then a right code is converted', async () => {
+    const { target, id, code } = await open(phoneTarget(), 'order-h1');
+    expect((await client.verification.history(id)).status).toBe('sent');
+    expect(
+      (await client.verification.check({ target, code: code === '000000' ? '000001' : '000000' })).status,
+    ).toBe('failure');
+    expect((await client.verification.check({ target, code })).status).toBe('success');
+
+    const record = await client.verification.history(id);
+    expect(record).toMatchObject({
+      id,
+      phone_number: target.value,
+      status: 'converted',
+      correlation_id: 'order-h1',
+      created_at: expect.any(String),
+      expires_at: expect.any(String),
+      request_id: expect.any(String),
+    });
+    // The window is the suite's default 600 s.
+    expect(Date.parse(record.expires_at as string) - Date.parse(record.created_at as string)).toBe(600_000);
+    expect(typesOf(record)).toEqual(['create', 'attempt', 'check', 'check']);
+    expect(checksOf(record)).toEqual([false, true]);
+    expect(record.lifecycle.events[1]).toMatchObject({
+      type: 'attempt',
+      attempt: {
+        id: expect.stringMatching(/^att_/),
+        channel: 'sms',
+        status: 'succeeded',
+        trigger: 'initial',
+      },
+    });
+    // Each event holds only the payload of its own type.
+    expect(Object.keys(record.lifecycle.events[0]!).sort()).toEqual(['create', 'type']);
+    expect(Object.keys(record.lifecycle.events[2]!).sort()).toEqual(['check', 'type']);
+
+    // Reads are not in the call log, which counts the creates and checks only.
+    expect((await t.calls(target.value)).map((c: { operation: string }) => c.operation)).toEqual([
+      'verification.check',
+      'verification.check',
+      'verification.create',
+    ]);
+  });
+
+  it('adds an attempt with trigger user_retry for a resend in the window', async () => {
+    const { target, id } = await open();
+    expect((await client.verification.create({ target })).status).toBe('retry');
+    const record = await client.verification.history(id);
+    expect(record.status).toBe('sent');
+    expect(typesOf(record)).toEqual(['create', 'attempt', 'attempt']);
+    expect(
+      record.lifecycle.events.map((e) => (e.attempt as { trigger?: string } | undefined)?.trigger),
+    ).toEqual([undefined, 'initial', 'user_retry']);
+  });
+
+  it('leaves out a check refused as too many, and a check after the success', async () => {
+    const spent = await open();
+    for (const code of ['000000', '000001', '000002']) {
+      const wrong = code === spent.code ? '999999' : code;
+      expect((await client.verification.check({ target: spent.target, code: wrong })).status).toBe('failure');
+    }
+    await expect(client.verification.check({ target: spent.target, code: spent.code })).rejects.toMatchObject(
+      {
+        status: 429,
+        code: 'too_many_checks',
+      },
+    );
+    const refused = await client.verification.history(spent.id);
+    expect(checksOf(refused)).toEqual([false, false, false]);
+    // Its checks ran out with none valid, though the window is still open.
+    expect(refused.status).toBe('not_converted');
+
+    const converted = await open();
+    expect((await client.verification.check({ target: converted.target, code: converted.code })).status).toBe(
+      'success',
+    );
+    expect((await client.verification.check({ target: converted.target, code: converted.code })).status).toBe(
+      'expired_or_not_found',
+    );
+    const record = await client.verification.history(converted.id);
+    expect(checksOf(record)).toEqual([true]);
+    expect(record.status).toBe('converted');
+  });
+
+  it('reads not_converted once the window expired, and keeps the record an hour past its expiry', async () => {
+    const { target, id, code } = await open();
+    const wrong = code === '000000' ? '000001' : '000000';
+    expect((await client.verification.check({ target, code: wrong })).status).toBe('failure');
+    await t.advanceClock(600);
+    // The expired window is gone (the next create opens a new one), its record is not.
+    expect((await client.verification.create({ target })).id).not.toBe(id);
+    const expired = await client.verification.history(id);
+    expect(expired.status).toBe('not_converted');
+    expect(typesOf(expired)).toEqual(['create', 'attempt', 'check']);
+    expect(checksOf(expired)).toEqual([false]);
+
+    await t.advanceClock(3_599);
+    expect((await history(id)).status).toBe(200);
+    await t.advanceClock(1);
+    expect(await history(id)).toMatchObject({ status: 404, body: { code: 'not_found' } });
+  });
+
+  it('records the check of a dropped answer: the client saw a network error, the window converted', async () => {
+    const opened = await open();
+    await t.configure({ dropNextAnswers: { 'verification.check': 1 } });
+    await expect(
+      client.verification.check({ target: opened.target, code: opened.code }),
+    ).rejects.toMatchObject({ kind: 'network' });
+    const record = await client.verification.history(opened.id);
+    expect(checksOf(record)).toEqual([true]);
+    expect(record.status).toBe('converted');
+  });
+
+  it('gives a blocked create a record with no attempt: in_blocklist, rate_limited', async () => {
+    const listed = phoneTarget();
+    await t.call('POST', '/v2/verification/management/phone-numbers/block', { phone_number: listed.value });
+    const blocked = await client.verification.create({ target: listed });
+    expect(blocked.status).toBe('blocked');
+    const record = await client.verification.history(blocked.id);
+    expect(record).toMatchObject({ id: blocked.id, phone_number: listed.value, status: 'in_blocklist' });
+    expect(typesOf(record)).toEqual(['create']);
+
+    await t.configure({ numberRateLimit: 1, numberRateLimitSeconds: 60 });
+    const { target } = await open();
+    const limited = await client.verification.create({ target });
+    expect(limited).toMatchObject({ status: 'blocked', reason: 'repeated_attempts' });
+    expect((await client.verification.history(limited.id)).status).toBe('rate_limited');
+  });
+
+  it('answers 404 not_found for an e-mail verification and for an unknown id', async () => {
+    const email = { type: 'email_address', value: `someone.${uniqueNumber().slice(1)}@example.com` };
+    const opened = await t.call('POST', '/v2/verification', { target: email });
+    expect(opened.body).toMatchObject({ status: 'success', id: expect.stringMatching(/^vrf_/) });
+    expect(await history(opened.body.id)).toMatchObject({
+      status: 404,
+      body: {
+        code: 'not_found',
+        message: expect.any(String),
+        type: 'not_found',
+        request_id: expect.any(String),
+      },
+    });
+    expect(await history('vrf_01jc0t6fwwfgfsq1md24mhyztj')).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
+  });
+
+  it('takes the API key and the fault knobs of the other Prelude routes, but is never dropped', async () => {
+    const { id } = await open();
+    expect(
+      (await t.call('GET', `/v2/verification/phone/history/${id}`, undefined, { token: null })).status,
+    ).toBe(401);
+    await t.configure({ errorRate: 1 });
+    expect(await history(id)).toMatchObject({ status: 500, body: { code: 'internal' } });
+    await t.configure({ errorRate: 0, rateLimitRate: 1 });
+    expect(await history(id)).toMatchObject({ status: 429, body: { code: 'rate_limited' } });
+    await t.configure({ rateLimitRate: 0, dropAnswerRate: 1 });
+    expect((await history(id)).status).toBe(200);
+  });
+
+  it('with historyApi off answers 404 as for an account without access; back on, 200', async () => {
+    const { id } = await open();
+    expect((await t.call('GET', '/sandbox/config')).body.historyApi).toBe(true);
+    await t.configure({ historyApi: false });
+    expect(await history(id)).toMatchObject({
+      status: 404,
+      body: { code: 'not_found', message: 'the History API is not enabled for this account' },
+    });
+    await t.configure({ historyApi: true });
+    expect(await history(id)).toMatchObject({ status: 200, body: { id, status: 'sent' } });
+  });
+
+  it('reads SANDBOX_HISTORY_API as 1 or 0, on by default', () => {
+    expect(loadConfig({}).sandbox.historyApi).toBe(true);
+    expect(loadConfig({ SANDBOX_HISTORY_API: '0' }).sandbox.historyApi).toBe(false);
+    expect(loadConfig({ SANDBOX_HISTORY_API: '1' }).sandbox.historyApi).toBe(true);
+    expect(() => loadConfig({ SANDBOX_HISTORY_API: 'yes' })).toThrow(/SANDBOX_HISTORY_API/);
+  });
+
+  it('keeps at most its capacity of records, dropping the oldest', () => {
+    const clock = new SandboxClock();
+    const settings = initialSettings(
+      loadConfig({ SANDBOX_PORT: '0', SANDBOX_DELIVERY_DELAY_MS: '0' }).sandbox,
+    );
+    const webhooks = { send: () => undefined } as unknown as WebhookDispatcher;
+    const engine = new VerifyEngine(() => settings, new Inbox(clock), webhooks, clock, 2);
+    const ids = [phoneTarget(), phoneTarget(), phoneTarget()].map((target) => {
+      const answer = engine.create({ target });
+      if (answer.status !== 200) throw new Error(`create refused: ${answer.code}`);
+      return answer.body.id as string;
+    });
+    expect(ids.map((id) => engine.history(id)?.status)).toEqual([undefined, 'sent', 'sent']);
   });
 });
