@@ -134,7 +134,9 @@ function worstCaseMs(attemptTimeoutMs: number, { maximumAttempts }: { maximumAtt
 /**
  * The longest a first send can take when everything times out: the limits reservation, Watch
  * predict and the create, each with all its retries. The helpers' deadline must be longer, or a
- * caller could be told "no answer" while the send still goes out.
+ * caller could be told "no answer" while the send still goes out. A check's longest (its attempts,
+ * then a read of Prelude's record on {@link historyReadRetry}, as long as predict's) is shorter by
+ * the reservation's, so the same deadline covers it.
  */
 export function sendWorstCaseMs(attemptTimeoutMs: number): number {
   const oneAfterTheOther =

@@ -10,8 +10,8 @@
  */
 import { currentUpdateInfo, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
-  CheckHistory,
   Activities,
+  CheckHistory,
   CheckVerificationOutcome,
   CreateVerificationInput,
   CreateVerificationOutcome,
@@ -921,8 +921,9 @@ export class VerificationWindow {
   /**
    * Prelude's own count of the window's checks, from its History API, or undefined where it cannot
    * be had: not a phone verification, no verification ID yet, no record, or an account that cannot
-   * read it. Read only when an earlier check of another code is still of unknown fate where the
-   * record cannot say which code it was, so the window counts by its rules then.
+   * read it. Not read while an earlier check of another code is of unknown fate (its record was
+   * unreadable then): the record does not say which code a check was, so the window counts by its
+   * rules.
    */
   async #checksAtPrelude(code: string): Promise<CheckHistoryCount | undefined> {
     const { target, verificationId, uncertainCodes } = this.#state;
@@ -933,7 +934,7 @@ export class VerificationWindow {
     try {
       const history = await this.#calls.history.readCheckHistory({ verificationId });
       if (history.kind === 'read') return history;
-      log.warn('Prelude history unavailable: a lost check is counted by the window’s rules', {
+      log.warn("Prelude's history is unavailable: a lost check is counted by the window's rules", {
         windowId: this.#state.windowId,
       });
     } catch {
@@ -1321,7 +1322,6 @@ function targetRateLimited(reservation: Extract<ReservationOutcome, { granted: f
   return refusal(rejection.targetRateLimited, reservation.message, reservation.retryAfterSeconds);
 }
 
-/** FNV-1a, 32 bits, as hex: a stable fingerprint (workflow code has no crypto module). */
 /** Prelude judged a check and found the code wrong (`failure`, or a PSD2 mismatch). */
 function isJudgedWrong(outcome: CheckVerificationOutcome): boolean {
   return (
@@ -1331,6 +1331,7 @@ function isJudgedWrong(outcome: CheckVerificationOutcome): boolean {
   );
 }
 
+/** FNV-1a, 32 bits, as hex: a stable fingerprint (workflow code has no crypto module). */
 function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
