@@ -36,6 +36,7 @@ import {
   settingsUpdateSchema,
   takeAnswerDrop,
   takeCallFailure,
+  takeCheckCut,
   type DroppableOperation,
   type SandboxSettings,
 } from './settings';
@@ -232,6 +233,12 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
       if (takeCallFailure(parts.settings, 'verification.check')) return simulatedServerError(reply);
+      if (takeCheckCut(parts.settings)) {
+        // Cut on its way in: the caller sees its connection closed, and no check is spent.
+        reply.hijack();
+        request.raw.socket.destroy();
+        return reply;
+      }
       return deliver(request, reply, 'verification.check', body.target, verify.check(body));
     });
 

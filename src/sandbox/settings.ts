@@ -23,6 +23,12 @@
  *   not carried out, as when Prelude itself failed, e.g. `{ "verification.check": 1 }`. Counted like
  *   `dropNextAnswers`; these calls are not in the call log.
  *
+ * - `cutCheckRate` (0..1, default 0): the share of `verification.check` calls whose connection is
+ *   closed before the engine sees them, drawn at random per call: a request cut on its way in. The
+ *   client cannot tell it from a dropped answer, but nothing was carried out: no check was spent,
+ *   and the call is not in the call log. (Checks only: a window must count such an attempt as no
+ *   check, where it reads Prelude's record; the sends' count of such attempts stays on the safe side.)
+ *
  * The drops count only calls that reach the engine: past the API key, the injected 500 / 429 faults
  * (`failNextCalls`, `errorRate`, `rateLimitRate`) and request validation. Whatever the engine answered (`success`,
  * `retry`, `failure`, a 429 lifecycle refusal…) is what is lost. Every such call, dropped or not,
@@ -44,6 +50,8 @@ export interface RuntimeKnobs {
   dropNextAnswers: CallCounts;
   /** How many of the next calls of each operation are answered 500 without being carried out. */
   failNextCalls: CallCounts;
+  /** Share (0..1) of Verify checks whose connection is closed before they are carried out. */
+  cutCheckRate: number;
 }
 
 /** A number of upcoming calls, by operation. */
@@ -60,6 +68,7 @@ export const settingsUpdateSchema = z
     ...valueShape(sandboxLiveSettings),
     apiKey: sandboxLiveSettings.apiKey.value.nullable(),
     dropAnswerRate: fraction.value,
+    cutCheckRate: fraction.value,
     dropNextAnswers: callCounts,
     failNextCalls: callCounts,
   })
@@ -70,7 +79,7 @@ export type SettingsUpdate = z.output<typeof settingsUpdateSchema>;
 /** The live settings from the configuration section. */
 export function initialSettings(config: SandboxConfig): SandboxSettings {
   const { host: _host, port: _port, webhookPrivateKey: _key, ...settings } = config;
-  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {}, failNextCalls: {} };
+  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {}, failNextCalls: {}, cutCheckRate: 0 };
 }
 
 /**
@@ -107,6 +116,11 @@ function takeOne(counts: CallCounts, operation: DroppableOperation): boolean {
 export function takeAnswerDrop(settings: SandboxSettings, operation: DroppableOperation): boolean {
   if (takeOne(settings.dropNextAnswers, operation)) return true;
   return settings.dropAnswerRate > 0 && Math.random() < settings.dropAnswerRate;
+}
+
+/** Whether this check is to be cut on its way in, unapplied (a draw against `cutCheckRate`). */
+export function takeCheckCut(settings: SandboxSettings): boolean {
+  return settings.cutCheckRate > 0 && Math.random() < settings.cutCheckRate;
 }
 
 /** Whether this call of `operation` is to be answered 500 unapplied (spends one of `failNextCalls`). */

@@ -25,7 +25,9 @@
  * CHAOS_DROP_RATE (default 0) also has the sandbox carry out that share of Verify creates and
  * checks, and of Notify sends, and then cut the connection, as a network cut would: answers lost
  * with no crash, which the windows must count all the same, and after which no message is sent
- * twice.
+ * twice. CHAOS_CUT_RATE (default 0) has the sandbox close the connection of that share of Verify
+ * checks before carrying them out: attempts of unknown fate that spent nothing, which the windows
+ * must not count (they read Prelude's record: `overcounted_checks_without_a_crash` stays 0).
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, got a Notify
  * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
@@ -177,6 +179,8 @@ export interface ChaosOptions {
   deadlineMs: number;
   /** Share of Verify creates and checks the sandbox carries out and then drops the answer of. */
   dropAnswerRate: number;
+  /** Share of Verify checks the sandbox cuts before carrying them out. */
+  cutCheckRate: number;
   /** Each flow asks for its code again once it has come (see ./chaos/flow.ts). */
   resend: boolean;
   /** Variables for every part on top of the run's own (VERIFY_*, PRELUDE_TIMEOUT_MS, SANDBOX_* knobs). */
@@ -284,6 +288,7 @@ export const defaultChaosOptions: ChaosOptions = {
   openBudgetMs: 120_000,
   deadlineMs: 600_000,
   dropAnswerRate: 0,
+  cutCheckRate: 0,
   resend: false,
   env: {},
   bundle: true,
@@ -432,7 +437,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   try {
     if (options.bundle) await run(process.execPath, [cli, 'bundle'], { cwd: root });
     for (const part of startOrder) await part.start(startSignal);
-    if (options.dropAnswerRate > 0) await dropAnswers(sandboxUrl, options.dropAnswerRate);
+    await setFaultRates(sandboxUrl, options);
     log(`stack up in ${Date.now() - startedAt} ms (run directory ${runDir})`);
 
     const deadline = setTimeout(
@@ -760,14 +765,21 @@ async function untilTemporalAnswers(address: string, signal: AbortSignal): Promi
   }
 }
 
-/** Has the sandbox drop the answers of a share of the Verify calls it carries out (a runtime knob). */
-async function dropAnswers(sandboxUrl: string, rate: number): Promise<void> {
+/**
+ * Has the sandbox drop the answers of a share of the Verify calls it carries out, and cut a share of
+ * the checks before it does (runtime knobs).
+ */
+async function setFaultRates(
+  sandboxUrl: string,
+  { dropAnswerRate, cutCheckRate }: Pick<ChaosOptions, 'dropAnswerRate' | 'cutCheckRate'>,
+): Promise<void> {
+  if (dropAnswerRate === 0 && cutCheckRate === 0) return;
   const response = await fetch(`${sandboxUrl}/sandbox/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ dropAnswerRate: rate }),
+    body: JSON.stringify({ dropAnswerRate, cutCheckRate }),
   });
-  if (!response.ok) throw new Error(`the sandbox refused dropAnswerRate: ${await response.text()}`);
+  if (!response.ok) throw new Error(`the sandbox refused the fault rates: ${await response.text()}`);
 }
 
 /** A flow's lost checks and duplicate sends (see the module comment), with what shows why. */
@@ -1157,6 +1169,7 @@ export const chaosEnv = envSection({
   deadlineMs: setting('CHAOS_DEADLINE_MS', optionalWholeNumber(10_000, 86_400_000)),
   keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
   dropAnswerRate: setting('CHAOS_DROP_RATE', fraction, defaultChaosOptions.dropAnswerRate),
+  cutCheckRate: setting('CHAOS_CUT_RATE', fraction, defaultChaosOptions.cutCheckRate),
   resend: setting('CHAOS_RESEND', wholeNumber(0, 1), 0),
 });
 
@@ -1188,6 +1201,7 @@ async function main(): Promise<void> {
     stuckAfterMs: knobs.stuckAfterMs,
     deadlineMs: knobs.deadlineMs ?? Math.max(120_000, flows * 4_000),
     dropAnswerRate: knobs.dropAnswerRate,
+    cutCheckRate: knobs.cutCheckRate,
     resend: knobs.resend > 0,
     keepRunDir: knobs.keep > 0,
     env: passedOnEnv(),

@@ -163,11 +163,34 @@ describe('sandbox dropped answers', () => {
     ]);
   });
 
+  it('cuts a share of checks before carrying them out with cutCheckRate: nothing spent, nothing logged', async () => {
+    const target = phoneTarget();
+    await client.verification.create({ target });
+    await t.configure({ cutCheckRate: 1 });
+    for (let i = 0; i < 3; i += 1) {
+      await expect(client.verification.check({ target, code: '000000' })).rejects.toMatchObject({
+        kind: 'network',
+      });
+    }
+    // Creates are never cut.
+    expect((await client.verification.create({ target })).status).toBe('retry');
+    await t.configure({ cutCheckRate: 0 });
+    expect((await t.calls(target.value)).map((c) => c.operation)).toEqual([
+      'verification.create',
+      'verification.create',
+    ]);
+    // No check was spent: Prelude's record holds none.
+    const { id } = await client.verification.create({ target });
+    const history = await client.verification.history(id);
+    expect(history.lifecycle.events.filter((event) => event.type === 'check')).toHaveLength(0);
+  });
+
   it('refuses unknown operations and bad counts in the knobs', async () => {
     const refused = async (knobs: unknown) => (await t.call('PUT', '/sandbox/config', knobs)).status;
     expect(await refused({ dropNextAnswers: { 'watch.predict': 1 } })).toBe(400);
     expect(await refused({ dropNextAnswers: { 'verification.create': -1 } })).toBe(400);
     expect(await refused({ dropAnswerRate: 1.5 })).toBe(400);
+    expect(await refused({ cutCheckRate: 1.5 })).toBe(400);
   });
 });
 
