@@ -973,7 +973,12 @@ export class VerificationWindow {
       this.#close('verified');
       return this.#answerCheck(idempotency, 'success');
     }
-    if (history.checks <= known) throw asUpdateFailure(lastFailure);
+    if (history.checks <= known) {
+      // Remembered with no check counted: were the record late, a retry of this code that finds
+      // Prelude's window closed is still read as its success (see #judgeCheck).
+      (this.#state.uncertainCodes ??= {})[this.#codeHash(code)] = 0;
+      throw asUpdateFailure(lastFailure);
+    }
     if (this.#state.checksLeft === 0) this.#close('max_checks');
     return this.#answerCheck(idempotency, 'failure');
   }
