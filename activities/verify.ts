@@ -102,11 +102,18 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
       return runActivityCall(async (signal) => {
         try {
           const history = await prelude.verification.history(verificationId, { signal });
-          const checks = history.lifecycle.events.filter((event) => event.type === 'check');
+          const validity = history.lifecycle.events
+            .filter((event) => event.type === 'check')
+            .map((event) => event.check?.is_valid ?? event.is_valid);
+          // A check whose verdict cannot be read makes the record unreadable: the window then
+          // counts by its own rules rather than take it for a wrong code.
+          if (validity.some((valid) => valid === undefined)) return { kind: 'unavailable' as const };
+          const right = validity.filter((valid) => valid === true).length;
           return {
             kind: 'read' as const,
-            checks: checks.length,
-            rightChecks: checks.filter((event) => event.check?.is_valid === true).length,
+            checks: validity.length,
+            // A converted verification had its right check, however its events read.
+            rightChecks: history.status === 'converted' ? Math.max(1, right) : right,
           };
         } catch (error) {
           if (error instanceof PreludeError && !error.retryable) return { kind: 'unavailable' as const };

@@ -131,7 +131,9 @@ export type CheckVerificationResponse = z.infer<typeof checkVerificationResponse
  */
 const historyEventSchema = z.looseObject({
   type: openEnum(['create', 'attempt', 'check', 'signals']),
-  check: z.looseObject({ created_at: z.string().optional(), is_valid: z.boolean() }).optional(),
+  check: z.looseObject({ created_at: z.string().optional(), is_valid: z.boolean().optional() }).optional(),
+  // Read where it may also be: beside `type` rather than in the check's payload.
+  is_valid: z.boolean().optional(),
 });
 
 /**
