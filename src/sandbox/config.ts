@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   envSection,
+  flag,
   fraction,
   list,
   nonEmpty,
@@ -17,16 +18,6 @@ import {
 } from '../env';
 
 const phoneNumbers = list(z.array(z.string().min(1)));
-
-/** A switch, `1` or `0`; `true` and `false` read too, as the project's other switches are written. */
-const onOff = {
-  value: z.boolean(),
-  text: z
-    .string()
-    .trim()
-    .pipe(z.enum(['1', '0', 'true', 'false'], { error: 'must be 1 or 0' }))
-    .transform((v) => v === '1' || v === 'true'),
-};
 
 /** The sandbox's settings that can change while it runs, by field. */
 export const sandboxLiveSettings = {
@@ -52,7 +43,7 @@ export const sandboxLiveSettings = {
   webhookRetryMinMs: setting('SANDBOX_WEBHOOK_RETRY_MIN_MS', wholeNumber(10, 3_600_000), 1_000),
   // Off, `GET /v2/verification/phone/history/{id}` answers 404 as for an account without access to
   // the History API, so the product's fallback to its own counts can be tested.
-  historyApi: setting('SANDBOX_HISTORY_API', onOff, true),
+  historyApi: setting('SANDBOX_HISTORY_API', flag, true),
 };
 
 /** The `SANDBOX_*` variables: where the sandbox listens, its webhook signing key and its live settings. */

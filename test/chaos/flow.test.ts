@@ -12,9 +12,9 @@ const apiToken = 'chaos-flow-token';
 
 let stack: TestStack;
 beforeAll(async () => {
-  // Without Prelude's record (SANDBOX_HISTORY_API=0), as for an account that cannot read it: the
+  // Without Prelude's record (SANDBOX_HISTORY_API=false), as for an account that cannot read it: the
   // window counts lost checks by its own rules, the only way lost answers run its checks out.
-  stack = await startStack({ withServer: true, apiToken, sandboxEnv: { SANDBOX_HISTORY_API: '0' } });
+  stack = await startStack({ withServer: true, apiToken, sandboxEnv: { SANDBOX_HISTORY_API: 'false' } });
 });
 afterAll(async () => {
   await stack?.stop();

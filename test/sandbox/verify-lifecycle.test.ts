@@ -504,10 +504,10 @@ describe('sandbox Verify: History API', () => {
     expect(await history(id)).toMatchObject({ status: 200, body: { id, status: 'sent' } });
   });
 
-  it('reads SANDBOX_HISTORY_API as 1 or 0, on by default', () => {
+  it('reads SANDBOX_HISTORY_API as true or false, on by default', () => {
     expect(loadConfig({}).sandbox.historyApi).toBe(true);
-    expect(loadConfig({ SANDBOX_HISTORY_API: '0' }).sandbox.historyApi).toBe(false);
-    expect(loadConfig({ SANDBOX_HISTORY_API: '1' }).sandbox.historyApi).toBe(true);
+    expect(loadConfig({ SANDBOX_HISTORY_API: 'false' }).sandbox.historyApi).toBe(false);
+    expect(loadConfig({ SANDBOX_HISTORY_API: 'true' }).sandbox.historyApi).toBe(true);
     expect(() => loadConfig({ SANDBOX_HISTORY_API: 'yes' })).toThrow(/SANDBOX_HISTORY_API/);
   });
 

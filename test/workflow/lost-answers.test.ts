@@ -38,7 +38,7 @@ describe.each(['local', 'remote'] as const)(
     beforeAll(async () => {
       // Without Prelude's History API (an account that cannot read it, or an e-mail target): the
       // window's own rules count lost checks. With it, ./lost-checks-history.test.ts.
-      stack = await startStack({ activityMode, sandboxEnv: { SANDBOX_HISTORY_API: '0' } });
+      stack = await startStack({ activityMode, sandboxEnv: { SANDBOX_HISTORY_API: 'false' } });
     });
     afterAll(async () => {
       await stack?.stop();
