@@ -65,11 +65,14 @@ export interface CheckHistoryInput {
 }
 
 /**
- * What Prelude's History API holds of a verification's checks (`read`): every check it judged, and
- * how many of them were right. `unavailable`: the record cannot be had (no such record, an account
- * without the History API, a key not allowed to read it), and asking again will not change that.
+ * What Prelude's History API holds of a verification (`read`): every check it judged, and how many
+ * of them were right; and `sends`, the attempts its caller asked for (trigger `initial` or
+ * `user_retry`: not Prelude's own `auto_retry`), absent where an attempt's trigger cannot be read.
+ * `unavailable`: the record cannot be had (no such record, an account without the History API, a
+ * key not allowed to read it), and asking again will not change that.
  */
-export type CheckHistory = { kind: 'read'; checks: number; rightChecks: number } | { kind: 'unavailable' };
+export type CheckHistory =
+  { kind: 'read'; checks: number; rightChecks: number; sends?: number } | { kind: 'unavailable' };
 
 /** Builds the Verify activities around a Prelude client. */
 export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependencies) {
@@ -94,9 +97,10 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
     },
 
     /**
-     * Reads how many checks Prelude judged in a verification, from its History API: the truth a
-     * window counts by after a check whose answer was lost. A read, so safe to repeat: transient
-     * failures are retried by Temporal; a refusal that will not change is a result.
+     * Reads how many checks Prelude judged in a verification, and how many sends it made, from its
+     * History API: the truth a window counts by after a check or a send whose answer was lost. A
+     * read, so safe to repeat: transient failures are retried by Temporal; a refusal that will not
+     * change is a result.
      */
     async readCheckHistory({ verificationId }: CheckHistoryInput): Promise<CheckHistory> {
       return runActivityCall(async (signal) => {
@@ -109,11 +113,20 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
           // counts by its own rules rather than take it for a wrong code.
           if (validity.some((valid) => valid === undefined)) return { kind: 'unavailable' as const };
           const right = validity.filter((valid) => valid === true).length;
+          const triggers = history.lifecycle.events
+            .filter((event) => event.type === 'attempt')
+            .map((event) => event.attempt?.trigger ?? event.trigger);
+          // As for a check's verdict: an attempt whose trigger is missing, or one this code does
+          // not know, leaves the sends unread.
+          const sendsRead = triggers.every(
+            (trigger) => trigger === 'initial' || trigger === 'user_retry' || trigger === 'auto_retry',
+          );
           return {
             kind: 'read' as const,
             checks: validity.length,
             // A converted verification had its right check, however its events read.
             rightChecks: history.status === 'converted' ? Math.max(1, right) : right,
+            ...(sendsRead ? { sends: triggers.filter((trigger) => trigger !== 'auto_retry').length } : {}),
           };
         } catch (error) {
           if (error instanceof PreludeError && !error.retryable) return { kind: 'unavailable' as const };

@@ -180,6 +180,16 @@ const keepLastCheckPatch = 'keep-last-check-for-retry';
  */
 const readChecksFromHistoryPatch = 'read-checks-from-history';
 
+/**
+ * `patched()` ID: a send whose attempts' answers were lost counts those that sent a code from
+ * Prelude's History API, where the verification has a record and the window knows its ID (a resend,
+ * a first send Prelude answered): the attempts Prelude made for its caller, less those the window
+ * counted before. A send none of whose lost attempts reached Prelude then sent no code for them:
+ * refused, it answers the refusal; failed, it fails with nothing sent. Earlier code counted them by
+ * its rules (each, or the first), one or more too many where an attempt never reached Prelude.
+ */
+const countSendsFromHistoryPatch = 'count-sends-from-history';
+
 /** Who asks a send's reservation: the send's call, and the executions of it the window knows. */
 type SendAsker = Pick<Asker, 'call' | 'known'>;
 
@@ -398,12 +408,21 @@ export class VerificationWindow {
         // before Prelude's did and this send continues Prelude's window. Either way, to the caller
         // this window is a new one.
         // With no other window of this target in the period (the limits entity says so), the
-        // earlier send can only have been this window's, lost to a crash.
+        // earlier send can only have been this window's, lost to a crash. Prelude's record, where
+        // it can be read, says how many of the lost attempts went out (`retry`: at least one
+        // before the answered one, or the record is behind).
+        const reached = await this.#lostSendsThatReached({
+          verificationId: outcome.response.id,
+          lost: uncertainAttempts,
+          sendsBefore: 0,
+          answered: 1,
+          atLeast: 2,
+        });
         const ownEarlierSend = uncertainAttempts > 0 || this.#state.targetUsage?.windowsUsed === 1;
         if (ownEarlierSend) {
           // The first lost attempt opened Prelude's window; the others resent in it.
           this.#recordInferredSend('initial', 'success', channel);
-          this.#countLostResends(uncertainAttempts - 1, channel);
+          this.#countLostResends((reached ?? uncertainAttempts) - 1, channel);
         }
         this.#recordSend(outcome.response, ownEarlierSend ? 'user_retry' : 'initial', { channel });
         return this.#sendResult('success');
@@ -432,11 +451,27 @@ export class VerificationWindow {
       if (outcome.kind === 'refused') {
         return await this.#afterRefusedSend(outcome, uncertainAttempts, 'user_retry', 'retry', channel);
       }
-      if (outcome.response.status === 'retry') this.#countLostResends(uncertainAttempts, channel);
+      if (outcome.response.status === 'retry') {
+        const reached = await this.#lostSendsThatReached({
+          verificationId: outcome.response.id,
+          lost: uncertainAttempts,
+          sendsBefore: this.#state.sendsUsed,
+          answered: 1,
+        });
+        this.#countLostResends(reached ?? uncertainAttempts, channel);
+      }
       return this.#recordSend(outcome.response, 'user_retry', { channel });
     } catch (error) {
-      const { failure, uncertainAttempts } = failedAttempts(error);
-      if (this.#sendFailed(uncertainAttempts, 'user_retry', channel)) {
+      const { failure, uncertainAttempts: lost } = failedAttempts(error);
+      // Prelude's record, where it can be read, says how many of the lost attempts sent a code.
+      const reached = await this.#lostSendsThatReached({
+        verificationId: this.#state.verificationId,
+        lost,
+        sendsBefore: this.#state.sendsUsed,
+        answered: 0,
+      });
+      const uncertainAttempts = reached ?? lost;
+      if (this.#sendFailed(uncertainAttempts, 'user_retry', channel, reached)) {
         throw asUpdateFailure(failure);
       }
       throw (await this.#givenBackUnsent(error, uncertainAttempts))
@@ -496,10 +531,15 @@ export class VerificationWindow {
    * Where Prelude is configured to resend without waiting (its delay shorter than the pauses between
    * attempts), each of the others resent a code in that window too, and each counts.
    */
-  #sendFailed(uncertainAttempts: number, trigger: AttemptRecord['trigger'], channel?: string): boolean {
+  #sendFailed(
+    uncertainAttempts: number,
+    trigger: AttemptRecord['trigger'],
+    channel?: string,
+    codesAtPrelude?: number,
+  ): boolean {
     if (uncertainAttempts === 0 || !patched(countLostSendPatch)) return false;
     this.#recordInferredSend(trigger, 'success', channel);
-    const codes = this.#codesOfUnansweredAttempts(uncertainAttempts);
+    const codes = codesAtPrelude ?? this.#codesOfUnansweredAttempts(uncertainAttempts);
     for (let code = 2; code <= codes; code += 1) this.#recordInferredSend('user_retry', 'success', channel);
     return true;
   }
@@ -730,14 +770,27 @@ export class VerificationWindow {
     status: string,
     channel: string | undefined,
   ): Promise<SendCodeResult> {
+    // Prelude's record, where it can be read, says how many of the lost attempts sent a code: none,
+    // and the refusal met this send alone, which sent nothing.
+    const lostAttemptsSent = async () =>
+      (await this.#lostSendsThatReached({
+        verificationId: this.#state.verificationId,
+        lost: uncertainAttempts,
+        sendsBefore: this.#state.sendsUsed,
+        answered: 0,
+      })) ?? uncertainAttempts;
     if (uncertainAttempts > 0 && refused.code === 'premature_retry') {
-      return this.#recordInferredSend(trigger, status, channel);
+      uncertainAttempts = await lostAttemptsSent();
+      if (uncertainAttempts > 0) return this.#recordInferredSend(trigger, status, channel);
     }
     if (uncertainAttempts > 0 && refused.code === 'too_many_attempts' && patched(fullAfterLostSendsPatch)) {
-      this.#recordInferredSend(trigger, status, channel);
-      this.#countLostResends(uncertainAttempts - 1, channel);
-      this.#noteSendsUsedUp(refused.code);
-      return this.#sendResult(status);
+      uncertainAttempts = await lostAttemptsSent();
+      if (uncertainAttempts > 0) {
+        this.#recordInferredSend(trigger, status, channel);
+        this.#countLostResends(uncertainAttempts - 1, channel);
+        this.#noteSendsUsedUp(refused.code);
+        return this.#sendResult(status);
+      }
     }
     this.#noteSendsUsedUp(refused.code);
     if (uncertainAttempts === 0) await this.#giveBack(giveBackRefusedSendPatch);
@@ -935,6 +988,48 @@ export class VerificationWindow {
       const history = await this.#calls.history.readCheckHistory({ verificationId });
       if (history.kind === 'read') return history;
       log.warn("Prelude's history is unavailable: a lost check is counted by the window's rules", {
+        windowId: this.#state.windowId,
+      });
+    } catch {
+      // Unreadable for now (after a retry): the window's rules count it, as without the record.
+    }
+    return undefined;
+  }
+
+  /**
+   * How many of a send's `lost` attempts (their answers lost) Prelude carried out, from its record
+   * of verification `verificationId`: the sends it made for its caller, less the `sendsBefore` the
+   * window counted before this send and the `answered` attempt of it Prelude answered (0 or 1), at
+   * most `lost`. Undefined where the record cannot be read (the window's rules count then): not a
+   * phone verification, no ID, no record, an account that cannot read it, attempts it cannot tell
+   * apart; and where it shows fewer sends than `atLeast` (by default what the window counted before
+   * and the answered attempt): a record behind, or an earlier send the rules counted that never
+   * went out. Either way the window's count stays on the side of more sends, as by its rules.
+   */
+  async #lostSendsThatReached({
+    verificationId,
+    lost,
+    sendsBefore,
+    answered,
+    atLeast = sendsBefore + answered,
+  }: {
+    verificationId: string | undefined;
+    lost: number;
+    sendsBefore: number;
+    answered: 0 | 1;
+    atLeast?: number;
+  }): Promise<number | undefined> {
+    if (lost <= 0 || this.#state.target.type !== 'phone_number' || verificationId === undefined) {
+      return undefined;
+    }
+    if (!patched(countSendsFromHistoryPatch)) return undefined;
+    try {
+      const history = await this.#calls.history.readCheckHistory({ verificationId });
+      if (history.kind === 'read' && history.sends !== undefined) {
+        if (history.sends >= atLeast) return Math.min(lost, history.sends - sendsBefore - answered);
+        return undefined;
+      }
+      log.warn("Prelude's history is unavailable: a lost send is counted by the window's rules", {
         windowId: this.#state.windowId,
       });
     } catch {

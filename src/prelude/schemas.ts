@@ -127,13 +127,19 @@ export type CheckVerificationResponse = z.infer<typeof checkVerificationResponse
 
 /**
  * One event of a verification's lifecycle in the History API: `type` says which payload it holds
- * (`create`, `attempt`, `check`, `signals`). Only a check's is read here; the rest pass through.
+ * (`create`, `attempt`, `check`, `signals`). A check's verdict and an attempt's trigger are read
+ * here; the rest pass through.
  */
 const historyEventSchema = z.looseObject({
   type: openEnum(['create', 'attempt', 'check', 'signals']),
   check: z.looseObject({ created_at: z.string().optional(), is_valid: z.boolean().optional() }).optional(),
   // Read where it may also be: beside `type` rather than in the check's payload.
   is_valid: z.boolean().optional(),
+  attempt: z
+    .looseObject({ trigger: openEnum(['initial', 'auto_retry', 'user_retry']).optional() })
+    .optional(),
+  // As the check's verdict: beside `type`, where the attempt's payload does not hold it.
+  trigger: openEnum(['initial', 'auto_retry', 'user_retry']).optional(),
 });
 
 /**

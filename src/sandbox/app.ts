@@ -36,7 +36,7 @@ import {
   settingsUpdateSchema,
   takeAnswerDrop,
   takeCallFailure,
-  takeCheckCut,
+  takeCut,
   type DroppableOperation,
   type SandboxSettings,
 } from './settings';
@@ -187,6 +187,13 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
     return reply.code(status).headers(headers).send(body);
   };
 
+  /** A call cut on its way in: the caller sees its connection closed, and nothing was carried out. */
+  const cutOnItsWayIn = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    reply.hijack();
+    request.raw.socket.destroy();
+    return reply;
+  };
+
   app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) =>
     preludeError(
       reply,
@@ -225,6 +232,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
       if (takeCallFailure(parts.settings, 'verification.create')) return simulatedServerError(reply);
+      if (takeCut(parts.settings, 'verification.create')) return cutOnItsWayIn(request, reply);
       return deliver(request, reply, 'verification.create', body.target, verify.create(body));
     });
 
@@ -233,12 +241,7 @@ export function buildSandboxApp(parts: SandboxParts, options: { logger?: boolean
       if (!body) return reply;
       if (!validTarget(body.target)) return refuseTarget(reply, body.target);
       if (takeCallFailure(parts.settings, 'verification.check')) return simulatedServerError(reply);
-      if (takeCheckCut(parts.settings)) {
-        // Cut on its way in: the caller sees its connection closed, and no check is spent.
-        reply.hijack();
-        request.raw.socket.destroy();
-        return reply;
-      }
+      if (takeCut(parts.settings, 'verification.check')) return cutOnItsWayIn(request, reply);
       return deliver(request, reply, 'verification.check', body.target, verify.check(body));
     });
 

@@ -26,8 +26,12 @@
  * - `cutCheckRate` (0..1, default 0): the share of `verification.check` calls whose connection is
  *   closed before the engine sees them, drawn at random per call: a request cut on its way in. The
  *   client cannot tell it from a dropped answer, but nothing was carried out: no check was spent,
- *   and the call is not in the call log. (Checks only: a window must count such an attempt as no
- *   check, where it reads Prelude's record; the sends' count of such attempts stays on the safe side.)
+ *   and the call is not in the call log. A window must count such an attempt as no check, where it
+ *   reads Prelude's record.
+ * - `cutCreateRate` (0..1, default 0): the same for `verification.create` calls: no code was sent,
+ *   and a window must count such an attempt as no send, where it reads Prelude's record.
+ * - `cutNextCalls` (default `{}`): deterministic cuts of the next Verify creates or checks, counted
+ *   like `dropNextAnswers` (`{ "verification.create": 1 }`), before any draw against the rates.
  *
  * The drops count only calls that reach the engine: past the API key, the injected 500 / 429 faults
  * (`failNextCalls`, `errorRate`, `rateLimitRate`) and request validation. Whatever the engine answered (`success`,
@@ -52,6 +56,10 @@ export interface RuntimeKnobs {
   failNextCalls: CallCounts;
   /** Share (0..1) of Verify checks whose connection is closed before they are carried out. */
   cutCheckRate: number;
+  /** Share (0..1) of Verify creates whose connection is closed before they are carried out. */
+  cutCreateRate: number;
+  /** How many of the next calls of each operation have their connection closed before they are carried out. */
+  cutNextCalls: CallCounts;
 }
 
 /** A number of upcoming calls, by operation. */
@@ -69,8 +77,10 @@ export const settingsUpdateSchema = z
     apiKey: sandboxLiveSettings.apiKey.value.nullable(),
     dropAnswerRate: fraction.value,
     cutCheckRate: fraction.value,
+    cutCreateRate: fraction.value,
     dropNextAnswers: callCounts,
     failNextCalls: callCounts,
+    cutNextCalls: callCounts,
   })
   .partial()
   .strict();
@@ -79,19 +89,28 @@ export type SettingsUpdate = z.output<typeof settingsUpdateSchema>;
 /** The live settings from the configuration section. */
 export function initialSettings(config: SandboxConfig): SandboxSettings {
   const { host: _host, port: _port, webhookPrivateKey: _key, ...settings } = config;
-  return { ...settings, dropAnswerRate: 0, dropNextAnswers: {}, failNextCalls: {}, cutCheckRate: 0 };
+  return {
+    ...settings,
+    dropAnswerRate: 0,
+    dropNextAnswers: {},
+    failNextCalls: {},
+    cutNextCalls: {},
+    cutCheckRate: 0,
+    cutCreateRate: 0,
+  };
 }
 
 /**
- * Applies a validated update: `apiKey: null` unsets the key, `dropNextAnswers` and `failNextCalls`
- * merge by operation.
+ * Applies a validated update: `apiKey: null` unsets the key, `dropNextAnswers`, `failNextCalls` and
+ * `cutNextCalls` merge by operation.
  */
 export function applySettingsUpdate(settings: SandboxSettings, update: SettingsUpdate): void {
-  const { apiKey, dropNextAnswers, failNextCalls, ...rest } = update;
+  const { apiKey, dropNextAnswers, failNextCalls, cutNextCalls, ...rest } = update;
   Object.assign(settings, rest);
   if (apiKey !== undefined) settings.apiKey = apiKey ?? undefined;
   if (dropNextAnswers) settings.dropNextAnswers = mergeCounts(settings.dropNextAnswers, dropNextAnswers);
   if (failNextCalls) settings.failNextCalls = mergeCounts(settings.failNextCalls, failNextCalls);
+  if (cutNextCalls) settings.cutNextCalls = mergeCounts(settings.cutNextCalls, cutNextCalls);
 }
 
 function mergeCounts(current: CallCounts, update: CallCounts): CallCounts {
@@ -118,9 +137,17 @@ export function takeAnswerDrop(settings: SandboxSettings, operation: DroppableOp
   return settings.dropAnswerRate > 0 && Math.random() < settings.dropAnswerRate;
 }
 
-/** Whether this check is to be cut on its way in, unapplied (a draw against `cutCheckRate`). */
-export function takeCheckCut(settings: SandboxSettings): boolean {
-  return settings.cutCheckRate > 0 && Math.random() < settings.cutCheckRate;
+/**
+ * Whether this call of `operation` is to be cut on its way in, unapplied: spends one of
+ * `cutNextCalls` when it is, before any draw against `cutCheckRate` or `cutCreateRate`.
+ */
+export function takeCut(
+  settings: SandboxSettings,
+  operation: 'verification.create' | 'verification.check',
+): boolean {
+  if (takeOne(settings.cutNextCalls, operation)) return true;
+  const rate = operation === 'verification.create' ? settings.cutCreateRate : settings.cutCheckRate;
+  return rate > 0 && Math.random() < rate;
 }
 
 /** Whether this call of `operation` is to be answered 500 unapplied (spends one of `failNextCalls`). */

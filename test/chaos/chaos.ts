@@ -28,6 +28,7 @@
  * twice. CHAOS_CUT_RATE (default 0) has the sandbox close the connection of that share of Verify
  * checks before carrying them out: attempts of unknown fate that spent nothing, which the windows
  * must not count (they read Prelude's record: `overcounted_checks_without_a_crash` stays 0).
+ * CHAOS_CUT_CREATE_RATE (default 0) does the same to Verify creates: attempts that sent nothing.
  *
  * It prints one JSON line and exits 1 if any flow is wrong or stuck, lost a check, got a Notify
  * message twice, or counted a check too many, a code too few, or (at the target's limits) a code too
@@ -181,6 +182,8 @@ export interface ChaosOptions {
   dropAnswerRate: number;
   /** Share of Verify checks the sandbox cuts before carrying them out. */
   cutCheckRate: number;
+  /** Share of Verify creates the sandbox cuts before carrying them out. */
+  cutCreateRate: number;
   /** Each flow asks for its code again once it has come (see ./chaos/flow.ts). */
   resend: boolean;
   /** Variables for every part on top of the run's own (VERIFY_*, PRELUDE_TIMEOUT_MS, SANDBOX_* knobs). */
@@ -289,6 +292,7 @@ export const defaultChaosOptions: ChaosOptions = {
   deadlineMs: 600_000,
   dropAnswerRate: 0,
   cutCheckRate: 0,
+  cutCreateRate: 0,
   resend: false,
   env: {},
   bundle: true,
@@ -771,13 +775,17 @@ async function untilTemporalAnswers(address: string, signal: AbortSignal): Promi
  */
 async function setFaultRates(
   sandboxUrl: string,
-  { dropAnswerRate, cutCheckRate }: Pick<ChaosOptions, 'dropAnswerRate' | 'cutCheckRate'>,
+  {
+    dropAnswerRate,
+    cutCheckRate,
+    cutCreateRate,
+  }: Pick<ChaosOptions, 'dropAnswerRate' | 'cutCheckRate' | 'cutCreateRate'>,
 ): Promise<void> {
-  if (dropAnswerRate === 0 && cutCheckRate === 0) return;
+  if (dropAnswerRate === 0 && cutCheckRate === 0 && cutCreateRate === 0) return;
   const response = await fetch(`${sandboxUrl}/sandbox/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ dropAnswerRate, cutCheckRate }),
+    body: JSON.stringify({ dropAnswerRate, cutCheckRate, cutCreateRate }),
   });
   if (!response.ok) throw new Error(`the sandbox refused the fault rates: ${await response.text()}`);
 }
@@ -1170,6 +1178,7 @@ export const chaosEnv = envSection({
   keep: setting('CHAOS_KEEP', wholeNumber(0, 1), 0),
   dropAnswerRate: setting('CHAOS_DROP_RATE', fraction, defaultChaosOptions.dropAnswerRate),
   cutCheckRate: setting('CHAOS_CUT_RATE', fraction, defaultChaosOptions.cutCheckRate),
+  cutCreateRate: setting('CHAOS_CUT_CREATE_RATE', fraction, defaultChaosOptions.cutCreateRate),
   resend: setting('CHAOS_RESEND', wholeNumber(0, 1), 0),
 });
 
@@ -1202,6 +1211,7 @@ async function main(): Promise<void> {
     deadlineMs: knobs.deadlineMs ?? Math.max(120_000, flows * 4_000),
     dropAnswerRate: knobs.dropAnswerRate,
     cutCheckRate: knobs.cutCheckRate,
+    cutCreateRate: knobs.cutCreateRate,
     resend: knobs.resend > 0,
     keepRunDir: knobs.keep > 0,
     env: passedOnEnv(),

@@ -1,6 +1,7 @@
 /**
  * How the `readCheckHistory` activity reads Prelude's record of a verification: the checks it
- * judged and whether one was right, however the record words them, and never a guess. A record it
+ * judged and whether one was right, and the sends its caller asked for, however the record words
+ * them, and never a guess. A record it
  * cannot read, or that Prelude will not give, is `unavailable` (the window then counts by its own
  * rules); trouble that may pass is a failure Temporal retries.
  */
@@ -59,6 +60,26 @@ describe('readCheckHistory', () => {
     expect(await readWith({ lifecycle: events({ type: 'check', check: {} }) })).toEqual({
       kind: 'unavailable',
     });
+  });
+
+  it('counts the sends its caller asked for, from each attempt’s payload or beside its type', async () => {
+    const attempts = (...triggers: (string | undefined)[]) =>
+      ({
+        events: [
+          { type: 'create' },
+          ...triggers.map((trigger, i) =>
+            i % 2 === 0 ? { type: 'attempt', attempt: { trigger } } : { type: 'attempt', trigger },
+          ),
+        ],
+      }) as VerificationHistory['lifecycle'];
+    // Prelude's own fallbacks (`auto_retry`) are not the caller's sends.
+    expect(
+      await readWith({ lifecycle: attempts('initial', 'auto_retry', 'user_retry', 'user_retry') }),
+    ).toEqual({ kind: 'read', checks: 0, rightChecks: 0, sends: 3 });
+    // An attempt whose trigger is missing or unknown leaves the sends unread; the checks still count.
+    for (const unread of [attempts('initial', undefined), attempts('initial', 'carrier_retry')]) {
+      expect(await readWith({ lifecycle: unread })).toEqual({ kind: 'read', checks: 0, rightChecks: 0 });
+    }
   });
 
   it('is unavailable when Prelude will not give the record (404, 403)', async () => {

@@ -185,12 +185,42 @@ describe('sandbox dropped answers', () => {
     expect(history.lifecycle.events.filter((event) => event.type === 'check')).toHaveLength(0);
   });
 
+  it('cuts a share of creates before carrying them out with cutCreateRate: no code, no attempt, nothing logged', async () => {
+    const target = phoneTarget();
+    const { id } = await client.verification.create({ target });
+    await t.configure({ cutCreateRate: 1 });
+    for (let i = 0; i < 2; i += 1) {
+      await expect(client.verification.create({ target })).rejects.toMatchObject({ kind: 'network' });
+    }
+    // Checks are not cut by it.
+    expect((await client.verification.check({ target, code: '000000' })).status).toBe('failure');
+    await t.configure({ cutCreateRate: 0 });
+    expect((await t.calls(target.value)).map((c) => c.operation)).toEqual([
+      'verification.check',
+      'verification.create',
+    ]);
+    const inbox = await t.call('GET', `/sandbox/messages?to=${encodeURIComponent(target.value)}`);
+    expect(inbox.body.messages).toHaveLength(1);
+    // Prelude's record holds the one attempt that went out.
+    const history = await client.verification.history(id);
+    expect(history.lifecycle.events.filter((event) => event.type === 'attempt')).toHaveLength(1);
+
+    // Deterministic: the next create only.
+    await t.configure({ cutNextCalls: { 'verification.create': 1 } });
+    await expect(client.verification.create({ target })).rejects.toMatchObject({ kind: 'network' });
+    expect((await client.verification.create({ target })).status).toBe('retry');
+    const after = await client.verification.history(id);
+    expect(after.lifecycle.events.filter((event) => event.type === 'attempt')).toHaveLength(2);
+  });
+
   it('refuses unknown operations and bad counts in the knobs', async () => {
     const refused = async (knobs: unknown) => (await t.call('PUT', '/sandbox/config', knobs)).status;
     expect(await refused({ dropNextAnswers: { 'watch.predict': 1 } })).toBe(400);
     expect(await refused({ dropNextAnswers: { 'verification.create': -1 } })).toBe(400);
     expect(await refused({ dropAnswerRate: 1.5 })).toBe(400);
     expect(await refused({ cutCheckRate: 1.5 })).toBe(400);
+    expect(await refused({ cutCreateRate: -0.1 })).toBe(400);
+    expect(await refused({ cutNextCalls: { 'notify.send': -1 } })).toBe(400);
   });
 });
 

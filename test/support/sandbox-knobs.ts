@@ -19,6 +19,7 @@ export async function captureSandboxKnobs(sandboxUrl: string, apiKey?: string): 
     apiKeySet,
     dropNextAnswers: _pendingDrops,
     failNextCalls: _pendingFailures,
+    cutNextCalls: _pendingCuts,
     ...knobs
   } = (await response.json()) as Record<string, unknown> & { apiKeySet: boolean };
   if (apiKeySet && apiKey === undefined) {
@@ -30,6 +31,7 @@ export async function captureSandboxKnobs(sandboxUrl: string, apiKey?: string): 
     // Answers still to drop, and calls still to fail, are cancelled (0 cancels an operation's count).
     dropNextAnswers: { 'verification.create': 0, 'verification.check': 0 },
     failNextCalls: { 'verification.create': 0, 'verification.check': 0 },
+    cutNextCalls: { 'verification.create': 0, 'verification.check': 0 },
   };
   return async () => {
     const put = await fetch(`${sandboxUrl}/sandbox/config`, {
