@@ -183,10 +183,11 @@ const readChecksFromHistoryPatch = 'read-checks-from-history';
 /**
  * `patched()` ID: a send whose attempts' answers were lost counts those that sent a code from
  * Prelude's History API, where the verification has a record and the window knows its ID (a resend,
- * a first send Prelude answered): the attempts Prelude made for its caller, less those the window
- * counted before. A send none of whose lost attempts reached Prelude then sent no code for them:
- * refused, it answers the refusal; failed, it fails with nothing sent. Earlier code counted them by
- * its rules (each, or the first), one or more too many where an attempt never reached Prelude.
+ * a fallback, a first send Prelude answered): the attempts Prelude made for its caller, less those
+ * the window counted before. A send none of whose lost attempts reached Prelude then sent no code
+ * for them: refused, it answers the refusal; failed, it fails with nothing sent. Earlier code
+ * counted them by its rules (each, or the first), one or more too many where an attempt never
+ * reached Prelude.
  */
 const countSendsFromHistoryPatch = 'count-sends-from-history';
 
@@ -1295,7 +1296,7 @@ export class VerificationWindow {
       const { value: outcome, uncertainAttempts } =
         created ?? (await this.#createAfter(reservation, request));
       if (outcome.kind === 'sent') {
-        this.#countLostFallbacks(uncertainAttempts, { answered: true, channel });
+        await this.#countLostFallbacks(uncertainAttempts, { answered: true, sent: true, channel });
         // The failed attempt's channel as it stands now: a report may have named it meanwhile.
         this.#recordSend(outcome.response, 'fallback', { channel, switchedFrom: attempt.channel });
       } else {
@@ -1303,34 +1304,52 @@ export class VerificationWindow {
           outcome.code === 'too_many_attempts' &&
           uncertainAttempts > 1 &&
           patched(fullAfterLostFallbacksPatch);
-        this.#countLostFallbacks(uncertainAttempts, { answered: filledPreludeWindow, channel });
+        const mayHaveSent = await this.#countLostFallbacks(uncertainAttempts, {
+          answered: filledPreludeWindow,
+          sent: false,
+          channel,
+        });
         log.warn('Prelude refused the fallback send', { code: outcome.code });
         this.#noteSendsUsedUp(outcome.code);
-        // No attempt of it whose fate is unknown: it sent nothing.
-        if (uncertainAttempts === 0) await this.#giveBack(giveBackRefusedFallbackPatch);
+        // No attempt of it that may have reached Prelude: it sent nothing.
+        if (mayHaveSent === 0) await this.#giveBack(giveBackRefusedFallbackPatch);
       }
     } catch (error) {
       const { failure, uncertainAttempts } = failedAttempts(error);
-      this.#countLostFallbacks(uncertainAttempts, { answered: false, channel });
+      const mayHaveSent = await this.#countLostFallbacks(uncertainAttempts, {
+        answered: false,
+        sent: false,
+        channel,
+      });
       log.warn('fallback send failed', { error: describe(failure) });
-      await this.#givenBackUnsent(error, uncertainAttempts, giveBackUnsentFallbackPatch);
+      await this.#givenBackUnsent(error, mayHaveSent, giveBackUnsentFallbackPatch);
     }
   }
 
   /**
    * The codes a fallback send's attempts whose answers were lost sent, counted as a resend's are:
-   * each of them when Prelude then resent, or refused because they filled its window (`answered`),
-   * as `#countLostResends` and `#afterRefusedSend` do; otherwise the first, and the others only
-   * where Prelude resends at once, as `#sendFailed` does. Windows started by earlier code counted
-   * none (the marker is written only where this counts one).
+   * those Prelude's record shows, where it can be read (`sent`: Prelude answered one of the
+   * fallback's attempts with a code, which the record shows too); otherwise each of them when
+   * Prelude then resent, or refused because they filled its window (`answered`), as
+   * `#countLostResends` and `#afterRefusedSend` do, or else the first, and the others only where
+   * Prelude resends at once, as `#sendFailed` does. Windows started by earlier code counted none (the
+   * marker is written only where this counts one). Answers how many of the attempts may have
+   * reached Prelude: 0 where its record shows none did.
    */
-  #countLostFallbacks(
+  async #countLostFallbacks(
     lostAttempts: number,
-    { answered, channel }: { answered: boolean; channel: string },
-  ): void {
-    if (lostAttempts <= 0 || !patched(countLostFallbackSendsPatch)) return;
-    const counted = answered ? lostAttempts : this.#codesOfUnansweredAttempts(lostAttempts);
+    { answered, sent, channel }: { answered: boolean; sent: boolean; channel: string },
+  ): Promise<number> {
+    if (lostAttempts <= 0 || !patched(countLostFallbackSendsPatch)) return lostAttempts;
+    const reached = await this.#lostSendsThatReached({
+      verificationId: this.#state.verificationId,
+      lost: lostAttempts,
+      sendsBefore: this.#state.sendsUsed,
+      answered: sent ? 1 : 0,
+    });
+    const counted = reached ?? (answered ? lostAttempts : this.#codesOfUnansweredAttempts(lostAttempts));
     for (let i = 0; i < counted; i += 1) this.#recordInferredSend('fallback', 'retry', channel);
+    return reached ?? lostAttempts;
   }
 
   // --- Closing ---------------------------------------------------------------------------------

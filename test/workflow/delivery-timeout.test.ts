@@ -159,6 +159,33 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
   });
 
+  it('counts none of a fallback’s attempts cut before they reached Prelude, as its record shows', async () => {
+    const target = uniquePhoneTarget();
+    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
+    const { windowId } = await startVerification(stack.client, { target }, options);
+    // The fallback's first attempt is cut on its way in (no code); its retry is answered.
+    await stack.configureSandbox({ cutNextCalls: { 'verification.create': 1 } });
+    const fellBack = await eventually(
+      async () => {
+        const state = await windowOf(target);
+        return state.attempts.some((a) => a.trigger === 'fallback' && !a.inferred) ? state : undefined;
+      },
+      { description: 'the window’s fallback send', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
+      (call) => call.status === 200,
+    );
+    expect(codes).toHaveLength(2);
+    // Without Prelude's record, the cut attempt counted as a code too: 3 sends, none left.
+    expect(fellBack).toMatchObject({ sendsUsed: 2, sendsLeft: 1 });
+    expect(fellBack.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+      ['initial', false],
+      ['fallback', false],
+    ]);
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 2 });
+  });
+
   it('counts each code of a fallback whose lost attempts filled Prelude’s window before it refused', async () => {
     const target = uniquePhoneTarget();
     // Prelude's window takes three attempts and resends at once; nothing is delivered in time.
