@@ -128,13 +128,17 @@ describe('fallback when the first channel is not delivered in time', () => {
     expect(await stack.messages(onTime.value)).toHaveLength(1);
   });
 
-  it('counts the codes of a fallback send whose first answer was lost, in the window and at the limits', async () => {
+  /**
+   * A window whose first code is not delivered in time, with Prelude resending at once, whose
+   * fallback then meets `knobs` (its first attempt's answer lost, or the attempt cut): the window
+   * once its fallback's answered attempt is recorded, the codes Prelude sent, and what the target's
+   * limits count.
+   */
+  const fallbackAfter = async (knobs: Record<string, unknown>) => {
     const target = uniquePhoneTarget();
-    // Not delivered in time, and Prelude resends at once.
     await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
     const { windowId } = await startVerification(stack.client, { target }, options);
-    // The fallback's first attempt is applied and its answer lost; its retry is answered.
-    await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 1 } });
+    await stack.configureSandbox(knobs);
     const fellBack = await eventually(
       async () => {
         const state = await windowOf(target);
@@ -142,48 +146,49 @@ describe('fallback when the first channel is not delivered in time', () => {
       },
       { description: 'the window’s fallback send', timeoutMs: 30_000, intervalMs: 200 },
     );
-    // Prelude sent three codes: the first send's and two of the fallback's.
     const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
       (call) => call.status === 200,
     );
-    expect(codes).toHaveLength(3);
-    expect(fellBack).toMatchObject({ sendsUsed: 3, sendsLeft: 0 });
+    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
+    return {
+      codes: codes.length,
+      window: fellBack,
+      attempts: fellBack.attempts.map((a) => [a.trigger, a.inferred ?? false]),
+      limits: (await limits.query(targetUsageQuery)).sendsUsed,
+    };
+  };
+
+  it('counts the codes of a fallback send whose first answer was lost, in the window and at the limits', async () => {
+    // The fallback's first attempt is applied and its answer lost; its retry is answered.
+    const { codes, window, attempts, limits } = await fallbackAfter({
+      dropNextAnswers: { 'verification.create': 1 },
+    });
+    // Prelude sent three codes: the first send's and two of the fallback's.
+    expect(codes).toBe(3);
+    expect(window).toMatchObject({ sendsUsed: 3, sendsLeft: 0 });
     // One record per code, in the order they went out: the report of the lost attempt, which came
     // in while the fallback was still under way, is the inferred record's.
-    expect(fellBack.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+    expect(attempts).toEqual([
       ['initial', false],
       ['fallback', true],
       ['fallback', false],
     ]);
-    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
-    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 3 });
+    expect(limits).toBe(3);
   });
 
   it('counts none of a fallback’s attempts cut before they reached Prelude, as its record shows', async () => {
-    const target = uniquePhoneTarget();
-    await stack.configureSandbox({ deliveryDelayMs: 60_000, minRetryDelaySeconds: 0 });
-    const { windowId } = await startVerification(stack.client, { target }, options);
     // The fallback's first attempt is cut on its way in (no code); its retry is answered.
-    await stack.configureSandbox({ cutNextCalls: { 'verification.create': 1 } });
-    const fellBack = await eventually(
-      async () => {
-        const state = await windowOf(target);
-        return state.attempts.some((a) => a.trigger === 'fallback' && !a.inferred) ? state : undefined;
-      },
-      { description: 'the window’s fallback send', timeoutMs: 30_000, intervalMs: 200 },
-    );
-    const codes = (await stack.appliedCalls(target.value, 'verification.create')).filter(
-      (call) => call.status === 200,
-    );
-    expect(codes).toHaveLength(2);
+    const { codes, window, attempts, limits } = await fallbackAfter({
+      cutNextCalls: { 'verification.create': 1 },
+    });
+    expect(codes).toBe(2);
     // Without Prelude's record, the cut attempt counted as a code too: 3 sends, none left.
-    expect(fellBack).toMatchObject({ sendsUsed: 2, sendsLeft: 1 });
-    expect(fellBack.attempts.map((a) => [a.trigger, a.inferred ?? false])).toEqual([
+    expect(window).toMatchObject({ sendsUsed: 2, sendsLeft: 1 });
+    expect(attempts).toEqual([
       ['initial', false],
       ['fallback', false],
     ]);
-    const limits = stack.client.workflow.getHandle(targetLimitsIdOf(windowId));
-    expect(await limits.query(targetUsageQuery)).toMatchObject({ sendsUsed: 2 });
+    expect(limits).toBe(2);
   });
 
   it('counts each code of a fallback whose lost attempts filled Prelude’s window before it refused', async () => {
