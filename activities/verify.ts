@@ -113,7 +113,7 @@ export function createVerifyActivities({ prelude, callbackUrl }: VerifyDependenc
           // counts by its own rules rather than take it for a wrong code.
           if (validity.some((valid) => valid === undefined)) return { kind: 'unavailable' as const };
           const right = validity.filter((valid) => valid === true).length;
-          const triggers = history.lifecycle.events
+          const triggers: unknown[] = history.lifecycle.events
             .filter((event) => event.type === 'attempt')
             .map((event) => event.attempt?.trigger ?? event.trigger);
           // As for a check's verdict: an attempt whose trigger is missing, or one this code does

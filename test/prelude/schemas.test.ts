@@ -126,6 +126,34 @@ describe('answers from a newer API', () => {
   });
 });
 
+describe('a verification record from a newer API', () => {
+  it('keeps its checks whatever its attempts say, and gives the triggers it reads as they are', async () => {
+    const id = 'vrf_01jc0t6fwwfgfsq1md24mhyztj';
+    const events = [
+      { type: 'create', create: { created_at: '2026-01-01T00:00:00Z' } },
+      { type: 'attempt', attempt: { trigger: 'initial', channel: 'sms' } },
+      // An attempt's payload not as documented, and a field named like the trigger on another event.
+      { type: 'attempt', attempt: 'sent-by-carrier-pigeon' },
+      { type: 'signals', trigger: { source: 'sdk' } },
+      { type: 'check', check: { is_valid: false } },
+      { type: 'escalation', escalation: { to: 'human' } },
+    ];
+    answers[`/v2/verification/phone/history/${id}`] = {
+      body: { id, status: 'sent', lifecycle: { events } },
+    };
+    const record = await client.verification.history(id);
+    expect(record.lifecycle.events.filter((event) => event.type === 'check')).toEqual([events[4]]);
+    expect(record.lifecycle.events.map((event) => event.attempt?.trigger ?? event.trigger)).toEqual([
+      undefined,
+      'initial',
+      undefined,
+      { source: 'sdk' },
+      undefined,
+      undefined,
+    ]);
+  });
+});
+
 describe('answers that break the contract', () => {
   const cases: [string, string, unknown, () => Promise<unknown>][] = [
     [
