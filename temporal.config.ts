@@ -346,7 +346,7 @@ const fullEnv = z.object(schemasOf(sections)).superRefine((config, ctx) => {
       path: ['verify', callTimeout.variable],
       message:
         `must be at least ${worstMs} ms, the longest a send can take with ${preludeTimeout.variable}=` +
-        `${config.prelude.timeoutMs} (limits, predict and create, each with its retries); raise it or lower ${preludeTimeout.variable}`,
+        `${config.prelude.timeoutMs} (limits beside predict, then create, each with its retries, then a read of Prelude's record); raise it or lower ${preludeTimeout.variable}`,
     });
   }
 });

@@ -44,6 +44,13 @@ export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
  */
 export const historyReadRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 
+/**
+ * The same read after a send whose answer was lost: one attempt, so that the send's worst case
+ * (its calls, then the read) still fits the helpers' deadline. Unread, the window counts by its
+ * rules, on the side of more sends.
+ */
+export const sendHistoryReadRetry = { ...lifecycleRetry, maximumAttempts: 1 } as const;
+
 /** The per-target limits entity answers from Temporal itself: quick, and safe to repeat (deduplicated). */
 export const reservationRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
 export const reservationAttemptTimeoutMs = 3_000;
@@ -118,6 +125,11 @@ export function historyReadOptions(attemptTimeoutMs: number): LocalActivityOptio
   return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: historyReadRetry };
 }
 
+/** The options of that read after a send (see {@link sendHistoryReadRetry}). */
+export function sendHistoryReadOptions(attemptTimeoutMs: number): LocalActivityOptions & ActivityOptions {
+  return { startToCloseTimeout: attemptTimeoutMs, heartbeatTimeout, retry: sendHistoryReadRetry };
+}
+
 /** The pause before attempt `attempt + 1` on `lifecycleRetry`'s schedule, in ms. */
 export function lifecyclePauseMs(attempt: number): number {
   const { initialInterval, backoffCoefficient, maximumInterval } = lifecycleRetry;
@@ -132,21 +144,24 @@ function worstCaseMs(attemptTimeoutMs: number, { maximumAttempts }: { maximumAtt
 }
 
 /**
- * The longest a first send can take when everything times out: the limits reservation, Watch
- * predict and the create, each with all its retries. The helpers' deadline must be longer, or a
+ * The longest a send can take when everything times out: the limits reservation and Watch
+ * predict side by side, then the create, each with all its retries, then a read of Prelude's record
+ * after its lost answers ({@link sendHistoryReadRetry}). The helpers' deadline must be longer, or a
  * caller could be told "no answer" while the send still goes out. A check's longest (its attempts,
  * then a read of Prelude's record on {@link historyReadRetry}, as long as predict's) is shorter by
- * the reservation's, so the same deadline covers it.
+ * the send's own read.
  */
 export function sendWorstCaseMs(attemptTimeoutMs: number): number {
-  const oneAfterTheOther =
-    worstCaseMs(reservationAttemptTimeoutMs, reservationRetry) +
-    worstCaseMs(attemptTimeoutMs, predictRetry) +
-    worstCaseMs(attemptTimeoutMs, lifecycleRetry);
-  // In one call (reserveWithCreate), beside predict (`enforce` fraud mode takes the other way).
+  const reserve = worstCaseMs(reservationAttemptTimeoutMs, reservationRetry);
+  const predict = worstCaseMs(attemptTimeoutMs, predictRetry);
+  const read = worstCaseMs(attemptTimeoutMs, sendHistoryReadRetry);
+  // Apart (`enforce` fraud mode, windows of earlier code): the reservation beside predict, then
+  // the create.
+  const apart = Math.max(reserve, predict) + worstCaseMs(attemptTimeoutMs, lifecycleRetry);
+  // In one call (reserveWithCreate), beside predict.
   const inOneCall = Math.max(
-    worstCaseMs(attemptTimeoutMs, predictRetry),
+    predict,
     worstCaseMs(reservationAttemptTimeoutMs + attemptTimeoutMs, lifecycleRetry),
   );
-  return Math.max(oneAfterTheOther, inOneCall);
+  return Math.max(apart, inOneCall) + read;
 }

@@ -8,6 +8,7 @@ import {
   reserveAndCreateOptions,
   reservationAttemptTimeoutMs,
   reservationRetry,
+  sendHistoryReadOptions,
 } from './retry-policies';
 import type { LifecycleCallSettings } from './verification-messages';
 
@@ -30,8 +31,9 @@ export function lifecycleCalls(settings: LifecycleCallSettings) {
     // attempt, and a right code that Prelude accepted just before the crash would read as expired.
     check: proxyActivities<Activities>(lifecycleAttemptOptions(settings.attemptTimeoutMs)),
     predict: proxy(predictOptions(settings.attemptTimeoutMs)),
-    // Prelude's record of a verification's checks, read only after a check's answer was lost.
+    // Prelude's record of a verification, read only after a check's or a send's answer was lost.
     history: proxy(historyReadOptions(settings.attemptTimeoutMs)),
+    sendHistory: proxy(sendHistoryReadOptions(settings.attemptTimeoutMs)),
     // The target's limits entity: reservations, and closed windows' reports.
     entity: proxy({ startToCloseTimeout: reservationAttemptTimeoutMs, retry: reservationRetry }),
   };

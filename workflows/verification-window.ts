@@ -1025,7 +1025,7 @@ export class VerificationWindow {
     }
     if (!patched(countSendsFromHistoryPatch)) return undefined;
     try {
-      const history = await this.#calls.history.readCheckHistory({ verificationId });
+      const history = await this.#calls.sendHistory.readCheckHistory({ verificationId });
       if (history.kind === 'read' && history.sends !== undefined) {
         if (history.sends >= atLeast) return Math.min(lost, history.sends - sendsBefore - answered);
         return undefined;

@@ -59,11 +59,11 @@ describe('loadConfig', () => {
 
   it('refuses a helper deadline shorter than a send’s worst case', () => {
     expect(() => loadConfig({ PRELUDE_TIMEOUT_MS: '10000' })).toThrow(
-      /VERIFY_CALL_TIMEOUT_MS: must be at least 62000 ms/,
+      /VERIFY_CALL_TIMEOUT_MS: must be at least 66800 ms/,
     );
     expect(
-      loadConfig({ PRELUDE_TIMEOUT_MS: '10000', VERIFY_CALL_TIMEOUT_MS: '62000' }).verify.callTimeoutMs,
-    ).toBe(62_000);
+      loadConfig({ PRELUDE_TIMEOUT_MS: '10000', VERIFY_CALL_TIMEOUT_MS: '66800' }).verify.callTimeoutMs,
+    ).toBe(66_800);
   });
 
   it('requires the mTLS certificate and key together', () => {
