@@ -5,6 +5,7 @@
  * holds; meanwhile another country and an exempt number of the attacked one keep verifying.
  */
 import { randomInt } from 'node:crypto';
+import type { CallRecord } from '../../src/sandbox';
 import { api, type Answer } from '../support/api';
 import { startStack, uniquePhoneNumber, type TestStack } from '../support/stack';
 
@@ -24,10 +25,14 @@ async function pool<T>(count: number, inFlight: number, task: (i: number) => Pro
 }
 
 /**
- * The SMS the sandbox sent to `numbers` (its inbox: the codes that went out), by number. Not its
- * creates: under load a send's attempt can time out after Prelude took it, and the next attempt's
- * create is then refused as premature (no second SMS) and read by the window as the code sent.
+ * Prelude's own resend delay, as it is by default: under load a send's attempt can time out after
+ * Prelude took it, and the next attempt's create then meets this delay. It is refused (no second
+ * SMS) and read by the window as the code sent. (The test stacks' sandbox has no delay, so that
+ * tests resend at once: there, that create sent a second SMS.)
  */
+const preludeResendDelay = { SANDBOX_MIN_RETRY_DELAY_SECONDS: '30' };
+
+/** The SMS the sandbox sent to `numbers` (its inbox: the codes that went out), by number. */
 async function smsTo(stack: TestStack, numbers: readonly string[]): Promise<Map<string, number>> {
   const response = await fetch(`${stack.sandbox.url}/sandbox/messages`);
   const { messages } = (await response.json()) as { messages: { to: string }[] };
@@ -79,6 +84,7 @@ describe('an SMS pumping attack over HTTP', () => {
       stack = await startStack({
         withServer: true,
         adminToken,
+        sandboxEnv: preludeResendDelay,
         env: {
           GUARD_COUNTRY_BUDGETS: 'GB:60',
           GUARD_COUNTRY_BURST: '1000',
@@ -179,7 +185,7 @@ describe('an SMS pumping attack over HTTP', () => {
   describe('with the defaults', () => {
     let stack: TestStack;
     beforeAll(async () => {
-      stack = await startStack({ withServer: true });
+      stack = await startStack({ withServer: true, sandboxEnv: preludeResendDelay });
     });
     afterAll(async () => {
       await stack?.stop();
@@ -202,6 +208,9 @@ describe('an SMS pumping attack over HTTP', () => {
 
     it('sends at most 60 SMS when the same burst spreads over 200 blocks', async () => {
       const signals = { ip: '203.0.113.11', device_id: 'attacker-device-2' };
+      // Three sends lose their first answer after Prelude sent the code, as under load: each next
+      // attempt meets Prelude's resend delay, is refused, and the window counts the code sent.
+      await stack.configureSandbox({ dropNextAnswers: { 'verification.create': 3 } });
       const spread = Array.from(
         { length: 200 },
         (_, i) => `+447401${String(i).padStart(3, '0')}${randomInt(100, 999)}`,
@@ -214,6 +223,11 @@ describe('an SMS pumping attack over HTTP', () => {
       const sms = await smsTo(stack, spread);
       expect(total(sms)).toBeLessThanOrEqual(60);
       expect(sms).toEqual(oneSmsPerSent(spread, answers));
+      // The three repeated creates reached Prelude, and sent nothing.
+      const creates = await fetch(`${stack.sandbox.url}/sandbox/calls?operation=verification.create`);
+      const { calls } = (await creates.json()) as { calls: CallRecord[] };
+      const refused = calls.filter((call) => spread.includes(call.target.value) && call.status === 429);
+      expect(refused.map((call) => call.answer.code)).toEqual(Array(3).fill('premature_retry'));
     });
   });
 });
