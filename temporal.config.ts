@@ -34,7 +34,7 @@ import {
 } from './src/env';
 import { sendChannels } from './src/prelude/schemas';
 import { sandboxEnv } from './src/sandbox/config';
-import { sendWorstCaseMs } from './workflows/retry-policies';
+import { callWorstCaseMs } from './workflows/retry-policies';
 
 export type { SandboxConfig } from './src/sandbox/config';
 
@@ -338,15 +338,16 @@ const sections = {
 };
 
 const fullEnv = z.object(schemasOf(sections)).superRefine((config, ctx) => {
-  // A caller must get the send's real answer, not "no answer", even when every call times out.
-  const worstMs = sendWorstCaseMs(config.prelude.timeoutMs + lifecycleAttemptMarginMs);
+  // A caller must get the real answer of a send or a check, not "no answer", even when every call
+  // times out.
+  const worstMs = callWorstCaseMs(config.prelude.timeoutMs + lifecycleAttemptMarginMs);
   if (config.verify.callTimeoutMs < worstMs) {
     ctx.addIssue({
       code: 'custom',
       path: ['verify', callTimeout.variable],
       message:
-        `must be at least ${worstMs} ms, the longest a send can take with ${preludeTimeout.variable}=` +
-        `${config.prelude.timeoutMs} (limits beside predict, then create, each with its retries, then a read of Prelude's record); raise it or lower ${preludeTimeout.variable}`,
+        `must be at least ${worstMs} ms, the longest a send or a check can take with ${preludeTimeout.variable}=` +
+        `${config.prelude.timeoutMs} (limits beside predict, then create, or a check's attempts, each with its retries, then a read of Prelude's record); raise it or lower ${preludeTimeout.variable}`,
     });
   }
 });

@@ -57,13 +57,13 @@ describe('loadConfig', () => {
     expect(config.service.allowOverrides).toEqual([]);
   });
 
-  it('refuses a helper deadline shorter than a send’s worst case', () => {
+  it('refuses a helper deadline shorter than a send’s or a check’s worst case', () => {
     expect(() => loadConfig({ PRELUDE_TIMEOUT_MS: '10000' })).toThrow(
-      /VERIFY_CALL_TIMEOUT_MS: must be at least 66800 ms/,
+      /VERIFY_CALL_TIMEOUT_MS: must be at least 67200 ms/,
     );
     expect(
-      loadConfig({ PRELUDE_TIMEOUT_MS: '10000', VERIFY_CALL_TIMEOUT_MS: '66800' }).verify.callTimeoutMs,
-    ).toBe(66_800);
+      loadConfig({ PRELUDE_TIMEOUT_MS: '10000', VERIFY_CALL_TIMEOUT_MS: '67200' }).verify.callTimeoutMs,
+    ).toBe(67_200);
   });
 
   it('requires the mTLS certificate and key together', () => {
