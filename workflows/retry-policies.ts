@@ -42,8 +42,8 @@ export const predictRetry = { ...lifecycleRetry, maximumAttempts: 2 } as const;
  * A read of Prelude's History API after a check whose answer was lost: safe to repeat, and Prelude's
  * transient errors (a 5xx, a 429) should not make the window count by its rules, which may count a
  * check Prelude never judged; but the user is waiting on the check's answer, so three attempts,
- * then the window counts without it. (With two, the suite's chaos run, whose sandbox fails 15 % of
- * calls, counted by the rules about once in ten runs.)
+ * then the window counts without it. (With two, about 2 % of reads failed both where 15 % of calls
+ * fail, as in the suite's chaos run, which then counted a check by the rules once in CI.)
  */
 export const historyReadRetry = { ...lifecycleRetry, maximumAttempts: 3 } as const;
 

@@ -415,7 +415,6 @@ export class VerificationWindow {
         const reached = await this.#lostSendsThatReached({
           verificationId: outcome.response.id,
           lost: uncertainAttempts,
-          sendsBefore: 0,
           answered: 1,
           atLeast: 2,
         });
@@ -456,7 +455,6 @@ export class VerificationWindow {
         const reached = await this.#lostSendsThatReached({
           verificationId: outcome.response.id,
           lost: uncertainAttempts,
-          sendsBefore: this.#state.sendsUsed,
           answered: 1,
         });
         this.#countLostResends(reached ?? uncertainAttempts, channel);
@@ -468,7 +466,6 @@ export class VerificationWindow {
       const reached = await this.#lostSendsThatReached({
         verificationId: this.#state.verificationId,
         lost,
-        sendsBefore: this.#state.sendsUsed,
         answered: 0,
       });
       const uncertainAttempts = reached ?? lost;
@@ -777,7 +774,6 @@ export class VerificationWindow {
       (await this.#lostSendsThatReached({
         verificationId: this.#state.verificationId,
         lost: uncertainAttempts,
-        sendsBefore: this.#state.sendsUsed,
         answered: 0,
       })) ?? uncertainAttempts;
     if (uncertainAttempts > 0 && refused.code === 'premature_retry') {
@@ -985,38 +981,49 @@ export class VerificationWindow {
     const hash = this.#codeHash(code);
     if (Object.keys(uncertainCodes ?? {}).some((other) => other !== hash)) return undefined;
     if (!patched(readChecksFromHistoryPatch)) return undefined;
+    return this.#preludeRecord(this.#calls.history, verificationId, 'check');
+  }
+
+  /**
+   * Prelude's record of verification `verificationId`, read through `reader` after a lost `what`'s
+   * answer; undefined where it cannot be read (no record, an account that cannot read it, every
+   * attempt of the read failed), and the window's rules count the lost `what` then.
+   */
+  async #preludeRecord(
+    reader: LifecycleCalls['history'],
+    verificationId: string,
+    what: 'check' | 'send',
+  ): Promise<CheckHistoryCount | undefined> {
     try {
-      const history = await this.#calls.history.readCheckHistory({ verificationId });
+      const history = await reader.readCheckHistory({ verificationId });
       if (history.kind === 'read') return history;
-      log.warn("Prelude's history is unavailable: a lost check is counted by the window's rules", {
+      log.warn(`Prelude's history is unavailable: a lost ${what} is counted by the window's rules`, {
         windowId: this.#state.windowId,
       });
     } catch {
-      // Unreadable for now (after a retry): the window's rules count it, as without the record.
+      // Unreadable for now (after its retries): the window's rules count it, as without the record.
     }
     return undefined;
   }
 
   /**
    * How many of a send's `lost` attempts (their answers lost) Prelude carried out, from its record
-   * of verification `verificationId`: the sends it made for its caller, less the `sendsBefore` the
-   * window counted before this send and the `answered` attempt of it Prelude answered (0 or 1), at
-   * most `lost`. Undefined where the record cannot be read (the window's rules count then): not a
-   * phone verification, no ID, no record, an account that cannot read it, attempts it cannot tell
-   * apart; and where it shows fewer sends than `atLeast` (by default what the window counted before
-   * and the answered attempt): a record behind, or an earlier send the rules counted that never
-   * went out. Either way the window's count stays on the side of more sends, as by its rules.
+   * of verification `verificationId`: the sends it made for its caller, less those the window
+   * counted before this send and the `answered` attempt of it Prelude answered (0 or 1), at most
+   * `lost`. Undefined where the record cannot be read (the window's rules count then): not a phone
+   * verification, no ID, no record, an account that cannot read it, attempts it cannot tell apart;
+   * and where it shows fewer sends than `atLeast` (by default what the window counted before and the
+   * answered attempt): a record behind, or an earlier send the rules counted that never went out.
+   * Either way the window's count stays on the side of more sends, as by its rules.
    */
   async #lostSendsThatReached({
     verificationId,
     lost,
-    sendsBefore,
     answered,
-    atLeast = sendsBefore + answered,
+    atLeast,
   }: {
     verificationId: string | undefined;
     lost: number;
-    sendsBefore: number;
     answered: 0 | 1;
     atLeast?: number;
   }): Promise<number | undefined> {
@@ -1024,19 +1031,12 @@ export class VerificationWindow {
       return undefined;
     }
     if (!patched(countSendsFromHistoryPatch)) return undefined;
-    try {
-      const history = await this.#calls.sendHistory.readCheckHistory({ verificationId });
-      if (history.kind === 'read' && history.sends !== undefined) {
-        if (history.sends >= atLeast) return Math.min(lost, history.sends - sendsBefore - answered);
-        return undefined;
-      }
-      log.warn("Prelude's history is unavailable: a lost send is counted by the window's rules", {
-        windowId: this.#state.windowId,
-      });
-    } catch {
-      // Unreadable for now (after a retry): the window's rules count it, as without the record.
-    }
-    return undefined;
+    const record = await this.#preludeRecord(this.#calls.sendHistory, verificationId, 'send');
+    if (record?.sends === undefined) return undefined;
+    // This send's own sends are recorded once the count is known: the window's count is the earlier ones.
+    const sendsBefore = this.#state.sendsUsed;
+    if (record.sends < (atLeast ?? sendsBefore + answered)) return undefined;
+    return Math.min(lost, record.sends - sendsBefore - answered);
   }
 
   /**
@@ -1344,7 +1344,6 @@ export class VerificationWindow {
     const reached = await this.#lostSendsThatReached({
       verificationId: this.#state.verificationId,
       lost: lostAttempts,
-      sendsBefore: this.#state.sendsUsed,
       answered: sent ? 1 : 0,
     });
     const counted = reached ?? (answered ? lostAttempts : this.#codesOfUnansweredAttempts(lostAttempts));

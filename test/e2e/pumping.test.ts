@@ -128,8 +128,9 @@ describe('an SMS pumping attack over HTTP', () => {
         expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(3_000);
       }
       // Against the truth: the SMS Prelude sent, and the windows Temporal holds.
-      expect(await smsTo(stack, numbers)).toEqual(oneSmsPerSent(numbers, [...fromOneIp, ...rotating]));
-      expect(total(await smsTo(stack, numbers))).toBe(60);
+      const sms = await smsTo(stack, numbers);
+      expect(sms).toEqual(oneSmsPerSent(numbers, [...fromOneIp, ...rotating]));
+      expect(total(sms)).toBe(60);
       const windows = await stack.client.workflow.count(
         `TaskQueue = "${stack.taskQueue}" AND WorkflowType = "verificationWorkflow"`,
       );
