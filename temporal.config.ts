@@ -149,6 +149,7 @@ const countryCode = /^[A-Z]{2}$/;
 
 const guardEnv = envSection({
   mode: setting('GUARD_MODE', oneOf(['on', 'off']), 'on'),
+  admission: setting('GUARD_ADMISSION', oneOf(['lease', 'shard']), 'lease'),
   countries: setting(
     'GUARD_COUNTRIES',
     read(

@@ -34,6 +34,7 @@ export {
   type CountryGuardUsage,
 } from './guards/admin';
 export type { SendGuardSettings } from './guards/settings';
+export { returnAdmissionLeases } from './guards/leases';
 export { VerificationError, type VerificationErrorCode } from './client';
 export { targetKey, windowId } from './client';
 export { clientConnectionOptions, connectClient } from './connection';

@@ -71,6 +71,17 @@ export interface GuardRequest {
   deviceKey?: string;
   /** The limits in force (configuration may change between requests; the newest applies). */
   limits: ShardLimits;
+  /**
+   * The asking process's admission lease on this shard, when it holds one with units left: the
+   * send is then one of them (the lease reserved its share of the budget), not a new one.
+   */
+  leaseId?: string;
+  /**
+   * The asking process's lease request, answered with the grant: the send is judged as if the
+   * leases it reports were reported already, and a refused send writes nothing, the reports
+   * neither (they come again with the next request).
+   */
+  lease?: Omit<LeaseRequest, 'limits'>;
 }
 
 /** A granted request's answer. */
@@ -78,6 +89,19 @@ export interface GuardGrant {
   flags: GuardFlag[];
   /** When the send was counted; absent when the same request was counted before (a retried call). */
   at?: number;
+  /** The lease granted, when the request asked for one. */
+  lease?: AdmissionLease;
+}
+
+/** A send the shard counts, or counted: its request, when, and its keys. */
+export interface CountedSend {
+  requestId: string;
+  /** When it was counted (ms): a grant's `at`. */
+  at: number;
+  block: string;
+  numberKey: string;
+  ipKey?: string;
+  deviceKey?: string;
 }
 
 /**
@@ -89,14 +113,7 @@ export interface GuardGrant {
  * country shares; the IP, device and number-block counts stay, since they bound how hard one caller
  * can drive sends (and calls to Prelude) while it lasts.
  */
-export interface GuardRelease {
-  requestId: string;
-  /** The grant's `at`. */
-  at: number;
-  block: string;
-  numberKey: string;
-  ipKey?: string;
-  deviceKey?: string;
+export interface GuardRelease extends CountedSend {
   /**
    * How the send was refused: the failure type the window answered with, the error table's words
    * for it (never Prelude's message, which may quote the number), and for a resend inside the
@@ -105,6 +122,11 @@ export interface GuardRelease {
    * {@link givenBackPerNumber} give-backs.
    */
   refusal?: { type: string; message: string; retryAfterSeconds?: number };
+  /**
+   * The send was admitted under a lease and never reported: nothing of it is counted, only its
+   * `refusal` is kept for the number.
+   */
+  unreported?: true;
 }
 
 /** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */
@@ -122,6 +144,8 @@ export interface ShardUsage {
   blocks: number;
   ips: number;
   devices: number;
+  /** Sends reserved by admission leases not yet reported (counted in `sendsLeft`, not in `sendsUsed`). */
+  leased?: number;
   override?: BudgetOverride;
 }
 
@@ -131,6 +155,71 @@ export interface NumberRefusal {
   message: string;
   /** While the window's cooldown lasts (ms). */
   until?: number;
+}
+
+/**
+ * How long a process may admit sends under an admission lease, in the shard's time. The process
+ * stops two seconds sooner by its own clock, counted from before it asked (see src/guards/leases.ts).
+ */
+export const leaseSeconds = 10;
+
+/** The most keys of one kind a lease lists as its exceptions; past it, every key of the kind is one. */
+export const leaseExceptionsKept = 1_000;
+
+/**
+ * The keys a lease's holder may not admit on its own: the shard judges every send with one of them.
+ * A kind `all` of whose keys are exceptions.
+ */
+export interface LeaseExceptions {
+  /** Numbers with a refusal or a give-back the shard repeats (see {@link GuardRelease.refusal}). */
+  numbers: string[] | 'all';
+  ips: string[] | 'all';
+  devices: string[] | 'all';
+  blocks: string[] | 'all';
+}
+
+/**
+ * An admission lease as the shard counts it until its holder reports it. Its `units` are reserved
+ * from the budget (counted as sends while they might be used, and a period after); and for every
+ * IP, device and block it does not list as an exception it holds one send in reserve, as one it may
+ * have admitted: the caps stay exact with any number of holders. A lease its holder never reports
+ * (a crashed process) keeps all of that until its end plus each period, the side of fewer sends.
+ */
+export interface LeaseRecord {
+  leaseId: string;
+  units: number;
+  /** The end of its use (ms, the shard's time). */
+  until: number;
+  except: LeaseExceptions;
+}
+
+/** A send a process admitted under its lease (`at`: the holder's clock), as it reports it. */
+export interface Admission extends CountedSend {
+  /**
+   * Prelude answered every attempt of it with an error: its share of the country's budget came
+   * back, its IP, device and block counts stay (as {@link GuardRelease} without a refusal).
+   */
+  budgetReturned?: true;
+}
+
+/**
+ * A process asking for an admission lease: it reports the leases it held (which ends them: the
+ * last, and any whose report failed before), and asks for `units` sends of a new one (none: it only
+ * hands the old ones back).
+ */
+export interface LeaseRequest {
+  leaseId: string;
+  reports: { leaseId: string; admissions: Admission[] }[];
+  units: number;
+  limits: ShardLimits;
+}
+
+/** The lease granted: `units` 0 when the shard has none to spare (the process then asks per send). */
+export interface AdmissionLease {
+  leaseId: string;
+  units: number;
+  seconds: number;
+  except: LeaseExceptions;
 }
 
 /** Times (ms) of events, by key. */
@@ -152,6 +241,8 @@ export interface SendGuardInput {
   refusals?: Record<string, NumberRefusal>;
   limits?: ShardLimits;
   override?: BudgetOverride;
+  /** Admission leases not yet reported. */
+  leases?: LeaseRecord[];
   /**
    * The run continues as new once its history holds this many events (see {@link shardRunEvents}).
    * Absent from runs started before runs were kept short: they continue when Temporal suggests, as
@@ -173,6 +264,8 @@ export const shardRunEvents = 500;
 
 /** Asks leave for one send; refused over a limit. */
 export const guardSendUpdate = defineUpdate<GuardGrant, [GuardRequest]>('guardSend');
+/** Reports a process's admission lease, and grants it a new one; never refused. */
+export const takeLeaseUpdate = defineUpdate<AdmissionLease, [LeaseRequest]>('takeAdmissionLease');
 /** Gives a grant back (see {@link GuardRelease}); a release delivered twice is applied once. */
 export const releaseGuardSignal = defineSignal<[GuardRelease]>('releaseGuard');
 /** Sets (or, with `null`, removes) the operator's budget of this shard. */

@@ -28,6 +28,13 @@ import {
   type GuardFlag,
   type GuardRelease,
   type GuardRequest,
+  type AdmissionLease,
+  type LeaseExceptions,
+  type LeaseRecord,
+  type LeaseRequest,
+  leaseExceptionsKept,
+  leaseSeconds,
+  takeLeaseUpdate,
   type NumberRefusal,
   shardRunEvents,
   type SendGuardInput,
@@ -46,6 +53,7 @@ import {
   earliestAfter,
   earliestOf,
   firstAfter,
+  insertAscending,
   latestOf,
   liveLists,
   removeAt,
@@ -57,6 +65,16 @@ const atOf = (seen: { at: number }) => seen.at;
 
 /** How long the shard keeps a send's time: the longer of the budget's two periods. */
 const sendsKeptSeconds = (of: ShardLimits) => Math.max(of.budget.periodSeconds, of.budget.burstSeconds);
+
+/** The longest period the shard counts anything over. */
+const longestPeriodSeconds = (of: ShardLimits) =>
+  Math.max(
+    of.budget.periodSeconds,
+    of.budget.burstSeconds,
+    of.ip.periodSeconds,
+    of.device.periodSeconds,
+    of.block.periodSeconds,
+  );
 
 /** Request IDs kept for deduplication. */
 const recentKept = 500;
@@ -70,6 +88,38 @@ const sweepEveryMs = 60_000;
 
 /** The shortest wait of a full shard before it sweeps again (each wait is a timer, a billed action). */
 const fullRecheckMs = 5_000;
+
+/** What the shard counts, or would once a validator's request is applied. */
+interface Counts {
+  sends: number[];
+  ips: Timeline;
+  devices: Timeline;
+  blocks: Blocks;
+  leases: LeaseRecord[];
+}
+
+/** The keys a send is counted under. */
+type SendKeys = Pick<GuardRequest, 'block' | 'numberKey' | 'ipKey' | 'deviceKey'>;
+
+/**
+ * Adds a send at `at` to `counts` under its keys, in time order (a lease's report arrives late);
+ * with `copy`, onto copies of the lists it adds to (a validator's view: see countsWith).
+ */
+function addTo(
+  counts: Counts,
+  at: number,
+  { block, numberKey, ipKey, deviceKey }: SendKeys,
+  of: ShardLimits,
+  { budget, copy }: { budget: boolean; copy: boolean },
+): void {
+  const own = <T>(list: T[] | undefined) => (copy ? [...(list ?? [])] : (list ?? []));
+  if (budget) insertAscending(counts.sends, at);
+  if (ipKey) insertAscending((counts.ips[ipKey] = own(counts.ips[ipKey])), at);
+  if (deviceKey) insertAscending((counts.devices[deviceKey] = own(counts.devices[deviceKey])), at);
+  if (of.block.mode !== 'off') {
+    insertAscending((counts.blocks[block] = own(counts.blocks[block])), { key: numberKey, at }, atOf);
+  }
+}
 
 /** Each key's times, ascending. */
 const ascendingTimeline = (timeline: Timeline): Timeline =>
@@ -90,6 +140,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   let refusals: Record<string, NumberRefusal> = { ...input.refusals };
   let limits: ShardLimits | undefined = input.limits;
   let override: BudgetOverride | undefined = input.override;
+  let leases: LeaseRecord[] = [...(input.leases ?? [])];
   let changed = false;
   let sweptAt = Date.now();
   /** The state's size as continue-as-new would carry it: measured at each sweep, estimated between. */
@@ -97,8 +148,20 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   /** The state is as large as the shard can carry: sends are refused until a sweep frees room. */
   let full = false;
   let fullnessLogged = false;
+  /** What continue-as-new carries of the counts. */
+  const carried = () => ({
+    sends,
+    ips,
+    devices,
+    blocks,
+    recent,
+    givenBack,
+    refusals,
+    // Only when held: a run without leases measures, and hands over, as it did before them.
+    ...(leases.length > 0 ? { leases } : {}),
+  });
   const measureCarried = () => {
-    carriedBytes = JSON.stringify({ sends, ips, devices, blocks, recent, givenBack, refusals }).length;
+    carriedBytes = JSON.stringify(carried()).length;
     full = carriedBytes + bytesPerSend > carriedBytesLimit;
     if (!full) fullnessLogged = false;
   };
@@ -126,12 +189,62 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   const retryAfter = (earliest: number, seconds: number) =>
     Math.max(1, Math.ceil((earliest + seconds * 1000 - now()) / 1000));
 
+  /** The keys of a lease's exception list, as a set (built once per list). */
+  const exceptionSets = new WeakMap<readonly string[], Set<string>>();
+  type LeasedKind = keyof LeaseExceptions;
+  const excepts = (lease: LeaseRecord, kind: LeasedKind, key: string) => {
+    const list = lease.except[kind];
+    if (list === 'all') return true;
+    let set = exceptionSets.get(list);
+    if (!set) exceptionSets.set(list, (set = new Set(list)));
+    return set.has(key);
+  };
+  /** Whether sends a lease may have admitted still count in a period of `seconds`. */
+  const holds = (lease: LeaseRecord, seconds: number) => now() < lease.until + seconds * 1000;
+  /** The sends the leases hold in reserve for one key (one each that does not except it). */
+  const heldFor = (kind: LeasedKind, key: string, seconds: number, of: Counts = counts()) =>
+    of.leases.filter((lease) => holds(lease, seconds) && !excepts(lease, kind, key)).length;
+  /** The budget's units the leases reserve in a period of `seconds`, less the one `own` lends this send. */
+  const reserved = (seconds: number, own?: LeaseRecord, of: Counts = counts()) =>
+    of.leases.reduce((sum, lease) => (holds(lease, seconds) ? sum + lease.units : sum), 0) - (own ? 1 : 0);
+  /** What the shard counts now. */
+  const counts = (): Counts => ({ sends, ips, devices, blocks, leases });
+  /**
+   * What it would count once `reports` are applied, for a validator, which must not change state:
+   * the lists the reports add to are copied, the others shared.
+   */
+  const countsWith = (reports: LeaseRequest['reports'] | undefined, of: ShardLimits): Counts => {
+    if (!reports || reports.length === 0) return counts();
+    const ended = new Set(reports.map((report) => report.leaseId));
+    const view: Counts = {
+      sends: [...sends],
+      ips: { ...ips },
+      devices: { ...devices },
+      blocks: { ...blocks },
+      leases: leases.filter((lease) => !ended.has(lease.leaseId)),
+    };
+    for (const { admissions } of reports) {
+      for (const admission of admissions) {
+        if (recent.includes(admission.requestId)) continue;
+        addTo(view, admission.at, admission, of, { budget: admission.budgetReturned !== true, copy: true });
+      }
+    }
+    return view;
+  };
+  /** The asking process's lease, when the send is one of its units. */
+  const ownLease = ({ leaseId }: GuardRequest) =>
+    leaseId === undefined
+      ? undefined
+      : leases.find((lease) => lease.leaseId === leaseId && lease.units > 0 && now() < lease.until);
+
   const usage = (): ShardUsage => {
     const budget = limits ? budgetOf(limits) : undefined;
     const used = budget ? countAfter(sends, since(budget.periodSeconds)) : sends.length;
+    const leased = budget ? reserved(budget.periodSeconds) : 0;
     return {
       sendsUsed: used,
-      sendsLeft: Math.max(0, (budget?.sends ?? 0) - used),
+      sendsLeft: Math.max(0, (budget?.sends ?? 0) - used - leased),
+      ...(leased > 0 ? { leased } : {}),
       burstUsed: budget ? countAfter(sends, since(budget.burstSeconds)) : 0,
       // Keys an update has not swept yet may hold only times out of their period: not counted.
       blocks: limits
@@ -163,6 +276,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   /** Drops the sends that left both budget periods, and an override that ended. */
   const pruneShared = (of: ShardLimits) => {
     dropUntil(sends, since(sendsKeptSeconds(of)));
+    if (leases.length > 0) leases = leases.filter((lease) => holds(lease, longestPeriodSeconds(of)));
     if (override?.until && Date.parse(override.until) <= now()) override = undefined;
   };
   /** Drops everything that left its period, under every key. */
@@ -197,18 +311,118 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     pruneRefusal(request.numberKey);
   };
 
-  /**
-   * Whether the request's number is a new one in a block that has seen its share of numbers, and
-   * the earliest time the block counts.
-   */
-  const blockFull = ({ block, numberKey, limits: of }: GuardRequest) => {
-    const seen = blocks[block] ?? [];
+  /** The numbers a block counts in its period, and the earliest time it counts. */
+  const blockNumbers = (block: string, of: ShardLimits, view: Counts = counts()) => {
+    const seen = view.blocks[block] ?? [];
     const first = firstAfter(seen, since(of.block.periodSeconds), atOf);
     const numbers = new Set<string>();
     for (let i = first; i < seen.length; i++) numbers.add(seen[i]!.key);
+    return { numbers, earliest: seen[first]?.at ?? now() };
+  };
+  /**
+   * Whether the request's number is a new one in a block that has seen its share of numbers (the
+   * leases' reserve included), and the earliest time the block counts.
+   */
+  const blockFull = ({ block, numberKey, limits: of }: GuardRequest, view: Counts = counts()) => {
+    const { numbers, earliest } = blockNumbers(block, of, view);
+    const held = heldFor('blocks', block, of.block.periodSeconds, view);
+    return { full: !numbers.has(numberKey) && numbers.size + held >= of.block.numbers, earliest };
+  };
+
+  /** Counts a send at `at` under its keys (in time order: a lease's report arrives late). */
+  const count = (at: number, keys: SendKeys, of: ShardLimits, { budget }: { budget: boolean }) => {
+    addTo(counts(), at, keys, of, { budget, copy: false });
+    // Estimated until it may be near the limit; measured then, so that an estimate never refuses.
+    carriedBytes += bytesPerSend;
+    if (carriedBytes + bytesPerSend > carriedBytesLimit) measureCarried();
+  };
+  /** Applies reports: each lease ends, and what it admitted is counted as if granted here, each once. */
+  const applyReports = (reports: LeaseRequest['reports'], of: ShardLimits) => {
+    for (const report of reports) {
+      leases = leases.filter((lease) => lease.leaseId !== report.leaseId);
+      for (const admission of report.admissions) {
+        if (recent.includes(admission.requestId)) continue;
+        remember(recent, admission.requestId, recentKept);
+        count(admission.at, admission, of, { budget: admission.budgetReturned !== true });
+      }
+    }
+  };
+  /** Grants a lease of at most `wanted` units (none past the budget, or when full). */
+  const grantLease = (leaseId: string, wanted: number, of: ShardLimits): AdmissionLease => {
+    // The same request again (its answer lost) replaces the lease it was granted.
+    leases = leases.filter((lease) => lease.leaseId !== leaseId);
+    const budget = budgetOf(of);
+    const left = Math.min(
+      budget.sends - countAfter(sends, since(budget.periodSeconds)) - reserved(budget.periodSeconds),
+      budget.burst - countAfter(sends, since(budget.burstSeconds)) - reserved(budget.burstSeconds),
+    );
+    const units = full ? 0 : Math.min(wanted, left);
+    if (units <= 0) {
+      return { leaseId, units: 0, seconds: 0, except: { numbers: [], ips: [], devices: [], blocks: [] } };
+    }
+    const lease: LeaseRecord = {
+      leaseId,
+      units,
+      until: now() + leaseSeconds * 1000,
+      except: exceptionsFor(of),
+    };
+    leases.push(lease);
+    measureCarried();
+    return { leaseId, units, seconds: leaseSeconds, except: lease.except };
+  };
+
+  /**
+   * The keys a new lease may not admit on its own: those one more send could take past their cap,
+   * counting what every other lease holds in reserve for them; every key of a kind when a key
+   * unseen could (more holders than the cap), or when they are too many to list.
+   */
+  const exceptionsFor = (of: ShardLimits): LeaseExceptions => {
+    const near = (
+      kind: Exclude<LeasedKind, 'numbers'>,
+      keys: string[],
+      countOf: (key: string) => number,
+      limit: number,
+      seconds: number,
+    ): string[] | 'all' => {
+      const holders = leases.filter((lease) => holds(lease, seconds) && lease.except[kind] !== 'all').length;
+      if (holders + 1 > limit) return 'all';
+      const listed: string[] = [];
+      for (const key of keys) {
+        const counted = countOf(key);
+        if (counted > 0 && counted + heldFor(kind, key, seconds) + 1 > limit) {
+          listed.push(key);
+          if (listed.length > leaseExceptionsKept) return 'all';
+        }
+      }
+      return listed;
+    };
+    const numbers = [...new Set([...Object.keys(refusals), ...Object.keys(givenBack)])];
     return {
-      full: !numbers.has(numberKey) && numbers.size >= of.block.numbers,
-      earliest: seen[first]?.at ?? now(),
+      numbers: numbers.length > leaseExceptionsKept ? 'all' : numbers,
+      ips: near(
+        'ips',
+        Object.keys(ips),
+        (key) => countAfter(ips[key], since(of.ip.periodSeconds)),
+        of.ip.sends,
+        of.ip.periodSeconds,
+      ),
+      devices: near(
+        'devices',
+        Object.keys(devices),
+        (key) => countAfter(devices[key], since(of.device.periodSeconds)),
+        of.device.sends,
+        of.device.periodSeconds,
+      ),
+      blocks:
+        of.block.mode === 'off'
+          ? []
+          : near(
+              'blocks',
+              Object.keys(blocks),
+              (block) => blockNumbers(block, of).numbers.size,
+              of.block.numbers,
+              of.block.periodSeconds,
+            ),
     };
   };
 
@@ -221,24 +435,24 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       const flags: GuardFlag[] = [];
       if (recent.includes(request.requestId)) return { flags };
       remember(recent, request.requestId, recentKept);
+      const of = request.limits;
+      if (request.lease) applyReports(request.lease.reports, of);
+      const own = ownLease(request);
+      if (own) own.units -= 1;
       const at = now();
-      sends.push(at);
-      if (request.ipKey) (ips[request.ipKey] ??= []).push(at);
-      if (request.deviceKey) (devices[request.deviceKey] ??= []).push(at);
-      if (request.limits.block.mode !== 'off') {
-        if (blockFull(request).full) flags.push('number_block_velocity');
-        (blocks[request.block] ??= []).push({ key: request.numberKey, at });
-      }
-      // Estimated until it may be near the limit; measured then, so that an estimate never refuses.
-      carriedBytes += bytesPerSend;
-      if (carriedBytes + bytesPerSend > carriedBytesLimit) measureCarried();
-      return { flags, at };
+      if (of.block.mode !== 'off' && blockFull(request).full) flags.push('number_block_velocity');
+      count(at, request, of, { budget: true });
+      if (!request.lease) return { flags, at };
+      if (now() - sweptAt >= sweepEveryMs) prune(of);
+      return { flags, at, lease: grantLease(request.lease.leaseId, request.lease.units, of) };
     },
     {
       // A validator must not change state (a refused update leaves no history to replay it from).
       validator: (request: GuardRequest) => {
         if (recent.includes(request.requestId)) return;
         const of = request.limits;
+        // Judged as if the leases it reports were reported: it writes them only if granted.
+        const view = countsWith(request.lease?.reports, of);
         const refuse = (type: string, message: string, earliest: number, seconds: number) => {
           throw ApplicationFailure.create({
             type,
@@ -247,18 +461,26 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             details: [{ retryAfterSeconds: retryAfter(earliest, seconds) }],
           });
         };
-        /** Refuses when ascending `times` already hold `limit` events within `seconds`. */
+        /**
+         * Refuses when ascending `times` already hold `limit` events within `seconds`, with the
+         * `held` the leases keep in reserve.
+         */
         const cap = (
           type: string,
           message: string,
           times: number[] | undefined,
           limit: number,
           seconds: number,
+          held = 0,
         ) => {
           const cutoff = since(seconds);
-          if (countAfter(times, cutoff) >= limit)
-            refuse(type, message, earliestAfter(times, cutoff)!, seconds);
+          if (countAfter(times, cutoff) + held < limit) return;
+          const earliest = earliestAfter(times, cutoff);
+          // Only leases' reserve in the way: it is reported, or its lease ends, within a lease's time.
+          if (earliest === undefined) refuse(type, message, now(), leaseSeconds);
+          else refuse(type, message, earliest, seconds);
         };
+        const own = ownLease(request);
         // First: the number's own window already said no, and would again.
         const refused = refusals[request.numberKey];
         if (refused) {
@@ -300,20 +522,22 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         cap(
           countryBudget,
           "this country's SMS budget is used for the period",
-          sends,
+          view.sends,
           budget.sends,
           budget.periodSeconds,
+          reserved(budget.periodSeconds, own, view),
         );
         cap(
           countryBudget,
           'too many SMS to this country right now',
-          sends,
+          view.sends,
           budget.burst,
           budget.burstSeconds,
+          reserved(budget.burstSeconds, own, view),
         );
         // The range first: it is the mark of pumping, whoever sends.
         if (of.block.mode === 'enforce') {
-          const { full: blockIsFull, earliest } = blockFull(request);
+          const { full: blockIsFull, earliest } = blockFull(request, view);
           if (blockIsFull) {
             refuse(
               guardRefusal.block,
@@ -323,30 +547,48 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
             );
           }
         }
-        const ipTimes = request.ipKey ? ips[request.ipKey] : undefined;
+        const ipTimes = request.ipKey ? view.ips[request.ipKey] : undefined;
         cap(
           guardRefusal.ip,
           'too many sends from this IP address',
           ipTimes,
           of.ip.sends,
           of.ip.periodSeconds,
+          request.ipKey ? heldFor('ips', request.ipKey, of.ip.periodSeconds, view) : 0,
         );
-        const deviceTimes = request.deviceKey ? devices[request.deviceKey] : undefined;
+        const deviceTimes = request.deviceKey ? view.devices[request.deviceKey] : undefined;
         cap(
           guardRefusal.device,
           'too many sends from this device',
           deviceTimes,
           of.device.sends,
           of.device.periodSeconds,
+          request.deviceKey ? heldFor('devices', request.deviceKey, of.device.periodSeconds, view) : 0,
         );
       },
     },
   );
+  /** Keeps a number's refusal, which the shard repeats to its next sends while it holds. */
+  const refuseNumber = (
+    numberKey: string,
+    { type, message, retryAfterSeconds }: NonNullable<GuardRelease['refusal']>,
+  ) => {
+    (givenBack[numberKey] ??= []).push(now());
+    refusals[numberKey] = {
+      type,
+      message,
+      ...(retryAfterSeconds ? { until: now() + retryAfterSeconds * 1000 } : {}),
+    };
+  };
   setHandler(releaseGuardSignal, (release: GuardRelease) => {
     // Only a grant this shard gave and has not taken back: a release delivered twice is applied
     // once, and the request, asked again, is counted again (it may send then).
     const index = recent.indexOf(release.requestId);
-    if (index < 0) return;
+    if (index < 0) {
+      // A send its holder admitted under a lease and never reported: only its refusal is news.
+      if (release.unreported && release.refusal) refuseNumber(release.numberKey, release.refusal);
+      return;
+    }
     recent.splice(index, 1);
     const { at } = release;
     removeAt(sends, at);
@@ -365,13 +607,13 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     removeKeyed(ips, release.ipKey);
     removeKeyed(devices, release.deviceKey);
     removeKeyed(blocks, release.block, (entry) => entry.key === release.numberKey, atOf);
-    (givenBack[release.numberKey] ??= []).push(now());
-    const { type, message, retryAfterSeconds } = release.refusal;
-    refusals[release.numberKey] = {
-      type,
-      message,
-      ...(retryAfterSeconds ? { until: now() + retryAfterSeconds * 1000 } : {}),
-    };
+    refuseNumber(release.numberKey, release.refusal);
+  });
+  setHandler(takeLeaseUpdate, (request: LeaseRequest): AdmissionLease => {
+    limits = request.limits;
+    applyReports(request.reports, request.limits);
+    prune(request.limits);
+    return grantLease(request.leaseId, request.units, request.limits);
   });
   setHandler(setBudgetUpdate, (budget: BudgetOverride | null) => {
     override = budget ?? undefined;
@@ -402,13 +644,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       await continueAsNew<typeof sendGuardWorkflow>({
         country: input.country,
         shard: input.shard,
-        sends,
-        ips,
-        devices,
-        blocks,
-        recent,
-        givenBack,
-        refusals,
+        ...carried(),
         limits,
         override,
         runEvents: shardRunEvents,
@@ -417,18 +653,11 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     if (limits) prune(limits);
     changed = false;
     const wasFull = full;
-    const longest = limits
-      ? Math.max(
-          limits.budget.periodSeconds,
-          limits.budget.burstSeconds,
-          limits.ip.periodSeconds,
-          limits.device.periodSeconds,
-          limits.block.periodSeconds,
-        ) * 1000
-      : 0;
+    const longest = limits ? longestPeriodSeconds(limits) * 1000 : 0;
     // Each list is ascending: its last time is its latest (and no spread of them all into
     // Math.max, which throws past ~100,000 arguments).
     const last = Math.max(
+      leases.reduce((latest, lease) => Math.max(latest, lease.until), -Infinity),
       latestOf([sends]),
       latestOf(Object.values(ips)),
       latestOf(Object.values(devices)),

@@ -107,3 +107,15 @@ export function removeAt<T = number>(
   }
   return false;
 }
+
+/**
+ * Inserts, in place, `item` into `items` ascending by `timeOf`, after any at the same time: a time
+ * reported late (a lease's admission) lands where a binary search expects it.
+ */
+export function insertAscending<T = number>(
+  items: T[],
+  item: T,
+  timeOf: (item: T) => number = itself as (item: T) => number,
+): void {
+  items.splice(firstAfter(items, timeOf(item), timeOf), 0, item);
+}

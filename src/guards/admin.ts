@@ -15,6 +15,7 @@ import {
 import { call, isNotFound } from '../client/calls';
 import { VerificationError } from '../client/errors';
 import { guardShardId, guardShardStart, type GuardOptions } from './check';
+import { admissionLeasesOf } from './leases';
 import { shareOf } from './ranges';
 import { countryBudget, shardsOf } from './settings';
 
@@ -25,6 +26,11 @@ export interface CountryGuardUsage {
   sendsUsed: number;
   sendsLeft: number;
   burstUsed: number;
+  /**
+   * Sends other processes' admission leases hold in reserve, not reported yet (this process reports
+   * its own first): not in `sendsUsed`, not in `sendsLeft`.
+   */
+  leased?: number;
   /** The operator's budget in force on every shard, summed; absent when none is set. */
   override?: { sends: number; burst: number; until?: string };
 }
@@ -46,7 +52,7 @@ export async function countryGuardUsage(
   country: string,
   options: GuardOptions,
 ): Promise<CountryGuardUsage> {
-  const usages = await eachShard(options, country, async (workflowId) => {
+  const usages = await eachShard(client, options, country, async (workflowId) => {
     try {
       return await call(
         client,
@@ -70,7 +76,7 @@ export async function setCountryBudget(
   options: GuardOptions,
 ): Promise<CountryGuardUsage> {
   const shards = shardsOf(options.guards, country);
-  const usages = await eachShard(options, country, async (workflowId, shard) => {
+  const usages = await eachShard(client, options, country, async (workflowId, shard) => {
     if (budget === null) {
       return runningOnly(() =>
         call(
@@ -115,7 +121,7 @@ export async function resetCountryGuard(
   country: string,
   options: GuardOptions,
 ): Promise<CountryGuardUsage> {
-  const usages = await eachShard(options, country, (workflowId) =>
+  const usages = await eachShard(client, options, country, (workflowId) =>
     runningOnly(() =>
       call(
         client,
@@ -128,15 +134,20 @@ export async function resetCountryGuard(
   return summed(country, usages, options);
 }
 
-function eachShard<T>(
+/**
+ * Calls each shard of the country, once this process has reported what its admission leases on
+ * them admitted: what the operator reads or changes includes this process's last sends.
+ */
+async function eachShard<T>(
+  client: Client,
   options: GuardOptions,
   country: string,
   fn: (workflowId: string, shard: number) => Promise<T>,
 ): Promise<T[]> {
   const shards = shardsOf(options.guards, country);
-  return Promise.all(
-    Array.from({ length: shards }, (_, shard) => fn(guardShardId(options.taskQueue, country, shard), shard)),
-  );
+  const ids = Array.from({ length: shards }, (_, shard) => guardShardId(options.taskQueue, country, shard));
+  await admissionLeasesOf(client).handBack(ids);
+  return Promise.all(ids.map((workflowId, shard) => fn(workflowId, shard)));
 }
 
 /** A call to a shard that may not be running: undefined when it is not. */
@@ -159,12 +170,13 @@ function summed(
   usages: (ShardUsage | undefined)[],
   options: GuardOptions,
 ): CountryGuardUsage {
-  const total = { sendsUsed: 0, burstUsed: 0 };
+  const total = { sendsUsed: 0, burstUsed: 0, leased: 0 };
   let override: CountryGuardUsage['override'];
   for (const usage of usages) {
     if (!usage) continue;
     total.sendsUsed += usage.sendsUsed;
     total.burstUsed += usage.burstUsed;
+    total.leased += usage.leased ?? 0;
     if (usage.override) {
       override = {
         sends: (override?.sends ?? 0) + usage.override.sends,
@@ -175,11 +187,13 @@ function summed(
   }
   // The shards' shares add up to the country's budget; a shard that is not running has its whole share left.
   const budget = override?.sends ?? countryBudget(options.guards, country);
+  const { leased, ...counted } = total;
   return {
     country,
     shards: usages.length,
-    ...total,
-    sendsLeft: Math.max(0, budget - total.sendsUsed),
+    ...counted,
+    ...(leased > 0 ? { leased } : {}),
+    sendsLeft: Math.max(0, budget - total.sendsUsed - leased),
     ...(override ? { override } : {}),
   };
 }

@@ -12,8 +12,10 @@ import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
   guardSendUpdate,
   releaseGuardSignal,
+  takeLeaseUpdate,
   sendGuardIdPrefix,
   type GuardFlag,
+  type GuardGrant,
   type GuardRelease,
   type GuardRequest,
   type ShardLimits,
@@ -25,6 +27,7 @@ import { call, noAnswer, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
 import { verificationErrors } from '../errors';
 import { inLane } from './lanes';
+import { admissionLeasesOf, type LocalAdmission, type TakeLease } from './leases';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
 import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
 
@@ -55,6 +58,8 @@ export interface GuardPass {
 export interface GuardGrantHeld {
   workflowId: string;
   release: Omit<GuardRelease, 'refusal'>;
+  /** The grant was this process's, under its admission lease (see src/guards/leases.ts). */
+  local?: LocalAdmission;
 }
 
 /** What {@link guardSend} answers: the pass, and the grant it holds when the shard counted the send. */
@@ -151,25 +156,82 @@ export async function guardSend(
     deviceKey: keyOf('device', signals?.device_id),
     limits: shardLimits(guards, country, shard),
   };
-  // The wait for a lane counts against the call's deadline.
-  const deadline = Date.now() + options.callTimeoutMs;
-  const grant = await inLane(workflowId, () => {
-    const left = deadline - Date.now();
-    if (left <= 0) throw noAnswer(options.callTimeoutMs);
-    return call(
-      client,
-      { callTimeoutMs: left },
-      () =>
-        // No update ID of ours: the shard deduplicates by `requestId` itself. Temporal would
-        // answer a repeated update ID from its own record without asking the shard, and so let a
-        // request whose grant was given back through uncounted.
-        client.workflow.executeUpdateWithStart(guardSendUpdate, {
-          args: [request],
-          startWorkflowOperation: guardShardStart(options.taskQueue, { country, shard, workflowId }),
-        }),
-      { notFound: 'the send guard did not answer' },
+  /** Calls the shard in its lane; the wait for the lane counts against the call's deadline. */
+  const inShardLane = <T>(fn: (callTimeoutMs: number) => Promise<T>, timeoutMs = options.callTimeoutMs) => {
+    const deadline = Date.now() + timeoutMs;
+    return inLane(workflowId, () => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw noAnswer(timeoutMs);
+      return fn(left);
+    });
+  };
+  const shardRef = { country, shard, workflowId };
+  const leases = guards.admission === 'lease' ? admissionLeasesOf(client) : undefined;
+  let take: TakeLease | undefined;
+  if (leases) {
+    take = (lease, timeoutMs) =>
+      inShardLane(
+        (callTimeoutMs) =>
+          call(
+            client,
+            { callTimeoutMs },
+            () =>
+              // Its own ID: a request asked again in the same run is answered from Temporal's record.
+              client.workflow.executeUpdateWithStart(takeLeaseUpdate, {
+                args: [{ ...lease, limits: request.limits }],
+                updateId: `lease-${lease.leaseId}`,
+                startWorkflowOperation: guardShardStart(options.taskQueue, shardRef),
+              }),
+            { notFound: 'the send guard did not answer' },
+          ),
+        timeoutMs,
+      );
+    let local = leases.admit(workflowId, request);
+    // A lease request in flight may bring a lease that admits this one (waited for once: a send the
+    // shard refuses brings none, and the sends behind it go on to the shard).
+    const asking = leases.asking(workflowId);
+    if (local === undefined && asking) {
+      await asking;
+      local = leases.admit(workflowId, request);
+    }
+    if (local === 'repeat') return { pass: { country, flags: [] } };
+    if (local) {
+      const { block, numberKey, ipKey, deviceKey } = request;
+      const release = { requestId, at: local.admission.at, block, numberKey, ipKey, deviceKey };
+      return { pass: { country, flags: [] }, grant: { workflowId, release, local } };
+    }
+  }
+  // The shard judges this one. With no usable lease, the request asks for one; else a unit of the
+  // lease is the send's share of the budget.
+  const ask = leases?.wantsLease(workflowId) ? leases.begin(workflowId) : undefined;
+  if (ask) request.lease = { leaseId: ask.leaseId, reports: ask.reports, units: ask.units };
+  else {
+    const leaseId = leases?.lendUnit(workflowId);
+    if (leaseId) request.leaseId = leaseId;
+  }
+  let grant: GuardGrant;
+  try {
+    grant = await inShardLane((callTimeoutMs) =>
+      call(
+        client,
+        { callTimeoutMs },
+        () =>
+          // No update ID of ours: the shard deduplicates by `requestId` itself. Temporal would
+          // answer a repeated update ID from its own record without asking the shard, and so let a
+          // request whose grant was given back through uncounted.
+          client.workflow.executeUpdateWithStart(guardSendUpdate, {
+            args: [request],
+            startWorkflowOperation: guardShardStart(options.taskQueue, shardRef),
+          }),
+        { notFound: 'the send guard did not answer' },
+      ),
     );
-  });
+  } catch (error) {
+    if (ask) leases!.settle(workflowId, ask, undefined, take!);
+    throw error;
+  }
+  // A repeated request (counted before) is answered without a lease: the reports go again.
+  if (ask) leases!.settle(workflowId, ask, grant.at === undefined ? undefined : grant.lease, take!);
   const pass = { country, flags: grant.flags };
   if (grant.at === undefined) return { pass };
   const { block: requestBlock, numberKey, ipKey, deviceKey } = request;
@@ -235,6 +297,15 @@ export async function giveBackGrant(
     release = grant.release;
   } else {
     return;
+  }
+  if (grant.local) {
+    const refused = release.refusal !== undefined;
+    const given = await admissionLeasesOf(client).giveBack(grant.local, refused);
+    if (given === 'withdrawn') {
+      // Never counted at the shard; a refusal is still news to it (for the number's next sends).
+      if (!refused) return;
+      release = { ...release, unreported: true };
+    }
   }
   try {
     await call(

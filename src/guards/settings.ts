@@ -8,6 +8,11 @@ import { countedSendsPerShard, type Allowance } from '../../workflows/send-guard
 export interface SendGuardSettings {
   /** `off` is the explicit, logged opt-out (`GUARD_MODE=off`). */
   mode: 'on' | 'off';
+  /**
+   * `lease` (the default): a process admits most sends under a lease of its shard's budget, with
+   * no round trip (src/guards/leases.ts); `shard`: every send asks its shard.
+   */
+  admission: 'lease' | 'shard';
   /** Countries a code may be sent to (ISO 3166-1 alpha-2); `*`: all. */
   countries: '*' | readonly string[];
   /** Each country's SMS budget: sends per period, and a burst limit over a shorter one. */

@@ -46,6 +46,13 @@ const guardAnswerSchema = z
     shards: z.number().int().describe('entities the budget is spread over'),
     sends_used: z.number().int().describe('sends counted in the current period'),
     sends_left: z.number().int(),
+    sends_leased: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "sends other service processes' admission leases hold in reserve, not reported yet (not in sends_used, not in sends_left)",
+      ),
     burst_used: z.number().int().describe('sends counted in the current burst period'),
     budget: z
       .object({ sends: z.number().int(), burst: z.number().int(), until: z.string().optional() })
@@ -60,6 +67,7 @@ function guardAnswer(usage: CountryGuardUsage) {
     shards: usage.shards,
     sends_used: usage.sendsUsed,
     sends_left: usage.sendsLeft,
+    ...(usage.leased ? { sends_leased: usage.leased } : {}),
     burst_used: usage.burstUsed,
     ...(usage.override ? { budget: usage.override } : {}),
   };

@@ -11,6 +11,7 @@
  * authentication, metrics endpoint, docs or codec endpoints: those are the app's.
  */
 import type { Client } from '@temporalio/client';
+import { returnAdmissionLeases } from '../guards/leases';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { VerificationClientOptions } from '../client';
@@ -59,6 +60,9 @@ export const verificationRoutes: FastifyPluginAsync<VerificationRoutesOptions> =
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(answerError);
+  // The send guards' leases this app holds are reported as it closes, not left to lapse at their
+  // shards (which keep a lapsed lease's reserve for its periods).
+  app.addHook('onClose', () => returnAdmissionLeases(options.client));
   await app.register(windowRoutes, {
     client: options.client,
     options: options.verification,

@@ -2,6 +2,7 @@
  * The parts of the product a test needs, started for real: the Prelude sandbox on a free port, a
  * worker on its own task queue of the shared dev server, and a client with the helpers' options.
  */
+import { returnAdmissionLeases } from '../../src/guards/leases';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -242,6 +243,8 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<TestS
       if (server) {
         await closeGracefully(server.app.server, () => server.app.close());
       }
+      // As the service does when it stops: no lease is left to flush after the connection closes.
+      await returnAdmissionLeases(stack.client);
       await stopWorker();
       await connection.close();
       await proxy?.stop();

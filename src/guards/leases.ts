@@ -1,0 +1,326 @@
+/**
+ * Admission leases: how a process lets most phone sends through the send guards without a round
+ * trip to their shard, and keeps every cap exact.
+ *
+ * A process asks a shard for a lease (`takeAdmissionLease`): a few of the shard's budget units for
+ * ten seconds, and the keys (IPs, devices, number blocks, numbers) it may not admit on its own. The
+ * shard reserves the units, and one send of every other key, for the lease. While the lease lasts,
+ * a send whose keys are none of those exceptions, and none of which this lease admitted before, is
+ * admitted here: one unit, one send of each key, exactly what the shard reserved. Every other send
+ * asks the shard as before, and the shard counts what each lease holds in reserve. The next lease
+ * request reports what the lease admitted (the shard then counts those sends at their times, and the
+ * reserve ends); a lease not reported stays reserved at the shard for its periods, the side of fewer
+ * sends.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type {
+  Admission,
+  AdmissionLease,
+  GuardRequest,
+  LeaseExceptions,
+  LeaseRequest,
+} from '../../workflows/send-guard-messages';
+
+/** How much sooner than the shard's end of a lease the process stops using it, by its own clock. */
+const leaseMarginMs = 2_000;
+
+/** The units of a process's first lease on a shard, and the most of any. */
+const firstUnits = 4;
+const mostUnits = 64;
+
+type KeyKind = keyof LeaseExceptions;
+
+/** A lease this process holds on one shard. */
+interface HeldLease {
+  leaseId: string;
+  granted: number;
+  unitsLeft: number;
+  /** The end of its use by this process's clock. */
+  usableUntil: number;
+  except: Record<KeyKind, Set<string> | 'all'>;
+  /** The keys it admitted a send of (one each). */
+  used: Record<KeyKind, Set<string>>;
+  /** What it admitted, by request ID, until reported. */
+  admissions: Map<string, Admission>;
+  /** How it asks its shard: the last caller's way (the flush at its end uses it). */
+  take: TakeLease;
+  flush?: NodeJS.Timeout;
+}
+
+/** A lease ended, whose admissions are to be reported. */
+interface EndedLease {
+  leaseId: string;
+  admissions: Map<string, Admission>;
+}
+
+/** A lease request in flight (see {@link AdmissionLeases.begin}). */
+export interface LeaseAsk {
+  leaseId: string;
+  reports: LeaseRequest['reports'];
+  units: number;
+  askedAt: number;
+  /** The ended leases it reports. */
+  reported: EndedLease[];
+  done: () => void;
+}
+
+/** Sends one lease request to the shard (an update), and answers the shard's lease. */
+export type TakeLease = (
+  request: Omit<LeaseRequest, 'limits'>,
+  /** The call's deadline; default: the helpers' `callTimeoutMs`. */
+  timeoutMs?: number,
+) => Promise<AdmissionLease>;
+
+/** A send admitted here, with what {@link AdmissionLeases.giveBack} needs to give it back. */
+export interface LocalAdmission {
+  shardId: string;
+  leaseId: string;
+  admission: Admission;
+}
+
+const keysOf = ({ numberKey, ipKey, deviceKey, block }: Admission): [KeyKind, string | undefined][] => [
+  ['numbers', numberKey],
+  ['ips', ipKey],
+  ['devices', deviceKey],
+  ['blocks', block],
+];
+
+const setOf = (list: string[] | 'all') => (list === 'all' ? 'all' : new Set(list));
+
+/** One process's leases (one book per Temporal client: each client is its own holder). */
+export class AdmissionLeases {
+  readonly #held = new Map<string, HeldLease>();
+  /** Per shard: the ended leases not reported yet (a failed request keeps them for the next). */
+  readonly #ended = new Map<string, EndedLease[]>();
+  readonly #asking = new Map<string, Promise<void>>();
+  /** Per shard: how to ask it (the last caller's way). */
+  readonly #takers = new Map<string, TakeLease>();
+
+  /**
+   * Admits a send under the shard's lease when the lease can: `repeat` for a request it admitted
+   * already (a retried call), undefined when the shard is to be asked.
+   */
+  admit(shardId: string, request: GuardRequest): LocalAdmission | 'repeat' | undefined {
+    if (this.#admitted(shardId, request.requestId)) return 'repeat';
+    const lease = this.#usable(shardId);
+    if (!lease) return undefined;
+    const admission: Admission = {
+      requestId: request.requestId,
+      at: Date.now(),
+      block: request.block,
+      numberKey: request.numberKey,
+      ...(request.ipKey ? { ipKey: request.ipKey } : {}),
+      ...(request.deviceKey ? { deviceKey: request.deviceKey } : {}),
+    };
+    for (const [kind, key] of keysOf(admission)) {
+      if (key === undefined) continue;
+      const except = lease.except[kind];
+      if (except === 'all' || except.has(key) || lease.used[kind].has(key)) return undefined;
+    }
+    for (const [kind, key] of keysOf(admission)) if (key !== undefined) lease.used[kind].add(key);
+    lease.unitsLeft -= 1;
+    lease.admissions.set(admission.requestId, admission);
+    return { shardId, leaseId: lease.leaseId, admission };
+  }
+
+  /** Whether the next request to the shard should ask for a lease: none is usable, none asked for. */
+  wantsLease(shardId: string): boolean {
+    return !this.#asking.has(shardId) && !this.#usable(shardId);
+  }
+
+  /** The lease request in flight to the shard, if one is: a send waits for it, then tries again. */
+  asking(shardId: string): Promise<void> | undefined {
+    return this.#asking.get(shardId);
+  }
+
+  /**
+   * A unit of the shard's lease for a send the shard judges itself (a key the lease cannot admit):
+   * its ID, which the shard takes the unit from, or undefined when the lease has none.
+   */
+  lendUnit(shardId: string): string | undefined {
+    const lease = this.#usable(shardId);
+    if (!lease) return undefined;
+    lease.unitsLeft -= 1;
+    return lease.leaseId;
+  }
+
+  /**
+   * Starts a lease request: ends the shard's lease here (nothing more is admitted under it
+   * unreported) and reports it with any ended before whose report failed. Settle it with
+   * {@link settle}; sends that come meanwhile wait for it.
+   */
+  begin(shardId: string, { handBack = false } = {}): LeaseAsk {
+    if (this.#asking.has(shardId)) throw new Error(`a lease request to ${shardId} is in flight`);
+    const old = this.#held.get(shardId);
+    const ended = this.#ended.get(shardId) ?? [];
+    if (old) {
+      clearTimeout(old.flush);
+      this.#held.delete(shardId);
+      ended.push({ leaseId: old.leaseId, admissions: old.admissions });
+      this.#ended.set(shardId, ended);
+    }
+    // Twice what the last lease used: a busy process asks less often, an idle one reserves little.
+    const units = handBack
+      ? 0
+      : old
+        ? Math.min(mostUnits, Math.max(firstUnits, 2 * (old.granted - old.unitsLeft)))
+        : firstUnits;
+    let done!: () => void;
+    this.#asking.set(shardId, new Promise<void>((resolve) => (done = resolve)));
+    return {
+      leaseId: randomUUID(),
+      reports: ended.map(({ leaseId, admissions }) => ({ leaseId, admissions: [...admissions.values()] })),
+      units,
+      askedAt: Date.now(),
+      reported: [...ended],
+      done,
+    };
+  }
+
+  /**
+   * Settles a lease request with the shard's answer: `undefined` when the request failed or was
+   * refused (the shard applied nothing of it: the reports go again with the next request).
+   */
+  settle(shardId: string, ask: LeaseAsk, lease: AdmissionLease | undefined, take: TakeLease): void {
+    this.#takers.set(shardId, take);
+    try {
+      if (!lease) return;
+      const left = (this.#ended.get(shardId) ?? []).filter((entry) => !ask.reported.includes(entry));
+      if (left.length > 0) this.#ended.set(shardId, left);
+      else this.#ended.delete(shardId);
+      if (lease.units > 0) this.#hold(shardId, lease, ask.askedAt, take);
+    } finally {
+      this.#asking.delete(shardId);
+      ask.done();
+    }
+  }
+
+  /**
+   * Reports the shard's lease on its own request (no send with it) and asks for a new one, or with
+   * `handBack` for none. A failed request leaves no lease: sends then ask the shard.
+   */
+  async renew(
+    shardId: string,
+    take: TakeLease,
+    { handBack = false, timeoutMs }: { handBack?: boolean; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const asking = this.#asking.get(shardId);
+    if (asking) return asking;
+    this.#takers.set(shardId, take);
+    const ask = this.begin(shardId, { handBack });
+    let lease: AdmissionLease | undefined;
+    try {
+      lease = await take({ leaseId: ask.leaseId, reports: ask.reports, units: ask.units }, timeoutMs);
+    } catch {
+      // The ended leases are reported with the next request; until then the shard keeps them reserved.
+    }
+    this.settle(shardId, ask, lease, take);
+  }
+
+  /**
+   * Ends the leases held on `shardIds` (all: every shard), and reports them and any ended before,
+   * asking for no new one: before an operator reads or changes what the shards count, and when the
+   * process closes.
+   */
+  async handBack(shardIds?: readonly string[], { timeoutMs }: { timeoutMs?: number } = {}): Promise<void> {
+    const chosen = (shardId: string) => !shardIds || shardIds.includes(shardId);
+    // A request in flight may bring a lease: wait for it first.
+    await Promise.allSettled([...this.#asking].filter(([id]) => chosen(id)).map(([, asking]) => asking));
+    const shards = new Set([...this.#held.keys(), ...this.#ended.keys()].filter(chosen));
+    await Promise.allSettled(
+      [...shards].map((shardId) => {
+        const take = this.#takers.get(shardId);
+        return take ? this.renew(shardId, take, { handBack: true, timeoutMs }) : undefined;
+      }),
+    );
+  }
+
+  /**
+   * Gives a send admitted here back: refused by its window (`refused`), it is no longer counted at
+   * all; failed with nothing sent, its unit of the budget comes back and its keys stay counted.
+   * Answers `withdrawn` when it had not been reported (nothing of it reaches the shard), `reported`
+   * when the shard counts it (it is then released there as any grant).
+   */
+  async giveBack(
+    { shardId, leaseId, admission }: LocalAdmission,
+    refused: boolean,
+  ): Promise<'withdrawn' | 'reported'> {
+    await this.#asking.get(shardId);
+    const held = this.#held.get(shardId);
+    const lease =
+      held?.leaseId === leaseId ? held : this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId);
+    if (!lease?.admissions.has(admission.requestId)) return 'reported';
+    if (!refused) {
+      lease.admissions.set(admission.requestId, { ...admission, budgetReturned: true });
+      if (lease === held) held.unitsLeft += 1;
+      return 'withdrawn';
+    }
+    lease.admissions.delete(admission.requestId);
+    if (lease === held) {
+      held.unitsLeft += 1;
+      for (const [kind, key] of keysOf(admission)) if (key !== undefined) held.used[kind].delete(key);
+      // The shard learns of the refusal now; until this lease ends, its number asks the shard.
+      if (held.except.numbers !== 'all') held.except.numbers.add(admission.numberKey);
+    }
+    return 'withdrawn';
+  }
+
+  #usable(shardId: string): HeldLease | undefined {
+    const lease = this.#held.get(shardId);
+    if (!lease || this.#asking.has(shardId)) return undefined;
+    return lease.unitsLeft > 0 && Date.now() < lease.usableUntil ? lease : undefined;
+  }
+
+  #admitted(shardId: string, requestId: string): boolean {
+    if (this.#held.get(shardId)?.admissions.has(requestId)) return true;
+    return this.#ended.get(shardId)?.some((ended) => ended.admissions.has(requestId)) ?? false;
+  }
+
+  #hold(shardId: string, lease: AdmissionLease, askedAt: number, take: TakeLease): void {
+    const held: HeldLease = {
+      leaseId: lease.leaseId,
+      granted: lease.units,
+      unitsLeft: lease.units,
+      // From before the request left: the shard's lease began after that.
+      usableUntil: askedAt + lease.seconds * 1000 - leaseMarginMs,
+      except: {
+        numbers: setOf(lease.except.numbers),
+        ips: setOf(lease.except.ips),
+        devices: setOf(lease.except.devices),
+        blocks: setOf(lease.except.blocks),
+      },
+      used: { numbers: new Set(), ips: new Set(), devices: new Set(), blocks: new Set() },
+      admissions: new Map(),
+      take,
+    };
+    // At its end the lease is reported: renewed if it was used, handed back if not.
+    held.flush = setTimeout(() => {
+      if (this.#held.get(shardId) !== held || this.#asking.has(shardId)) return;
+      void this.renew(shardId, take, { handBack: held.admissions.size === 0 });
+    }, held.usableUntil - Date.now());
+    held.flush.unref();
+    this.#held.set(shardId, held);
+  }
+}
+
+const books = new WeakMap<Client, AdmissionLeases>();
+
+/** The leases held through one Temporal client. */
+export function admissionLeasesOf(client: Client): AdmissionLeases {
+  let book = books.get(client);
+  if (!book) books.set(client, (book = new AdmissionLeases()));
+  return book;
+}
+
+/** How long a closing process tries to hand its leases back: a server already gone must not hold it. */
+const handBackOnCloseMs = 2_000;
+
+/**
+ * Reports and hands back every lease held through `client`, before its connection closes. Given up
+ * after two seconds (a Temporal server stopping at the same time): the shards then keep the leases'
+ * reserve until they lapse, the side of fewer sends.
+ */
+export async function returnAdmissionLeases(client: Client): Promise<void> {
+  await books.get(client)?.handBack(undefined, { timeoutMs: handBackOnCloseMs });
+}

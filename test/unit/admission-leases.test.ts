@@ -1,0 +1,165 @@
+/**
+ * A process's admission leases, without a shard: what it admits on its own, what it leaves to the
+ * shard, and what it reports. The shard's side is tested against a real dev server in
+ * test/workflow/admission-leases.test.ts.
+ */
+import { AdmissionLeases, type LeaseAsk, type TakeLease } from '../../src/guards/leases';
+import type {
+  AdmissionLease,
+  GuardRequest,
+  LeaseExceptions,
+  ShardLimits,
+} from '../../workflows/send-guard-messages';
+
+const shard = 'send-guard-q-GB-0';
+const limits: ShardLimits = {
+  budget: { sends: 100, periodSeconds: 3600, burst: 100, burstSeconds: 60 },
+  ip: { sends: 3, periodSeconds: 3600 },
+  device: { sends: 3, periodSeconds: 3600 },
+  block: { numbers: 3, periodSeconds: 600, mode: 'enforce' },
+};
+let nextRequest = 0;
+const send = (keys: Partial<GuardRequest> = {}): GuardRequest => ({
+  requestId: `r${nextRequest++}`,
+  block: `b${nextRequest}`,
+  numberKey: `n${nextRequest}`,
+  limits,
+  ...keys,
+});
+const noExceptions: LeaseExceptions = { numbers: [], ips: [], devices: [], blocks: [] };
+const take: TakeLease = () => Promise.reject(new Error('no shard here'));
+
+/** Settles a lease request with the shard's lease of `units`. */
+function grant(book: AdmissionLeases, units: number, except: Partial<LeaseExceptions> = {}): LeaseAsk {
+  const ask = book.begin(shard);
+  const lease: AdmissionLease = {
+    leaseId: ask.leaseId,
+    units,
+    seconds: 10,
+    except: { ...noExceptions, ...except },
+  };
+  book.settle(shard, ask, lease, take);
+  return ask;
+}
+
+describe('admission leases in a process', () => {
+  it('admits nothing without a lease, and asks for one', () => {
+    const book = new AdmissionLeases();
+    expect(book.admit(shard, send())).toBeUndefined();
+    expect(book.wantsLease(shard)).toBe(true);
+  });
+
+  it('admits up to the units granted, then leaves sends to the shard', () => {
+    const book = new AdmissionLeases();
+    grant(book, 2);
+    expect(book.admit(shard, send())).toMatchObject({ shardId: shard });
+    expect(book.admit(shard, send())).toMatchObject({ shardId: shard });
+    expect(book.admit(shard, send())).toBeUndefined();
+    expect(book.wantsLease(shard)).toBe(true);
+  });
+
+  it('admits one send of each IP, device, block and number per lease: the shard reserves one each', () => {
+    const book = new AdmissionLeases();
+    grant(book, 10);
+    expect(book.admit(shard, send({ ipKey: 'ip1' }))).toBeDefined();
+    expect(book.admit(shard, send({ ipKey: 'ip1' }))).toBeUndefined();
+    expect(book.admit(shard, send({ deviceKey: 'd1' }))).toBeDefined();
+    expect(book.admit(shard, send({ deviceKey: 'd1' }))).toBeUndefined();
+    expect(book.admit(shard, send({ block: 'B' }))).toBeDefined();
+    expect(book.admit(shard, send({ block: 'B' }))).toBeUndefined();
+    expect(book.admit(shard, send({ numberKey: 'N' }))).toBeDefined();
+    expect(book.admit(shard, send({ numberKey: 'N' }))).toBeUndefined();
+    // A send the lease cannot admit takes nothing of it.
+    expect(book.admit(shard, send({ ipKey: 'ip2' }))).toBeDefined();
+  });
+
+  it('leaves the keys the shard listed, or a whole kind, to the shard', () => {
+    const book = new AdmissionLeases();
+    grant(book, 10, { ips: ['near'], devices: 'all', numbers: ['refused'] });
+    expect(book.admit(shard, send({ ipKey: 'near' }))).toBeUndefined();
+    expect(book.admit(shard, send({ deviceKey: 'any' }))).toBeUndefined();
+    expect(book.admit(shard, send({ numberKey: 'refused' }))).toBeUndefined();
+    expect(book.admit(shard, send({ ipKey: 'other' }))).toBeDefined();
+  });
+
+  it('answers a retried request as admitted once, and reports each admission once', () => {
+    const book = new AdmissionLeases();
+    grant(book, 10);
+    const request = send();
+    expect(book.admit(shard, request)).toBeDefined();
+    expect(book.admit(shard, request)).toBe('repeat');
+    const ask = book.begin(shard);
+    expect(ask.reports).toHaveLength(1);
+    expect(ask.reports[0]!.admissions.map((admission) => admission.requestId)).toEqual([request.requestId]);
+    // Reported: the next request reports nothing more.
+    book.settle(shard, ask, { leaseId: ask.leaseId, units: 0, seconds: 0, except: noExceptions }, take);
+    expect(book.begin(shard).reports).toEqual([]);
+  });
+
+  it('reports again what a refused or failed request carried, and admits nothing meanwhile', () => {
+    const book = new AdmissionLeases();
+    grant(book, 10);
+    expect(book.admit(shard, send())).toBeDefined();
+    const first = book.begin(shard);
+    expect(book.admit(shard, send())).toBeUndefined();
+    book.settle(shard, first, undefined, take);
+    const second = book.begin(shard);
+    expect(second.reports.map((report) => report.admissions.length)).toEqual([1]);
+  });
+
+  it('asks for twice what the last lease used, from 4 up to 64', () => {
+    const book = new AdmissionLeases();
+    expect(book.begin(shard).units).toBe(4);
+    const leases = new AdmissionLeases();
+    grant(leases, 64);
+    for (let i = 0; i < 40; i++) leases.admit(shard, send());
+    expect(leases.begin(shard).units).toBe(64);
+  });
+
+  it('withdraws a refused send not reported yet, freeing its unit and keys, and leaves its number to the shard', async () => {
+    const book = new AdmissionLeases();
+    grant(book, 1);
+    const admitted = book.admit(shard, send({ ipKey: 'ip', numberKey: 'N' }));
+    if (!admitted || admitted === 'repeat') throw new Error('not admitted');
+    expect(await book.giveBack(admitted, true)).toBe('withdrawn');
+    expect(book.admit(shard, send({ ipKey: 'ip' }))).toBeDefined();
+    expect(book.begin(shard).reports[0]!.admissions.map((admission) => admission.ipKey)).toEqual(['ip']);
+  });
+
+  it('keeps the keys of a send Prelude failed, returning only its unit of the budget', async () => {
+    const book = new AdmissionLeases();
+    grant(book, 1);
+    const admitted = book.admit(shard, send({ ipKey: 'ip' }));
+    if (!admitted || admitted === 'repeat') throw new Error('not admitted');
+    expect(await book.giveBack(admitted, false)).toBe('withdrawn');
+    expect(book.admit(shard, send({ ipKey: 'ip' }))).toBeUndefined();
+    expect(book.admit(shard, send())).toBeDefined();
+    const [report] = book.begin(shard).reports;
+    expect(report!.admissions.map((admission) => admission.budgetReturned)).toEqual([true, undefined]);
+  });
+
+  it('gives back a reported send as any grant', async () => {
+    const book = new AdmissionLeases();
+    grant(book, 1);
+    const admitted = book.admit(shard, send());
+    if (!admitted || admitted === 'repeat') throw new Error('not admitted');
+    const ask = book.begin(shard);
+    book.settle(shard, ask, { leaseId: ask.leaseId, units: 0, seconds: 0, except: noExceptions }, take);
+    expect(await book.giveBack(admitted, true)).toBe('reported');
+  });
+
+  it('stops admitting once its time is up by its own clock', () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const book = new AdmissionLeases();
+      grant(book, 10);
+      jest.setSystemTime(1_000_000 + 7_900);
+      expect(book.admit(shard, send())).toBeDefined();
+      // Two seconds before the shard's end, counted from before the request left.
+      jest.setSystemTime(1_000_000 + 8_000);
+      expect(book.admit(shard, send())).toBeUndefined();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * The send guards' admission leases against the real dev server and the sandbox, with several
+ * processes (each Temporal client is a holder of its own) sending at once, and one that dies with
+ * sends it never reported. Every count is the sandbox's: the SMS that went out never pass a cap,
+ * and once the leases are reported the caps are met exactly.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { startVerification, VerificationError } from '../../src/client';
+import { clientConnectionOptions } from '../../src/connection';
+import { guardShardOf } from '../../src/guards/check';
+import { returnAdmissionLeases } from '../../src/guards/leases';
+import { loadConfig } from '../../temporal.config';
+import { guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
+import { eventually } from '../support/eventually';
+import { startStack, type TestStack } from '../support/stack';
+
+/** A fresh UK mobile number: `block` picks the range (+44 7400 BBB xxx), `n` the number in it. */
+const ukNumber = (block: number, n: number) =>
+  `+447400${String(block).padStart(3, '0')}${String(n).padStart(3, '0')}`;
+const phone = (value: string) => ({ type: 'phone_number' as const, value });
+
+describe('admission leases', () => {
+  let stack: TestStack;
+  let nextBlock = 0;
+  /** `count` numbers, each in a range of its own (so that only the cap under test binds). */
+  const freshNumbers = (count: number) => Array.from({ length: count }, () => ukNumber(nextBlock++, 1));
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: {
+        GUARD_COUNTRIES: 'GB',
+        GUARD_SHARDS: '1',
+        GUARD_COUNTRY_SENDS: '1000',
+        GUARD_IP_SENDS: '3',
+        GUARD_DEVICE_SENDS: '1000',
+        GUARD_BLOCK_NUMBERS: '1000',
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  /** Another process's client: a holder of its own, on a connection of its own. */
+  async function otherProcess(): Promise<Client> {
+    const connection = await Connection.connect(
+      clientConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS }).temporal),
+    );
+    return new Client({ connection, dataConverter: stack.dataConverter });
+  }
+  const send = (client: Client, value: string, signals?: Record<string, string>) =>
+    startVerification(client, { target: phone(value), ...(signals ? { signals } : {}) }, stack.options).then(
+      (sent) => sent.status,
+      (error: unknown) => (error instanceof VerificationError ? error.code : String(error)),
+    );
+  /** The creates the sandbox carried out for `numbers`: the SMS that went out. */
+  const smsTo = async (numbers: string[]) => {
+    const counts = await Promise.all(
+      numbers.map(async (value) => (await stack.appliedCalls(value, 'verification.create')).length),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  };
+  const shard = () => stack.client.workflow.getHandle(guardShardOf(ukNumber(0, 1), stack.options).workflowId);
+
+  it('lets three processes sending at once from one IP pass its cap never, and meet it once reported', async () => {
+    const processes = [stack.client, await otherProcess(), await otherProcess()];
+    try {
+      const signals = { ip: '198.51.100.7' };
+      // Each process's first send of the shard brings it a lease; then 4 at once from each.
+      const warmUp = freshNumbers(3);
+      await Promise.all(processes.map((client, i) => send(client, warmUp[i]!)));
+      const numbers = processes.map(() => freshNumbers(4));
+      const answers = await Promise.all(
+        processes.map((client, i) => Promise.all(numbers[i]!.map((value) => send(client, value, signals)))),
+      );
+      const all = numbers.flat();
+      const granted = answers.flat().filter((answer) => answer === 'success').length;
+      expect(answers.flat().filter((answer) => answer !== 'success')).toEqual(
+        Array(all.length - granted).fill('ip_rate_limited'),
+      );
+      expect(await smsTo(all)).toBe(granted);
+      expect(granted).toBeLessThanOrEqual(3);
+      expect(granted).toBeGreaterThanOrEqual(1);
+
+      // Reported: the IP gets exactly what its cap has left, from any process.
+      await Promise.all(processes.map((client) => returnAdmissionLeases(client)));
+      const more = freshNumbers(4);
+      const after: string[] = [];
+      for (const value of more) after.push(await send(processes[1]!, value, signals));
+      expect(after.filter((answer) => answer === 'success')).toHaveLength(3 - granted);
+      expect(await smsTo([...all, ...more])).toBe(3);
+    } finally {
+      await Promise.all(processes.slice(1).map((client) => client.connection.close()));
+    }
+  });
+
+  it("spends a country's budget across processes never past it, and to the last send once reported", async () => {
+    await shard().executeUpdate(setBudgetUpdate, { args: [{ sends: 30, burst: 30 }] });
+    const processes = [stack.client, await otherProcess()];
+    try {
+      const used = (await shard().query(guardUsageQuery)).sendsUsed;
+      const numbers = processes.map(() => freshNumbers(24));
+      // 4 in flight per process, 48 sends for what is left of 30.
+      const answers = await Promise.all(
+        processes.map(async (client, i) => {
+          const mine = [...numbers[i]!];
+          const out: string[] = [];
+          await Promise.all(
+            Array.from({ length: 4 }, async () => {
+              for (let value = mine.shift(); value; value = mine.shift()) out.push(await send(client, value));
+            }),
+          );
+          return out;
+        }),
+      );
+      const granted = answers.flat().filter((answer) => answer === 'success').length;
+      expect(new Set(answers.flat())).toEqual(new Set(['success', 'country_budget_exhausted']));
+      expect(await smsTo(numbers.flat())).toBe(granted);
+      expect(granted).toBeLessThanOrEqual(30 - used);
+
+      await Promise.all(processes.map((client) => returnAdmissionLeases(client)));
+      const more = freshNumbers(30 - used - granted + 2);
+      const after: string[] = [];
+      for (const value of more) after.push(await send(processes[1]!, value));
+      expect(after.filter((answer) => answer === 'success')).toHaveLength(30 - used - granted);
+      expect(await smsTo([...numbers.flat(), ...more])).toBe(30 - used);
+      expect(await shard().query(guardUsageQuery)).toMatchObject({ sendsUsed: 30, sendsLeft: 0 });
+    } finally {
+      await processes[1]!.connection.close();
+      await shard().executeUpdate(setBudgetUpdate, { args: [null] });
+    }
+  });
+
+  it('keeps what a dead process admitted and never reported counted: the cap holds', async () => {
+    const signals = { ip: '198.51.100.9' };
+    const dying = await otherProcess();
+    const first = freshNumbers(2);
+    // The first send asks the shard (and brings a lease), the second is admitted under the lease.
+    expect(await send(dying, first[0]!, signals)).toBe('success');
+    expect(await send(dying, first[1]!, signals)).toBe('success');
+    // The process dies before it reports: its lease's flush can no longer reach the shard.
+    await dying.connection.close();
+
+    const survivor = await otherProcess();
+    try {
+      const more = freshNumbers(3);
+      const answers: string[] = [];
+      for (const value of more) answers.push(await send(survivor, value, signals));
+      expect(answers).toEqual(['success', 'ip_rate_limited', 'ip_rate_limited']);
+      expect(await smsTo([...first, ...more])).toBe(3);
+    } finally {
+      await returnAdmissionLeases(survivor);
+      await survivor.connection.close();
+    }
+  });
+
+  it('asks the shard once per lease, not per send, and reports by itself once idle', async () => {
+    const holder = await otherProcess();
+    try {
+      const before = await shard()
+        .describe()
+        .then(
+          (described) => described,
+          () => ({ historyLength: 0 }),
+        );
+      // Leases of earlier tests' processes: the dead one's stays reserved for its periods.
+      const leasedBefore = await shard()
+        .query(guardUsageQuery)
+        .then(
+          (usage) => usage.leased ?? 0,
+          () => 0,
+        );
+      const numbers = freshNumbers(24);
+      for (const value of numbers) expect(await send(holder, value)).toBe('success');
+      const history = await shard().fetchHistory();
+      const accepted = (history.events ?? [])
+        .slice(before.historyLength)
+        .filter((event) => event.workflowExecutionUpdateAcceptedEventAttributes).length;
+      // Leases of 4, 8 and 16 units: three requests for 24 sends (one per send without leases).
+      expect(accepted).toBeLessThanOrEqual(4);
+      expect(await smsTo(numbers)).toBe(24);
+      // Idle, the process reports its lease when its time is up, and holds none.
+      const usedBefore = (await shard().query(guardUsageQuery)).sendsUsed;
+      await eventually(async () => ((await shard().query(guardUsageQuery)).leased ?? 0) === leasedBefore, {
+        timeoutMs: 20_000,
+        description: 'the idle lease is handed back',
+      });
+      expect((await shard().query(guardUsageQuery)).sendsUsed).toBeGreaterThan(usedBefore);
+    } finally {
+      await holder.connection.close();
+    }
+  });
+});
