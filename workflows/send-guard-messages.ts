@@ -77,6 +77,17 @@ export interface GuardRequest {
    */
   leaseId?: string;
   /**
+   * The keys of kinds whose reserve in that lease this send takes: the lease had not admitted them,
+   * and will not now. The shard counts the send in their place, not beside them.
+   */
+  leaseTakes?: LeasedKind[];
+  /**
+   * What that lease admitted and has not reported yet, reported with the send (the lease goes on):
+   * counted, each once, and their keys' reserve taken, before the send is judged. So the shard
+   * judges it on every send there is, with one process exactly.
+   */
+  interim?: Admission[];
+  /**
    * The asking process's lease request, answered with the grant: the send is judged as if the
    * leases it reports were reported already, and a refused send writes nothing, the reports
    * neither (they come again with the next request).
@@ -178,6 +189,9 @@ export interface LeaseExceptions {
   blocks: string[] | 'all';
 }
 
+/** The kinds of key a lease holds one send in reserve of, each. */
+export type LeasedKind = 'ips' | 'devices' | 'blocks';
+
 /**
  * An admission lease as the shard counts it until its holder reports it. Its `units` are reserved
  * from the budget (counted as sends while they might be used, and a period after); and for every
@@ -191,6 +205,8 @@ export interface LeaseRecord {
   /** The end of its use (ms, the shard's time). */
   until: number;
   except: LeaseExceptions;
+  /** Keys whose reserve a send the shard granted took (see GuardRequest.leaseTakes): none left. */
+  taken?: Partial<Record<LeasedKind, string[]>>;
 }
 
 /** A send a process admitted under its lease (`at`: the holder's clock), as it reports it. */

@@ -32,6 +32,7 @@ import {
   type LeaseExceptions,
   type LeaseRecord,
   type LeaseRequest,
+  type LeasedKind,
   leaseExceptionsKept,
   leaseSeconds,
   takeLeaseUpdate,
@@ -121,6 +122,16 @@ function addTo(
   }
 }
 
+/** The kinds of key a lease holds a reserve of. */
+const leasedKinds: readonly LeasedKind[] = ['ips', 'devices', 'blocks'];
+
+/** A send's key of each leased kind. */
+const keyOf = ({ ipKey, deviceKey, block }: SendKeys): Record<LeasedKind, string | undefined> => ({
+  ips: ipKey,
+  devices: deviceKey,
+  blocks: block,
+});
+
 /** Each key's times, ascending. */
 const ascendingTimeline = (timeline: Timeline): Timeline =>
   Object.fromEntries(Object.entries(timeline).map(([key, times]) => [key, ascending(times)]));
@@ -191,8 +202,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
 
   /** The keys of a lease's exception list, as a set (built once per list). */
   const exceptionSets = new WeakMap<readonly string[], Set<string>>();
-  type LeasedKind = keyof LeaseExceptions;
-  const excepts = (lease: LeaseRecord, kind: LeasedKind, key: string) => {
+  type KeyKind = keyof LeaseExceptions;
+  const excepts = (lease: LeaseRecord, kind: KeyKind, key: string) => {
     const list = lease.except[kind];
     if (list === 'all') return true;
     let set = exceptionSets.get(list);
@@ -201,21 +212,50 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
   };
   /** Whether sends a lease may have admitted still count in a period of `seconds`. */
   const holds = (lease: LeaseRecord, seconds: number) => now() < lease.until + seconds * 1000;
-  /** The sends the leases hold in reserve for one key (one each that does not except it). */
-  const heldFor = (kind: LeasedKind, key: string, seconds: number, of: Counts = counts()) =>
-    of.leases.filter((lease) => holds(lease, seconds) && !excepts(lease, kind, key)).length;
+  /**
+   * The sends the leases hold in reserve for one key (one each that does not except it), but the
+   * reserve the request's own lease lends it (see GuardRequest.leaseTakes).
+   */
+  const heldFor = (
+    kind: LeasedKind,
+    key: string,
+    seconds: number,
+    of: Counts = counts(),
+    request?: GuardRequest,
+  ) => {
+    const lent =
+      request &&
+      (request.leaseTakes?.includes(kind) ||
+        request.interim?.some((admission) => keyOf(admission)[kind] === key))
+        ? ownLease(request)
+        : undefined;
+    return of.leases.filter(
+      (lease) =>
+        lease !== lent &&
+        holds(lease, seconds) &&
+        !excepts(lease, kind, key) &&
+        !lease.taken?.[kind]?.includes(key),
+    ).length;
+  };
   /** The budget's units the leases reserve in a period of `seconds`, less the one `own` lends this send. */
-  const reserved = (seconds: number, own?: LeaseRecord, of: Counts = counts()) =>
-    of.leases.reduce((sum, lease) => (holds(lease, seconds) ? sum + lease.units : sum), 0) - (own ? 1 : 0);
+  const reserved = (seconds: number, own?: LeaseRecord, of: Counts = counts(), request?: GuardRequest) =>
+    of.leases.reduce((sum, lease) => (holds(lease, seconds) ? sum + lease.units : sum), 0) -
+    (own ? Math.min(own.units, 1 + unitsReported(request)) : 0);
+  /** The lease units a request's interim report spends: one each admission counted now, but a returned one. */
+  const unitsReported = (request: GuardRequest | undefined) =>
+    (request?.interim ?? []).filter(
+      (admission) => admission.budgetReturned !== true && !recent.includes(admission.requestId),
+    ).length;
   /** What the shard counts now. */
   const counts = (): Counts => ({ sends, ips, devices, blocks, leases });
   /**
    * What it would count once `reports` are applied, for a validator, which must not change state:
    * the lists the reports add to are copied, the others shared.
    */
-  const countsWith = (reports: LeaseRequest['reports'] | undefined, of: ShardLimits): Counts => {
-    if (!reports || reports.length === 0) return counts();
-    const ended = new Set(reports.map((report) => report.leaseId));
+  const countsWith = ({ lease, interim = [], limits: of }: GuardRequest): Counts => {
+    const reports = [...(lease?.reports ?? []), { leaseId: undefined, admissions: interim }];
+    if (reports.every((report) => report.admissions.length === 0) && !lease?.reports.length) return counts();
+    const ended = new Set(lease?.reports.map((report) => report.leaseId));
     const view: Counts = {
       sends: [...sends],
       ips: { ...ips },
@@ -323,9 +363,10 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
    * Whether the request's number is a new one in a block that has seen its share of numbers (the
    * leases' reserve included), and the earliest time the block counts.
    */
-  const blockFull = ({ block, numberKey, limits: of }: GuardRequest, view: Counts = counts()) => {
+  const blockFull = (request: GuardRequest, view: Counts = counts()) => {
+    const { block, numberKey, limits: of } = request;
     const { numbers, earliest } = blockNumbers(block, of, view);
-    const held = heldFor('blocks', block, of.block.periodSeconds, view);
+    const held = heldFor('blocks', block, of.block.periodSeconds, view, request);
     return { full: !numbers.has(numberKey) && numbers.size + held >= of.block.numbers, earliest };
   };
 
@@ -438,9 +479,24 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       const of = request.limits;
       if (request.lease) applyReports(request.lease.reports, of);
       const own = ownLease(request);
-      if (own) own.units -= 1;
-      const at = now();
+      // The units its interim report spent, then this send's.
+      if (own) own.units = Math.max(1, own.units - unitsReported(request));
+      /** The lease's reserve of this key is a send counted now: the lease admits no more of it. */
+      const take = (kind: LeasedKind, key: string | undefined) => {
+        if (own && key !== undefined) ((own.taken ??= {})[kind] ??= []).push(key);
+      };
+      for (const admission of request.interim ?? []) {
+        for (const kind of leasedKinds) take(kind, keyOf(admission)[kind]);
+        if (recent.includes(admission.requestId)) continue;
+        remember(recent, admission.requestId, recentKept);
+        count(admission.at, admission, of, { budget: admission.budgetReturned !== true });
+      }
       if (of.block.mode !== 'off' && blockFull(request).full) flags.push('number_block_velocity');
+      if (own) {
+        own.units -= 1;
+        for (const kind of request.leaseTakes ?? []) take(kind, keyOf(request)[kind]);
+      }
+      const at = now();
       count(at, request, of, { budget: true });
       if (!request.lease) return { flags, at };
       if (now() - sweptAt >= sweepEveryMs) prune(of);
@@ -452,7 +508,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         if (recent.includes(request.requestId)) return;
         const of = request.limits;
         // Judged as if the leases it reports were reported: it writes them only if granted.
-        const view = countsWith(request.lease?.reports, of);
+        const view = countsWith(request);
         const refuse = (type: string, message: string, earliest: number, seconds: number) => {
           throw ApplicationFailure.create({
             type,
@@ -525,7 +581,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           view.sends,
           budget.sends,
           budget.periodSeconds,
-          reserved(budget.periodSeconds, own, view),
+          reserved(budget.periodSeconds, own, view, request),
         );
         cap(
           countryBudget,
@@ -533,7 +589,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           view.sends,
           budget.burst,
           budget.burstSeconds,
-          reserved(budget.burstSeconds, own, view),
+          reserved(budget.burstSeconds, own, view, request),
         );
         // The range first: it is the mark of pumping, whoever sends.
         if (of.block.mode === 'enforce') {
@@ -554,7 +610,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           ipTimes,
           of.ip.sends,
           of.ip.periodSeconds,
-          request.ipKey ? heldFor('ips', request.ipKey, of.ip.periodSeconds, view) : 0,
+          request.ipKey ? heldFor('ips', request.ipKey, of.ip.periodSeconds, view, request) : 0,
         );
         const deviceTimes = request.deviceKey ? view.devices[request.deviceKey] : undefined;
         cap(
@@ -563,7 +619,9 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
           deviceTimes,
           of.device.sends,
           of.device.periodSeconds,
-          request.deviceKey ? heldFor('devices', request.deviceKey, of.device.periodSeconds, view) : 0,
+          request.deviceKey
+            ? heldFor('devices', request.deviceKey, of.device.periodSeconds, view, request)
+            : 0,
         );
       },
     },

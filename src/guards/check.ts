@@ -204,10 +204,12 @@ export async function guardSend(
   // The shard judges this one. With no usable lease, the request asks for one; else a unit of the
   // lease is the send's share of the budget.
   const ask = leases?.wantsLease(workflowId) ? leases.begin(workflowId) : undefined;
+  const lent = ask ? undefined : leases?.lend(workflowId, request);
   if (ask) request.lease = { leaseId: ask.leaseId, reports: ask.reports, units: ask.units };
-  else {
-    const leaseId = leases?.lendUnit(workflowId);
-    if (leaseId) request.leaseId = leaseId;
+  if (lent) {
+    request.leaseId = lent.leaseId;
+    if (lent.takes.length > 0) request.leaseTakes = lent.takes;
+    if (lent.interim.length > 0) request.interim = lent.interim;
   }
   let grant: GuardGrant;
   try {
@@ -228,10 +230,16 @@ export async function guardSend(
     );
   } catch (error) {
     if (ask) leases!.settle(workflowId, ask, undefined, take!);
+    // Refused, the shard changed nothing: what the lease lent comes back. (No answer: it stays
+    // lent, the side of fewer sends.)
+    if (lent && error instanceof VerificationError && error.code !== 'unavailable') {
+      leases!.unlend(workflowId, lent, request);
+    }
     throw error;
   }
   // A repeated request (counted before) is answered without a lease: the reports go again.
   if (ask) leases!.settle(workflowId, ask, grant.at === undefined ? undefined : grant.lease, take!);
+  if (lent && grant.at !== undefined) leases!.reported(workflowId, lent);
   const pass = { country, flags: grant.flags };
   if (grant.at === undefined) return { pass };
   const { block: requestBlock, numberKey, ipKey, deviceKey } = request;

@@ -18,6 +18,7 @@ import type {
   Admission,
   AdmissionLease,
   GuardRequest,
+  LeasedKind,
   LeaseExceptions,
   LeaseRequest,
 } from '../../workflows/send-guard-messages';
@@ -52,6 +53,16 @@ interface HeldLease {
 interface EndedLease {
   leaseId: string;
   admissions: Map<string, Admission>;
+}
+
+/**
+ * A lease's share of a send the shard judges (see {@link AdmissionLeases.lend}), with what the
+ * lease admitted so far, reported with it.
+ */
+export interface Lent {
+  leaseId: string;
+  takes: LeasedKind[];
+  interim: Admission[];
 }
 
 /** A lease request in flight (see {@link AdmissionLeases.begin}). */
@@ -135,14 +146,53 @@ export class AdmissionLeases {
   }
 
   /**
-   * A unit of the shard's lease for a send the shard judges itself (a key the lease cannot admit):
-   * its ID, which the shard takes the unit from, or undefined when the lease has none.
+   * The lease's share of a send the shard judges itself (a key the lease cannot admit): one unit of
+   * the budget, and the reserve of each key the lease has neither admitted nor been told to leave
+   * (`takes`: the shard then does not count that reserve beside the send, and the lease admits no
+   * send of that key any more). Undefined when the lease has no unit left.
    */
-  lendUnit(shardId: string): string | undefined {
+  lend(shardId: string, request: GuardRequest): Lent | undefined {
     const lease = this.#usable(shardId);
     if (!lease) return undefined;
     lease.unitsLeft -= 1;
-    return lease.leaseId;
+    const takes: LeasedKind[] = [];
+    const keys: [LeasedKind, string | undefined][] = [
+      ['ips', request.ipKey],
+      ['devices', request.deviceKey],
+      ['blocks', request.block],
+    ];
+    for (const [kind, key] of keys) {
+      const except = lease.except[kind];
+      if (key === undefined || except === 'all' || except.has(key) || lease.used[kind].has(key)) continue;
+      lease.used[kind].add(key);
+      takes.push(kind);
+    }
+    return { leaseId: lease.leaseId, takes, interim: [...lease.admissions.values()] };
+  }
+
+  /** The interim report of a send the shard granted is applied: those admissions are reported. */
+  reported(shardId: string, { leaseId, interim }: Lent): void {
+    const lease = this.#held.get(shardId);
+    const admissions =
+      lease?.leaseId === leaseId
+        ? lease.admissions
+        : this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId)?.admissions;
+    for (const { requestId } of interim) admissions?.delete(requestId);
+  }
+
+  /**
+   * Gives back what {@link lend} took for a send the shard refused (a refused update changes
+   * nothing there): its unit, and the keys whose reserve it was to take.
+   */
+  unlend(shardId: string, { leaseId, takes }: Lent, request: GuardRequest): void {
+    const lease = this.#held.get(shardId);
+    if (lease?.leaseId !== leaseId) return;
+    lease.unitsLeft += 1;
+    const keyOf = { ips: request.ipKey, devices: request.deviceKey, blocks: request.block };
+    for (const kind of takes) {
+      const key = keyOf[kind];
+      if (key !== undefined) lease.used[kind].delete(key);
+    }
   }
 
   /**
@@ -248,6 +298,9 @@ export class AdmissionLeases {
   ): Promise<'withdrawn' | 'reported'> {
     await this.#asking.get(shardId);
     const held = this.#held.get(shardId);
+    // Refused by its window: the shard answers the number's next sends itself (its cooldown), so the
+    // lease held leaves them to it.
+    if (refused && held && held.except.numbers !== 'all') held.except.numbers.add(admission.numberKey);
     const lease =
       held?.leaseId === leaseId ? held : this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId);
     if (!lease?.admissions.has(admission.requestId)) return 'reported';
@@ -260,8 +313,6 @@ export class AdmissionLeases {
     if (lease === held) {
       held.unitsLeft += 1;
       for (const [kind, key] of keysOf(admission)) if (key !== undefined) held.used[kind].delete(key);
-      // The shard learns of the refusal now; until this lease ends, its number asks the shard.
-      if (held.except.numbers !== 'all') held.except.numbers.add(admission.numberKey);
     }
     return 'withdrawn';
   }

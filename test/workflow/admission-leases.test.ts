@@ -7,10 +7,10 @@
 import { Client, Connection } from '@temporalio/client';
 import { startVerification, VerificationError } from '../../src/client';
 import { clientConnectionOptions } from '../../src/connection';
-import { guardShardOf } from '../../src/guards/check';
+import { giveBackGrant, guardSend, guardShardOf } from '../../src/guards/check';
 import { returnAdmissionLeases } from '../../src/guards/leases';
 import { loadConfig } from '../../temporal.config';
-import { guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
+import { givenBackPerNumber, guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
 import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -153,6 +153,105 @@ describe('admission leases', () => {
       await survivor.connection.close();
     }
   });
+
+  it('decides 300 random sends of one process as a plain count of every key does, give-backs included', async () => {
+    // German numbers: shards of their own. Small caps and small pools of keys, so that every guard
+    // refuses often; one period for the whole run, however long the machine takes over it.
+    const guards = {
+      ...stack.options.guards,
+      country: { ...stack.options.guards.country, sends: 40, burst: 30, burstSeconds: 3_600 },
+      ip: { sends: 3, periodSeconds: 3_600 },
+      device: { sends: 2, periodSeconds: 3_600 },
+      block: { ...stack.options.guards.block, numbers: 3, periodSeconds: 3_600 },
+      countries: '*' as const,
+    };
+    const options = { ...stack.options, guards };
+    const holder = await otherProcess();
+    let seed = 11;
+    const pick = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    type Send = { ip?: string; device?: string; block: number; number: string };
+    // The model: what a send counts, kept as plain lists and counted whole.
+    const granted: Send[] = [];
+    const givenBack: { number: string; type: string }[] = [];
+    const coolingDown = new Set<string>();
+    const expected = (r: Send) => {
+      if (coolingDown.has(r.number)) return 'premature_retry';
+      const refused = givenBack.filter((g) => g.number === r.number);
+      if (refused.length >= givenBackPerNumber) return refused.at(-1)!.type;
+      if (granted.length >= 30) return 'country_budget_exhausted';
+      const numbers = new Set(granted.filter((g) => g.block === r.block).map((g) => g.number));
+      if (!numbers.has(r.number) && numbers.size >= 3) return 'number_block_velocity';
+      if (r.ip && granted.filter((g) => g.ip === r.ip).length >= 3) return 'ip_rate_limited';
+      if (r.device && granted.filter((g) => g.device === r.device).length >= 2) return 'device_rate_limited';
+      return 'granted';
+    };
+    const mismatches: string[] = [];
+    const answers = new Set<string>();
+    let local = 0;
+    try {
+      for (let i = 0; i < 300; i++) {
+        const block = pick(4);
+        const r: Send = {
+          ...(pick(4) > 0 ? { ip: `198.51.100.${pick(12)}` } : {}),
+          ...(pick(4) > 0 ? { device: `device-${pick(20)}` } : {}),
+          block,
+          number: `+4915112${block}0${String(pick(5)).padStart(3, '0')}`,
+        };
+        const want = expected(r);
+        const signals = { ...(r.ip ? { ip: r.ip } : {}), ...(r.device ? { device_id: r.device } : {}) };
+        const sent = await guardSend(
+          holder,
+          { target: phone(r.number), signals, requestId: `model-${i}` },
+          options,
+        ).then(
+          (passed) => passed,
+          (error: unknown) => (error instanceof VerificationError ? error.code : String(error)),
+        );
+        const got = typeof sent === 'string' ? sent : 'granted';
+        answers.add(got);
+        if (got !== want) mismatches.push(`send ${i}: ${JSON.stringify(r)} got ${got}, expected ${want}`);
+        if (typeof sent === 'string') continue;
+        if (sent.grant?.local) local += 1;
+        // Half the grants are given back (their window refused the send): the model forgets each,
+        // then answers as the window did, for the cooldown it told (one in twelve), or once a number
+        // was given back too often.
+        if (pick(2) === 0) {
+          const early = pick(12) === 0;
+          const refusal = early
+            ? new VerificationError('premature_retry', 'cooldown', 3_600)
+            : new VerificationError('too_many_attempts', 'used');
+          await giveBackGrant(holder, sent.grant, refusal);
+          givenBack.push({ number: r.number, type: refusal.code });
+          if (early) coolingDown.add(r.number);
+        } else {
+          granted.push(r);
+        }
+      }
+    } finally {
+      await returnAdmissionLeases(holder);
+      await holder.connection.close();
+    }
+    expect(mismatches).toEqual([]);
+    expect([...answers].sort()).toEqual([
+      'country_budget_exhausted',
+      'device_rate_limited',
+      'granted',
+      'ip_rate_limited',
+      'number_block_velocity',
+      'premature_retry',
+      'too_many_attempts',
+    ]);
+    // Most grants were the lease's, and the shard, told of them all, counts what the model does.
+    expect(local).toBeGreaterThan(10);
+    const usage = await stack.client.workflow
+      .getHandle(guardShardOf('+491511200000', options).workflowId)
+      .query(guardUsageQuery);
+    expect(usage).toMatchObject({ sendsUsed: granted.length });
+    expect(usage.leased).toBeUndefined();
+  }, 120_000);
 
   it('asks the shard once per lease, not per send, and reports by itself once idle', async () => {
     const holder = await otherProcess();
