@@ -10,7 +10,8 @@ import { clientConnectionOptions } from '../../src/connection';
 import { giveBackGrant, guardSend, guardShardOf } from '../../src/guards/check';
 import { returnAdmissionLeases } from '../../src/guards/leases';
 import { loadConfig } from '../../temporal.config';
-import { givenBackPerNumber, guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
+import { guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
+import { everyGuardAnswer, picker, plainGuardCount, type ModelSend } from '../support/guard-model';
 import { eventually } from '../support/eventually';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -167,40 +168,21 @@ describe('admission leases', () => {
     };
     const options = { ...stack.options, guards };
     const holder = await otherProcess();
-    let seed = 11;
-    const pick = (n: number) => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return Math.floor((seed / 2 ** 31) * n);
-    };
-    type Send = { ip?: string; device?: string; block: number; number: string };
-    // The model: what a send counts, kept as plain lists and counted whole.
-    const granted: Send[] = [];
-    const givenBack: { number: string; type: string }[] = [];
-    const coolingDown = new Set<string>();
-    const expected = (r: Send) => {
-      if (coolingDown.has(r.number)) return 'premature_retry';
-      const refused = givenBack.filter((g) => g.number === r.number);
-      if (refused.length >= givenBackPerNumber) return refused.at(-1)!.type;
-      if (granted.length >= 30) return 'country_budget_exhausted';
-      const numbers = new Set(granted.filter((g) => g.block === r.block).map((g) => g.number));
-      if (!numbers.has(r.number) && numbers.size >= 3) return 'number_block_velocity';
-      if (r.ip && granted.filter((g) => g.ip === r.ip).length >= 3) return 'ip_rate_limited';
-      if (r.device && granted.filter((g) => g.device === r.device).length >= 2) return 'device_rate_limited';
-      return 'granted';
-    };
+    const pick = picker(11);
+    const model = plainGuardCount({ burst: 30, ip: 3, device: 2, blockNumbers: 3 });
     const mismatches: string[] = [];
     const answers = new Set<string>();
     let local = 0;
     try {
       for (let i = 0; i < 300; i++) {
         const block = pick(4);
-        const r: Send = {
+        const r: ModelSend = {
           ...(pick(4) > 0 ? { ip: `198.51.100.${pick(12)}` } : {}),
           ...(pick(4) > 0 ? { device: `device-${pick(20)}` } : {}),
           block,
           number: `+4915112${block}0${String(pick(5)).padStart(3, '0')}`,
         };
-        const want = expected(r);
+        const want = model.expected(r);
         const signals = { ...(r.ip ? { ip: r.ip } : {}), ...(r.device ? { device_id: r.device } : {}) };
         const sent = await guardSend(
           holder,
@@ -224,10 +206,9 @@ describe('admission leases', () => {
             ? new VerificationError('premature_retry', 'cooldown', 3_600)
             : new VerificationError('too_many_attempts', 'used');
           await giveBackGrant(holder, sent.grant, refusal);
-          givenBack.push({ number: r.number, type: refusal.code });
-          if (early) coolingDown.add(r.number);
+          model.givenBack(r, refusal.code, { cooldown: early });
         } else {
-          granted.push(r);
+          model.sent(r);
         }
       }
     } finally {
@@ -235,21 +216,13 @@ describe('admission leases', () => {
       await holder.connection.close();
     }
     expect(mismatches).toEqual([]);
-    expect([...answers].sort()).toEqual([
-      'country_budget_exhausted',
-      'device_rate_limited',
-      'granted',
-      'ip_rate_limited',
-      'number_block_velocity',
-      'premature_retry',
-      'too_many_attempts',
-    ]);
+    expect([...answers].sort()).toEqual(everyGuardAnswer);
     // Most grants were the lease's, and the shard, told of them all, counts what the model does.
     expect(local).toBeGreaterThan(10);
     const usage = await stack.client.workflow
       .getHandle(guardShardOf('+491511200000', options).workflowId)
       .query(guardUsageQuery);
-    expect(usage).toMatchObject({ sendsUsed: granted.length });
+    expect(usage).toMatchObject({ sendsUsed: model.granted.length });
     expect(usage.leased).toBeUndefined();
   }, 120_000);
 

@@ -4,6 +4,7 @@
  * answers), sorts what arrives out of order, and does not count keys whose times all left their
  * period. Against the real dev server; the shard is driven by its own update, as a send drives it.
  */
+import { everyGuardAnswer, picker, plainGuardCount } from '../support/guard-model';
 import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -11,7 +12,6 @@ import type { temporal } from '@temporalio/proto';
 import { guardShardStart, shardLimits } from '../../src/guards/check';
 import { sendGuardWorkflow } from '../../workflows/send-guard';
 import {
-  givenBackPerNumber,
   guardSendUpdate,
   shardRunEvents,
   releaseGuardSignal,
@@ -273,30 +273,13 @@ describe('a guard shard handed thousands of counted sends', () => {
       l.device.sends = 2;
       l.block.numbers = 3;
     });
-    let seed = 7;
-    const pick = (n: number) => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      // The high bits: an LCG's low bits repeat with short periods.
-      return Math.floor((seed / 2 ** 31) * n);
-    };
-    // The model: what a send counts, kept as plain lists and counted whole.
-    const granted: { ip?: string; device?: string; block: string; number: string }[] = [];
-    /** The numbers whose sends were given back, once per give-back, and the refusal each met. */
-    const givenBack: { number: string; type: string }[] = [];
-    /** Numbers inside a cooldown a given-back refusal told (longer than the run). */
-    const coolingDown = new Set<string>();
-    const expected = (r: { ip?: string; device?: string; block: string; number: string }) => {
-      if (coolingDown.has(r.number)) return 'premature_retry';
-      const refused = givenBack.filter((g) => g.number === r.number);
-      if (refused.length >= givenBackPerNumber) return refused.at(-1)!.type;
-      if (granted.length >= limits.budget.burst) return 'country_budget_exhausted';
-      const numbers = new Set(granted.filter((g) => g.block === r.block).map((g) => g.number));
-      if (!numbers.has(r.number) && numbers.size >= limits.block.numbers) return 'number_block_velocity';
-      if (r.ip && granted.filter((g) => g.ip === r.ip).length >= limits.ip.sends) return 'ip_rate_limited';
-      if (r.device && granted.filter((g) => g.device === r.device).length >= limits.device.sends)
-        return 'device_rate_limited';
-      return 'granted';
-    };
+    const pick = picker(7);
+    const model = plainGuardCount({
+      burst: limits.budget.burst,
+      ip: limits.ip.sends,
+      device: limits.device.sends,
+      blockNumbers: limits.block.numbers,
+    });
     const workflowId = `guard-state-model-${randomUUID()}`;
     const input: SendGuardInput = { country: 'GB', shard: 0, limits };
     const mismatches: string[] = [];
@@ -309,7 +292,7 @@ describe('a guard shard handed thousands of counted sends', () => {
         block: `+44740${pick(10)}`,
         number: `n-${pick(12)}`,
       };
-      const want = expected(r);
+      const want = model.expected(r);
       const request = {
         requestId: randomUUID(),
         block: r.block,
@@ -339,26 +322,17 @@ describe('a guard shard handed thousands of counted sends', () => {
         await handle.signal(releaseGuardSignal, release);
         if (pick(2) === 0) await handle.signal(releaseGuardSignal, release);
         released += 1;
-        givenBack.push({ number: r.number, type: refusal.type });
-        if (early) coolingDown.add(r.number);
+        model.givenBack(r, refusal.type, { cooldown: early });
       } else {
-        granted.push(r);
+        model.sent(r);
       }
     }
     expect(released).toBeGreaterThanOrEqual(20);
     expect(mismatches).toEqual([]);
     // Every guard had its say.
-    expect([...answers].sort()).toEqual([
-      'country_budget_exhausted',
-      'device_rate_limited',
-      'granted',
-      'ip_rate_limited',
-      'number_block_velocity',
-      'premature_retry',
-      'too_many_attempts',
-    ]);
+    expect([...answers].sort()).toEqual(everyGuardAnswer);
     const usage = await stack.client.workflow.getHandle(workflowId).query(guardUsageQuery);
-    expect(usage.sendsUsed).toBe(granted.length);
+    expect(usage.sendsUsed).toBe(model.granted.length);
   }, 60_000);
 
   /** The event count of each run of a workflow's continue-as-new chain, oldest first. */
