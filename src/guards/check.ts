@@ -27,7 +27,7 @@ import { call, noAnswer, type CallOptions } from '../client/calls';
 import { VerificationError, type VerificationErrorCode } from '../client/errors';
 import { verificationErrors } from '../errors';
 import { inLane } from './lanes';
-import { admissionLeasesOf, type LocalAdmission, type TakeLease } from './leases';
+import { admissionLeasesOf, type AdmissionLeases, type LocalAdmission, type TakeLease } from './leases';
 import { blockOf, isExempt, regionOf, shardOf, shareOf } from './ranges';
 import { countryBudget, shardsOf, type SendGuardSettings } from './settings';
 
@@ -156,55 +156,85 @@ export async function guardSend(
     deviceKey: keyOf('device', signals?.device_id),
     limits: shardLimits(guards, country, shard),
   };
-  /** Calls the shard in its lane; the wait for the lane counts against the call's deadline. */
-  const inShardLane = <T>(fn: (callTimeoutMs: number) => Promise<T>, timeoutMs = options.callTimeoutMs) => {
-    const deadline = Date.now() + timeoutMs;
-    return inLane(workflowId, () => {
-      const left = deadline - Date.now();
-      if (left <= 0) throw noAnswer(timeoutMs);
-      return fn(left);
-    });
+  /** What a grant counted at `at` gives back, if its send sends nothing. */
+  const releaseOf = (at: number) => {
+    const { numberKey, ipKey, deviceKey } = request;
+    return { requestId, at, block, numberKey, ipKey, deviceKey };
   };
-  const shardRef = { country, shard, workflowId };
   const leases = guards.admission === 'lease' ? admissionLeasesOf(client) : undefined;
-  let take: TakeLease | undefined;
   if (leases) {
-    take = (lease, timeoutMs) =>
-      inShardLane(
-        (callTimeoutMs) =>
-          call(
-            client,
-            { callTimeoutMs },
-            () =>
-              // Its own ID: a request asked again in the same run is answered from Temporal's record.
-              client.workflow.executeUpdateWithStart(takeLeaseUpdate, {
-                args: [{ ...lease, limits: request.limits }],
-                updateId: `lease-${lease.leaseId}`,
-                startWorkflowOperation: guardShardStart(options.taskQueue, shardRef),
-              }),
-            { notFound: 'the send guard did not answer' },
-          ),
-        timeoutMs,
-      );
-    let local = leases.admit(workflowId, request);
-    // A lease request in flight may bring a lease that admits this one (waited for once: a send the
-    // shard refuses brings none, and the sends behind it go on to the shard).
-    const asking = leases.asking(workflowId);
-    if (local === undefined && asking) {
-      await asking;
-      local = leases.admit(workflowId, request);
-    }
+    const local = await leases.admitOrWait(workflowId, request);
     if (local === 'repeat') return { pass: { country, flags: [] } };
     if (local) {
-      const { block, numberKey, ipKey, deviceKey } = request;
-      const release = { requestId, at: local.admission.at, block, numberKey, ipKey, deviceKey };
-      return { pass: { country, flags: [] }, grant: { workflowId, release, local } };
+      return {
+        pass: { country, flags: [] },
+        grant: { workflowId, release: releaseOf(local.admission.at), local },
+      };
     }
   }
-  // The shard judges this one. With no usable lease, the request asks for one; else a unit of the
-  // lease is the send's share of the budget.
-  const ask = leases?.wantsLease(workflowId) ? leases.begin(workflowId) : undefined;
-  const lent = ask ? undefined : leases?.lend(workflowId, request);
+  const shardCalls = callsToShard(client, options, { country, shard, workflowId }, request.limits);
+  const grant = leases
+    ? await judgedWithLease(leases, shardCalls, workflowId, request)
+    : await shardCalls.judge(request);
+  const pass = { country, flags: grant.flags };
+  if (grant.at === undefined) return { pass };
+  return { pass, grant: { workflowId, release: releaseOf(grant.at) } };
+}
+
+/** How a send reaches its guard shard: its lane, its deadline, Update-with-Start. */
+function callsToShard(
+  client: Client,
+  options: GuardOptions,
+  shardRef: { country: string; shard: number; workflowId: string },
+  limits: ShardLimits,
+) {
+  /** Calls the shard in its lane; the wait for the lane counts against the call's deadline. */
+  const inShardLane = <T>(fn: () => Promise<T>, timeoutMs = options.callTimeoutMs) => {
+    const deadline = Date.now() + timeoutMs;
+    return inLane(shardRef.workflowId, () => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw noAnswer(timeoutMs);
+      return call(client, { callTimeoutMs: left }, fn, { notFound: 'the send guard did not answer' });
+    });
+  };
+  const start = () => guardShardStart(options.taskQueue, shardRef);
+  const takeLease: TakeLease = (lease, timeoutMs) =>
+    inShardLane(
+      () =>
+        // Its own ID: a request asked again in the same run is answered from Temporal's record.
+        client.workflow.executeUpdateWithStart(takeLeaseUpdate, {
+          args: [{ ...lease, limits }],
+          updateId: `lease-${lease.leaseId}`,
+          startWorkflowOperation: start(),
+        }),
+      timeoutMs,
+    );
+  const judge = (request: GuardRequest): Promise<GuardGrant> =>
+    inShardLane(() =>
+      // No update ID of ours: the shard deduplicates by `requestId` itself. Temporal would answer a
+      // repeated update ID from its own record without asking the shard, and so let a request whose
+      // grant was given back through uncounted.
+      client.workflow.executeUpdateWithStart(guardSendUpdate, {
+        args: [request],
+        startWorkflowOperation: start(),
+      }),
+    );
+  return { takeLease, judge };
+}
+
+/**
+ * Has the shard judge a send its process's lease could not admit. With no usable lease, the request
+ * asks for one (and reports the leases ended); else the lease lends the send a unit, the reserve of
+ * its keys, and reports what it admitted so far (see src/guards/leases.ts).
+ */
+async function judgedWithLease(
+  leases: AdmissionLeases,
+  { takeLease, judge }: ReturnType<typeof callsToShard>,
+  shardId: string,
+  request: GuardRequest,
+): Promise<GuardGrant> {
+  const ask = leases.wantsLease(shardId) ? leases.begin(shardId) : undefined;
+  const lent = ask ? undefined : leases.lend(shardId, request);
   if (ask) request.lease = { leaseId: ask.leaseId, reports: ask.reports, units: ask.units };
   if (lent) {
     request.leaseId = lent.leaseId;
@@ -213,43 +243,20 @@ export async function guardSend(
   }
   let grant: GuardGrant;
   try {
-    grant = await inShardLane((callTimeoutMs) =>
-      call(
-        client,
-        { callTimeoutMs },
-        () =>
-          // No update ID of ours: the shard deduplicates by `requestId` itself. Temporal would
-          // answer a repeated update ID from its own record without asking the shard, and so let a
-          // request whose grant was given back through uncounted.
-          client.workflow.executeUpdateWithStart(guardSendUpdate, {
-            args: [request],
-            startWorkflowOperation: guardShardStart(options.taskQueue, shardRef),
-          }),
-        { notFound: 'the send guard did not answer' },
-      ),
-    );
+    grant = await judge(request);
   } catch (error) {
-    if (ask) leases!.settle(workflowId, ask, undefined, take!);
+    if (ask) leases.settle(shardId, ask, undefined, takeLease);
     // Refused, the shard changed nothing: what the lease lent comes back. (No answer: it stays
     // lent, the side of fewer sends.)
     if (lent && error instanceof VerificationError && error.code !== 'unavailable') {
-      leases!.unlend(workflowId, lent, request);
+      leases.unlend(shardId, lent, request);
     }
     throw error;
   }
   // A repeated request (counted before) is answered without a lease: the reports go again.
-  if (ask) leases!.settle(workflowId, ask, grant.at === undefined ? undefined : grant.lease, take!);
-  if (lent && grant.at !== undefined) leases!.reported(workflowId, lent);
-  const pass = { country, flags: grant.flags };
-  if (grant.at === undefined) return { pass };
-  const { block: requestBlock, numberKey, ipKey, deviceKey } = request;
-  return {
-    pass,
-    grant: {
-      workflowId,
-      release: { requestId, at: grant.at, block: requestBlock, numberKey, ipKey, deviceKey },
-    },
-  };
+  if (ask) leases.settle(shardId, ask, grant.at === undefined ? undefined : grant.lease, takeLease);
+  if (lent && grant.at !== undefined) leases.reported(shardId, lent);
+  return grant;
 }
 
 /**

@@ -44,8 +44,6 @@ interface HeldLease {
   used: Record<KeyKind, Set<string>>;
   /** What it admitted, by request ID, until reported. */
   admissions: Map<string, Admission>;
-  /** How it asks its shard: the last caller's way (the flush at its end uses it). */
-  take: TakeLease;
   flush?: NodeJS.Timeout;
 }
 
@@ -135,14 +133,22 @@ export class AdmissionLeases {
     return { shardId, leaseId: lease.leaseId, admission };
   }
 
+  /**
+   * {@link admit}, after the lease request in flight to the shard if one is and the lease held cannot
+   * admit the send: the lease it brings may. Waited for once: a send the shard refuses brings none,
+   * and the sends behind it go on to the shard.
+   */
+  async admitOrWait(shardId: string, request: GuardRequest): Promise<LocalAdmission | 'repeat' | undefined> {
+    const local = this.admit(shardId, request);
+    const asking = this.#asking.get(shardId);
+    if (local !== undefined || !asking) return local;
+    await asking;
+    return this.admit(shardId, request);
+  }
+
   /** Whether the next request to the shard should ask for a lease: none is usable, none asked for. */
   wantsLease(shardId: string): boolean {
     return !this.#asking.has(shardId) && !this.#usable(shardId);
-  }
-
-  /** The lease request in flight to the shard, if one is: a send waits for it, then tries again. */
-  asking(shardId: string): Promise<void> | undefined {
-    return this.#asking.get(shardId);
   }
 
   /**
@@ -239,7 +245,7 @@ export class AdmissionLeases {
       const left = (this.#ended.get(shardId) ?? []).filter((entry) => !ask.reported.includes(entry));
       if (left.length > 0) this.#ended.set(shardId, left);
       else this.#ended.delete(shardId);
-      if (lease.units > 0) this.#hold(shardId, lease, ask.askedAt, take);
+      if (lease.units > 0) this.#hold(shardId, lease, ask.askedAt);
     } finally {
       this.#asking.delete(shardId);
       ask.done();
@@ -328,7 +334,7 @@ export class AdmissionLeases {
     return this.#ended.get(shardId)?.some((ended) => ended.admissions.has(requestId)) ?? false;
   }
 
-  #hold(shardId: string, lease: AdmissionLease, askedAt: number, take: TakeLease): void {
+  #hold(shardId: string, lease: AdmissionLease, askedAt: number): void {
     const held: HeldLease = {
       leaseId: lease.leaseId,
       granted: lease.units,
@@ -343,12 +349,12 @@ export class AdmissionLeases {
       },
       used: { numbers: new Set(), ips: new Set(), devices: new Set(), blocks: new Set() },
       admissions: new Map(),
-      take,
     };
     // At its end the lease is reported: renewed if it was used, handed back if not.
     held.flush = setTimeout(() => {
       if (this.#held.get(shardId) !== held || this.#asking.has(shardId)) return;
-      void this.renew(shardId, take, { handBack: held.admissions.size === 0 });
+      const take = this.#takers.get(shardId);
+      if (take) void this.renew(shardId, take, { handBack: held.unitsLeft === held.granted });
     }, held.usableUntil - Date.now());
     held.flush.unref();
     this.#held.set(shardId, held);
