@@ -7,6 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { startVerification, VerificationError } from '../../src/client';
 import { clientConnectionOptions } from '../../src/connection';
+import { countryGuardUsage } from '../../src/guards/admin';
 import { giveBackGrant, guardSend, guardShardOf } from '../../src/guards/check';
 import { returnAdmissionLeases } from '../../src/guards/leases';
 import { loadConfig } from '../../temporal.config';
@@ -129,6 +130,29 @@ describe('admission leases', () => {
     } finally {
       await processes[1]!.connection.close();
       await shard().executeUpdate(setBudgetUpdate, { args: [null] });
+    }
+  });
+
+  it("shows the operator another process's unreported sends as leased, and counts them once reported", async () => {
+    const other = await otherProcess();
+    try {
+      const before = await countryGuardUsage(stack.client, 'GB', stack.options);
+      // Its first send asks the shard (and brings a lease); the next three are the lease's.
+      const numbers = freshNumbers(4);
+      for (const value of numbers) expect(await send(other, value)).toBe('success');
+      const during = await countryGuardUsage(stack.client, 'GB', stack.options);
+      expect(during.sendsUsed - before.sendsUsed).toBe(1);
+      expect(during.leased).toBeGreaterThanOrEqual(3);
+      expect(during.sendsLeft).toBe(1000 - during.sendsUsed - during.leased!);
+
+      await returnAdmissionLeases(other);
+      const after = await countryGuardUsage(stack.client, 'GB', stack.options);
+      expect(after.sendsUsed - before.sendsUsed).toBe(await smsTo(numbers));
+      expect(after.sendsUsed - before.sendsUsed).toBe(4);
+      expect(after.leased ?? 0).toBe(before.leased ?? 0);
+    } finally {
+      await returnAdmissionLeases(other);
+      await other.connection.close();
     }
   });
 
