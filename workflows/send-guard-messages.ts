@@ -190,7 +190,19 @@ export interface LeaseExceptions {
 }
 
 /** The kinds of key a lease holds one send in reserve of, each. */
-export type LeasedKind = 'ips' | 'devices' | 'blocks';
+export const leasedKinds = ['ips', 'devices', 'blocks'] as const;
+export type LeasedKind = (typeof leasedKinds)[number];
+
+/** A send's key of each kind a lease holds a reserve of. */
+export const leasedKeysOf = ({
+  ipKey,
+  deviceKey,
+  block,
+}: Pick<GuardRequest, 'ipKey' | 'deviceKey' | 'block'>): Record<LeasedKind, string | undefined> => ({
+  ips: ipKey,
+  devices: deviceKey,
+  blocks: block,
+});
 
 /**
  * An admission lease as the shard counts it until its holder reports it. Its `units` are reserved

@@ -28,11 +28,14 @@ import {
   type GuardFlag,
   type GuardRelease,
   type GuardRequest,
+  type Admission,
   type AdmissionLease,
   type LeaseExceptions,
   type LeaseRecord,
   type LeaseRequest,
   type LeasedKind,
+  leasedKeysOf,
+  leasedKinds,
   leaseExceptionsKept,
   leaseSeconds,
   takeLeaseUpdate,
@@ -121,16 +124,6 @@ function addTo(
     insertAscending((counts.blocks[block] = own(counts.blocks[block])), { key: numberKey, at }, atOf);
   }
 }
-
-/** The kinds of key a lease holds a reserve of. */
-const leasedKinds: readonly LeasedKind[] = ['ips', 'devices', 'blocks'];
-
-/** A send's key of each leased kind. */
-const keyOf = ({ ipKey, deviceKey, block }: SendKeys): Record<LeasedKind, string | undefined> => ({
-  ips: ipKey,
-  devices: deviceKey,
-  blocks: block,
-});
 
 /** Each key's times, ascending. */
 const ascendingTimeline = (timeline: Timeline): Timeline =>
@@ -226,7 +219,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     const lent =
       request &&
       (request.leaseTakes?.includes(kind) ||
-        request.interim?.some((admission) => keyOf(admission)[kind] === key))
+        request.interim?.some((admission) => leasedKeysOf(admission)[kind] === key))
         ? ownLease(request)
         : undefined;
     return of.leases.filter(
@@ -253,9 +246,9 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
    * the lists the reports add to are copied, the others shared.
    */
   const countsWith = ({ lease, interim = [], limits: of }: GuardRequest): Counts => {
-    const reports = [...(lease?.reports ?? []), { leaseId: undefined, admissions: interim }];
-    if (reports.every((report) => report.admissions.length === 0) && !lease?.reports.length) return counts();
-    const ended = new Set(lease?.reports.map((report) => report.leaseId));
+    const reports = lease?.reports ?? [];
+    if (reports.length === 0 && interim.length === 0) return counts();
+    const ended = new Set(reports.map((report) => report.leaseId));
     const view: Counts = {
       sends: [...sends],
       ips: { ...ips },
@@ -263,11 +256,9 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       blocks: { ...blocks },
       leases: leases.filter((lease) => !ended.has(lease.leaseId)),
     };
-    for (const { admissions } of reports) {
-      for (const admission of admissions) {
-        if (recent.includes(admission.requestId)) continue;
-        addTo(view, admission.at, admission, of, { budget: admission.budgetReturned !== true, copy: true });
-      }
+    for (const admission of [...reports.flatMap((report) => report.admissions), ...interim]) {
+      if (recent.includes(admission.requestId)) continue;
+      addTo(view, admission.at, admission, of, { budget: admission.budgetReturned !== true, copy: true });
     }
     return view;
   };
@@ -377,15 +368,17 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     carriedBytes += bytesPerSend;
     if (carriedBytes + bytesPerSend > carriedBytesLimit) measureCarried();
   };
-  /** Applies reports: each lease ends, and what it admitted is counted as if granted here, each once. */
+  /** Counts a send a lease admitted, as if granted here, once (a report repeated is not counted again). */
+  const countReported = (admission: Admission, of: ShardLimits) => {
+    if (recent.includes(admission.requestId)) return;
+    remember(recent, admission.requestId, recentKept);
+    count(admission.at, admission, of, { budget: admission.budgetReturned !== true });
+  };
+  /** Applies reports: each lease ends, and what it admitted is counted. */
   const applyReports = (reports: LeaseRequest['reports'], of: ShardLimits) => {
     for (const report of reports) {
       leases = leases.filter((lease) => lease.leaseId !== report.leaseId);
-      for (const admission of report.admissions) {
-        if (recent.includes(admission.requestId)) continue;
-        remember(recent, admission.requestId, recentKept);
-        count(admission.at, admission, of, { budget: admission.budgetReturned !== true });
-      }
+      for (const admission of report.admissions) countReported(admission, of);
     }
   };
   /** Grants a lease of at most `wanted` units (none past the budget, or when full). */
@@ -419,7 +412,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
    */
   const exceptionsFor = (of: ShardLimits): LeaseExceptions => {
     const near = (
-      kind: Exclude<LeasedKind, 'numbers'>,
+      kind: LeasedKind,
       keys: string[],
       countOf: (key: string) => number,
       limit: number,
@@ -486,15 +479,14 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
         if (own && key !== undefined) ((own.taken ??= {})[kind] ??= []).push(key);
       };
       for (const admission of request.interim ?? []) {
-        for (const kind of leasedKinds) take(kind, keyOf(admission)[kind]);
-        if (recent.includes(admission.requestId)) continue;
-        remember(recent, admission.requestId, recentKept);
-        count(admission.at, admission, of, { budget: admission.budgetReturned !== true });
+        const keys = leasedKeysOf(admission);
+        for (const kind of leasedKinds) take(kind, keys[kind]);
+        countReported(admission, of);
       }
       if (of.block.mode !== 'off' && blockFull(request).full) flags.push('number_block_velocity');
       if (own) {
         own.units -= 1;
-        for (const kind of request.leaseTakes ?? []) take(kind, keyOf(request)[kind]);
+        for (const kind of request.leaseTakes ?? []) take(kind, leasedKeysOf(request)[kind]);
       }
       const at = now();
       count(at, request, of, { budget: true });

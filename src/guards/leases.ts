@@ -14,13 +14,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import type {
-  Admission,
-  AdmissionLease,
-  GuardRequest,
-  LeasedKind,
-  LeaseExceptions,
-  LeaseRequest,
+import {
+  leasedKeysOf,
+  leasedKinds,
+  type Admission,
+  type AdmissionLease,
+  type GuardRequest,
+  type LeasedKind,
+  type LeaseExceptions,
+  type LeaseRequest,
 } from '../../workflows/send-guard-messages';
 
 /** How much sooner than the shard's end of a lease the process stops using it, by its own clock. */
@@ -88,12 +90,20 @@ export interface LocalAdmission {
   admission: Admission;
 }
 
-const keysOf = ({ numberKey, ipKey, deviceKey, block }: Admission): [KeyKind, string | undefined][] => [
-  ['numbers', numberKey],
-  ['ips', ipKey],
-  ['devices', deviceKey],
-  ['blocks', block],
-];
+/** A send's keys, each with its kind. */
+const keysOf = (admission: Admission): [KeyKind, string | undefined][] => {
+  const keys = leasedKeysOf(admission);
+  return [
+    ['numbers', admission.numberKey],
+    ...leasedKinds.map((kind): [KeyKind, string | undefined] => [kind, keys[kind]]),
+  ];
+};
+
+/** Whether the lease may still admit a send of `key` on its own: not listed, not admitted before. */
+const isFree = (lease: HeldLease, kind: KeyKind, key: string) => {
+  const except = lease.except[kind];
+  return except !== 'all' && !except.has(key) && !lease.used[kind].has(key);
+};
 
 const setOf = (list: string[] | 'all') => (list === 'all' ? 'all' : new Set(list));
 
@@ -122,12 +132,9 @@ export class AdmissionLeases {
       ...(request.ipKey ? { ipKey: request.ipKey } : {}),
       ...(request.deviceKey ? { deviceKey: request.deviceKey } : {}),
     };
-    for (const [kind, key] of keysOf(admission)) {
-      if (key === undefined) continue;
-      const except = lease.except[kind];
-      if (except === 'all' || except.has(key) || lease.used[kind].has(key)) return undefined;
-    }
-    for (const [kind, key] of keysOf(admission)) if (key !== undefined) lease.used[kind].add(key);
+    const keys = keysOf(admission);
+    if (keys.some(([kind, key]) => key !== undefined && !isFree(lease, kind, key))) return undefined;
+    for (const [kind, key] of keys) if (key !== undefined) lease.used[kind].add(key);
     lease.unitsLeft -= 1;
     lease.admissions.set(admission.requestId, admission);
     return { shardId, leaseId: lease.leaseId, admission };
@@ -162,14 +169,10 @@ export class AdmissionLeases {
     if (!lease) return undefined;
     lease.unitsLeft -= 1;
     const takes: LeasedKind[] = [];
-    const keys: [LeasedKind, string | undefined][] = [
-      ['ips', request.ipKey],
-      ['devices', request.deviceKey],
-      ['blocks', request.block],
-    ];
-    for (const [kind, key] of keys) {
-      const except = lease.except[kind];
-      if (key === undefined || except === 'all' || except.has(key) || lease.used[kind].has(key)) continue;
+    const keys = leasedKeysOf(request);
+    for (const kind of leasedKinds) {
+      const key = keys[kind];
+      if (key === undefined || !isFree(lease, kind, key)) continue;
       lease.used[kind].add(key);
       takes.push(kind);
     }
@@ -178,11 +181,7 @@ export class AdmissionLeases {
 
   /** The interim report of a send the shard granted is applied: those admissions are reported. */
   reported(shardId: string, { leaseId, interim }: Lent): void {
-    const lease = this.#held.get(shardId);
-    const admissions =
-      lease?.leaseId === leaseId
-        ? lease.admissions
-        : this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId)?.admissions;
+    const admissions = this.#lease(shardId, leaseId)?.admissions;
     for (const { requestId } of interim) admissions?.delete(requestId);
   }
 
@@ -194,9 +193,9 @@ export class AdmissionLeases {
     const lease = this.#held.get(shardId);
     if (lease?.leaseId !== leaseId) return;
     lease.unitsLeft += 1;
-    const keyOf = { ips: request.ipKey, devices: request.deviceKey, blocks: request.block };
+    const keys = leasedKeysOf(request);
     for (const kind of takes) {
-      const key = keyOf[kind];
+      const key = keys[kind];
       if (key !== undefined) lease.used[kind].delete(key);
     }
   }
@@ -263,7 +262,6 @@ export class AdmissionLeases {
   ): Promise<void> {
     const asking = this.#asking.get(shardId);
     if (asking) return asking;
-    this.#takers.set(shardId, take);
     const ask = this.begin(shardId, { handBack });
     let lease: AdmissionLease | undefined;
     try {
@@ -307,8 +305,7 @@ export class AdmissionLeases {
     // Refused by its window: the shard answers the number's next sends itself (its cooldown), so the
     // lease held leaves them to it.
     if (refused && held && held.except.numbers !== 'all') held.except.numbers.add(admission.numberKey);
-    const lease =
-      held?.leaseId === leaseId ? held : this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId);
+    const lease = this.#lease(shardId, leaseId);
     if (!lease?.admissions.has(admission.requestId)) return 'reported';
     if (!refused) {
       lease.admissions.set(admission.requestId, { ...admission, budgetReturned: true });
@@ -327,6 +324,13 @@ export class AdmissionLeases {
     const lease = this.#held.get(shardId);
     if (!lease || this.#asking.has(shardId)) return undefined;
     return lease.unitsLeft > 0 && Date.now() < lease.usableUntil ? lease : undefined;
+  }
+
+  /** The shard's lease `leaseId`: the one held, or one ended and not reported yet. */
+  #lease(shardId: string, leaseId: string): HeldLease | EndedLease | undefined {
+    const held = this.#held.get(shardId);
+    if (held?.leaseId === leaseId) return held;
+    return this.#ended.get(shardId)?.find((ended) => ended.leaseId === leaseId);
   }
 
   #admitted(shardId: string, requestId: string): boolean {
