@@ -28,6 +28,7 @@ import {
 } from './metrics';
 import { PreludeClient, type PreludeClientOptions } from './prelude';
 import { shutdownGraceMsFor } from './shutdown-grace';
+import { preloadedWorkflowModules, workflowsModule } from './workflow-modules';
 
 /** What {@link verificationPlugin} needs. */
 export interface VerificationPluginOptions {
@@ -139,6 +140,8 @@ export class VerificationPlugin implements WorkerPlugin, ClientPlugin, BundlerPl
       ...options,
       workflowsPath: workflowsBeside(options.workflowsPath),
       workflowInterceptorModules: [...(options.workflowInterceptorModules ?? []), windowInterceptorsModule()],
+      // Ours only: the team's modules may keep state per workflow, which only they can vouch for.
+      preloadModules: [...(options.preloadModules ?? []), ...preloadedWorkflowModules()],
       failureConverterPath: ours,
       webpackConfigHook: withSdkResolvable(options.webpackConfigHook),
     };
@@ -173,15 +176,13 @@ export function verificationPlugin(options: VerificationPluginOptions): Verifica
   return new VerificationPlugin(options);
 }
 
-const ourWorkflows = require.resolve('../workflows');
-
 /**
  * A workflows module that exports the team's workflows and ours: the bundler takes one path. It is
  * written to the temporary directory, so nothing is written beside the team's code or ours; its name
  * comes from the two paths, so every worker of a deployment shares one file.
  */
 function workflowsBeside(theirs: string): string {
-  const code = `export * from ${JSON.stringify(theirs)};\nexport * from ${JSON.stringify(ourWorkflows)};\n`;
+  const code = `export * from ${JSON.stringify(theirs)};\nexport * from ${JSON.stringify(workflowsModule())};\n`;
   const dir = join(
     tmpdir(),
     'prelude-temporal',

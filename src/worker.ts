@@ -22,6 +22,7 @@ import {
 import { packageRoot } from './package-root';
 import type { PreludeClient } from './prelude';
 import { shutdownGraceMsFor } from './shutdown-grace';
+import { preloadedWorkflowModules, workflowsModule } from './workflow-modules';
 
 /** Where `npm run build` writes the prebuilt workflow bundle. */
 export const workflowBundlePath = join(packageRoot(), 'dist', 'workflow-bundle.js');
@@ -81,24 +82,23 @@ export async function createVerificationWorker(options: VerificationWorkerOption
     stickyQueueScheduleToStartTimeout: '1 second',
     // A deploy's SIGTERM lets the calls in flight finish, not cancels them (src/shutdown-grace.ts).
     shutdownGraceTime: options.shutdownGraceMs ?? shutdownGraceMsFor(options.prelude.timeoutMs),
-    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsEntry() }),
+    ...(bundle
+      ? { workflowBundle: { codePath: bundle } }
+      : { workflowsPath: workflowsModule(), bundlerOptions: { preloadModules: preloadedWorkflowModules() } }),
   });
 }
 
 /** Bundles the workflows once, so workers start without webpack (production, and the test suite). */
 export async function writeWorkflowBundle(outFile: string = workflowBundlePath): Promise<string> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: workflowsEntry(),
+    workflowsPath: workflowsModule(),
     workflowInterceptorModules: [windowInterceptorsModule()],
+    preloadModules: preloadedWorkflowModules(),
     failureConverterPath,
     logger: quietLogger,
   });
   writeFileSync(outFile, code);
   return outFile;
-}
-
-function workflowsEntry(): string {
-  return require.resolve('../workflows');
 }
 
 const quietLogger = {
