@@ -11,7 +11,8 @@
  * - `state`: one shard's guard update, one at a time, when the shard already counts BENCH_SHARD_COUNTED
  *   sends of its period (each from its own IP and device, as a high-volume app's shard carries them
  *   through continue-as-new), against an empty shard in the same run: what a shard's traffic adds to
- *   every send's guard, and the size of the state it carries.
+ *   every send's guard, and the size of the state it carries; and on that loaded shard, updates that
+ *   each report an admission of their lease (judged as if it were counted).
  *
  * Prints JSON lines; compare the ratios, not absolute times, across machines.
  * Uses TEMPORAL_ADDRESS when set, otherwise starts a headless dev server.
@@ -273,8 +274,16 @@ async function run(cleanups: Cleanups): Promise<void> {
   /** One shard's guard updates one at a time, on an empty shard and on a loaded one, interleaved. */
   async function shardState(): Promise<void> {
     const shards = [
-      { name: 'empty', counted: 0, shard: 0 },
-      { name: `${knobs.shardCounted} counted`, counted: knobs.shardCounted, shard: 1 },
+      { name: 'empty', counted: 0, shard: 0, reports: false },
+      { name: `${knobs.shardCounted} counted`, counted: knobs.shardCounted, shard: 1, reports: false },
+      // Each send reports one admission of its process's lease, as a send the shard judges does
+      // while its lease has admitted sends it has not reported: judged as if they were counted.
+      {
+        name: `${knobs.shardCounted} counted, with a lease's report`,
+        counted: knobs.shardCounted,
+        shard: 2,
+        reports: true,
+      },
     ];
     const ms = new Map(shards.map((s) => [s.name, [] as number[]]));
     const startOf = ({ shard }: { shard: number }) => ({
@@ -287,6 +296,14 @@ async function run(cleanups: Cleanups): Promise<void> {
     /** One guard update, as a send makes it; `loaded`: the one that starts the shard with its state. */
     const update = async (s: (typeof started)[number], { loaded = false } = {}) => {
       n += 1;
+      const admitted = {
+        requestId: `state-admitted-${n}-${randomUUID()}`,
+        at: Date.now() - 1_000,
+        block: `+4476${String(n % 100_000).padStart(5, '0')}`,
+        numberKey: `nb-admitted-${n}`,
+        ipKey: `ip-admitted-${n}`,
+        deviceKey: `dv-admitted-${n}`,
+      };
       const t0 = performance.now();
       await client.workflow.executeUpdateWithStart(guardSendUpdate, {
         args: [
@@ -297,6 +314,7 @@ async function run(cleanups: Cleanups): Promise<void> {
             ipKey: `ip-state-${n}`,
             deviceKey: `dv-state-${n}`,
             limits: s.input.limits!,
+            ...(s.reports && !loaded ? { interim: [admitted] } : {}),
           },
         ],
         // The first starts the shard from what it counts, as its continue-as-new would hand it
@@ -333,12 +351,18 @@ async function run(cleanups: Cleanups): Promise<void> {
         update_p95_ms: p95,
       });
     }
-    const [empty, loaded] = started.map((s) => p50s.get(s.name)!);
+    const [empty, loaded, reporting] = started.map((s) => p50s.get(s.name)!);
     emit({
       bench: 'guards',
       mode: 'state',
       ratio: 'loaded / empty',
       update_p50: Number((loaded! / empty!).toFixed(2)),
+    });
+    emit({
+      bench: 'guards',
+      mode: 'state',
+      ratio: 'loaded with a report / loaded',
+      update_p50: Number((reporting! / loaded!).toFixed(2)),
     });
   }
 }
