@@ -12,7 +12,8 @@
  *   sends of its period (each from its own IP and device, as a high-volume app's shard carries them
  *   through continue-as-new), against an empty shard in the same run: what a shard's traffic adds to
  *   every send's guard, and the size of the state it carries; and on that loaded shard, updates that
- *   each report an admission of their lease (judged as if it were counted).
+ *   each report an admission of their lease (judged as if it were counted), and updates that each ask
+ *   a lease (its exceptions are found among every key the shard holds).
  *
  * Prints JSON lines; compare the ratios, not absolute times, across machines.
  * Uses TEMPORAL_ADDRESS when set, otherwise starts a headless dev server.
@@ -273,18 +274,26 @@ async function run(cleanups: Cleanups): Promise<void> {
 
   /** One shard's guard updates one at a time, on an empty shard and on a loaded one, interleaved. */
   async function shardState(): Promise<void> {
+    const loadedCount = knobs.shardCounted;
     const shards = [
-      { name: 'empty', counted: 0, shard: 0, reports: false },
-      { name: `${knobs.shardCounted} counted`, counted: knobs.shardCounted, shard: 1, reports: false },
+      { name: 'empty', counted: 0, shard: 0, carries: 'nothing' },
+      { name: `${loadedCount} counted`, counted: loadedCount, shard: 1, carries: 'nothing' },
       // Each send reports one admission of its process's lease, as a send the shard judges does
       // while its lease has admitted sends it has not reported: judged as if they were counted.
       {
-        name: `${knobs.shardCounted} counted, with a lease's report`,
-        counted: knobs.shardCounted,
+        name: `${loadedCount} counted, with a lease's report`,
+        counted: loadedCount,
         shard: 2,
-        reports: true,
+        carries: 'report',
       },
-    ];
+      // Each send asks a new lease and reports the last, as a process's send does once per lease.
+      {
+        name: `${loadedCount} counted, with a lease request`,
+        counted: loadedCount,
+        shard: 3,
+        carries: 'lease',
+      },
+    ] as const;
     const ms = new Map(shards.map((s) => [s.name, [] as number[]]));
     const startOf = ({ shard }: { shard: number }) => ({
       country: 'GB',
@@ -314,7 +323,16 @@ async function run(cleanups: Cleanups): Promise<void> {
             ipKey: `ip-state-${n}`,
             deviceKey: `dv-state-${n}`,
             limits: s.input.limits!,
-            ...(s.reports && !loaded ? { interim: [admitted] } : {}),
+            ...(s.carries === 'report' && !loaded ? { interim: [admitted] } : {}),
+            ...(s.carries === 'lease' && !loaded
+              ? {
+                  lease: {
+                    leaseId: `state-lease-${n}`,
+                    reports: [{ leaseId: `state-lease-${n - 1}`, admissions: [admitted] }],
+                    units: 4,
+                  },
+                }
+              : {}),
           },
         ],
         // The first starts the shard from what it counts, as its continue-as-new would hand it
@@ -351,18 +369,24 @@ async function run(cleanups: Cleanups): Promise<void> {
         update_p95_ms: p95,
       });
     }
-    const [empty, loaded, reporting] = started.map((s) => p50s.get(s.name)!);
+    const [empty, plain, reporting, leasing] = started.map((s) => p50s.get(s.name)!);
     emit({
       bench: 'guards',
       mode: 'state',
       ratio: 'loaded / empty',
-      update_p50: Number((loaded! / empty!).toFixed(2)),
+      update_p50: Number((plain! / empty!).toFixed(2)),
     });
     emit({
       bench: 'guards',
       mode: 'state',
       ratio: 'loaded with a report / loaded',
-      update_p50: Number((reporting! / loaded!).toFixed(2)),
+      update_p50: Number((reporting! / plain!).toFixed(2)),
+    });
+    emit({
+      bench: 'guards',
+      mode: 'state',
+      ratio: 'loaded with a lease request / loaded',
+      update_p50: Number((leasing! / plain!).toFixed(2)),
     });
   }
 }
