@@ -362,10 +362,14 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     pruneRefusal(request.numberKey);
   };
 
+  /** A block's entries, and the index of its first inside the block's period. */
+  const blockInPeriod = (block: string, of: ShardLimits, view: Counts = counts()) => {
+    const seen = view.blocks[block] ?? [];
+    return { seen, first: firstAfter(seen, since(of.block.periodSeconds), atOf) };
+  };
   /** The numbers a block counts in its period, and the earliest time it counts. */
   const blockNumbers = (block: string, of: ShardLimits, view: Counts = counts()) => {
-    const seen = view.blocks[block] ?? [];
-    const first = firstAfter(seen, since(of.block.periodSeconds), atOf);
+    const { seen, first } = blockInPeriod(block, of, view);
     const numbers = new Set<string>();
     for (let i = first; i < seen.length; i++) numbers.add(seen[i]!.key);
     return { numbers, earliest: seen[first]?.at ?? now() };
@@ -483,8 +487,8 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
               of.block.periodSeconds,
               // Its entries in the period: as many as its distinct numbers, or more.
               (block) => {
-                const seen = blocks[block] ?? [];
-                return seen.length - firstAfter(seen, since(of.block.periodSeconds), atOf);
+                const { seen, first } = blockInPeriod(block, of);
+                return seen.length - first;
               },
             ),
     };
