@@ -19,6 +19,7 @@ import {
 } from './verify';
 import { createWatchActivities, type PredictTargetInput } from './watch';
 import { predictRetry, reservationAttemptTimeoutMs } from '../workflows/retry-policies';
+import { loadPRetry } from '../src/p-retry';
 
 /** Input of {@link SendActivities.reserveAndCreateVerification}. */
 export interface ReserveAndCreateInput {
@@ -67,8 +68,7 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
     input: PredictTargetInput,
     budgetMs: number,
   ): Promise<NonNullable<ReserveAndCreateOutcome['predicted']>> => {
-    // p-retry ships only as an ES module; this package is CommonJS.
-    const { default: pRetry } = await import('p-retry');
+    const { default: pRetry } = await loadPRetry();
     const context = Context.current();
     const started = performance.now();
     const timeUp = new AbortController();

@@ -25,6 +25,7 @@ import { startServer } from './server';
 import { shutdownGraceMsFor } from './shutdown-grace';
 import { untilTemporalAnswers } from './wait-for-temporal';
 import { connectWorker, createVerificationWorker } from './worker';
+import { loadPRetry } from './p-retry';
 
 /** Stops what a start function started. */
 export type Stop = () => Promise<void>;
@@ -286,8 +287,7 @@ export async function runLocalStack(config: Config): Promise<Stop> {
 async function sandboxWebhookKey(config: Config): Promise<string | undefined> {
   const { apiKey, baseUrl } = config.prelude;
   if (apiKey || new URL(baseUrl).hostname === 'api.prelude.dev') return undefined;
-  // p-retry ships only as an ES module; this package is CommonJS.
-  const { default: pRetry } = await import('p-retry');
+  const { default: pRetry } = await loadPRetry();
   let response: Response;
   try {
     // fetch rejects only with a TypeError; p-retry sends again on those that are network failures

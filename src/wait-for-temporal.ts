@@ -4,6 +4,7 @@
  * with a backoff capped at 5 s.
  */
 import type { TemporalConfig } from '../temporal.config';
+import { loadPRetry } from './p-retry';
 
 /** Runs `connect` until it succeeds, logging each failure; gives up only on `signal`. */
 export async function untilTemporalAnswers<T>(
@@ -11,8 +12,7 @@ export async function untilTemporalAnswers<T>(
   connect: () => Promise<T>,
   signal?: AbortSignal,
 ): Promise<T> {
-  // p-retry ships only as an ES module; this package is CommonJS.
-  const { default: pRetry } = await import('p-retry');
+  const { default: pRetry } = await loadPRetry();
   return pRetry(connect, {
     retries: Infinity,
     minTimeout: 250,

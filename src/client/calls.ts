@@ -16,6 +16,7 @@ import { ApplicationFailure, type QueryDefinition } from '@temporalio/common';
 import { z } from 'zod';
 import { codeOfFailure, verificationErrors } from '../errors';
 import { VerificationError } from './errors';
+import { loadPRetry } from '../p-retry';
 
 /** The deadline every helper's call runs under. */
 export interface CallOptions {
@@ -43,8 +44,7 @@ export async function call<T>(
   fn: () => Promise<T>,
   settings: CallSettings,
 ): Promise<T> {
-  // p-retry ships only as an ES module; this package is CommonJS.
-  const { default: pRetry } = await import('p-retry');
+  const { default: pRetry } = await loadPRetry();
   const deadline = Date.now() + options.callTimeoutMs;
   const retryIf = settings.retryIf ?? (() => false);
   try {

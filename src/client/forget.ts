@@ -14,6 +14,7 @@ import { isNotFound } from './calls';
 import { targetKey } from './ids';
 import { normalize } from './input';
 import type { VerificationClientOptions } from './verification';
+import { loadPRetry } from '../p-retry';
 
 /** What {@link forgetTarget} erased. */
 export interface ForgetResult {
@@ -114,8 +115,7 @@ class StillThere extends Error {}
  * left to finish on its own; any other failure to describe the window is the caller's.
  */
 async function untilGone(client: Client, workflowId: string): Promise<void> {
-  // p-retry ships only as an ES module; this package is CommonJS.
-  const { default: pRetry } = await import('p-retry');
+  const { default: pRetry } = await loadPRetry();
   try {
     await pRetry(
       async () => {

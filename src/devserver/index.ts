@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import { customSearchAttributes } from '../../workflows/search-attributes';
 import { freeListenPorts, portIsFree, PortTakenError } from '../free-port';
 import { packageRoot } from '../package-root';
+import { loadPRetry } from '../p-retry';
 
 export { freePort, portIsFree, PortTakenError } from '../free-port';
 export { packageRoot } from '../package-root';
@@ -223,8 +224,7 @@ async function waitUntilReady(address: string, child: ChildProcess, timeoutMs: n
     exited.abort(new Error(`dev server exited early (code ${code}, signal ${signal})`));
   child.once('exit', onExit);
   try {
-    // p-retry ships only as an ES module; this package is CommonJS.
-    const { default: pRetry } = await import('p-retry');
+    const { default: pRetry } = await loadPRetry();
     await pRetry(
       async () => {
         if (!(await devServerAnswers(address))) {

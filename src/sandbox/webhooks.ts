@@ -14,6 +14,7 @@ import {
 import type { SandboxClock } from './clock';
 import { newId } from './ids';
 import type { SandboxSettings } from './settings';
+import { loadPRetry } from '../p-retry';
 
 /** One event's delivery record (`GET /sandbox/webhooks`). */
 export interface DeliveryRecord {
@@ -88,7 +89,7 @@ export class WebhookDispatcher {
   }
 
   async #deliver(url: string, body: string, record: DeliveryRecord): Promise<void> {
-    const { default: pRetry, AbortError } = await import('p-retry');
+    const { default: pRetry, AbortError } = await loadPRetry();
     const signature = this.signature(body);
     const { webhookRetries, webhookRetryMinMs } = this.settings();
     try {
