@@ -40,6 +40,13 @@ export interface ReserveAndCreateOutcome {
 /** The failure type of a reservation that could not be asked: Prelude was not called. */
 export const reservationFailed = 'ReservationFailed';
 
+/**
+ * How long, at least, a send waits for Watch's verdict once its own calls are done: as long again as
+ * they took, and no less than this. In `monitor` the verdict is only recorded, so a Watch that hangs
+ * costs each send about a second, not a create attempt's whole time.
+ */
+export const predictGraceMs = 1_000;
+
 /** How the predict made inside a send went, for the Prelude call metrics (src/metrics). */
 export interface InnerPredictCall {
   seconds: number;
@@ -61,12 +68,13 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
 
   /**
    * Predict on its own schedule (`predictRetry`, as when it was an activity of its own) for at most
-   * `budgetMs`, answered rather than thrown: a failed or late verdict is recorded, and the send goes
-   * on. How it went is kept for the Prelude call metrics, once.
+   * `budgetMs`, or until `giveUp` aborts, answered rather than thrown: a failed or late verdict is
+   * recorded, and the send goes on. How it went is kept for the Prelude call metrics, once.
    */
   const predictWithin = async (
     input: PredictTargetInput,
     budgetMs: number,
+    giveUp: AbortSignal,
   ): Promise<NonNullable<ReserveAndCreateOutcome['predicted']>> => {
     const { default: pRetry } = await loadPRetry();
     const context = Context.current();
@@ -84,8 +92,13 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
         (prediction) => ({ prediction }),
         (error: unknown) => ({ error }),
       ),
-      // Past the budget the call still running is no longer waited for: counted as timed out.
+      // Past the budget, or once the send gives up on it, the call still running is no longer
+      // waited for: counted as timed out.
       sleep(Math.max(0, budgetMs), { error: late as unknown }, { signal: timeUp.signal }),
+      new Promise<{ error: unknown }>((resolve) => {
+        if (giveUp.aborted) resolve({ error: late });
+        giveUp.addEventListener('abort', () => resolve({ error: late }), { once: true });
+      }),
     ]).finally(() => timeUp.abort());
     const error = 'error' in answered ? answered.error : undefined;
     innerPredicts.set(context, { seconds: (performance.now() - started) / 1000, error });
@@ -127,14 +140,26 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
      */
     async reserveAndCreateVerification(input: ReserveAndCreateInput): Promise<ReserveAndCreateOutcome> {
       noteTaskStart(input.reservation.asker?.execution);
-      // A slow Watch must not cost the send: its verdict is waited for as long as one create attempt
-      // may take (the call's timeout less the reservation's share), and given up after.
+      // A slow Watch must not cost the send: its verdict is waited for at most as long as one create
+      // attempt may take (the call's timeout less the reservation's share)…
       const budgetMs = Context.current().info.startToCloseTimeoutMs - reservationAttemptTimeoutMs;
-      const predicted = input.predict ? predictWithin(input.predict, budgetMs) : undefined;
-      // An attempt that fails still waits for its predict: nothing of it outlives the attempt.
-      const [sent] = await Promise.allSettled([reserveThenCreate(input), predicted]);
-      if (sent.status === 'rejected') throw sent.reason;
-      const verdict = await predicted;
+      const giveUp = new AbortController();
+      const predicted = input.predict ? predictWithin(input.predict, budgetMs, giveUp.signal) : undefined;
+      const started = performance.now();
+      const sent = await reserveThenCreate(input).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      // …and once the send's own calls are done, as long again as they took (at least
+      // predictGraceMs). An attempt that fails waits too: nothing of it outlives the attempt.
+      const grace = setTimeout(() => giveUp.abort(), Math.max(predictGraceMs, performance.now() - started));
+      let verdict: ReserveAndCreateOutcome['predicted'];
+      try {
+        verdict = await predicted;
+      } finally {
+        clearTimeout(grace);
+      }
+      if ('error' in sent) throw sent.error;
       return verdict ? { ...sent.value, predicted: verdict } : sent.value;
     },
   };
