@@ -152,12 +152,14 @@ export function createSendActivities(deps: VerifyDependencies & { client: Client
       );
       // …and once the send's own calls are done, as long again as they took (at least
       // predictGraceMs). An attempt that fails waits too: nothing of it outlives the attempt.
-      const grace = setTimeout(() => giveUp.abort(), Math.max(predictGraceMs, performance.now() - started));
       let verdict: ReserveAndCreateOutcome['predicted'];
-      try {
-        verdict = await predicted;
-      } finally {
-        clearTimeout(grace);
+      if (predicted) {
+        const grace = setTimeout(() => giveUp.abort(), Math.max(predictGraceMs, performance.now() - started));
+        try {
+          verdict = await predicted;
+        } finally {
+          clearTimeout(grace);
+        }
       }
       if ('error' in sent) throw sent.error;
       return verdict ? { ...sent.value, predicted: verdict } : sent.value;
