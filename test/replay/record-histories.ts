@@ -20,6 +20,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import {
   cancelVerification,
   checkCode,
+  VerificationError,
   getVerification,
   notificationResult,
   startNotification,
@@ -29,6 +30,7 @@ import {
 import { parseKeyRing } from '../../src/codec';
 import { resetCountryGuard, setCountryBudget } from '../../src/guards/admin';
 import { guardShardOf } from '../../src/guards/check';
+import { returnAdmissionLeases } from '../../src/guards/leases';
 import { packageRoot, startDevServer } from '../../src/devserver';
 import { writeWorkflowBundle } from '../../src/worker';
 import { targetLimitsIdOf } from '../../workflows/messages';
@@ -369,6 +371,70 @@ async function guardedSends(stack: TestStack): Promise<string> {
   return guardShardOf(inBlock(1), options).workflowId;
 }
 
+/**
+ * A send guard shard lending its budget out (admission leases, src/guards/leases.ts): a first send
+ * that brings a lease, a send the lease admits, a send the shard judges for a lease's key (its lent
+ * unit and interim report), a window's refusal given back, the leases handed back with their
+ * reports, a new lease and its report, then a reset, after which it ends.
+ */
+async function leasedSends(stack: TestStack): Promise<string> {
+  const { guards } = stack.options;
+  const options = {
+    ...stack.options,
+    guards: {
+      ...guards,
+      admission: 'lease' as const,
+      countries: '*' as const,
+      shards: 1,
+      ip: { ...guards.ip, sends: 3 },
+      block: { ...guards.block, numbers: 2, mode: 'enforce' as const },
+    },
+  };
+  // UK mobiles (a shard of their own): `block` picks the range, `n` the number in it.
+  const uk = (block: number, n: number) => `+447400${String(900 + block)}${String(n).padStart(3, '0')}`;
+  // A minute between two sends of a window: a resend within it is refused.
+  const policy = { resendCooldownSeconds: 60 };
+  const send = (value: string, signals?: { ip: string }) =>
+    startVerification(
+      stack.client,
+      { target: { type: 'phone_number', value }, signals, policy },
+      options,
+    ).then(
+      () => 'sent',
+      (error: unknown) => (error instanceof VerificationError ? error.code : Promise.reject(error)),
+    );
+  const ip = { ip: '192.0.2.7' };
+  const answers = [
+    // The shard judges the first send and grants a lease with it.
+    await send(uk(1, 1), ip),
+    // The lease admits the next, in a range of its own.
+    await send(uk(2, 1), ip),
+    // A second number of that range: the lease admitted one of it, so the shard judges this one,
+    // with the lease's unit and its interim report.
+    await send(uk(2, 2), ip),
+    // The same number again (its range is the lease's too, so the shard judges it): its window
+    // refuses it (cooldown), and the shard's grant is given back.
+    await send(uk(2, 2)),
+  ];
+  if (answers.join() !== 'sent,sent,sent,premature_retry') {
+    throw new Error(`leased sends answered ${answers.join()}`);
+  }
+  // Reported and handed back; then a new lease, reported and handed back in turn.
+  await returnAdmissionLeases(stack.client);
+  if ((await send(uk(3, 1))) !== 'sent') throw new Error('the send after the hand-back was refused');
+  await send(uk(4, 1));
+  await returnAdmissionLeases(stack.client);
+  await resetCountryGuard(stack.client, 'GB', options);
+  // Nothing counted, no lease held, no budget set: the shard ends of itself.
+  return guardShardOf(uk(1, 1), options).workflowId;
+}
+
+/** Send guard shards, each recorded once it has ended (RECORD_SCENARIOS names them too). */
+const shardScenarios: Record<string, Scenario> = {
+  'send-guard': guardedSends,
+  'send-guard-leases': leasedSends,
+};
+
 async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
@@ -401,18 +467,22 @@ async function main(): Promise<void> {
           windows[name] = await run(stack);
           await record(stack, join(outDir, `${activityMode}-${name}.json`), windows[name]);
         }
-        if (only) continue;
-        // The limits entities the scenarios above started: the rate-limited target's, which ends once
-        // its 3 s period is over, and the verified window's, which made its outcome report.
-        const entityOf = (scenario: string) => targetLimitsIdOf(windows[scenario]!);
-        await record(stack, join(outDir, `${activityMode}-target-limits.json`), entityOf('rate-limited'));
-        await terminateAfterReport(stack, entityOf('verified-after-resend-and-wrong-code'));
-        await record(
-          stack,
-          join(outDir, `${activityMode}-target-limits-with-report.json`),
-          entityOf('verified-after-resend-and-wrong-code'),
-        );
-        await record(stack, join(outDir, `${activityMode}-send-guard.json`), await guardedSends(stack));
+        if (!only) {
+          // The limits entities the scenarios above started: the rate-limited target's, which ends
+          // once its 3 s period is over, and the verified window's, which made its outcome report.
+          const entityOf = (scenario: string) => targetLimitsIdOf(windows[scenario]!);
+          await record(stack, join(outDir, `${activityMode}-target-limits.json`), entityOf('rate-limited'));
+          await terminateAfterReport(stack, entityOf('verified-after-resend-and-wrong-code'));
+          await record(
+            stack,
+            join(outDir, `${activityMode}-target-limits-with-report.json`),
+            entityOf('verified-after-resend-and-wrong-code'),
+          );
+        }
+        for (const [name, run] of Object.entries(shardScenarios)) {
+          if (only && !only.includes(name)) continue;
+          await record(stack, join(outDir, `${activityMode}-${name}.json`), await run(stack));
+        }
       } finally {
         await stack.stop();
       }
