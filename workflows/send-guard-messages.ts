@@ -221,7 +221,10 @@ export interface LeaseRecord {
   taken?: Partial<Record<LeasedKind, string[]>>;
 }
 
-/** A send a process admitted under its lease (`at`: the holder's clock), as it reports it. */
+/**
+ * A send a process admitted under its lease, as it reports it: `at` is on the shard's clock, as the
+ * holder reads it from the lease's `grantedAt` (its own clock for a lease without one).
+ */
 export interface Admission extends CountedSend {
   /**
    * Prelude answered every attempt of it with an error: its share of the country's budget came
@@ -248,6 +251,11 @@ export interface AdmissionLease {
   units: number;
   seconds: number;
   except: LeaseExceptions;
+  /**
+   * The shard's time when it granted the lease (ms): the holder stamps its admissions on the shard's
+   * clock from it, whatever its own clock says. Absent from shards of earlier code.
+   */
+  grantedAt?: number;
 }
 
 /** Times (ms) of events, by key. */

@@ -426,7 +426,7 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
     // The lease's own bytes: serializing the whole state at each grant took a shard counting 5,000
     // sends 11 ms (bench:guards' state part).
     grewBy(JSON.stringify(lease).length);
-    return { leaseId, units, seconds: leaseSeconds, except: lease.except };
+    return { leaseId, units, seconds: leaseSeconds, except: lease.except, grantedAt: now() };
   };
 
   /**

@@ -41,6 +41,8 @@ interface HeldLease {
   unitsLeft: number;
   /** The end of its use by this process's clock. */
   usableUntil: number;
+  /** The shard's clock less this process's (ms), as read when the lease came: see {@link clockOffset}. */
+  clockOffset: number;
   except: Record<KeyKind, Set<string> | 'all'>;
   /** The keys it admitted a send of (one each). */
   used: Record<KeyKind, Set<string>>;
@@ -107,14 +109,36 @@ const isFree = (lease: HeldLease, kind: KeyKind, key: string) => {
 
 const setOf = (list: string[] | 'all') => (list === 'all' ? 'all' : new Set(list));
 
-/** One process's leases (one book per Temporal client: each client is its own holder). */
+/**
+ * The shard's clock less this process's, from a lease's `grantedAt`: the shard granted it between
+ * the request leaving (`askedAt`) and its answer coming (`answeredAt`), so at their midpoint by this
+ * process's clock, within half a round trip. Zero for a shard that does not say (earlier code).
+ */
+export function clockOffset(grantedAt: number | undefined, askedAt: number, answeredAt: number): number {
+  return grantedAt === undefined ? 0 : Math.round(grantedAt - (askedAt + answeredAt) / 2);
+}
+
+/**
+ * One process's leases (one book per Temporal client: each client is its own holder).
+ *
+ * The admissions it reports are stamped on the shard's clock: the shard counts them at those times,
+ * over periods it reckons by its own clock, so a process whose clock is behind would otherwise have
+ * its sends counted in the past and dropped at once (an IP's cap passed by every lease it admits a
+ * send of), and one whose clock is ahead would have them count for longer than their period.
+ */
 export class AdmissionLeases {
+  /** This process's clock (ms). */
+  readonly #clock: () => number;
   readonly #held = new Map<string, HeldLease>();
   /** Per shard: the ended leases not reported yet (a failed request keeps them for the next). */
   readonly #ended = new Map<string, EndedLease[]>();
   readonly #asking = new Map<string, Promise<void>>();
   /** Per shard: how to ask it (the last caller's way). */
   readonly #takers = new Map<string, TakeLease>();
+
+  constructor(clock: () => number = () => Date.now()) {
+    this.#clock = clock;
+  }
 
   /**
    * Admits a send under the shard's lease when the lease can: `repeat` for a request it admitted
@@ -126,7 +150,7 @@ export class AdmissionLeases {
     if (!lease) return undefined;
     const admission: Admission = {
       requestId: request.requestId,
-      at: Date.now(),
+      at: this.#clock() + lease.clockOffset,
       block: request.block,
       numberKey: request.numberKey,
       ...(request.ipKey ? { ipKey: request.ipKey } : {}),
@@ -227,7 +251,7 @@ export class AdmissionLeases {
       leaseId: randomUUID(),
       reports: ended.map(({ leaseId, admissions }) => ({ leaseId, admissions: [...admissions.values()] })),
       units,
-      askedAt: Date.now(),
+      askedAt: this.#clock(),
       reported: [...ended],
       done,
     };
@@ -323,7 +347,7 @@ export class AdmissionLeases {
   #usable(shardId: string): HeldLease | undefined {
     const lease = this.#held.get(shardId);
     if (!lease || this.#asking.has(shardId)) return undefined;
-    return lease.unitsLeft > 0 && Date.now() < lease.usableUntil ? lease : undefined;
+    return lease.unitsLeft > 0 && this.#clock() < lease.usableUntil ? lease : undefined;
   }
 
   /** The shard's lease `leaseId`: the one held, or one ended and not reported yet. */
@@ -339,12 +363,14 @@ export class AdmissionLeases {
   }
 
   #hold(shardId: string, lease: AdmissionLease, askedAt: number): void {
+    const answeredAt = this.#clock();
     const held: HeldLease = {
       leaseId: lease.leaseId,
       granted: lease.units,
       unitsLeft: lease.units,
       // From before the request left: the shard's lease began after that.
       usableUntil: askedAt + lease.seconds * 1000 - leaseMarginMs,
+      clockOffset: clockOffset(lease.grantedAt, askedAt, answeredAt),
       except: {
         numbers: setOf(lease.except.numbers),
         ips: setOf(lease.except.ips),
@@ -359,7 +385,7 @@ export class AdmissionLeases {
       if (this.#held.get(shardId) !== held || this.#asking.has(shardId)) return;
       const take = this.#takers.get(shardId);
       if (take) void this.renew(shardId, take, { handBack: held.unitsLeft === held.granted });
-    }, held.usableUntil - Date.now());
+    }, held.usableUntil - answeredAt);
     held.flush.unref();
     this.#held.set(shardId, held);
   }
@@ -367,10 +393,13 @@ export class AdmissionLeases {
 
 const books = new WeakMap<Client, AdmissionLeases>();
 
-/** The leases held through one Temporal client. */
-export function admissionLeasesOf(client: Client): AdmissionLeases {
+/**
+ * The leases held through one Temporal client. `clock` is this process's (a test gives a skewed one);
+ * it is read by the first call for a client, which creates the book.
+ */
+export function admissionLeasesOf(client: Client, clock?: () => number): AdmissionLeases {
   let book = books.get(client);
-  if (!book) books.set(client, (book = new AdmissionLeases()));
+  if (!book) books.set(client, (book = new AdmissionLeases(clock)));
   return book;
 }
 

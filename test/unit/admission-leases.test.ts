@@ -148,6 +148,38 @@ describe('admission leases in a process', () => {
     expect(await book.giveBack(admitted, true)).toBe('reported');
   });
 
+  it.each([
+    ['two hours behind the shard', 2 * 3_600_000],
+    ['two hours ahead of it', -2 * 3_600_000],
+  ])("stamps what it admits on the shard's clock, its own %s", (_, shardLessProcess) => {
+    let processNow = 5_000_000;
+    const book = new AdmissionLeases(() => processNow);
+    const ask = book.begin(shard);
+    // The answer comes 20 ms after the request left; the shard granted the lease in between.
+    processNow += 20;
+    const grantedAt = processNow - 10 + shardLessProcess;
+    book.settle(
+      shard,
+      ask,
+      { leaseId: ask.leaseId, units: 4, seconds: 10, except: noExceptions, grantedAt },
+      take,
+    );
+    processNow += 1_000;
+    const admitted = book.admit(shard, send());
+    if (!admitted || admitted === 'repeat') throw new Error('not admitted');
+    expect(admitted.admission.at).toBe(grantedAt + 1_010);
+    expect(book.begin(shard).reports[0]!.admissions[0]!.at).toBe(grantedAt + 1_010);
+  });
+
+  it("stamps what it admits on its own clock under a lease that gives no shard's time (earlier code)", () => {
+    const processNow = 7_000_000;
+    const book = new AdmissionLeases(() => processNow);
+    grant(book, 4);
+    const admitted = book.admit(shard, send());
+    if (!admitted || admitted === 'repeat') throw new Error('not admitted');
+    expect(admitted.admission.at).toBe(processNow);
+  });
+
   it('stops admitting once its time is up by its own clock', () => {
     jest.useFakeTimers({ now: 1_000_000 });
     try {

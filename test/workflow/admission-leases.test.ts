@@ -9,7 +9,7 @@ import { startVerification, VerificationError } from '../../src/client';
 import { clientConnectionOptions } from '../../src/connection';
 import { countryGuardUsage } from '../../src/guards/admin';
 import { giveBackGrant, guardSend, guardShardOf } from '../../src/guards/check';
-import { returnAdmissionLeases } from '../../src/guards/leases';
+import { admissionLeasesOf, returnAdmissionLeases } from '../../src/guards/leases';
 import { loadConfig } from '../../temporal.config';
 import { guardUsageQuery, setBudgetUpdate } from '../../workflows/send-guard-messages';
 import { everyGuardAnswer, picker, plainGuardCount, type ModelSend } from '../support/guard-model';
@@ -176,6 +176,40 @@ describe('admission leases', () => {
     } finally {
       await returnAdmissionLeases(survivor);
       await survivor.connection.close();
+    }
+  });
+
+  it("counts the sends of a process whose clock is two hours behind at the shard's time: the cap holds", async () => {
+    // Spanish mobiles, each in a range of its own: a shard no other test's leases hold a reserve of.
+    const options = { ...stack.options, guards: { ...stack.options.guards, countries: '*' as const } };
+    const numbers = Array.from({ length: 9 }, (_, i) => `+34612${String(100 + i)}001`);
+    const signals = { ip: '198.51.100.21' };
+    const sendFrom = (client: Client, value: string) =>
+      startVerification(client, { target: phone(value), signals }, options).then(
+        (sent) => sent.status,
+        (error: unknown) => (error instanceof VerificationError ? error.code : String(error)),
+      );
+    const skewed = await otherProcess();
+    // Its book's clock is two hours behind; Temporal's and the sandbox's are right.
+    admissionLeasesOf(skewed, () => Date.now() - 2 * 3_600_000);
+    try {
+      const answers: string[] = [];
+      // Each round: a send the shard judges (it brings a lease), one the lease admits, then the
+      // lease reported. Counted two hours back, each admitted send would leave the IP's hour at once
+      // (5 SMS went out so).
+      for (let round = 0; round < 4; round++) {
+        answers.push(await sendFrom(skewed, numbers[2 * round]!));
+        answers.push(await sendFrom(skewed, numbers[2 * round + 1]!));
+        await returnAdmissionLeases(skewed);
+      }
+      expect(answers.filter((answer) => answer === 'success')).toHaveLength(3);
+      expect(await smsTo(numbers.slice(0, 8))).toBe(3);
+      // And for every other process too.
+      expect(await sendFrom(stack.client, numbers[8]!)).toBe('ip_rate_limited');
+      expect(await smsTo(numbers)).toBe(3);
+    } finally {
+      await returnAdmissionLeases(skewed);
+      await skewed.connection.close();
     }
   });
 
