@@ -26,6 +26,7 @@ import {
   usageOf,
 } from '../workflows/target-limits-messages';
 import { userFacingWorkflowTaskTimeout } from '../workflows/retry-policies';
+import { guardCodesSentSignal, type GuardGrantRef } from '../workflows/send-guard-messages';
 import { isNotFound } from '../src/client/calls';
 import { runActivityCall } from './failures';
 
@@ -70,6 +71,8 @@ export interface HandOverOutcomeReportInput {
 /** Input of {@link LimitsActivities.tellCodesSent}. */
 export interface TellCodesSentInput extends CodesSent {
   targetKey: string;
+  /** The send guards' grant of the send, whose shard is told too (see `GuardCodesSent`). */
+  guard?: GuardGrantRef;
 }
 
 /** Input of {@link LimitsActivities.giveBackSend}. */
@@ -152,7 +155,7 @@ export function createLimitsActivities({ client }: { client: Client }) {
      * Tells the target's entity (started when it has ended) how many codes a send sent in all, where
      * its reservation could not count them (see `CodesSent`): it counts the most it was told.
      */
-    async tellCodesSent({ targetKey, ...sent }: TellCodesSentInput): Promise<void> {
+    async tellCodesSent({ targetKey, guard, ...sent }: TellCodesSentInput): Promise<void> {
       await runActivityCall((signal) =>
         client.withAbortSignal(signal, () =>
           client.workflow.signalWithStart(targetLimitsWorkflow, {
@@ -162,6 +165,20 @@ export function createLimitsActivities({ client }: { client: Client }) {
           }),
         ),
       );
+      if (!guard) return;
+      const { shardId, ...counted } = guard;
+      await runActivityCall(async (signal) => {
+        try {
+          await client.withAbortSignal(signal, () =>
+            client.workflow
+              .getHandle(shardId)
+              .signal(guardCodesSentSignal, { ...counted, codes: sent.codes }),
+          );
+        } catch (error) {
+          // A shard that has ended counts nothing inside its periods any more, the grant included.
+          if (!isNotFound(error)) throw error;
+        }
+      });
     },
 
     /**

@@ -140,6 +140,24 @@ export interface GuardRelease extends CountedSend {
   unreported?: true;
 }
 
+/**
+ * The grant a send carries to its window: its shard, and what the shard counted (or the process's
+ * lease admitted) for it. The window tells the shard through it when the send sent more than one
+ * code (see {@link GuardCodesSent}).
+ */
+export interface GuardGrantRef extends CountedSend {
+  shardId: string;
+}
+
+/**
+ * A granted send that sent `codes` in all: attempts whose answers were lost, each of which Prelude
+ * applied (each an SMS), as its window counted them. The grant counted one; the shard counts the
+ * others at the grant's time under the same keys, the country's budget included, once per request.
+ */
+export interface GuardCodesSent extends CountedSend {
+  codes: number;
+}
+
 /** A budget the operator set at run time for this shard, until `until` (ISO) or until replaced. */
 export interface BudgetOverride {
   sends: number;
@@ -304,6 +322,8 @@ export const guardSendUpdate = defineUpdate<GuardGrant, [GuardRequest]>('guardSe
 export const takeLeaseUpdate = defineUpdate<AdmissionLease, [LeaseRequest]>('takeAdmissionLease');
 /** Gives a grant back (see {@link GuardRelease}); a release delivered twice is applied once. */
 export const releaseGuardSignal = defineSignal<[GuardRelease]>('releaseGuard');
+/** See {@link GuardCodesSent}. */
+export const guardCodesSentSignal = defineSignal<[GuardCodesSent]>('guardCodesSent');
 /** Sets (or, with `null`, removes) the operator's budget of this shard. */
 export const setBudgetUpdate = defineUpdate<ShardUsage, [BudgetOverride | null]>('setBudget');
 /** Forgets every send counted so far (the operator's reset). */

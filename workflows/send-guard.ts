@@ -21,10 +21,12 @@ import {
   guardRefusal,
   guardSendUpdate,
   guardUsageQuery,
+  guardCodesSentSignal,
   releaseGuardSignal,
   resetGuardUpdate,
   setBudgetUpdate,
   type BudgetOverride,
+  type GuardCodesSent,
   type GuardFlag,
   type GuardRelease,
   type GuardRequest,
@@ -664,6 +666,15 @@ export async function sendGuardWorkflow(input: SendGuardInput): Promise<void> {
       ...(retryAfterSeconds ? { until: now() + retryAfterSeconds * 1000 } : {}),
     };
   };
+  setHandler(guardCodesSentSignal, ({ codes, ...sent }: GuardCodesSent) => {
+    // Told twice (a retried call), counted once. Counted with the limits the shard judges by; a shard
+    // that has judged nothing yet has not granted the send either.
+    const told = `codes:${sent.requestId}`;
+    if (!limits || codes <= 1 || recent.includes(told)) return;
+    remember(recent, told, recentKept);
+    for (let more = 1; more < codes; more++) count(sent.at, sent, limits, { budget: true });
+    changed = true;
+  });
   setHandler(releaseGuardSignal, (release: GuardRelease) => {
     // Only a grant this shard gave and has not taken back: a release delivered twice is applied
     // once, and the request, asked again, is counted again (it may send then).

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateVerificationRequest, Target } from '../src/prelude';
+import type { GuardGrantRef } from './send-guard-messages';
 import {
   targetLimitsIdPrefix,
   targetRateLimited,
@@ -111,6 +112,11 @@ export interface SendCodeRequest {
   options?: SendOptions;
   dispatchId?: string;
   idempotency?: IdempotencyBinding;
+  /**
+   * The send guards' grant of this send (absent where no guard judged it): a send that sends more
+   * than one code tells its shard how many, as it tells the target's limits.
+   */
+  guard?: GuardGrantRef;
 }
 
 /** Prelude's words for a send: `success` opened the window, `retry` resent in it. */

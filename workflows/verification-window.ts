@@ -47,6 +47,7 @@ import {
   type VerificationState,
   type WindowPolicy,
 } from './verification-messages';
+import type { GuardGrantRef } from './send-guard-messages';
 import { hasOutcomeToReport, type OutcomeReport } from './outcome-report';
 import type { Asker } from './target-limits-messages';
 
@@ -224,6 +225,8 @@ export class VerificationWindow {
    */
   #reservationUnderWay:
     { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
+  /** The send guards' grant of the user's send under way (none for a fallback). */
+  #guardUnderWay: GuardGrantRef | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -309,11 +312,12 @@ export class VerificationWindow {
     // Before the first await: a second send's validator, run in this same task, refuses it.
     this.#sending = true;
     try {
-      return await this.#turn.run(() =>
-        this.#countedAtTheLimits(() =>
+      return await this.#turn.run(() => {
+        this.#guardUnderWay = request.guard;
+        return this.#countedAtTheLimits(() =>
           this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request),
-        ),
-      );
+        );
+      });
     } finally {
       this.#sendDone();
     }
@@ -325,6 +329,7 @@ export class VerificationWindow {
    */
   #sendDone(): void {
     this.#sending = false;
+    this.#guardUnderWay = undefined;
     this.#reportedDuringSend.length = 0;
   }
 
@@ -348,11 +353,14 @@ export class VerificationWindow {
     const reservation = this.#reservationUnderWay;
     if (!reservation || codes === 0 || (codes === 1 && reservation.granted)) return;
     if (!patched(tellCodesSentPatch)) return;
+    // The send guards' grant counted one code too (a send of earlier code carries none).
+    const guard = codes > 1 ? this.#guardUnderWay : undefined;
     try {
       await this.#calls.entity.tellCodesSent({
         targetKey: this.#input.targetKey,
         reservationId: reservation.reservationId,
         codes,
+        ...(guard ? { guard } : {}),
       });
       // What the window shows of the target's usage: the granted reservation's answer counted one.
       const usage = this.#state.targetUsage;

@@ -26,7 +26,7 @@ import {
   type WindowPolicy,
 } from '../../workflows/messages';
 import { userFacingWorkflowTaskTimeout } from '../../workflows/retry-policies';
-import { giveBackGrant, guardSend, type GuardPass } from '../guards/check';
+import { giveBackGrant, grantRefOf, guardSend, type GuardPass } from '../guards/check';
 import type { SendGuardSettings } from '../guards/settings';
 import type { Target } from '../prelude/schemas';
 import { call, readState, type CallOptions, type CallSettings } from './calls';
@@ -139,7 +139,13 @@ export async function startVerification(
       () =>
         client.workflow.executeUpdateWithStart(sendCodeUpdate, {
           args: [
-            { signals: input.signals, options: input.options, dispatchId: input.dispatchId, idempotency },
+            {
+              signals: input.signals,
+              options: input.options,
+              dispatchId: input.dispatchId,
+              idempotency,
+              ...(grant ? { guard: grantRefOf(grant) } : {}),
+            },
           ],
           updateId,
           // An operation can be used once; a retried call gets a new one.

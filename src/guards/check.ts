@@ -16,6 +16,7 @@ import {
   sendGuardIdPrefix,
   type GuardFlag,
   type GuardGrant,
+  type GuardGrantRef,
   type GuardRelease,
   type GuardRequest,
   type ShardLimits,
@@ -60,6 +61,23 @@ export interface GuardGrantHeld {
   release: Omit<GuardRelease, 'refusal'>;
   /** The grant was this process's, under its admission lease (see src/guards/leases.ts). */
   local?: LocalAdmission;
+}
+
+/**
+ * The grant as the send's window carries it: the window tells the shard through it when the send
+ * sent more than one code (attempts whose answers were lost), so that the guards count every SMS.
+ */
+export function grantRefOf({ workflowId, release }: GuardGrantHeld): GuardGrantRef {
+  const { requestId, at, block, numberKey, ipKey, deviceKey } = release;
+  return {
+    shardId: workflowId,
+    requestId,
+    at,
+    block,
+    numberKey,
+    ...(ipKey ? { ipKey } : {}),
+    ...(deviceKey ? { deviceKey } : {}),
+  };
 }
 
 /** What {@link guardSend} answers: the pass, and the grant it holds when the shard counted the send. */

@@ -29,6 +29,10 @@ import { verificationWorkflow } from '../../workflows';
 import { sendCodeUpdate, stateQuery, targetLimitsIdOf, targetUsageQuery } from '../../workflows/messages';
 import { checksJudged, openWithCheckAnswersLost } from '../support/lost-checks';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
+import { eventually } from '../support/eventually';
+import { guardShardOf } from '../../src/guards/check';
+import { returnAdmissionLeases } from '../../src/guards/leases';
+import { guardUsageQuery } from '../../workflows/send-guard-messages';
 
 describe.each(['local', 'remote'] as const)(
   'answers lost after Prelude applied the call (%s activities)',
@@ -389,6 +393,39 @@ describe.each(['local', 'remote'] as const)(
         code: 'target_rate_limited',
       });
       expect(await codesSent(target.value)).toBe(4);
+    });
+
+    it("counts each lost attempt's code against the send guards too: the shard counts every SMS", async () => {
+      const target = uniquePhoneTarget();
+      const shard = stack.client.workflow.getHandle(guardShardOf(target.value, stack.options).workflowId);
+      // Every lease reported: what the shard counts is then all it was sent.
+      const sendsCounted = async () => {
+        await returnAdmissionLeases(stack.client);
+        return shard.query(guardUsageQuery).then(
+          (usage) => usage.sendsUsed,
+          () => 0,
+        );
+      };
+      const before = await sendsCounted();
+      await stack.configureSandbox({
+        minRetryDelaySeconds: 0,
+        dropNextAnswers: { 'verification.create': 2 },
+      });
+      const policy = { resendCooldownSeconds: 0 };
+      // Three codes for the one send, which its guard grant counted as one.
+      expect(await startVerification(stack.client, { target, policy }, stack.options)).toMatchObject({
+        sendsUsed: 3,
+      });
+      expect(await codesSent(target.value)).toBe(3);
+      // The window tells the shard as it answers; the shard counts it in its next task.
+      const counted = await eventually(
+        async () => {
+          const more = (await sendsCounted()) - before;
+          return more >= 3 ? more : undefined;
+        },
+        { description: 'the guard shard counts the three codes', timeoutMs: 5_000 },
+      ).catch(async () => (await sendsCounted()) - before);
+      expect(counted).toBe(3);
     });
 
     it('counts each lost attempt of a resend that Prelude then answered retry', async () => {
