@@ -225,8 +225,6 @@ export class VerificationWindow {
    */
   #reservationUnderWay:
     { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
-  /** The send guards' grant of the user's send under way (none for a fallback). */
-  #guardUnderWay: GuardGrantRef | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -312,12 +310,12 @@ export class VerificationWindow {
     // Before the first await: a second send's validator, run in this same task, refuses it.
     this.#sending = true;
     try {
-      return await this.#turn.run(() => {
-        this.#guardUnderWay = request.guard;
-        return this.#countedAtTheLimits(() =>
-          this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request),
-        );
-      });
+      return await this.#turn.run(() =>
+        this.#countedAtTheLimits(
+          () => (this.#state.sendsUsed === 0 ? this.#open(request) : this.#resend(request)),
+          request.guard,
+        ),
+      );
     } finally {
       this.#sendDone();
     }
@@ -329,7 +327,6 @@ export class VerificationWindow {
    */
   #sendDone(): void {
     this.#sending = false;
-    this.#guardUnderWay = undefined;
     this.#reportedDuringSend.length = 0;
   }
 
@@ -337,24 +334,25 @@ export class VerificationWindow {
    * Runs a send, then tells the target's limits entity how many codes it sent where the entity could
    * not count them itself: its granted reservation counts one code, and the window counts each
    * attempt whose answer was lost but that Prelude applied. Only a send that met lost answers pays
-   * for the call.
+   * for the call. `guard`: the send guards' grant of a user's send (none for a fallback), whose
+   * shard is told too.
    */
-  async #countedAtTheLimits<T>(send: () => Promise<T>): Promise<T> {
+  async #countedAtTheLimits<T>(send: () => Promise<T>, guard?: GuardGrantRef): Promise<T> {
     const sendsBefore = this.#state.sendsUsed;
     this.#reservationUnderWay = undefined;
     try {
       return await send();
     } finally {
-      await this.#tellCodesSent(this.#state.sendsUsed - sendsBefore);
+      await this.#tellCodesSent(this.#state.sendsUsed - sendsBefore, guard);
     }
   }
 
-  async #tellCodesSent(codes: number): Promise<void> {
+  async #tellCodesSent(codes: number, grant: GuardGrantRef | undefined): Promise<void> {
     const reservation = this.#reservationUnderWay;
     if (!reservation || codes === 0 || (codes === 1 && reservation.granted)) return;
     if (!patched(tellCodesSentPatch)) return;
     // The send guards' grant counted one code too (a send of earlier code carries none).
-    const guard = codes > 1 ? this.#guardUnderWay : undefined;
+    const guard = codes > 1 ? grant : undefined;
     try {
       await this.#calls.entity.tellCodesSent({
         targetKey: this.#input.targetKey,
