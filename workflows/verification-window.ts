@@ -343,14 +343,21 @@ export class VerificationWindow {
     try {
       return await send();
     } finally {
-      await this.#tellCodesSent(this.#state.sendsUsed - sendsBefore, guard);
+      const codes = this.#state.sendsUsed - sendsBefore;
+      // Checked before the call, not in it: a send with nothing to tell (nearly all) awaits nothing.
+      if (this.#codesToTell(codes)) await this.#tellCodesSent(codes, guard);
     }
+  }
+
+  /** Whether the target's limits must be told of `codes`: more than the granted reservation counted. */
+  #codesToTell(codes: number): boolean {
+    const reservation = this.#reservationUnderWay;
+    return reservation !== undefined && codes > 0 && !(codes === 1 && reservation.granted);
   }
 
   async #tellCodesSent(codes: number, grant: GuardGrantRef | undefined): Promise<void> {
     const reservation = this.#reservationUnderWay;
-    if (!reservation || codes === 0 || (codes === 1 && reservation.granted)) return;
-    if (!patched(tellCodesSentPatch)) return;
+    if (!reservation || !patched(tellCodesSentPatch)) return;
     // The send guards' grant counted one code too (a send of earlier code carries none).
     const guard = codes > 1 ? grant : undefined;
     try {
@@ -388,14 +395,16 @@ export class VerificationWindow {
       const { predictWithSend: asked, reserveWithCreate } = this.#input.calls;
       // Only where there is such a call: a window that reserves apart asks Watch apart too.
       const predictWithSend = fraudMode === 'monitor' && asked === true && reserveWithCreate === true;
-      const [{ reservation, created }, prediction] = await Promise.all([
-        this.#reserve(request, {
-          opensWindow: true,
-          mayCreate: fraudMode !== 'enforce',
-          withPredict: predictWithSend,
-        }),
-        fraudMode === 'off' || predictWithSend ? undefined : this.#predict(request),
-      ]);
+      const reserving = this.#reserve(request, {
+        opensWindow: true,
+        mayCreate: fraudMode !== 'enforce',
+        withPredict: predictWithSend,
+      });
+      // A predict of its own runs beside; without one (the default) nothing is joined, one await less.
+      const [{ reservation, created }, prediction] =
+        fraudMode === 'off' || predictWithSend
+          ? [await reserving, undefined]
+          : await Promise.all([reserving, this.#predict(request)]);
       if (!reservation.granted) {
         this.#close('rate_limited');
         throw targetRateLimited(reservation);
@@ -1378,11 +1387,8 @@ export class VerificationWindow {
     if (this.isOpen) await this.#turn.run(() => this.#closeOutOfTime());
   }
 
-  /**
-   * Hands what the closed window tells Prelude afterwards (outcome-report.ts) to the target's limits
-   * entity, when there is anything to tell. Best effort: the outcome stands either way.
-   */
-  async handOverOutcomeReport(): Promise<void> {
+  /** What the closed window tells Prelude afterwards (outcome-report.ts), if there is anything to tell. */
+  outcomeReport(): OutcomeReport | undefined {
     const { target, windowId, outcome, sendsUsed, policy } = this.#state;
     const report: OutcomeReport = {
       target,
@@ -1392,7 +1398,14 @@ export class VerificationWindow {
       reportId: workflowInfo().runId,
       policy: { watchFeedback: policy.watchFeedback, successTemplateId: policy.successTemplateId },
     };
-    if (!hasOutcomeToReport(report)) return;
+    return hasOutcomeToReport(report) ? report : undefined;
+  }
+
+  /**
+   * Hands the closed window's {@link outcomeReport} to the target's limits entity, which makes it.
+   * Best effort: the outcome stands either way.
+   */
+  async handOverOutcomeReport(report: OutcomeReport): Promise<void> {
     try {
       await this.#calls.entity.handOverOutcomeReport({ targetKey: this.#input.targetKey, report });
     } catch (error) {

@@ -39,9 +39,12 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Ve
 
   // Time is up, unless something closed it first. Then every caller gets its answer before the run
   // completes, and Prelude is told how the window ended.
-  await window.expire();
-  await condition(allHandlersFinished);
-  await window.handOverOutcomeReport();
+  // The common end, a window a check closed, awaits only what it must (each await in workflow code
+  // costs the SDK a stack trace, on the path of the check's answer).
+  if (window.isOpen) await window.expire();
+  if (!allHandlersFinished()) await condition(allHandlersFinished);
+  const report = window.outcomeReport();
+  if (report) await window.handOverOutcomeReport(report);
   return window.snapshot();
 }
 
