@@ -156,18 +156,15 @@ export function createLimitsActivities({ client }: { client: Client }) {
      * its reservation could not count them (see `CodesSent`): it counts the most it was told.
      */
     async tellCodesSent({ targetKey, guard, ...sent }: TellCodesSentInput): Promise<void> {
-      await runActivityCall((signal) =>
+      const tellLimits = (signal: AbortSignal) =>
         client.withAbortSignal(signal, () =>
           client.workflow.signalWithStart(targetLimitsWorkflow, {
             ...entityStart(targetKey),
             signal: codesSentSignal,
             signalArgs: [sent],
           }),
-        ),
-      );
-      if (!guard) return;
-      const { shardId, ...counted } = guard;
-      await runActivityCall(async (signal) => {
+        );
+      const tellShard = async (signal: AbortSignal, { shardId, ...counted }: GuardGrantRef) => {
         try {
           await client.withAbortSignal(signal, () =>
             client.workflow
@@ -178,7 +175,12 @@ export function createLimitsActivities({ client }: { client: Client }) {
           // A shard that has ended counts nothing inside its periods any more, the grant included.
           if (!isNotFound(error)) throw error;
         }
-      });
+      };
+      // Side by side: a send that met lost answers waits on this call. Both count once however often
+      // they are told (the most codes told; a request counted once), so a retry repeats both.
+      await runActivityCall((signal) =>
+        Promise.all([tellLimits(signal), guard ? tellShard(signal, guard) : undefined]),
+      );
     },
 
     /**
