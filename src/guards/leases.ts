@@ -28,6 +28,15 @@ import {
 /** How much sooner than the shard's end of a lease the process stops using it, by its own clock. */
 const leaseMarginMs = 2_000;
 
+/**
+ * How long after a send last asked a shard the process keeps a lease there, renewing it at its end
+ * even unused: a send that comes within that time finds a lease, and waits for no shard. Sends a
+ * few seconds apart per shard (a service sending every second or so, its sends spread over a
+ * country's shards) would otherwise meet each lease handed back, and wait each for a round trip to
+ * the shard. Its cost: one request to the shard per lease time in the background, for as long.
+ */
+const keepWarmMs = 30_000;
+
 /** The units of a process's first lease on a shard, and the most of any. */
 const firstUnits = 4;
 const mostUnits = 64;
@@ -135,9 +144,13 @@ export class AdmissionLeases {
   readonly #asking = new Map<string, Promise<void>>();
   /** Per shard: how to ask it (the last caller's way). */
   readonly #takers = new Map<string, TakeLease>();
+  /** Per shard: when a send last asked it (by this process's clock). */
+  readonly #askedAt = new Map<string, number>();
+  readonly #keepWarmMs: number;
 
-  constructor(clock: () => number = () => Date.now()) {
+  constructor({ clock = () => Date.now(), keepWarm = keepWarmMs }: LeaseBookOptions = {}) {
     this.#clock = clock;
+    this.#keepWarmMs = keepWarm;
   }
 
   /**
@@ -145,6 +158,7 @@ export class AdmissionLeases {
    * already (a retried call), undefined when the shard is to be asked.
    */
   admit(shardId: string, request: GuardRequest): LocalAdmission | 'repeat' | undefined {
+    this.#askedAt.set(shardId, this.#clock());
     if (this.#admitted(shardId, request.requestId)) return 'repeat';
     const lease = this.#usable(shardId);
     if (!lease) return undefined;
@@ -380,26 +394,37 @@ export class AdmissionLeases {
       used: { numbers: new Set(), ips: new Set(), devices: new Set(), blocks: new Set() },
       admissions: new Map(),
     };
-    // At its end the lease is reported: renewed if it was used, handed back if not.
+    // At its end the lease is reported: renewed if it was used or a send asked the shard lately,
+    // handed back once the shard's sends have stopped.
     held.flush = setTimeout(() => {
       if (this.#held.get(shardId) !== held || this.#asking.has(shardId)) return;
       const take = this.#takers.get(shardId);
-      if (take) void this.renew(shardId, take, { handBack: held.unitsLeft === held.granted });
+      const used = held.unitsLeft !== held.granted;
+      const lately = this.#clock() - (this.#askedAt.get(shardId) ?? -Infinity) < this.#keepWarmMs;
+      if (take) void this.renew(shardId, take, { handBack: !used && !lately });
     }, held.usableUntil - answeredAt);
     held.flush.unref();
     this.#held.set(shardId, held);
   }
 }
 
+/** How a book of leases runs; the defaults are the product's, a test may change them. */
+export interface LeaseBookOptions {
+  /** This process's clock (ms); a test gives a skewed one. */
+  clock?: () => number;
+  /** How long after a shard's last send its lease is kept, renewed unused (ms; 0: handed back unused). */
+  keepWarm?: number;
+}
+
 const books = new WeakMap<Client, AdmissionLeases>();
 
 /**
- * The leases held through one Temporal client. `clock` is this process's (a test gives a skewed one);
- * it is read by the first call for a client, which creates the book.
+ * The leases held through one Temporal client. `options` are read by the first call for a client,
+ * which creates the book.
  */
-export function admissionLeasesOf(client: Client, clock?: () => number): AdmissionLeases {
+export function admissionLeasesOf(client: Client, options?: LeaseBookOptions): AdmissionLeases {
   let book = books.get(client);
-  if (!book) books.set(client, (book = new AdmissionLeases(clock)));
+  if (!book) books.set(client, (book = new AdmissionLeases(options)));
   return book;
 }
 

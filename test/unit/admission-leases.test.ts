@@ -3,7 +3,12 @@
  * shard, and what it reports. The shard's side is tested against a real dev server in
  * test/workflow/admission-leases.test.ts.
  */
-import { AdmissionLeases, type LeaseAsk, type TakeLease } from '../../src/guards/leases';
+import {
+  AdmissionLeases,
+  type LeaseAsk,
+  type LeaseBookOptions,
+  type TakeLease,
+} from '../../src/guards/leases';
 import type {
   AdmissionLease,
   GuardRequest,
@@ -153,7 +158,7 @@ describe('admission leases in a process', () => {
     ['two hours ahead of it', -2 * 3_600_000],
   ])("stamps what it admits on the shard's clock, its own %s", (_, shardLessProcess) => {
     let processNow = 5_000_000;
-    const book = new AdmissionLeases(() => processNow);
+    const book = new AdmissionLeases({ clock: () => processNow });
     const ask = book.begin(shard);
     // The answer comes 20 ms after the request left; the shard granted the lease in between.
     processNow += 20;
@@ -173,7 +178,7 @@ describe('admission leases in a process', () => {
 
   it("stamps what it admits on its own clock under a lease that gives no shard's time (earlier code)", () => {
     const processNow = 7_000_000;
-    const book = new AdmissionLeases(() => processNow);
+    const book = new AdmissionLeases({ clock: () => processNow });
     grant(book, 4);
     const admitted = book.admit(shard, send());
     if (!admitted || admitted === 'repeat') throw new Error('not admitted');
@@ -193,5 +198,69 @@ describe('admission leases in a process', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+});
+
+describe('a lease kept for the sends to come', () => {
+  /** A shard that grants every request the units asked, and records what it was asked. */
+  function shardGranting() {
+    const asked: { units: number; reported: number }[] = [];
+    const take: TakeLease = (request) => {
+      asked.push({ units: request.units, reported: request.reports.flatMap((r) => r.admissions).length });
+      return Promise.resolve({
+        leaseId: request.leaseId,
+        units: request.units,
+        seconds: 10,
+        except: noExceptions,
+      });
+    };
+    return { asked, take };
+  }
+  /** A book holding a lease of the shard's (4 units) that admitted one send. */
+  async function leaseUsedOnce(options?: LeaseBookOptions) {
+    const { asked, take } = shardGranting();
+    const book = new AdmissionLeases(options);
+    const ask = book.begin(shard);
+    book.settle(shard, ask, await take({ leaseId: ask.leaseId, reports: [], units: 4 }), take);
+    expect(book.admit(shard, send())).toBeDefined();
+    return { book, asked };
+  }
+  /** Lets the lease's end pass, and the renewal it starts settle. */
+  async function pastLeaseEnd(): Promise<void> {
+    await jest.advanceTimersByTimeAsync(8_000);
+  }
+
+  beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('admits a send that comes after the lease ran out unused, when sends came lately', async () => {
+    const { book, asked } = await leaseUsedOnce();
+    await pastLeaseEnd(); // used: renewed, reporting the send
+    await pastLeaseEnd(); // unused, but a send asked 8 s ago: renewed
+    // 17 s after the last send, beyond any one lease: admitted here, no shard asked on its way.
+    jest.advanceTimersByTime(1_000);
+    expect(book.admit(shard, send())).toBeDefined();
+    expect(asked).toEqual([
+      { units: 4, reported: 0 },
+      { units: 4, reported: 1 },
+      { units: 4, reported: 0 },
+    ]);
+  });
+
+  it('hands the lease back once no send asked the shard for 30 seconds', async () => {
+    const { book, asked } = await leaseUsedOnce();
+    for (let i = 0; i < 6; i++) await pastLeaseEnd();
+    // Renewed at 8, 16 and 24 s (the send 8 s to 24 s before), handed back at 32 s (0 units), and
+    // nothing asked since: the next send goes to the shard.
+    expect(asked.map(({ units }) => units)).toEqual([4, 4, 4, 4, 0]);
+    expect(book.admit(shard, send())).toBeUndefined();
+    expect(book.wantsLease(shard)).toBe(true);
+  });
+
+  it('hands an unused lease back at once when told to keep none', async () => {
+    const { asked } = await leaseUsedOnce({ keepWarm: 0 });
+    await pastLeaseEnd();
+    await pastLeaseEnd();
+    expect(asked.map(({ units }) => units)).toEqual([4, 4, 0]);
   });
 });
