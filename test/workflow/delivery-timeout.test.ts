@@ -15,7 +15,11 @@ import { targetLimitsIdOf, targetUsageQuery, type VerificationState } from '../.
 import { eventually } from '../support/eventually';
 import { startStack, uniquePhoneTarget, type TestStack } from '../support/stack';
 
-const deliveryTimeoutSeconds = 3;
+// Several tests set the sandbox's knobs for the fallback after the first send has returned: the
+// fallback must not come first. At 3 s it once did in a full CI run (Node 24, the suites beside this
+// one busy): the fallback's failures were never seen. A throwaway copy that configured the sandbox
+// 3.5 s after the send failed the same way.
+const deliveryTimeoutSeconds = 5;
 
 describe('fallback when the first channel is not delivered in time', () => {
   let stack: TestStack;
