@@ -223,8 +223,7 @@ export class VerificationWindow {
    * The reservation of the send under way, once asked; `granted` once the entity's answer is known;
    * `asker`: who asks it (the send's call and the executions of it so far).
    */
-  #reservationUnderWay:
-    { reservationId: string; opensWindow: boolean; granted: boolean; asker: SendAsker } | undefined;
+  #reservationUnderWay: ReservationUnderWay | undefined;
   #lastSendAt: number | undefined;
   /** Webhook events already applied: the ingest may deliver one more than once. */
   readonly #appliedReports = new Set<string>();
@@ -344,20 +343,23 @@ export class VerificationWindow {
       return await send();
     } finally {
       const codes = this.#state.sendsUsed - sendsBefore;
+      // Set by the send meanwhile (TypeScript still sees the `undefined` assigned above).
+      const reservation = this.#reservationUnderWay as ReservationUnderWay | undefined;
       // Checked before the call, not in it: a send with nothing to tell (nearly all) awaits nothing.
-      if (this.#codesToTell(codes)) await this.#tellCodesSent(codes, guard);
+      // The granted reservation counted one code.
+      if (reservation && codes > 0 && !(codes === 1 && reservation.granted)) {
+        await this.#tellCodesSent(reservation, codes, guard);
+      }
     }
   }
 
-  /** Whether the target's limits must be told of `codes`: more than the granted reservation counted. */
-  #codesToTell(codes: number): boolean {
-    const reservation = this.#reservationUnderWay;
-    return reservation !== undefined && codes > 0 && !(codes === 1 && reservation.granted);
-  }
-
-  async #tellCodesSent(codes: number, grant: GuardGrantRef | undefined): Promise<void> {
-    const reservation = this.#reservationUnderWay;
-    if (!reservation || !patched(tellCodesSentPatch)) return;
+  /** Tells the target's limits that `reservation`'s send sent `codes` in all (and its shard, `grant`). */
+  async #tellCodesSent(
+    reservation: ReservationUnderWay,
+    codes: number,
+    grant: GuardGrantRef | undefined,
+  ): Promise<void> {
+    if (!patched(tellCodesSentPatch)) return;
     // The send guards' grant counted one code too (a send of earlier code carries none).
     const guard = codes > 1 ? grant : undefined;
     try {
@@ -1448,6 +1450,14 @@ export class VerificationWindow {
       [binding.keyHash]: { requestHash: binding.requestHash, answer },
     };
   }
+}
+
+/** A send's reservation at the target's limits, once asked (see `#reservationUnderWay`). */
+interface ReservationUnderWay {
+  reservationId: string;
+  opensWindow: boolean;
+  granted: boolean;
+  asker: SendAsker;
 }
 
 /** The channel a send asked for, if it asked for one. */

@@ -148,7 +148,7 @@ export class AdmissionLeases {
   readonly #askedAt = new Map<string, number>();
   readonly #keepWarmMs: number;
 
-  constructor({ clock = () => Date.now(), keepWarm = keepWarmMs }: LeaseBookOptions = {}) {
+  constructor({ clock = () => Date.now(), keepWarmMs: keepWarm = keepWarmMs }: LeaseBookOptions = {}) {
     this.#clock = clock;
     this.#keepWarmMs = keepWarm;
   }
@@ -413,7 +413,7 @@ export interface LeaseBookOptions {
   /** This process's clock (ms); a test gives a skewed one. */
   clock?: () => number;
   /** How long after a shard's last send its lease is kept, renewed unused (ms; 0: handed back unused). */
-  keepWarm?: number;
+  keepWarmMs?: number;
 }
 
 const books = new WeakMap<Client, AdmissionLeases>();

@@ -258,7 +258,7 @@ describe('a lease kept for the sends to come', () => {
   });
 
   it('hands an unused lease back at once when told to keep none', async () => {
-    const { asked } = await leaseUsedOnce({ keepWarm: 0 });
+    const { asked } = await leaseUsedOnce({ keepWarmMs: 0 });
     await pastLeaseEnd();
     await pastLeaseEnd();
     expect(asked.map(({ units }) => units)).toEqual([4, 4, 0]);

@@ -288,7 +288,7 @@ describe('admission leases', () => {
     const holder = await otherProcess();
     // Its lease is handed back as soon as it is unused (by default it is kept warm for 30 s after
     // the last send, renewed in the background: test/unit/admission-leases.test.ts).
-    admissionLeasesOf(holder, { keepWarm: 0 });
+    admissionLeasesOf(holder, { keepWarmMs: 0 });
     try {
       const before = await shard()
         .describe()
