@@ -254,11 +254,16 @@ export class AdmissionLeases {
       this.#ended.set(shardId, ended);
     }
     // Twice what the last lease used: a busy process asks less often, an idle one reserves little.
+    // One that went unused (renewed only to stay warm for the sends to come) reserves one unit: the
+    // country's budget it holds back from other processes stays small while nothing is sent.
+    const used = old ? old.granted - old.unitsLeft : undefined;
     const units = handBack
       ? 0
-      : old
-        ? Math.min(mostUnits, Math.max(firstUnits, 2 * (old.granted - old.unitsLeft)))
-        : firstUnits;
+      : used === undefined
+        ? firstUnits
+        : used === 0
+          ? 1
+          : Math.min(mostUnits, Math.max(firstUnits, 2 * used));
     let done!: () => void;
     this.#asking.set(shardId, new Promise<void>((resolve) => (done = resolve)));
     return {
