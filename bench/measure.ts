@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 export async function pool(
   count: number,
   concurrency: number,
-  task: (i: number) => Promise<void>,
+  task: (i: number) => Promise<unknown>,
 ): Promise<number> {
   let next = 0;
   const started = performance.now();
