@@ -6,25 +6,10 @@
 import { createHash } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 
-/**
- * The regions of the numbers asked last. One verification asks its number's region about six times
- * (its guard shard on the send; the metrics' labels of the window, each send, each check and the
- * close), and libphonenumber's parse costs 15-20 µs each time. Bounded, oldest dropped first: it
- * holds fewer numbers than a worker's cache of open windows already does.
- */
-const recentRegions = new Map<string, string>();
-const recentRegionsKept = 1024;
-
 /** A number's region (ISO 3166-1 alpha-2), or `ZZ` for a non-geographic or unparseable one (+800, +882, …). */
 export function regionOf(e164: string): string {
-  const known = recentRegions.get(e164);
-  if (known !== undefined) return known;
   const country = parsePhoneNumberFromString(e164)?.country;
-  const region = country && /^[A-Z]{2}$/.test(country) ? country : 'ZZ';
-  const oldest = recentRegions.size >= recentRegionsKept ? recentRegions.keys().next().value : undefined;
-  if (oldest !== undefined) recentRegions.delete(oldest);
-  recentRegions.set(e164, region);
-  return region;
+  return country && /^[A-Z]{2}$/.test(country) ? country : 'ZZ';
 }
 
 /** A number's block: the number without its last `trailingDigits` digits (10^trailingDigits numbers). */
