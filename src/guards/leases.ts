@@ -322,14 +322,21 @@ export class AdmissionLeases {
    */
   async handBack(shardIds?: readonly string[], { timeoutMs }: { timeoutMs?: number } = {}): Promise<void> {
     const chosen = (shardId: string) => !shardIds || shardIds.includes(shardId);
-    // A request in flight may bring a lease: wait for it first.
-    await Promise.allSettled([...this.#asking].filter(([id]) => chosen(id)).map(([, asking]) => asking));
+    // A request in flight may bring a lease: wait for it first. No longer than `timeoutMs`: a
+    // renewal started in the background has no deadline, and a shard no worker serves (the workers
+    // stopped first) never answers it, so a closing process would wait for ever.
+    await settledWithin(
+      [...this.#asking].filter(([id]) => chosen(id)).map(([, asking]) => asking),
+      timeoutMs,
+    );
     const shards = new Set([...this.#held.keys(), ...this.#ended.keys()].filter(chosen));
-    await Promise.allSettled(
+    await settledWithin(
       [...shards].map((shardId) => {
         const take = this.#takers.get(shardId);
+        // A request still in flight is answered by that request (see `renew`): bounded here too.
         return take ? this.renew(shardId, take, { handBack: true, timeoutMs }) : undefined;
       }),
+      timeoutMs,
     );
   }
 
@@ -438,9 +445,25 @@ const handBackOnCloseMs = 2_000;
 
 /**
  * Reports and hands back every lease held through `client`, before its connection closes. Given up
- * after two seconds (a Temporal server stopping at the same time): the shards then keep the leases'
+ * after four seconds at most, two for a renewal in flight and two for the hand-back (a Temporal
+ * server stopping at the same time, or workers stopped first): the shards then keep the leases'
  * reserve until they lapse, the side of fewer sends.
  */
 export async function returnAdmissionLeases(client: Client): Promise<void> {
   await books.get(client)?.handBack(undefined, { timeoutMs: handBackOnCloseMs });
+}
+
+/** Waits for `promises` to settle, for at most `timeoutMs` when it is given. */
+async function settledWithin(
+  promises: readonly (Promise<unknown> | undefined)[],
+  timeoutMs: number | undefined,
+): Promise<void> {
+  const settled = Promise.allSettled(promises);
+  if (timeoutMs === undefined) {
+    await settled;
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
 }

@@ -265,3 +265,45 @@ describe('a lease kept for the sends to come', () => {
     expect(asked.map(({ units }) => units)).toEqual([4, 4, 0]);
   });
 });
+
+describe('a process closing while a lease request waits on its shard', () => {
+  beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('hands its leases back within its time, though the renewal in flight is never answered', async () => {
+    // The shard grants the first lease, then its workers stop: nothing it is asked is answered, and
+    // only a request given a deadline ends (as the client's call does).
+    let serving = true;
+    const asked: number[] = [];
+    const take: TakeLease = (request, timeoutMs) => {
+      asked.push(request.units);
+      if (serving) {
+        return Promise.resolve({
+          leaseId: request.leaseId,
+          units: request.units,
+          seconds: 10,
+          except: noExceptions,
+        });
+      }
+      return new Promise((_, reject) => {
+        if (timeoutMs !== undefined) setTimeout(() => reject(new Error('deadline exceeded')), timeoutMs);
+      });
+    };
+    const book = new AdmissionLeases();
+    const ask = book.begin(shard);
+    book.settle(shard, ask, await take({ leaseId: ask.leaseId, reports: [], units: 4 }), take);
+    expect(book.admit(shard, send())).toBeDefined();
+    serving = false;
+    // The lease ends: its renewal goes out in the background, with no deadline, and hangs.
+    await jest.advanceTimersByTimeAsync(8_000);
+    expect(asked).toEqual([4, 4]);
+
+    let closed = false;
+    void book.handBack(undefined, { timeoutMs: 2_000 }).then(() => (closed = true));
+    await jest.advanceTimersByTimeAsync(3_999);
+    expect(closed).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    // Two seconds for the renewal in flight, two for the hand-back, which that renewal answers.
+    expect(closed).toBe(true);
+  });
+});
