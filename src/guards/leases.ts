@@ -323,8 +323,9 @@ export class AdmissionLeases {
   async handBack(shardIds?: readonly string[], { timeoutMs }: { timeoutMs?: number } = {}): Promise<void> {
     const chosen = (shardId: string) => !shardIds || shardIds.includes(shardId);
     // A request in flight may bring a lease: wait for it first. No longer than `timeoutMs`: a
-    // renewal started in the background has no deadline, and a shard no worker serves (the workers
-    // stopped first) never answers it, so a closing process would wait for ever.
+    // renewal started in the background runs under the helpers' call deadline (40 s by default),
+    // and a shard no worker serves (the workers stopped first) lets it run all of that, past a
+    // deploy's grace for a closing process.
     await settledWithin(
       [...this.#asking].filter(([id]) => chosen(id)).map(([, asking]) => asking),
       timeoutMs,

@@ -271,8 +271,9 @@ describe('a process closing while a lease request waits on its shard', () => {
   afterEach(() => jest.useRealTimers());
 
   it('hands its leases back within its time, though the renewal in flight is never answered', async () => {
-    // The shard grants the first lease, then its workers stop: nothing it is asked is answered, and
-    // only a request given a deadline ends (as the client's call does).
+    // The shard grants the first lease, then its workers stop: nothing it is asked is answered.
+    // The hand-back's requests end at its deadline; the renewal in the background would end only at
+    // the helpers' call deadline (40 s by default), here never.
     let serving = true;
     const asked: number[] = [];
     const take: TakeLease = (request, timeoutMs) => {
@@ -294,7 +295,7 @@ describe('a process closing while a lease request waits on its shard', () => {
     book.settle(shard, ask, await take({ leaseId: ask.leaseId, reports: [], units: 4 }), take);
     expect(book.admit(shard, send())).toBeDefined();
     serving = false;
-    // The lease ends: its renewal goes out in the background, with no deadline, and hangs.
+    // The lease ends: its renewal goes out in the background, and hangs.
     await jest.advanceTimersByTimeAsync(8_000);
     expect(asked).toEqual([4, 4]);
 

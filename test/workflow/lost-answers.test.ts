@@ -47,8 +47,9 @@ describe.each(['local', 'remote'] as const)(
         sandboxEnv: { SANDBOX_HISTORY_API: 'false' },
         // This file sends about as many codes to one country a minute as the default burst allows
         // (100, a quarter per shard), and the leases' reserve is counted against it too: a resend
-        // late in the file was once refused as country_budget_exhausted. Its subject is lost
-        // answers; the budget's own tests are in ./send-guards.test.ts and test/e2e/pumping.test.ts.
+        // late in the file was refused as country_budget_exhausted in two full CI runs. Its subject
+        // is lost answers; the budget's own tests are ./send-guards.test.ts and
+        // test/e2e/pumping.test.ts.
         env: { GUARD_COUNTRY_BURST: '100000' },
       });
     });
