@@ -41,8 +41,12 @@ export async function ingestEvent(client: Client, event: WebhookEvent): Promise<
   const route = routeOf(event);
   if (!route) return { disposition: 'informational' };
   const { workflowId } = route;
-  // Only our own runs are signalled, whatever a correlation ID says.
-  if (!workflowId?.startsWith(route.prefix)) return { disposition: 'unknown_target' };
+  // Only our own runs are signalled, whatever a correlation ID says. An ID that is not well-formed
+  // Unicode (a lone surrogate) names no run at all: Temporal refuses it, and a 5xx would have Prelude
+  // deliver the event again for ever.
+  if (!workflowId?.startsWith(route.prefix) || loneSurrogate.test(workflowId)) {
+    return { disposition: 'unknown_target' };
+  }
   const handle = client.workflow.getHandle(workflowId);
   try {
     if (route.kind === 'verification') await handle.signal(deliveryStatusSignal, route.report);
@@ -53,6 +57,9 @@ export async function ingestEvent(client: Client, event: WebhookEvent): Promise<
     throw error;
   }
 }
+
+/** A UTF-16 surrogate not in a pair (with the `u` flag, a pair is one code point, never matched). */
+const loneSurrogate = /\p{Cs}/u;
 
 type Route =
   | { kind: 'verification'; prefix: string; workflowId?: string; report: DeliveryStatusReport }

@@ -297,20 +297,33 @@ describe('webhook edge cases', () => {
     await expect(stack.client.workflow.getHandle(nobody).describe()).rejects.toThrow(WorkflowNotFoundError);
   });
 
+  /** A signed event naming `correlationId` is answered 200 as naming no window, and signals nothing. */
+  const expectAcknowledgedAsNoWindow = async (correlationId: string) => {
+    const id = eventId();
+    const body = deliveryEvent(id, correlationId, window.verificationId);
+    const answer = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
+    expect(answer).toEqual({
+      status: 200,
+      body: { status: 'accepted', event_id: id, disposition: 'unknown_target' },
+    });
+    expect(await signalsCarrying(stack, window.id, id)).toBe(0);
+  };
+
   it('acknowledges a signed event that names no window of ours, and signals nothing', async () => {
     // Another system's ID, and our window's target key without the prefix: neither is a window ID.
     for (const correlationId of ['order-1234', window.id.slice(windowIdPrefix.length)]) {
-      const id = eventId();
-      const body = deliveryEvent(id, correlationId, window.verificationId);
-      const answer = await post(stack, { ...json, 'x-webhook-signature': signature(body) }, body);
-      expect(answer).toEqual({
-        status: 200,
-        body: { status: 'accepted', event_id: id, disposition: 'unknown_target' },
-      });
-      expect(await signalsCarrying(stack, window.id, id)).toBe(0);
+      await expectAcknowledgedAsNoWindow(correlationId);
     }
     await expect(stack.client.workflow.getHandle('order-1234').describe()).rejects.toThrow(
       WorkflowNotFoundError,
     );
+  });
+
+  it('acknowledges a signed event whose correlation ID is not well-formed Unicode (no run can have it)', async () => {
+    // A lone surrogate, as the HTTP fuzz found: Temporal refuses such a workflow ID, and a 5xx would
+    // have Prelude deliver the event again for ever.
+    for (const correlationId of [`${windowIdPrefix}\udfff`, `${window.id}\ud800`]) {
+      await expectAcknowledgedAsNoWindow(correlationId);
+    }
   });
 });
